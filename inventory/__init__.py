@@ -1,0 +1,1 @@
+"""Distributed inventory service: GraphQL over serializable SQL."""

@@ -1,0 +1,90 @@
+"""Starlette wiring: lifespan (engines, sweeper), routes and the GraphQL endpoint."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse
+from starlette.routing import Route
+
+from .config import Settings
+from .db import migrate
+from .db.engine import PoolSettings, create_database
+from .db.retry import RetryPolicy
+from .graphql_view import InventoryGraphQL
+from .schema.root import build_schema
+from .service.context import Ctx
+from .sweeper import run_sweeper
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    if not settings.database_url:
+        raise SystemExit(
+            "INVENTORY_DATABASE_URL is not set; start the service with `inventory serve`, "
+            "which starts an embedded database when no URL is given"
+        )
+    db = create_database(
+        settings.database_url,
+        PoolSettings(settings.pool_size, settings.pool_max_overflow, settings.pool_timeout_s),
+        RetryPolicy(max_attempts=settings.tx_max_attempts),
+    )
+    ctx = Ctx(db=db)
+    graphql = InventoryGraphQL(
+        build_schema(), ctx, graphql_ide="graphiql" if settings.graphiql else None
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        sweeper = None
+        if settings.sweep_interval_s > 0:
+            sweeper = asyncio.create_task(run_sweeper(ctx, settings.sweep_interval_s))
+        try:
+            yield
+        finally:
+            if sweeper:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
+            await db.dispose()
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> JSONResponse:
+        """Ready when the database answers and its schema is at the head migration."""
+        try:
+            async with asyncio.timeout(2):
+                async with db.reader.connect() as conn:
+                    current = await migrate.current_revision(conn)
+        except Exception as error:
+            return JSONResponse(
+                {"status": "unavailable", "database": f"unreachable: {type(error).__name__}"},
+                status_code=503,
+            )
+        head = migrate.head_revision()
+        if current != head:
+            return JSONResponse(
+                {"status": "unavailable", "migration": current, "head": head,
+                 "hint": "run `inventory migrate`"},
+                status_code=503,
+            )
+        return JSONResponse({"status": "ready", "migration": current})
+
+    app = Starlette(
+        routes=[
+            Route("/", lambda request: RedirectResponse("/graphql")),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    return app

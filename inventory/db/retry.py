@@ -1,0 +1,153 @@
+"""The one retry runner every write goes through.
+
+Runs a unit of work in a SERIALIZABLE transaction and, on a retryable conflict
+(40001 on both engines, 40P01 deadlock on PostgreSQL) or a connection lost
+*before* COMMIT, rolls back and runs the whole unit again from the start after
+a jittered exponential backoff, up to a bounded number of attempts.
+
+A failure *during* COMMIT (connection dropped, CockroachDB 40003 "result is
+ambiguous") leaves the outcome unknown. It is retried only when the unit of work
+is idempotent (it carries an idempotency key): the re-run then finds the key if
+the first commit landed and replays its result. Otherwise the caller gets
+`CommitOutcomeUnknown` and must check before trying again.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Awaitable, Callable, TypeVar
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .dialect import RETRYABLE_SQLSTATES, STATEMENT_COMPLETION_UNKNOWN
+
+if TYPE_CHECKING:
+    from .engine import Database
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+# SQLSTATE classes meaning "the connection or server went away".
+_CONNECTION_SQLSTATE_PREFIXES = ("08", "57P")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 10
+    base_delay_s: float = 0.002
+    max_delay_s: float = 0.25
+    # Connection failures are not contention: give up sooner so clients fail fast.
+    max_connection_attempts: int = 3
+
+    def delay(self, attempt: int) -> float:
+        """Full jitter: uniform in [0, min(max, base * 2^attempt)]."""
+        return random.uniform(0, min(self.max_delay_s, self.base_delay_s * (2 ** attempt)))
+
+
+@dataclass
+class RetryStats:
+    """Process-wide counters, read by metrics and tests."""
+
+    retries: Counter = field(default_factory=Counter)  # by SQLSTATE (or "connection")
+    exhausted: int = 0
+    transactions: int = 0
+
+
+stats = RetryStats()
+RetryListener = Callable[[int, str], None]
+retry_listeners: list[RetryListener] = []  # called with (attempt, sqlstate) on each retry
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be reached or no connection was free in time."""
+
+
+class RetriesExhausted(Exception):
+    def __init__(self, sqlstate: str, attempts: int):
+        super().__init__(f"transaction conflicted {attempts} times (last SQLSTATE {sqlstate})")
+        self.sqlstate = sqlstate
+        self.attempts = attempts
+
+
+class RetryTransaction(Exception):
+    """Raised by a unit of work to be run again from the start (e.g. it lost a
+    race to insert an idempotency key that a concurrent transaction committed)."""
+
+
+class CommitOutcomeUnknown(Exception):
+    """COMMIT was sent but its result never came back."""
+
+
+def sqlstate_of(error: BaseException) -> str | None:
+    orig = getattr(error, "orig", None) or error
+    return getattr(orig, "sqlstate", None)
+
+
+def _is_connection_error(error: sa_exc.DBAPIError) -> bool:
+    state = sqlstate_of(error)
+    if state is not None:
+        return state.startswith(_CONNECTION_SQLSTATE_PREFIXES)
+    return bool(error.connection_invalidated) or isinstance(error, sa_exc.OperationalError)
+
+
+def _record_retry(attempt: int, state: str) -> None:
+    stats.retries[state] += 1
+    for listener in retry_listeners:
+        listener(attempt, state)
+
+
+async def run_transaction(
+    db: "Database",
+    work: Callable[[AsyncConnection], Awaitable[T]],
+    *,
+    idempotent: bool = False,
+    policy: RetryPolicy | None = None,
+) -> T:
+    policy = policy or db.retry_policy
+    stats.transactions += 1
+    connection_failures = 0
+    last_state = ""
+    for attempt in range(1, policy.max_attempts + 1):
+        committing = False
+        try:
+            async with db.writer.connect() as conn:
+                async with conn.begin():
+                    result = await work(conn)
+                    committing = True
+                # Leaving the block committed successfully.
+                return result
+        except RetryTransaction:
+            last_state = "rerun"
+        except sa_exc.TimeoutError as error:
+            raise DatabaseUnavailable("no database connection free in time") from error
+        except sa_exc.DBAPIError as error:
+            state = sqlstate_of(error)
+            if state in RETRYABLE_SQLSTATES:
+                last_state = state
+            elif state == STATEMENT_COMPLETION_UNKNOWN or (
+                committing and _is_connection_error(error)
+            ):
+                if not idempotent:
+                    raise CommitOutcomeUnknown(str(error.orig)) from error
+                last_state = state or "commit-unknown"
+            elif _is_connection_error(error):
+                connection_failures += 1
+                last_state = state or "connection"
+                if connection_failures >= policy.max_connection_attempts:
+                    raise DatabaseUnavailable(f"database unreachable: {error.orig}") from error
+            else:
+                raise
+        except OSError as error:  # connect() refused before any DBAPI wrapping
+            connection_failures += 1
+            last_state = "connection"
+            if connection_failures >= policy.max_connection_attempts:
+                raise DatabaseUnavailable(f"database unreachable: {error}") from error
+        if attempt < policy.max_attempts:
+            _record_retry(attempt, last_state)
+            await asyncio.sleep(policy.delay(attempt))
+    stats.exhausted += 1
+    raise RetriesExhausted(last_state, policy.max_attempts)

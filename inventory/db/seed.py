@@ -1,0 +1,111 @@
+"""Bulk demo/benchmark data. Stock is written with its ledger rows (RECEIVE,
+version 1) so a seeded database satisfies every invariant from the start.
+Re-running is safe: existing items, locations and levels are left as they are."""
+from __future__ import annotations
+
+import random
+import sys
+from typing import Callable
+from uuid import UUID
+
+from sqlalchemy import Connection, column, insert, literal, select, values
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.types import BigInteger, Text
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+
+from .tables import items, locations, movements, stock_levels
+
+Progress = Callable[[str, int, int], None]
+BATCH = 1000
+
+
+def stderr_progress(what: str, done: int, total: int) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    sys.stderr.write(f"\r  {what:<10} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+    if done >= total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def seed(
+    conn_factory: Callable[[], Connection],
+    tenant_id: UUID,
+    n_items: int,
+    n_locations: int,
+    *,
+    progress: Progress = stderr_progress,
+    rng: random.Random | None = None,
+) -> dict[str, int]:
+    rng = rng or random.Random(42)
+    codes = [f"WH-{i:02d}" for i in range(1, n_locations + 1)]
+    skus = [f"SKU-{i:06d}" for i in range(1, n_items + 1)]
+    with conn_factory() as conn, conn.begin():
+        conn.execute(
+            pg_insert(locations).on_conflict_do_nothing(),
+            [dict(tenant_id=tenant_id, code=c, name=f"Warehouse {c[3:]}") for c in codes],
+        )
+        location_ids = dict(conn.execute(
+            select(locations.c.code, locations.c.id).where(
+                locations.c.tenant_id == tenant_id, locations.c.code.in_(codes))
+        ).all())
+    progress("locations", n_locations, n_locations)
+    levels_written = 0
+    for start in range(0, n_items, BATCH):
+        batch = skus[start:start + BATCH]
+        with conn_factory() as conn, conn.begin():
+            conn.execute(
+                pg_insert(items).on_conflict_do_nothing(),
+                [dict(tenant_id=tenant_id, sku=s, name=f"Demo item {s[4:]}",
+                      reorder_point=rng.choice([0, 5, 10, 20])) for s in batch],
+            )
+            item_ids = conn.execute(
+                select(items.c.sku, items.c.id).where(
+                    items.c.tenant_id == tenant_id, items.c.sku.in_(batch))
+            ).all()
+            rows = [
+                (item_id, location_ids[c], rng.randint(0, 200))
+                for _, item_id in item_ids for c in codes
+            ]
+            levels_written += _insert_levels(conn, tenant_id, rows)
+        progress("items", min(start + BATCH, n_items), n_items)
+    return {"items": n_items, "locations": n_locations, "levels_written": levels_written}
+
+
+def _insert_levels(conn: Connection, tenant_id: UUID, rows: list[tuple[UUID, UUID, int]]) -> int:
+    """New levels and their RECEIVE ledger rows in one statement; existing levels untouched."""
+    if not rows:
+        return 0
+    source = values(
+        column("item_id", PG_UUID(as_uuid=True)),
+        column("location_id", PG_UUID(as_uuid=True)),
+        column("qty", BigInteger),
+        name="source",
+    ).data(rows)
+    created = (
+        pg_insert(stock_levels)
+        .from_select(
+            ["tenant_id", "item_id", "location_id", "on_hand", "reserved", "version"],
+            select(literal(tenant_id, PG_UUID(as_uuid=True)), source.c.item_id,
+                   source.c.location_id, source.c.qty, literal(0, BigInteger),
+                   literal(1, BigInteger)),
+        )
+        .on_conflict_do_nothing()
+        .returning(stock_levels.c.item_id, stock_levels.c.location_id, stock_levels.c.on_hand)
+        .cte("created")
+    )
+    log = insert(movements).from_select(
+        ["tenant_id", "item_id", "location_id", "kind", "on_hand_delta", "reserved_delta",
+         "on_hand_after", "reserved_after", "version", "reason"],
+        select(literal(tenant_id, PG_UUID(as_uuid=True)), created.c.item_id,
+               created.c.location_id, literal("RECEIVE", Text), created.c.on_hand,
+               literal(0, BigInteger), created.c.on_hand, literal(0, BigInteger),
+               literal(1, BigInteger), literal("seed", Text)),
+    ).returning(movements.c.id)
+    return len(conn.execute(log.add_cte(created)).all())
+
+
+def has_data(conn: Connection, tenant_id: UUID) -> bool:
+    return conn.execute(
+        select(items.c.id).where(items.c.tenant_id == tenant_id).limit(1)
+    ).first() is not None

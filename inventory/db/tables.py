@@ -1,0 +1,162 @@
+"""Tables (SQLAlchemy Core). Every primary key leads with tenant_id; keys are UUIDs.
+
+Quantities are BIGINT everywhere (INT is 4 bytes on PostgreSQL, 8 on CockroachDB).
+CHECK constraints are the last line of defence for the invariants; the services
+guard every update so that they never fire in normal operation.
+"""
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+metadata = MetaData(
+    naming_convention={
+        "pk": "pk_%(table_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(referred_table_name)s",
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+    }
+)
+
+_uuid_pk = dict(server_default=text("gen_random_uuid()"), nullable=False)
+
+
+def _created_at() -> Column:
+    return Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+locations = Table(
+    "locations",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("id", UUID(as_uuid=True), **_uuid_pk),
+    Column("code", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    _created_at(),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    UniqueConstraint("tenant_id", "code", name="uq_locations_tenant_code"),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("id", UUID(as_uuid=True), **_uuid_pk),
+    Column("sku", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("reorder_point", BigInteger, nullable=False, server_default="0"),
+    _created_at(),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    UniqueConstraint("tenant_id", "sku", name="uq_items_tenant_sku"),
+    CheckConstraint("reorder_point >= 0", name="reorder_point_non_negative"),
+)
+
+stock_levels = Table(
+    "stock_levels",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("item_id", UUID(as_uuid=True), nullable=False),
+    Column("location_id", UUID(as_uuid=True), nullable=False),
+    Column("on_hand", BigInteger, nullable=False, server_default="0"),
+    Column("reserved", BigInteger, nullable=False, server_default="0"),
+    Column("version", BigInteger, nullable=False, server_default="0"),
+    Column("updated_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    PrimaryKeyConstraint("tenant_id", "item_id", "location_id"),
+    ForeignKeyConstraint(["tenant_id", "item_id"], ["items.tenant_id", "items.id"]),
+    ForeignKeyConstraint(["tenant_id", "location_id"], ["locations.tenant_id", "locations.id"]),
+    CheckConstraint("on_hand >= 0", name="on_hand_non_negative"),
+    CheckConstraint("reserved >= 0", name="reserved_non_negative"),
+    CheckConstraint("on_hand >= reserved", name="available_non_negative"),
+)
+
+reservations = Table(
+    "reservations",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("id", UUID(as_uuid=True), **_uuid_pk),
+    Column("status", Text, nullable=False),
+    Column("reference", Text),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    _created_at(),
+    Column("updated_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    CheckConstraint(
+        "status IN ('ACTIVE', 'COMMITTED', 'RELEASED', 'EXPIRED')", name="status_known"
+    ),
+    # The sweeper's scan: only ACTIVE rows are indexed, ordered by expiry.
+    Index(
+        "ix_reservations_active_expiry",
+        "expires_at",
+        postgresql_where=text("status = 'ACTIVE'"),
+    ),
+)
+
+reservation_lines = Table(
+    "reservation_lines",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("reservation_id", UUID(as_uuid=True), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("item_id", UUID(as_uuid=True), nullable=False),
+    Column("location_id", UUID(as_uuid=True), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "reservation_id", "line_no"),
+    ForeignKeyConstraint(
+        ["tenant_id", "reservation_id"], ["reservations.tenant_id", "reservations.id"]
+    ),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+)
+
+# Append-only: the application only ever INSERTs here.
+movements = Table(
+    "movements",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("id", UUID(as_uuid=True), **_uuid_pk),
+    Column("item_id", UUID(as_uuid=True), nullable=False),
+    Column("location_id", UUID(as_uuid=True), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("on_hand_delta", BigInteger, nullable=False),
+    Column("reserved_delta", BigInteger, nullable=False),
+    Column("on_hand_after", BigInteger, nullable=False),
+    Column("reserved_after", BigInteger, nullable=False),
+    Column("version", BigInteger, nullable=False),
+    Column("reason", Text),
+    Column("reference", Text),
+    Column("reservation_id", UUID(as_uuid=True)),
+    Column("idempotency_key", Text),
+    _created_at(),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    # One ledger row per level version: replay for subscribers and a uniqueness proof.
+    UniqueConstraint(
+        "tenant_id", "item_id", "location_id", "version", name="uq_movements_level_version"
+    ),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("operation", Text, nullable=False),
+    Column("request_hash", Text, nullable=False),
+    Column("result", JSONB, nullable=False),
+    _created_at(),
+    PrimaryKeyConstraint("tenant_id", "key"),
+)

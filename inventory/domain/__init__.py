@@ -1,0 +1,1 @@
+"""Pure domain model: quantities, commands, results and errors. No I/O, no imports of ours."""

@@ -1,0 +1,62 @@
+"""Round-trips results (models and errors) through JSON.
+
+Used to store the first result of an idempotent mutation so that a replay can
+return exactly what the first call returned, even after the stock has moved on.
+"""
+from __future__ import annotations
+
+import dataclasses
+import enum
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from . import errors, models
+
+_TYPES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (
+        models.LocationView,
+        models.ItemView,
+        models.StockLevelView,
+        models.ReservationLineView,
+        models.ReservationView,
+        models.TransferView,
+        models.MovementView,
+        errors.UserError,
+        errors.Shortage,
+    )
+}
+_ENUMS: dict[str, type[enum.Enum]] = {
+    cls.__name__: cls for cls in (models.ReservationStatus, models.MovementKind, errors.ErrorCode)
+}
+
+
+def dump(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        body = {f.name: dump(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {"$type": type(value).__name__, **body}
+    if isinstance(value, enum.Enum):
+        return {"$enum": type(value).__name__, "value": value.value}
+    if isinstance(value, UUID):
+        return {"$uuid": str(value)}
+    if isinstance(value, datetime):
+        return {"$datetime": value.isoformat()}
+    if isinstance(value, (list, tuple)):
+        return [dump(v) for v in value]
+    return value
+
+
+def load(data: Any) -> Any:
+    if isinstance(data, list):
+        return tuple(load(v) for v in data)
+    if not isinstance(data, dict):
+        return data
+    if "$uuid" in data:
+        return UUID(data["$uuid"])
+    if "$datetime" in data:
+        return datetime.fromisoformat(data["$datetime"])
+    if "$enum" in data:
+        return _ENUMS[data["$enum"]](data["value"])
+    cls = _TYPES[data["$type"]]
+    return cls(**{k: load(v) for k, v in data.items() if k != "$type"})

@@ -1,0 +1,260 @@
+"""Commands: validated intent, checked before any I/O.
+
+Each command knows how to validate itself (returning the first `UserError`)
+and how to describe itself canonically, which is what an idempotency key is
+bound to: the same key with a different canonical form is a reuse error.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from .errors import UserError, invalid
+
+# Per-operation ceiling; far below BIGINT so sums of many operations cannot overflow.
+MAX_QUANTITY = 1_000_000_000_000
+MAX_LINES = 100
+MAX_TTL_SECONDS = 7 * 24 * 3600
+DEFAULT_TTL_SECONDS = 15 * 60
+MAX_TEXT = 200
+MAX_IDEMPOTENCY_KEY = 200
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-/]{0,63}$")
+
+
+def _code(field_name: str, value: str, what: str) -> UserError | None:
+    if not isinstance(value, str) or not _CODE.match(value):
+        return invalid(
+            field_name,
+            f"{what} must be 1-64 characters of letters, digits, '.', '_', '-' or '/', "
+            "starting with a letter or digit",
+        )
+    return None
+
+
+def _name(field_name: str, value: str) -> UserError | None:
+    if not value or not value.strip():
+        return invalid(field_name, f"{field_name} must not be empty")
+    if len(value) > MAX_TEXT:
+        return invalid(field_name, f"{field_name} must be at most {MAX_TEXT} characters")
+    return None
+
+
+def _optional_text(field_name: str, value: str | None) -> UserError | None:
+    if value is not None and len(value) > MAX_TEXT:
+        return invalid(field_name, f"{field_name} must be at most {MAX_TEXT} characters")
+    return None
+
+
+def _positive(field_name: str, value: int) -> UserError | None:
+    if value <= 0:
+        return invalid(field_name, f"{field_name} must be greater than zero (got {value})")
+    if value > MAX_QUANTITY:
+        return invalid(field_name, f"{field_name} must be at most {MAX_QUANTITY} (got {value})")
+    return None
+
+
+def _non_negative(field_name: str, value: int) -> UserError | None:
+    if value < 0:
+        return invalid(field_name, f"{field_name} must not be negative (got {value})")
+    if value > MAX_QUANTITY:
+        return invalid(field_name, f"{field_name} must be at most {MAX_QUANTITY} (got {value})")
+    return None
+
+
+def first_error(*checks: UserError | None) -> UserError | None:
+    return next((c for c in checks if c is not None), None)
+
+
+def validate_idempotency_key(key: str | None) -> UserError | None:
+    if key is None:
+        return None
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        return invalid(
+            "idempotencyKey",
+            f"idempotencyKey must be 1-{MAX_IDEMPOTENCY_KEY} printable characters",
+        )
+    return None
+
+
+class Command:
+    """Base: the operation name plus a canonical description for idempotency."""
+
+    operation: str = ""
+
+    def validate(self) -> UserError | None:  # pragma: no cover - overridden
+        return None
+
+    def canonical(self) -> dict[str, Any]:
+        def plain(v: Any) -> Any:
+            if isinstance(v, UUID):
+                return str(v)
+            if isinstance(v, (list, tuple)):
+                return [plain(x) for x in v]
+            if dataclasses.is_dataclass(v):
+                return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+            return v
+
+        return {"operation": self.operation, "input": plain(self)}
+
+
+@dataclass(frozen=True)
+class CreateLocation(Command):
+    code: str
+    name: str
+    operation = "createLocation"
+
+    def validate(self) -> UserError | None:
+        return first_error(_code("code", self.code, "code"), _name("name", self.name))
+
+
+@dataclass(frozen=True)
+class CreateItem(Command):
+    sku: str
+    name: str
+    reorder_point: int = 0
+    operation = "createItem"
+
+    def validate(self) -> UserError | None:
+        return first_error(
+            _code("sku", self.sku, "sku"),
+            _name("name", self.name),
+            _non_negative("reorderPoint", self.reorder_point),
+        )
+
+
+@dataclass(frozen=True)
+class ReceiveStock(Command):
+    sku: str
+    location_code: str
+    quantity: int
+    reason: str | None = None
+    reference: str | None = None
+    operation = "receiveStock"
+
+    def validate(self) -> UserError | None:
+        return first_error(
+            _code("sku", self.sku, "sku"),
+            _code("locationCode", self.location_code, "locationCode"),
+            _positive("quantity", self.quantity),
+            _optional_text("reason", self.reason),
+            _optional_text("reference", self.reference),
+        )
+
+
+@dataclass(frozen=True)
+class AdjustStock(Command):
+    sku: str
+    location_code: str
+    delta: int
+    reason: str | None = None
+    operation = "adjustStock"
+
+    def validate(self) -> UserError | None:
+        if self.delta == 0:
+            return invalid("delta", "delta must not be zero")
+        return first_error(
+            _code("sku", self.sku, "sku"),
+            _code("locationCode", self.location_code, "locationCode"),
+            _positive("delta", abs(self.delta)),
+            _optional_text("reason", self.reason),
+        )
+
+
+@dataclass(frozen=True)
+class SetStock(Command):
+    sku: str
+    location_code: str
+    on_hand: int
+    compare_quantity: int | None = None
+    reason: str | None = None
+    operation = "setStock"
+
+    def validate(self) -> UserError | None:
+        return first_error(
+            _code("sku", self.sku, "sku"),
+            _code("locationCode", self.location_code, "locationCode"),
+            _non_negative("onHand", self.on_hand),
+            None if self.compare_quantity is None
+            else _non_negative("compareQuantity", self.compare_quantity),
+            _optional_text("reason", self.reason),
+        )
+
+
+@dataclass(frozen=True)
+class TransferStock(Command):
+    sku: str
+    from_location_code: str
+    to_location_code: str
+    quantity: int
+    reason: str | None = None
+    reference: str | None = None
+    operation = "transferStock"
+
+    def validate(self) -> UserError | None:
+        error = first_error(
+            _code("sku", self.sku, "sku"),
+            _code("fromLocationCode", self.from_location_code, "fromLocationCode"),
+            _code("toLocationCode", self.to_location_code, "toLocationCode"),
+            _positive("quantity", self.quantity),
+            _optional_text("reason", self.reason),
+            _optional_text("reference", self.reference),
+        )
+        if error is None and self.from_location_code == self.to_location_code:
+            return invalid("toLocationCode", "toLocationCode must differ from fromLocationCode")
+        return error
+
+
+@dataclass(frozen=True)
+class ReserveLine:
+    sku: str
+    location_code: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class ReserveStock(Command):
+    lines: tuple[ReserveLine, ...]
+    ttl_seconds: int = DEFAULT_TTL_SECONDS
+    reference: str | None = None
+    operation = "reserveStock"
+
+    def validate(self) -> UserError | None:
+        if not self.lines:
+            return invalid("lines", "lines must contain at least one line")
+        if len(self.lines) > MAX_LINES:
+            return invalid("lines", f"lines must contain at most {MAX_LINES} lines")
+        seen: set[tuple[str, str]] = set()
+        for i, line in enumerate(self.lines):
+            error = first_error(
+                _code(f"lines[{i}].sku", line.sku, "sku"),
+                _code(f"lines[{i}].locationCode", line.location_code, "locationCode"),
+                _positive(f"lines[{i}].quantity", line.quantity),
+            )
+            if error:
+                return error
+            key = (line.sku, line.location_code)
+            if key in seen:
+                return invalid(
+                    f"lines[{i}]",
+                    f"duplicate line for sku {line.sku!r} at {line.location_code!r}: "
+                    "combine the quantities into one line",
+                )
+            seen.add(key)
+        if not 1 <= self.ttl_seconds <= MAX_TTL_SECONDS:
+            return invalid("ttlSeconds", f"ttlSeconds must be between 1 and {MAX_TTL_SECONDS}")
+        return _optional_text("reference", self.reference)
+
+
+@dataclass(frozen=True)
+class CommitReservation(Command):
+    reservation_id: UUID
+    operation = "commitReservation"
+
+
+@dataclass(frozen=True)
+class ReleaseReservation(Command):
+    reservation_id: UUID
+    operation = "releaseReservation"

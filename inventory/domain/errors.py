@@ -1,0 +1,84 @@
+"""Typed errors that reach clients as GraphQL `UserError` results.
+
+A `UserError` is a value, not an exception: services return it so that the
+transaction can still commit an idempotency record for it. `Rejected` wraps
+one when it has to unwind through code that cannot return it.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class ErrorCode(str, enum.Enum):
+    INSUFFICIENT_STOCK = "INSUFFICIENT_STOCK"
+    NOT_FOUND = "NOT_FOUND"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    INVALID_INPUT = "INVALID_INPUT"
+    QUANTITY_MISMATCH = "QUANTITY_MISMATCH"
+    RESERVATION_NOT_ACTIVE = "RESERVATION_NOT_ACTIVE"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    # Retryable: the client may send the same request again (same idempotency key).
+    TRANSACTION_CONFLICT = "TRANSACTION_CONFLICT"
+    UNAVAILABLE = "UNAVAILABLE"
+    RESULT_UNKNOWN = "RESULT_UNKNOWN"
+
+
+RETRYABLE_CODES = frozenset(
+    {ErrorCode.TRANSACTION_CONFLICT, ErrorCode.UNAVAILABLE, ErrorCode.RESULT_UNKNOWN}
+)
+
+
+@dataclass(frozen=True)
+class Shortage:
+    """One reservation or shipment line that could not be satisfied."""
+
+    sku: str
+    location_code: str
+    requested: int
+    available: int
+
+
+@dataclass(frozen=True)
+class UserError:
+    code: ErrorCode
+    message: str
+    field: str | None = None
+    shortages: tuple[Shortage, ...] = ()
+    expected: int | None = None
+    actual: int | None = None
+    status: str | None = None
+    retry_after_ms: int | None = None
+
+    @property
+    def retryable(self) -> bool:
+        return self.code in RETRYABLE_CODES
+
+
+class Rejected(Exception):
+    """Raised to abandon a unit of work with a typed error (the transaction rolls back)."""
+
+    def __init__(self, error: UserError):
+        super().__init__(error.message)
+        self.error = error
+
+
+def invalid(field_name: str, message: str) -> UserError:
+    return UserError(ErrorCode.INVALID_INPUT, message, field=field_name)
+
+
+def not_found(field_name: str, message: str) -> UserError:
+    return UserError(ErrorCode.NOT_FOUND, message, field=field_name)
+
+
+@dataclass
+class ValidationErrors:
+    """Collects the first input problem found; commands validate before any I/O."""
+
+    errors: list[UserError] = field(default_factory=list)
+
+    def add(self, field_name: str, message: str) -> None:
+        self.errors.append(invalid(field_name, message))
+
+    def first(self) -> UserError | None:
+        return self.errors[0] if self.errors else None

@@ -1,0 +1,105 @@
+"""Read models returned by services: plain immutable values."""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+
+class ReservationStatus(str, enum.Enum):
+    ACTIVE = "ACTIVE"
+    COMMITTED = "COMMITTED"
+    RELEASED = "RELEASED"
+    EXPIRED = "EXPIRED"
+
+
+class MovementKind(str, enum.Enum):
+    RECEIVE = "RECEIVE"
+    ADJUST = "ADJUST"
+    SET = "SET"
+    TRANSFER_OUT = "TRANSFER_OUT"
+    TRANSFER_IN = "TRANSFER_IN"
+    RESERVE = "RESERVE"
+    RELEASE = "RELEASE"
+    COMMIT = "COMMIT"
+    EXPIRE = "EXPIRE"
+
+
+@dataclass(frozen=True)
+class LocationView:
+    id: UUID
+    code: str
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ItemView:
+    id: UUID
+    sku: str
+    name: str
+    reorder_point: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class StockLevelView:
+    item_id: UUID
+    location_id: UUID
+    sku: str
+    location_code: str
+    on_hand: int
+    reserved: int
+    version: int
+    updated_at: datetime | None
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+
+@dataclass(frozen=True)
+class ReservationLineView:
+    item_id: UUID
+    location_id: UUID
+    sku: str
+    location_code: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class ReservationView:
+    id: UUID
+    status: ReservationStatus
+    reference: str | None
+    expires_at: datetime
+    created_at: datetime
+    lines: tuple[ReservationLineView, ...]
+
+
+@dataclass(frozen=True)
+class TransferView:
+    sku: str
+    quantity: int
+    source: StockLevelView
+    destination: StockLevelView
+
+
+@dataclass(frozen=True)
+class MovementView:
+    id: UUID
+    item_id: UUID
+    location_id: UUID
+    sku: str
+    location_code: str
+    kind: MovementKind
+    on_hand_delta: int
+    reserved_delta: int
+    on_hand_after: int
+    reserved_after: int
+    version: int
+    reason: str | None
+    reference: str | None
+    reservation_id: UUID | None
+    created_at: datetime

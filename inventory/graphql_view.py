@@ -1,0 +1,58 @@
+"""The GraphQL HTTP/WebSocket endpoint: request context and error shaping.
+
+Errors that reach clients always carry `extensions.code`. Expected failures keep
+their message; anything unexpected is masked (with an error id that is in the
+log) so no stack trace or internal detail leaks.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
+
+from .db.retry import DatabaseUnavailable
+from .resolvers.context import make_context
+from .service.context import Ctx
+
+log = logging.getLogger(__name__)
+
+
+def shape_error(error: GraphQLError) -> dict[str, Any]:
+    formatted = error.formatted
+    original = error.original_error
+    extensions = dict(formatted.get("extensions") or {})
+    if isinstance(original, DatabaseUnavailable):
+        formatted["message"] = "the database is unavailable; retry shortly"
+        extensions.update(code="UNAVAILABLE", retryAfterMs=1000)
+    elif original is None or isinstance(original, GraphQLError):
+        # Parse/validation errors and our own argument errors.
+        extensions.setdefault("code", "GRAPHQL_VALIDATION_FAILED")
+    else:
+        error_id = uuid.uuid4().hex[:12]
+        log.error("unexpected error %s in %s", error_id, error.path, exc_info=original)
+        formatted["message"] = f"internal error (id {error_id})"
+        extensions.update(code="INTERNAL", errorId=error_id)
+    formatted["extensions"] = extensions
+    return formatted
+
+
+class InventoryGraphQL(GraphQL):
+    def __init__(self, schema, ctx: Ctx, **kwargs):
+        super().__init__(schema, **kwargs)
+        self.ctx = ctx
+
+    async def get_context(self, request, response):
+        return make_context(self.ctx, request, response)
+
+    async def process_result(self, request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        data: GraphQLHTTPResponse = {"data": result.data}
+        if result.errors:
+            data["errors"] = [shape_error(e) for e in result.errors]
+        if result.extensions:
+            data["extensions"] = result.extensions
+        return data

@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+from uuid import UUID
+
+import strawberry
+from strawberry.types import Info
+
+from ..domain import ids
+from ..schema.inputs import ItemFilter
+from ..schema.types import (
+    Connection,
+    Item,
+    Location,
+    Movement,
+    Node,
+    Reservation,
+    StockLevel,
+    connection,
+)
+from ..service import reads
+from .errors import invalid_argument
+
+DEFAULT_PAGE = 50
+MAX_PAGE = 500
+
+
+def _page_size(first: Optional[int]) -> int:
+    size = DEFAULT_PAGE if first is None else first
+    if not 0 <= size <= MAX_PAGE:
+        raise invalid_argument("first", f"first must be between 0 and {MAX_PAGE}")
+    return size
+
+
+def _after(after: Optional[str]) -> Optional[str]:
+    if after is None:
+        return None
+    try:
+        return ids.decode_cursor(after)
+    except ids.MalformedId:
+        raise invalid_argument("after", "after is not a cursor returned by this connection")
+
+
+def _decode(type_name: str, global_id: str, arity: int = 1) -> tuple[UUID, ...]:
+    try:
+        return ids.decode_as(type_name, global_id, arity)
+    except ids.MalformedId:
+        raise invalid_argument("id", f"{global_id!r} is not a valid {type_name} id")
+
+
+async def item(info: Info, sku: str) -> Optional[Item]:
+    found = await reads.item_by_sku(info.context.ctx, sku)
+    return Item.of(found) if found else None
+
+
+async def items(
+    info: Info,
+    first: Optional[int] = None,
+    after: Optional[str] = None,
+    filter: Optional[ItemFilter] = None,
+) -> Connection[Item]:
+    size = _page_size(first)
+    after_sku = _after(after)
+    rows = await reads.items_page(
+        info.context.ctx, limit=size + 1, after_sku=after_sku,
+        sku_prefix=filter.sku_prefix if filter else None,
+        low_stock=filter.low_stock if filter else None,
+    )
+    return connection(
+        [(Item.of(r), ids.encode_cursor(r.sku)) for r in rows[:size]],
+        has_next=len(rows) > size, has_previous=after_sku is not None,
+    )
+
+
+async def location(info: Info, code: str) -> Optional[Location]:
+    found = await reads.location_by_code(info.context.ctx, code)
+    return Location.of(found) if found else None
+
+
+async def locations(
+    info: Info, first: Optional[int] = None, after: Optional[str] = None
+) -> Connection[Location]:
+    size = _page_size(first)
+    after_code = _after(after)
+    rows = await reads.locations_page(info.context.ctx, limit=size + 1, after_code=after_code)
+    return connection(
+        [(Location.of(r), ids.encode_cursor(r.code)) for r in rows[:size]],
+        has_next=len(rows) > size, has_previous=after_code is not None,
+    )
+
+
+async def stock_level(info: Info, sku: str, location_code: str) -> Optional[StockLevel]:
+    found = await reads.stock_level(info.context.ctx, sku, location_code)
+    return StockLevel.of(found) if found else None
+
+
+async def reservation(info: Info, id: strawberry.ID) -> Optional[Reservation]:
+    (reservation_id,) = _decode("Reservation", id)
+    found = await reads.reservations_by_ids(info.context.ctx, [reservation_id])
+    return Reservation.of(found[reservation_id]) if reservation_id in found else None
+
+
+def _movement_cursor(created_at: datetime, movement_id: UUID) -> str:
+    return ids.encode_cursor(f"{created_at.isoformat()}|{movement_id}")
+
+
+def _movement_after(after: Optional[str]) -> Optional[tuple[datetime, UUID]]:
+    raw = _after(after)
+    if raw is None:
+        return None
+    try:
+        created, movement_id = raw.split("|")
+        return datetime.fromisoformat(created), UUID(movement_id)
+    except ValueError:
+        raise invalid_argument("after", "after is not a cursor returned by this connection")
+
+
+async def movements(
+    info: Info,
+    sku: Optional[str] = None,
+    location_code: Optional[str] = None,
+    first: Optional[int] = None,
+    after: Optional[str] = None,
+) -> Connection[Movement]:
+    """Ledger entries, newest first, optionally for one sku and/or location."""
+    size = _page_size(first)
+    before = _movement_after(after)
+    rows = await reads.movements_page(
+        info.context.ctx, limit=size + 1, sku=sku, location_code=location_code, before=before
+    )
+    if rows is None:
+        rows = []  # unknown sku or location: an empty ledger, as for any filter
+    return connection(
+        [(Movement.of(r), _movement_cursor(r.created_at, r.id)) for r in rows[:size]],
+        has_next=len(rows) > size, has_previous=before is not None,
+    )
+
+
+async def node(info: Info, id: strawberry.ID) -> Optional[Node]:
+    try:
+        type_name, parts = ids.decode(id)
+    except ids.MalformedId:
+        raise invalid_argument("id", f"{id!r} is not a valid id")
+    ctx, loaders = info.context.ctx, info.context.loaders
+    if type_name == "Item" and len(parts) == 1:
+        found = await reads.items_by_ids(ctx, list(parts))
+        return Item.of(found[parts[0]]) if found else None
+    if type_name == "Location" and len(parts) == 1:
+        found = await reads.locations_by_ids(ctx, list(parts))
+        return Location.of(found[parts[0]]) if found else None
+    if type_name == "StockLevel" and len(parts) == 2:
+        levels = await reads.levels_by_keys(ctx, [(parts[0], parts[1])])
+        level = levels.get((parts[0], parts[1]))
+        return StockLevel.of(level) if level else None
+    if type_name == "Reservation" and len(parts) == 1:
+        found = await reads.reservations_by_ids(ctx, list(parts))
+        return Reservation.of(found[parts[0]]) if found else None
+    if type_name == "Movement":
+        return None  # movements are reached through `movements`, not by id
+    raise invalid_argument("id", f"{id!r} is not a valid id")

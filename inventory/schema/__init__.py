@@ -1,0 +1,1 @@
+"""GraphQL types, inputs, unions and enums (no SQL)."""

@@ -1,0 +1,106 @@
+"""Typed mutation errors: every one implements `UserError`."""
+from __future__ import annotations
+
+from typing import Optional
+
+import strawberry
+
+from ..domain import errors as domain
+from ..domain.models import ReservationStatus as DomainReservationStatus
+from .scalars import Quantity
+
+ErrorCode = strawberry.enum(domain.ErrorCode, description="Why a mutation did not take effect.")
+ReservationStatus = strawberry.enum(DomainReservationStatus)
+
+
+@strawberry.interface(description="A reason a mutation did not take effect; nothing was written.")
+class UserError:
+    code: ErrorCode
+    message: str
+    field: Optional[str] = strawberry.field(
+        default=None, description="The input field at fault, when there is one."
+    )
+
+
+@strawberry.type
+class StockShortage:
+    sku: str
+    location_code: str
+    requested: Quantity
+    available: Quantity
+
+
+@strawberry.type
+class InsufficientStockError(UserError):
+    shortages: list[StockShortage]
+
+
+@strawberry.type
+class NotFoundError(UserError):
+    pass
+
+
+@strawberry.type
+class AlreadyExistsError(UserError):
+    pass
+
+
+@strawberry.type
+class InvalidInputError(UserError):
+    pass
+
+
+@strawberry.type
+class QuantityMismatchError(UserError):
+    expected: Quantity
+    actual: Quantity
+
+
+@strawberry.type
+class ReservationNotActiveError(UserError):
+    status: ReservationStatus
+
+
+@strawberry.type
+class IdempotencyKeyReusedError(UserError):
+    pass
+
+
+@strawberry.type(description="Contention, an unreachable database, or an unknown commit "
+                             "outcome: nothing is known to have been written; retry with the "
+                             "same idempotencyKey.")
+class TransientError(UserError):
+    retry_after_ms: Optional[int] = None
+
+
+ERROR_TYPES = (
+    InsufficientStockError, NotFoundError, AlreadyExistsError, InvalidInputError,
+    QuantityMismatchError, ReservationNotActiveError, IdempotencyKeyReusedError, TransientError,
+)
+
+
+def from_domain(error: domain.UserError) -> UserError:
+    common = dict(code=error.code, message=error.message, field=error.field)
+    match error.code:
+        case domain.ErrorCode.INSUFFICIENT_STOCK:
+            return InsufficientStockError(**common, shortages=[
+                StockShortage(sku=s.sku, location_code=s.location_code, requested=s.requested,
+                              available=s.available)
+                for s in error.shortages
+            ])
+        case domain.ErrorCode.NOT_FOUND:
+            return NotFoundError(**common)
+        case domain.ErrorCode.ALREADY_EXISTS:
+            return AlreadyExistsError(**common)
+        case domain.ErrorCode.INVALID_INPUT:
+            return InvalidInputError(**common)
+        case domain.ErrorCode.QUANTITY_MISMATCH:
+            return QuantityMismatchError(**common, expected=error.expected, actual=error.actual)
+        case domain.ErrorCode.RESERVATION_NOT_ACTIVE:
+            return ReservationNotActiveError(
+                **common, status=DomainReservationStatus(error.status)
+            )
+        case domain.ErrorCode.IDEMPOTENCY_KEY_REUSED:
+            return IdempotencyKeyReusedError(**common)
+        case _:
+            return TransientError(**common, retry_after_ms=error.retry_after_ms)

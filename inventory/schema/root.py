@@ -1,0 +1,66 @@
+"""The schema: Query and Mutation roots wired to the resolvers."""
+from __future__ import annotations
+
+from typing import Annotated, Optional, Union
+
+import strawberry
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, ParserCache, QueryDepthLimiter, ValidationCache
+
+from ..resolvers import mutations as m
+from ..resolvers import queries as q
+from .errors import ERROR_TYPES
+from .quiet import QuietSchema
+from .types import Connection, Item, Location, Movement, Node, Reservation, StockLevel, Transfer
+
+
+def _result(name: str, success: type):
+    """Success type | every UserError type: clients select `... on UserError`."""
+    return Annotated[Union[(success, *ERROR_TYPES)], strawberry.union(name)]
+
+
+CreateLocationResult = _result("CreateLocationResult", Location)
+CreateItemResult = _result("CreateItemResult", Item)
+StockLevelResult = _result("StockLevelResult", StockLevel)
+TransferResult = _result("TransferResult", Transfer)
+ReservationResult = _result("ReservationResult", Reservation)
+
+
+@strawberry.type
+class Query:
+    item: Optional[Item] = strawberry.field(resolver=q.item)
+    items: Connection[Item] = strawberry.field(resolver=q.items)
+    location: Optional[Location] = strawberry.field(resolver=q.location)
+    locations: Connection[Location] = strawberry.field(resolver=q.locations)
+    stock_level: Optional[StockLevel] = strawberry.field(resolver=q.stock_level)
+    reservation: Optional[Reservation] = strawberry.field(resolver=q.reservation)
+    movements: Connection[Movement] = strawberry.field(resolver=q.movements)
+    node: Optional[Node] = strawberry.field(resolver=q.node)
+
+
+@strawberry.type
+class Mutation:
+    create_location: CreateLocationResult = strawberry.mutation(resolver=m.create_location)
+    create_item: CreateItemResult = strawberry.mutation(resolver=m.create_item)
+    receive_stock: StockLevelResult = strawberry.mutation(resolver=m.receive_stock)
+    adjust_stock: StockLevelResult = strawberry.mutation(resolver=m.adjust_stock)
+    set_stock: StockLevelResult = strawberry.mutation(resolver=m.set_stock)
+    transfer_stock: TransferResult = strawberry.mutation(resolver=m.transfer_stock)
+    reserve_stock: ReservationResult = strawberry.mutation(resolver=m.reserve_stock)
+    commit_reservation: ReservationResult = strawberry.mutation(resolver=m.commit_reservation)
+    release_reservation: ReservationResult = strawberry.mutation(resolver=m.release_reservation)
+
+
+def build_schema() -> strawberry.Schema:
+    return QuietSchema(
+        query=Query,
+        mutation=Mutation,
+        types=[Item, Location, StockLevel, Reservation, Movement],
+        extensions=[
+            # Bounded caches: repeat documents skip parsing and validation.
+            lambda: ParserCache(maxsize=1024),
+            lambda: ValidationCache(maxsize=1024),
+            lambda: QueryDepthLimiter(max_depth=12),
+            lambda: MaxAliasesLimiter(max_alias_count=30),
+            lambda: MaxTokensLimiter(max_token_count=5000),
+        ],
+    )

@@ -1,0 +1,231 @@
+"""Object types. Related objects load through the request's DataLoaders
+(`info.context.loaders`), so a page costs the same few statements at any size."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Generic, Optional, TypeVar
+from uuid import UUID
+
+import strawberry
+from strawberry.types import Info
+
+from ..domain import ids
+from ..domain.models import (
+    ItemView,
+    LocationView,
+    MovementKind as DomainMovementKind,
+    MovementView,
+    ReservationView,
+    StockLevelView,
+    TransferView,
+)
+from .errors import ReservationStatus
+from .scalars import Quantity
+
+MovementKind = strawberry.enum(DomainMovementKind)
+
+
+@strawberry.interface(description="An object with a global id, fetchable with `node(id)`.")
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type
+class Location(Node):
+    code: str
+    name: str
+    created_at: datetime
+    location_id: strawberry.Private[UUID]
+
+    @classmethod
+    def of(cls, v: LocationView) -> "Location":
+        return cls(id=strawberry.ID(ids.encode("Location", v.id)), code=v.code, name=v.name,
+                   created_at=v.created_at, location_id=v.id)
+
+
+@strawberry.type
+class StockLevel(Node):
+    sku: str
+    location_code: str
+    on_hand: Quantity
+    reserved: Quantity
+    available: Quantity = strawberry.field(description="onHand - reserved")
+    version: Quantity = strawberry.field(description="Increments on every change of this level.")
+    updated_at: Optional[datetime]
+    item_id: strawberry.Private[UUID]
+    location_id: strawberry.Private[UUID]
+
+    @classmethod
+    def of(cls, v: StockLevelView) -> "StockLevel":
+        return cls(
+            id=strawberry.ID(ids.encode("StockLevel", v.item_id, v.location_id)), sku=v.sku,
+            location_code=v.location_code, on_hand=v.on_hand, reserved=v.reserved,
+            available=v.available, version=v.version, updated_at=v.updated_at,
+            item_id=v.item_id, location_id=v.location_id,
+        )
+
+    @strawberry.field
+    async def item(self, info: Info) -> "Item":
+        return Item.of(await info.context.loaders.item.load(self.item_id))
+
+    @strawberry.field
+    async def location(self, info: Info) -> Location:
+        return Location.of(await info.context.loaders.location.load(self.location_id))
+
+
+@strawberry.type
+class Item(Node):
+    sku: str
+    name: str
+    reorder_point: Quantity
+    created_at: datetime
+    item_id: strawberry.Private[UUID]
+
+    @classmethod
+    def of(cls, v: ItemView) -> "Item":
+        return cls(id=strawberry.ID(ids.encode("Item", v.id)), sku=v.sku, name=v.name,
+                   reorder_point=v.reorder_point, created_at=v.created_at, item_id=v.id)
+
+    async def _levels(self, info: Info) -> list[StockLevelView]:
+        return await info.context.loaders.levels_of_item.load(self.item_id)
+
+    @strawberry.field(description="One level per location that ever held this item.")
+    async def stock_levels(self, info: Info) -> list[StockLevel]:
+        return [StockLevel.of(v) for v in await self._levels(info)]
+
+    @strawberry.field
+    async def total_on_hand(self, info: Info) -> Quantity:
+        return sum(v.on_hand for v in await self._levels(info))
+
+    @strawberry.field
+    async def total_reserved(self, info: Info) -> Quantity:
+        return sum(v.reserved for v in await self._levels(info))
+
+    @strawberry.field
+    async def total_available(self, info: Info) -> Quantity:
+        return sum(v.available for v in await self._levels(info))
+
+    @strawberry.field(description="totalAvailable <= reorderPoint")
+    async def low_stock(self, info: Info) -> bool:
+        return sum(v.available for v in await self._levels(info)) <= self.reorder_point
+
+
+@strawberry.type
+class ReservationLine:
+    sku: str
+    location_code: str
+    quantity: Quantity
+    item_id: strawberry.Private[UUID]
+    location_id: strawberry.Private[UUID]
+
+    @strawberry.field
+    async def item(self, info: Info) -> Item:
+        return Item.of(await info.context.loaders.item.load(self.item_id))
+
+    @strawberry.field
+    async def location(self, info: Info) -> Location:
+        return Location.of(await info.context.loaders.location.load(self.location_id))
+
+
+@strawberry.type
+class Reservation(Node):
+    status: ReservationStatus
+    reference: Optional[str]
+    expires_at: datetime
+    created_at: datetime
+    lines: list[ReservationLine]
+
+    @classmethod
+    def of(cls, v: ReservationView) -> "Reservation":
+        return cls(
+            id=strawberry.ID(ids.encode("Reservation", v.id)), status=v.status,
+            reference=v.reference, expires_at=v.expires_at, created_at=v.created_at,
+            lines=[
+                ReservationLine(sku=l.sku, location_code=l.location_code, quantity=l.quantity,
+                                item_id=l.item_id, location_id=l.location_id)
+                for l in v.lines
+            ],
+        )
+
+
+@strawberry.type(description="One append-only ledger entry: a change of one stock level.")
+class Movement(Node):
+    kind: MovementKind
+    sku: str
+    location_code: str
+    on_hand_delta: Quantity
+    reserved_delta: Quantity
+    on_hand_after: Quantity
+    reserved_after: Quantity
+    version: Quantity
+    reason: Optional[str]
+    reference: Optional[str]
+    reservation_id: Optional[strawberry.ID]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, v: MovementView) -> "Movement":
+        return cls(
+            id=strawberry.ID(ids.encode("Movement", v.id)), kind=v.kind, sku=v.sku,
+            location_code=v.location_code, on_hand_delta=v.on_hand_delta,
+            reserved_delta=v.reserved_delta, on_hand_after=v.on_hand_after,
+            reserved_after=v.reserved_after, version=v.version, reason=v.reason,
+            reference=v.reference,
+            reservation_id=strawberry.ID(ids.encode("Reservation", v.reservation_id))
+            if v.reservation_id else None,
+            created_at=v.created_at,
+        )
+
+
+@strawberry.type
+class Transfer:
+    sku: str
+    quantity: Quantity
+    from_: StockLevel = strawberry.field(name="from")
+    to: StockLevel
+
+    @classmethod
+    def of(cls, v: TransferView) -> "Transfer":
+        return cls(sku=v.sku, quantity=v.quantity, from_=StockLevel.of(v.source),
+                   to=StockLevel.of(v.destination))
+
+
+# ---------------------------------------------------------------- Relay connections
+
+T = TypeVar("T")
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: Optional[str]
+    end_cursor: Optional[str]
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
+
+    @strawberry.field
+    def nodes(self) -> list[T]:
+        return [e.node for e in self.edges]
+
+
+def connection(nodes_with_cursors: list[tuple[T, str]], has_next: bool, has_previous: bool):
+    edges = [Edge(cursor=c, node=n) for n, c in nodes_with_cursors]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=has_next, has_previous_page=has_previous,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+    )

@@ -1,0 +1,16 @@
+"""What every use case needs: the process's database and the caller's tenant."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from ..db.engine import Database
+
+# Until authentication lands, every request acts for this tenant.
+DEFAULT_TENANT_ID = UUID("00000000-0000-0000-0000-000000000001")
+
+
+@dataclass(frozen=True)
+class Ctx:
+    db: Database
+    tenant_id: UUID = DEFAULT_TENANT_ID

@@ -1,0 +1,116 @@
+"""Queries. Each opens a short read on the shared pool; connection failures
+become `DatabaseUnavailable` so the API can answer with a clear retryable error."""
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import AsyncIterator
+from uuid import UUID
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..db import queries
+from ..db.retry import DatabaseUnavailable
+from ..domain.models import (
+    ItemView,
+    LocationView,
+    MovementView,
+    ReservationView,
+    StockLevelView,
+)
+from .context import Ctx
+
+
+@asynccontextmanager
+async def reading(ctx: Ctx) -> AsyncIterator[AsyncConnection]:
+    try:
+        async with ctx.db.reader.connect() as conn:
+            yield conn
+    except sa_exc.TimeoutError as error:
+        raise DatabaseUnavailable("no database connection free in time") from error
+    except (sa_exc.OperationalError, sa_exc.InterfaceError, OSError) as error:
+        raise DatabaseUnavailable(f"database unreachable: {error}") from error
+
+
+async def item_by_sku(ctx: Ctx, sku: str) -> ItemView | None:
+    async with reading(ctx) as conn:
+        return await queries.item_by_sku(conn, ctx.tenant_id, sku)
+
+
+async def items_by_ids(ctx: Ctx, ids: list[UUID]) -> dict[UUID, ItemView]:
+    async with reading(ctx) as conn:
+        return await queries.items_by_ids(conn, ctx.tenant_id, ids)
+
+
+async def items_page(ctx: Ctx, **kwargs) -> list[ItemView]:
+    async with reading(ctx) as conn:
+        return await queries.items_page(conn, ctx.tenant_id, **kwargs)
+
+
+async def location_by_code(ctx: Ctx, code: str) -> LocationView | None:
+    async with reading(ctx) as conn:
+        return await queries.location_by_code(conn, ctx.tenant_id, code)
+
+
+async def locations_by_ids(ctx: Ctx, ids: list[UUID]) -> dict[UUID, LocationView]:
+    async with reading(ctx) as conn:
+        return await queries.locations_by_ids(conn, ctx.tenant_id, ids)
+
+
+async def locations_page(ctx: Ctx, **kwargs) -> list[LocationView]:
+    async with reading(ctx) as conn:
+        return await queries.locations_page(conn, ctx.tenant_id, **kwargs)
+
+
+async def levels_for_items(ctx: Ctx, item_ids: list[UUID]) -> dict[UUID, list[StockLevelView]]:
+    async with reading(ctx) as conn:
+        return await queries.levels_for_items(conn, ctx.tenant_id, item_ids)
+
+
+async def levels_by_keys(
+    ctx: Ctx, keys: list[tuple[UUID, UUID]]
+) -> dict[tuple[UUID, UUID], StockLevelView]:
+    async with reading(ctx) as conn:
+        return await queries.levels_by_keys(conn, ctx.tenant_id, keys)
+
+
+async def stock_level(ctx: Ctx, sku: str, location_code: str) -> StockLevelView | None:
+    """The level, or a zero level when both item and location exist but no stock
+    was ever recorded there; None when either does not exist."""
+    async with reading(ctx) as conn:
+        level = await queries.level_by_codes(conn, ctx.tenant_id, sku, location_code)
+        if level is not None:
+            return level
+        items, locs = await queries.resolve(conn, ctx.tenant_id, [sku], [location_code])
+    if sku in items and location_code in locs:
+        return StockLevelView(items[sku], locs[location_code], sku, location_code, 0, 0, 0, None)
+    return None
+
+
+async def reservations_by_ids(ctx: Ctx, ids: list[UUID]) -> dict[UUID, ReservationView]:
+    async with reading(ctx) as conn:
+        return await queries.reservations_by_ids(conn, ctx.tenant_id, ids)
+
+
+async def movements_page(
+    ctx: Ctx,
+    *,
+    limit: int,
+    sku: str | None,
+    location_code: str | None,
+    before: tuple[datetime, UUID] | None,
+) -> list[MovementView] | None:
+    """None when the sku or location code given does not exist."""
+    async with reading(ctx) as conn:
+        items, locs = await queries.resolve(
+            conn, ctx.tenant_id, [sku] if sku else [], [location_code] if location_code else []
+        )
+        if (sku and sku not in items) or (location_code and location_code not in locs):
+            return None
+        return await queries.movements_page(
+            conn, ctx.tenant_id, limit=limit,
+            item_id=items.get(sku) if sku else None,
+            location_id=locs.get(location_code) if location_code else None,
+            before=before,
+        )

@@ -1,0 +1,171 @@
+"""Reserve (all lines or none), commit (ship), release, and expire reservations."""
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..db import ledger, queries
+from ..db.ledger import Why
+from ..db.retry import run_transaction
+from ..domain.commands import CommitReservation, ReleaseReservation, ReserveStock
+from ..domain.errors import ErrorCode, Shortage, UserError, not_found
+from ..domain.models import MovementKind, ReservationLineView, ReservationStatus, ReservationView
+from .context import Ctx
+from .resolve import ids_for
+from .runner import execute
+
+log = logging.getLogger(__name__)
+
+
+async def reserve_stock(ctx: Ctx, cmd: ReserveStock, key: str | None):
+    async def work(conn: AsyncConnection, key: str | None):
+        items, locs = await ids_for(conn, ctx.tenant_id, [
+            (line.sku, f"lines[{i}].sku", line.location_code, f"lines[{i}].locationCode")
+            for i, line in enumerate(cmd.lines)
+        ])
+        lines = [
+            ReservationLineView(items[l.sku], locs[l.location_code], l.sku, l.location_code,
+                                l.quantity)
+            for l in cmd.lines
+        ]
+        # Decide before writing: lock every level in key order, check every line,
+        # and report all the short ones at once.
+        levels = await ledger.lock_levels(
+            conn, ctx.tenant_id, [(l.item_id, l.location_id) for l in lines]
+        )
+        shortages = []
+        for line in lines:
+            on_hand, reserved = levels.get((line.item_id, line.location_id), (0, 0))
+            if on_hand - reserved < line.quantity:
+                shortages.append(
+                    Shortage(line.sku, line.location_code, line.quantity, on_hand - reserved)
+                )
+        if shortages:
+            detail = ", ".join(
+                f"{s.sku!r} at {s.location_code!r}: {s.requested} requested, {s.available} available"
+                for s in shortages
+            )
+            return UserError(
+                ErrorCode.INSUFFICIENT_STOCK, f"not enough stock for {detail}",
+                shortages=tuple(shortages),
+            )
+        reservation_id, created_at, expires_at = await queries.insert_reservation(
+            conn, ctx.tenant_id, cmd.ttl_seconds, cmd.reference,
+            [(l.item_id, l.location_id, l.quantity) for l in lines],
+        )
+        why = Why(None, cmd.reference, reservation_id, key)
+        for line in sorted(lines, key=lambda l: (l.item_id, l.location_id)):
+            row = await ledger.change_level(
+                conn, ctx.tenant_id, line.item_id, line.location_id, MovementKind.RESERVE,
+                reserved_delta=line.quantity, why=why,
+            )
+            assert row is not None, "level changed while locked"
+        return ReservationView(
+            reservation_id, ReservationStatus.ACTIVE, cmd.reference, expires_at, created_at,
+            tuple(lines),
+        )
+
+    return await execute(ctx, cmd, key, work)
+
+
+async def _finish(
+    conn: AsyncConnection,
+    tenant_id: UUID,
+    reservation_id: UUID,
+    to_status: ReservationStatus,
+    kind: MovementKind,
+    ships: bool,
+    key: str | None,
+) -> ReservationView | UserError:
+    found = (await queries.reservations_by_ids(conn, tenant_id, [reservation_id])).get(
+        reservation_id
+    )
+    if found is None:
+        return not_found("reservationId", "no reservation with this id")
+    moved = await queries.finish_reservation(
+        conn, tenant_id, reservation_id, to_status, only_if_live=True
+    )
+    if not moved:
+        status = found.status
+        if status is ReservationStatus.ACTIVE:  # past its expiry, not yet swept
+            status = ReservationStatus.EXPIRED
+        return UserError(
+            ErrorCode.RESERVATION_NOT_ACTIVE,
+            f"reservation is {status.value}, only an ACTIVE reservation can change",
+            field="reservationId",
+            status=status.value,
+        )
+    await _move_lines(conn, tenant_id, found, kind, ships, key)
+    return ReservationView(
+        found.id, to_status, found.reference, found.expires_at, found.created_at, found.lines
+    )
+
+
+async def _move_lines(
+    conn: AsyncConnection,
+    tenant_id: UUID,
+    reservation: ReservationView,
+    kind: MovementKind,
+    ships: bool,
+    key: str | None,
+) -> None:
+    why = Why(None, reservation.reference, reservation.id, key)
+    for line in sorted(reservation.lines, key=lambda l: (l.item_id, l.location_id)):
+        row = await ledger.change_level(
+            conn, tenant_id, line.item_id, line.location_id, kind,
+            on_hand_delta=-line.quantity if ships else 0,
+            reserved_delta=-line.quantity, why=why,
+        )
+        # The reservation held these units, so the guard cannot refuse them.
+        assert row is not None, "reserved stock missing for an active reservation"
+
+
+async def commit_reservation(ctx: Ctx, cmd: CommitReservation, key: str | None):
+    async def work(conn: AsyncConnection, key: str | None):
+        return await _finish(
+            conn, ctx.tenant_id, cmd.reservation_id, ReservationStatus.COMMITTED,
+            MovementKind.COMMIT, True, key,
+        )
+
+    return await execute(ctx, cmd, key, work)
+
+
+async def release_reservation(ctx: Ctx, cmd: ReleaseReservation, key: str | None):
+    async def work(conn: AsyncConnection, key: str | None):
+        return await _finish(
+            conn, ctx.tenant_id, cmd.reservation_id, ReservationStatus.RELEASED,
+            MovementKind.RELEASE, False, key,
+        )
+
+    return await execute(ctx, cmd, key, work)
+
+
+async def expire_one(ctx: Ctx, tenant_id: UUID, reservation_id: UUID) -> bool:
+    """Expires one reservation if it is still ACTIVE and past expiry. Safe to run
+    from many processes at once: the status guard lets exactly one win."""
+
+    async def work(conn: AsyncConnection) -> bool:
+        if not await queries.finish_reservation(
+            conn, tenant_id, reservation_id, ReservationStatus.EXPIRED, only_if_expired=True
+        ):
+            return False
+        found = (await queries.reservations_by_ids(conn, tenant_id, [reservation_id]))[
+            reservation_id
+        ]
+        await _move_lines(conn, tenant_id, found, MovementKind.EXPIRE, False, None)
+        return True
+
+    return await run_transaction(ctx.db, work, idempotent=True)
+
+
+async def sweep_expired(ctx: Ctx, batch: int = 100) -> int:
+    """Expires up to `batch` overdue reservations (all tenants); returns how many."""
+    async with ctx.db.reader.connect() as conn:
+        overdue = await queries.expired_reservations(conn, batch)
+    expired = 0
+    for tenant_id, reservation_id in overdue:
+        if await expire_one(ctx, tenant_id, reservation_id):
+            expired += 1
+    return expired

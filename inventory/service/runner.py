@@ -1,0 +1,110 @@
+"""Runs a validated command as one idempotent, retried, SERIALIZABLE transaction.
+
+The idempotency record is written in the same transaction as the effect, so a
+key takes effect at most once; its stored result is what every replay returns.
+Typed rejections (e.g. INSUFFICIENT_STOCK) are results too: they commit the key
+so a replay gets the same answer.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any, Awaitable, Callable
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..db import queries
+from ..db.dialect import NUMERIC_OUT_OF_RANGE
+from ..db.retry import (
+    CommitOutcomeUnknown,
+    DatabaseUnavailable,
+    RetriesExhausted,
+    RetryTransaction,
+    run_transaction,
+    sqlstate_of,
+)
+from ..domain import codec
+from ..domain.commands import Command, validate_idempotency_key
+from ..domain.errors import ErrorCode, Rejected, UserError
+from .context import Ctx
+
+log = logging.getLogger(__name__)
+Work = Callable[[AsyncConnection], Awaitable[Any]]
+
+
+def request_hash(command: Command) -> str:
+    canonical = json.dumps(command.canonical(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def execute(
+    ctx: Ctx,
+    command: Command,
+    idempotency_key: str | None,
+    work: Callable[[AsyncConnection, str | None], Awaitable[Any]],
+) -> Any:
+    """Validates, then runs `work(conn, key)` in the retry runner; returns the
+    domain result or a `UserError` (never raises for expected failures)."""
+    error = command.validate() or validate_idempotency_key(idempotency_key)
+    if error:
+        return error
+    fingerprint = request_hash(command) if idempotency_key else ""
+
+    async def unit(conn: AsyncConnection) -> Any:
+        if idempotency_key:
+            found = await queries.find_idempotency_record(conn, ctx.tenant_id, idempotency_key)
+            if found:
+                operation, stored_hash, stored = found
+                if operation != command.operation or stored_hash != fingerprint:
+                    return UserError(
+                        ErrorCode.IDEMPOTENCY_KEY_REUSED,
+                        f"idempotencyKey {idempotency_key!r} was already used for a different "
+                        f"request ({operation}); use a new key for a new request",
+                        field="idempotencyKey",
+                    )
+                return codec.load(stored)
+        result = await work(conn, idempotency_key)
+        if idempotency_key:
+            stored_ok = await queries.insert_idempotency_record(
+                conn, ctx.tenant_id, idempotency_key, command.operation, fingerprint,
+                codec.dump(result),
+            )
+            if not stored_ok:
+                raise RetryTransaction()  # a concurrent request with this key committed first
+        return result
+
+    try:
+        return await run_transaction(ctx.db, unit, idempotent=idempotency_key is not None)
+    except Rejected as rejected:
+        return rejected.error
+    except RetriesExhausted as exc:
+        return UserError(
+            ErrorCode.TRANSACTION_CONFLICT,
+            f"too much contention: the transaction conflicted {exc.attempts} times; "
+            "retry the request (with the same idempotencyKey)",
+            retry_after_ms=50,
+        )
+    except DatabaseUnavailable as exc:
+        log.warning("database unavailable: %s", exc)
+        return UserError(
+            ErrorCode.UNAVAILABLE,
+            "the database is unavailable; retry shortly (with the same idempotencyKey)",
+            retry_after_ms=1000,
+        )
+    except CommitOutcomeUnknown:
+        return UserError(
+            ErrorCode.RESULT_UNKNOWN,
+            "the database connection was lost while committing, so the outcome is unknown; "
+            "check the state before retrying, or always send an idempotencyKey so that "
+            "retries are safe",
+        )
+    except sa_exc.DBAPIError as exc:
+        if sqlstate_of(exc) == NUMERIC_OUT_OF_RANGE:
+            return UserError(
+                ErrorCode.INVALID_INPUT,
+                "the resulting quantity would exceed the largest storable value",
+                field="quantity",
+            )
+        raise

@@ -1,0 +1,146 @@
+"""Receive, adjust, set and transfer stock at a location."""
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..db import ledger
+from ..db.ledger import LevelRow, Why
+from ..domain.commands import AdjustStock, ReceiveStock, SetStock, TransferStock
+from ..domain.errors import ErrorCode, Shortage, UserError
+from ..domain.models import MovementKind, StockLevelView, TransferView
+from .context import Ctx
+from .resolve import ids_for
+from .runner import execute
+
+
+def _view(sku: str, code: str, row: LevelRow) -> StockLevelView:
+    return StockLevelView(
+        row.item_id, row.location_id, sku, code, row.on_hand, row.reserved, row.version,
+        row.updated_at,
+    )
+
+
+def insufficient(sku: str, code: str, requested: int, available: int, what: str) -> UserError:
+    return UserError(
+        ErrorCode.INSUFFICIENT_STOCK,
+        f"{what}: {requested} of {sku!r} at {code!r} requested, {available} available",
+        shortages=(Shortage(sku, code, requested, available),),
+    )
+
+
+async def _current(conn: AsyncConnection, tenant_id: UUID, item_id: UUID, location_id: UUID):
+    """(on_hand, reserved) under lock; (0, 0) when the level was never stocked."""
+    levels = await ledger.lock_levels(conn, tenant_id, [(item_id, location_id)])
+    return levels.get((item_id, location_id)), levels.get((item_id, location_id), (0, 0))
+
+
+async def receive_stock(ctx: Ctx, cmd: ReceiveStock, key: str | None):
+    async def work(conn: AsyncConnection, key: str | None):
+        items, locs = await ids_for(
+            conn, ctx.tenant_id, [(cmd.sku, "sku", cmd.location_code, "locationCode")]
+        )
+        row = await ledger.add_on_hand(
+            conn, ctx.tenant_id, items[cmd.sku], locs[cmd.location_code], MovementKind.RECEIVE,
+            cmd.quantity, Why(cmd.reason, cmd.reference, None, key),
+        )
+        return _view(cmd.sku, cmd.location_code, row)
+
+    return await execute(ctx, cmd, key, work)
+
+
+async def adjust_stock(ctx: Ctx, cmd: AdjustStock, key: str | None):
+    async def work(conn: AsyncConnection, key: str | None):
+        items, locs = await ids_for(
+            conn, ctx.tenant_id, [(cmd.sku, "sku", cmd.location_code, "locationCode")]
+        )
+        item_id, location_id = items[cmd.sku], locs[cmd.location_code]
+        why = Why(cmd.reason, None, None, key)
+        if cmd.delta > 0:
+            row = await ledger.add_on_hand(
+                conn, ctx.tenant_id, item_id, location_id, MovementKind.ADJUST, cmd.delta, why
+            )
+            return _view(cmd.sku, cmd.location_code, row)
+        row = await ledger.change_level(
+            conn, ctx.tenant_id, item_id, location_id, MovementKind.ADJUST,
+            on_hand_delta=cmd.delta, why=why,
+        )
+        if row is None:
+            _, (on_hand, reserved) = await _current(conn, ctx.tenant_id, item_id, location_id)
+            return insufficient(
+                cmd.sku, cmd.location_code, -cmd.delta, on_hand - reserved,
+                "cannot adjust on hand below what is reserved",
+            )
+        return _view(cmd.sku, cmd.location_code, row)
+
+    return await execute(ctx, cmd, key, work)
+
+
+async def set_stock(ctx: Ctx, cmd: SetStock, key: str | None):
+    async def work(conn: AsyncConnection, key: str | None):
+        items, locs = await ids_for(
+            conn, ctx.tenant_id, [(cmd.sku, "sku", cmd.location_code, "locationCode")]
+        )
+        item_id, location_id = items[cmd.sku], locs[cmd.location_code]
+        existing, (on_hand, reserved) = await _current(conn, ctx.tenant_id, item_id, location_id)
+        if cmd.compare_quantity is not None and cmd.compare_quantity != on_hand:
+            return UserError(
+                ErrorCode.QUANTITY_MISMATCH,
+                f"on hand of {cmd.sku!r} at {cmd.location_code!r} is {on_hand}, not "
+                f"{cmd.compare_quantity}: re-read the level and decide again",
+                field="compareQuantity",
+                expected=cmd.compare_quantity,
+                actual=on_hand,
+            )
+        if cmd.on_hand < reserved:
+            return insufficient(
+                cmd.sku, cmd.location_code, on_hand - cmd.on_hand, on_hand - reserved,
+                f"cannot set on hand below the {reserved} reserved",
+            )
+        why = Why(cmd.reason, None, None, key)
+        if existing is None:
+            row = await ledger.add_on_hand(
+                conn, ctx.tenant_id, item_id, location_id, MovementKind.SET, cmd.on_hand, why
+            )
+        else:
+            row = await ledger.change_level(
+                conn, ctx.tenant_id, item_id, location_id, MovementKind.SET,
+                on_hand_delta=cmd.on_hand - on_hand, why=why, expect_on_hand=on_hand,
+            )
+            assert row is not None, "level changed while locked"
+        return _view(cmd.sku, cmd.location_code, row)
+
+    return await execute(ctx, cmd, key, work)
+
+
+async def transfer_stock(ctx: Ctx, cmd: TransferStock, key: str | None):
+    async def work(conn: AsyncConnection, key: str | None):
+        items, locs = await ids_for(conn, ctx.tenant_id, [
+            (cmd.sku, "sku", cmd.from_location_code, "fromLocationCode"),
+            (cmd.sku, "sku", cmd.to_location_code, "toLocationCode"),
+        ])
+        item_id = items[cmd.sku]
+        source_id, dest_id = locs[cmd.from_location_code], locs[cmd.to_location_code]
+        # Lock both levels in key order so opposite transfers queue, not deadlock.
+        await ledger.lock_levels(conn, ctx.tenant_id, [(item_id, source_id), (item_id, dest_id)])
+        why = Why(cmd.reason, cmd.reference, None, key)
+        out = await ledger.change_level(
+            conn, ctx.tenant_id, item_id, source_id, MovementKind.TRANSFER_OUT,
+            on_hand_delta=-cmd.quantity, why=why,
+        )
+        if out is None:
+            _, (on_hand, reserved) = await _current(conn, ctx.tenant_id, item_id, source_id)
+            return insufficient(
+                cmd.sku, cmd.from_location_code, cmd.quantity, on_hand - reserved,
+                "not enough unreserved stock to transfer",
+            )
+        into = await ledger.add_on_hand(
+            conn, ctx.tenant_id, item_id, dest_id, MovementKind.TRANSFER_IN, cmd.quantity, why
+        )
+        return TransferView(
+            cmd.sku, cmd.quantity, _view(cmd.sku, cmd.from_location_code, out),
+            _view(cmd.sku, cmd.to_location_code, into),
+        )
+
+    return await execute(ctx, cmd, key, work)
