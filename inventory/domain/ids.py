@@ -10,6 +10,12 @@ class MalformedId(ValueError):
     pass
 
 
+def _b64decode(value: str) -> str:
+    """Strict: any character outside the url-safe alphabet is an error."""
+    padded = value + "=" * (-len(value) % 4)
+    return base64.b64decode(padded.encode(), altchars=b"-_", validate=True).decode()
+
+
 def encode(type_name: str, *parts: UUID | str) -> str:
     raw = ":".join([type_name, *(str(p) for p in parts)])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
@@ -18,8 +24,7 @@ def encode(type_name: str, *parts: UUID | str) -> str:
 def decode(global_id: str) -> tuple[str, tuple[UUID, ...]]:
     """Returns (type name, uuids); raises MalformedId for anything else."""
     try:
-        padded = global_id + "=" * (-len(global_id) % 4)
-        raw = base64.urlsafe_b64decode(padded.encode()).decode()
+        raw = _b64decode(global_id)
         type_name, *parts = raw.split(":")
         if not type_name or not parts:
             raise ValueError
@@ -41,7 +46,7 @@ def encode_cursor(value: str) -> str:
 
 def decode_cursor(cursor: str) -> str:
     try:
-        raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()).decode()
+        raw = _b64decode(cursor)
     except (ValueError, binascii.Error, UnicodeError) as exc:
         raise MalformedId(f"malformed cursor {cursor!r}") from exc
     if not raw.startswith("c:"):

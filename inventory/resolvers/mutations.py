@@ -87,7 +87,7 @@ async def reserve_stock(info: Info, input: inputs.ReserveStockInput):
     return payload(await reservations.reserve_stock(info.context.ctx, cmd, input.idempotency_key))
 
 
-def _reservation_id(input: inputs.ReservationIdInput):
+def _reservation_id(input: inputs.CommitReservationInput | inputs.ReleaseReservationInput):
     try:
         return ids.decode_as("Reservation", input.reservation_id)[0]
     except ids.MalformedId:
@@ -97,7 +97,7 @@ def _reservation_id(input: inputs.ReservationIdInput):
 _MALFORMED = invalid("reservationId", "reservationId is not a Reservation id")
 
 
-async def commit_reservation(info: Info, input: inputs.ReservationIdInput):
+async def commit_reservation(info: Info, input: inputs.CommitReservationInput):
     reservation_id = _reservation_id(input)
     if reservation_id is None:
         return payload(_MALFORMED)
@@ -107,7 +107,7 @@ async def commit_reservation(info: Info, input: inputs.ReservationIdInput):
     )
 
 
-async def release_reservation(info: Info, input: inputs.ReservationIdInput):
+async def release_reservation(info: Info, input: inputs.ReleaseReservationInput):
     reservation_id = _reservation_id(input)
     if reservation_id is None:
         return payload(_MALFORMED)

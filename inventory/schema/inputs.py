@@ -84,7 +84,13 @@ class ReserveStockInput:
 
 
 @strawberry.input
-class ReservationIdInput:
+class CommitReservationInput:
+    reservation_id: strawberry.ID
+    idempotency_key: Optional[str] = strawberry.field(default=None, description=_KEY)
+
+
+@strawberry.input
+class ReleaseReservationInput:
     reservation_id: strawberry.ID
     idempotency_key: Optional[str] = strawberry.field(default=None, description=_KEY)
 

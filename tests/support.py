@@ -1,0 +1,167 @@
+"""Test helpers: a GraphQL client for the running API and database checks."""
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+
+from inventory.db.audit import discrepancies
+
+ROOT = Path(__file__).resolve().parents[1]
+_counter = itertools.count()
+
+
+def unique(prefix: str) -> str:
+    """A code/sku no other test uses (tests share one database)."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}-{next(_counter)}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ApiServer:
+    """`inventory serve` in a subprocess, as users run it."""
+
+    def __init__(self, database_url: str, log_path: Path, **env: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.env = {
+            **os.environ,
+            "INVENTORY_DATABASE_URL": database_url,
+            "INVENTORY_SEED_DEMO": "0",
+            "INVENTORY_SWEEP_INTERVAL": "0.3",
+            "INVENTORY_LOG_LEVEL": "WARNING",
+            **env,
+        }
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 30) -> "ApiServer":
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "inventory.cli", "serve", "--port", str(self.port)],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"API exited early:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"API not ready in {timeout}s:\n{self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+class Api:
+    def __init__(self, client: httpx.AsyncClient, url: str):
+        self.client = client
+        self.url = url
+
+    async def raw(self, query: str, variables: dict | None = None) -> dict[str, Any]:
+        response = await self.client.post(
+            self.url + "/graphql", json={"query": query, "variables": variables or {}}
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def gql(self, query: str, variables: dict | None = None) -> dict[str, Any]:
+        """Data of a request that must not produce GraphQL errors."""
+        body = await self.raw(query, variables)
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+    async def mutate(self, name: str, input: dict, selection: str = "") -> dict[str, Any]:
+        """Runs mutation `name(input:)` and returns its payload with __typename,
+        the UserError fields and the given extra selection."""
+        query = f"""
+        mutation($input: {name[0].upper() + name[1:]}Input!) {{
+          {name}(input: $input) {{
+            __typename
+            ... on UserError {{ code message field }}
+            {selection}
+          }}
+        }}"""
+        return (await self.gql(query, {"input": input}))[name]
+
+    # Conveniences used across tests.
+    async def location(self, code: str | None = None) -> str:
+        code = code or unique("LOC")
+        result = await self.mutate("createLocation", {"code": code, "name": f"Location {code}"})
+        assert result["__typename"] == "Location", result
+        return code
+
+    async def item(self, sku: str | None = None, reorder_point: int = 0) -> str:
+        sku = sku or unique("SKU")
+        result = await self.mutate(
+            "createItem", {"sku": sku, "name": f"Item {sku}", "reorderPoint": reorder_point}
+        )
+        assert result["__typename"] == "Item", result
+        return sku
+
+    async def receive(self, sku: str, code: str, quantity: int) -> dict:
+        result = await self.mutate(
+            "receiveStock", {"sku": sku, "locationCode": code, "quantity": quantity},
+            "... on StockLevel { onHand reserved available version }",
+        )
+        assert result["__typename"] == "StockLevel", result
+        return result
+
+    async def level(self, sku: str, code: str) -> dict | None:
+        data = await self.gql(
+            """query($sku: String!, $code: String!) {
+                 stockLevel(sku: $sku, locationCode: $code) {
+                   onHand reserved available version } }""",
+            {"sku": sku, "code": code},
+        )
+        return data["stockLevel"]
+
+
+LEVEL_FIELDS = "... on StockLevel { sku locationCode onHand reserved available version }"
+RESERVATION_FIELDS = (
+    "... on Reservation { id status reference expiresAt lines { sku locationCode quantity } }"
+)
+
+
+def snapshot(conn) -> dict[str, Any]:
+    """Everything a rejected mutation must leave untouched."""
+    return {
+        "levels": conn.execute(text(
+            "SELECT item_id, location_id, on_hand, reserved, version FROM stock_levels "
+            "ORDER BY 1, 2")).all(),
+        "movements": conn.execute(text("SELECT count(*) FROM movements")).scalar(),
+        "reservations": conn.execute(text(
+            "SELECT id, status FROM reservations ORDER BY id")).all(),
+        "items": conn.execute(text("SELECT count(*) FROM items")).scalar(),
+        "locations": conn.execute(text("SELECT count(*) FROM locations")).scalar(),
+        "keys": conn.execute(text("SELECT count(*) FROM idempotency_keys")).scalar(),
+    }
+
+
+def assert_invariants(engine) -> None:
+    with engine.connect() as conn:
+        problems = discrepancies(conn)
+    assert problems == [], "\n".join(problems)

@@ -1,0 +1,121 @@
+"""reserveStock, commitReservation, releaseReservation and expiry."""
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import text
+
+from .support import RESERVATION_FIELDS, assert_invariants
+
+
+async def _stocked(api, quantity=10, locations=1):
+    sku = await api.item()
+    codes = [await api.location() for _ in range(locations)]
+    for code in codes:
+        await api.receive(sku, code, quantity)
+    return sku, codes
+
+
+async def test_multi_line_reserve_then_commit_ships(api, sync_engine):
+    sku, (a, b) = await _stocked(api, 10, 2)
+    r = await api.mutate("reserveStock", {
+        "lines": [{"sku": sku, "locationCode": a, "quantity": 3},
+                  {"sku": sku, "locationCode": b, "quantity": 5}],
+        "reference": "order-1", "ttlSeconds": 600}, RESERVATION_FIELDS)
+    assert r["status"] == "ACTIVE" and r["reference"] == "order-1"
+    assert [l["quantity"] for l in r["lines"]] == [3, 5]
+    assert (await api.level(sku, a))["available"] == 7
+    committed = await api.mutate("commitReservation", {"reservationId": r["id"]},
+                                 RESERVATION_FIELDS)
+    assert committed["status"] == "COMMITTED"
+    assert await api.level(sku, a) == {"onHand": 7, "reserved": 0, "available": 7, "version": 3}
+    assert (await api.level(sku, b))["onHand"] == 5
+    fetched = await api.gql("query($id: ID!) { reservation(id: $id) { status } }",
+                            {"id": r["id"]})
+    assert fetched["reservation"]["status"] == "COMMITTED"
+    assert_invariants(sync_engine)
+
+
+async def test_release_returns_stock_and_only_active_moves(api, sync_engine):
+    sku, (a,) = await _stocked(api, 5)
+    r = await api.mutate("reserveStock", {"lines": [{"sku": sku, "locationCode": a,
+                                                     "quantity": 5}]}, RESERVATION_FIELDS)
+    released = await api.mutate("releaseReservation", {"reservationId": r["id"]},
+                                RESERVATION_FIELDS)
+    assert released["status"] == "RELEASED"
+    assert await api.level(sku, a) == {"onHand": 5, "reserved": 0, "available": 5, "version": 3}
+    for name in ("commitReservation", "releaseReservation"):
+        again = await api.mutate(name, {"reservationId": r["id"]},
+                                 "... on ReservationNotActiveError { status }")
+        assert (again["code"], again["status"]) == ("RESERVATION_NOT_ACTIVE", "RELEASED")
+    assert_invariants(sync_engine)
+
+
+async def test_all_or_nothing_reports_every_short_line(api, sync_engine):
+    sku, (a, b) = await _stocked(api, 2, 2)
+    other = await api.item()
+    r = await api.mutate("reserveStock", {"lines": [
+        {"sku": sku, "locationCode": a, "quantity": 1},
+        {"sku": sku, "locationCode": b, "quantity": 3},
+        {"sku": other, "locationCode": a, "quantity": 1}]},
+        "... on InsufficientStockError { shortages { sku locationCode requested available } }")
+    assert r["code"] == "INSUFFICIENT_STOCK"
+    assert sorted((s["sku"], s["requested"], s["available"]) for s in r["shortages"]) == sorted(
+        [(sku, 3, 2), (other, 1, 0)])
+    assert (await api.level(sku, a))["reserved"] == 0  # the satisfiable line was not applied
+    assert_invariants(sync_engine)
+
+
+async def test_unknown_and_malformed_reservation_ids(api):
+    from uuid import uuid4
+
+    from inventory.domain import ids
+    missing = await api.mutate("commitReservation",
+                               {"reservationId": ids.encode("Reservation", uuid4())})
+    assert (missing["code"], missing["field"]) == ("NOT_FOUND", "reservationId")
+    for bad in ["garbage", ids.encode("Item", uuid4())]:
+        r = await api.mutate("releaseReservation", {"reservationId": bad})
+        assert (r["code"], r["field"]) == ("INVALID_INPUT", "reservationId")
+
+
+async def test_expired_reservations_are_swept_and_stop_holding_stock(api, sync_engine):
+    sku, (a,) = await _stocked(api, 4)
+    r = await api.mutate("reserveStock", {"lines": [{"sku": sku, "locationCode": a,
+                                                     "quantity": 4}], "ttlSeconds": 1},
+                         RESERVATION_FIELDS)
+    assert (await api.level(sku, a))["available"] == 0
+    status = None
+    for _ in range(50):  # the test server sweeps every 0.3 s
+        await asyncio.sleep(0.1)
+        status = (await api.gql("query($id: ID!) { reservation(id: $id) { status } }",
+                                {"id": r["id"]}))["reservation"]["status"]
+        if status == "EXPIRED":
+            break
+    assert status == "EXPIRED"
+    assert await api.level(sku, a) == {"onHand": 4, "reserved": 0, "available": 4, "version": 3}
+    with sync_engine.connect() as conn:
+        kinds = conn.execute(text(
+            "SELECT kind FROM movements m JOIN items i ON i.id = m.item_id "
+            "WHERE i.sku = :s ORDER BY version"), {"s": sku}).scalars().all()
+    assert kinds == ["RECEIVE", "RESERVE", "EXPIRE"]
+    late = await api.mutate("commitReservation", {"reservationId": r["id"]},
+                            "... on ReservationNotActiveError { status }")
+    assert (late["code"], late["status"]) == ("RESERVATION_NOT_ACTIVE", "EXPIRED")
+    assert_invariants(sync_engine)
+
+
+async def test_commit_after_expiry_before_sweep_is_refused(api, sync_engine):
+    """Past expiry counts as not active even before the sweeper gets to it."""
+    sku, (a,) = await _stocked(api, 3)
+    r = await api.mutate("reserveStock", {"lines": [{"sku": sku, "locationCode": a,
+                                                     "quantity": 1}], "ttlSeconds": 60},
+                         RESERVATION_FIELDS)
+    from inventory.domain import ids
+    (rid,) = ids.decode_as("Reservation", r["id"])
+    with sync_engine.begin() as conn:  # move the expiry into the past
+        conn.execute(text("UPDATE reservations SET expires_at = now() - interval '1 hour' "
+                          "WHERE id = :id"), {"id": rid})
+    late = await api.mutate("commitReservation", {"reservationId": r["id"]},
+                            "... on ReservationNotActiveError { status }")
+    assert (late["code"], late["status"]) == ("RESERVATION_NOT_ACTIVE", "EXPIRED")
+    assert (await api.level(sku, a))["onHand"] == 3

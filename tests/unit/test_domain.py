@@ -1,0 +1,116 @@
+"""Domain rules, no I/O."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from uuid import uuid4
+
+import pytest
+
+from inventory.domain import codec, ids
+from inventory.domain.commands import (
+    MAX_QUANTITY,
+    AdjustStock,
+    CreateItem,
+    CreateLocation,
+    ReceiveStock,
+    ReserveLine,
+    ReserveStock,
+    SetStock,
+    TransferStock,
+    validate_idempotency_key,
+)
+from inventory.domain.errors import ErrorCode, Shortage, UserError
+from inventory.domain.models import (
+    ReservationLineView,
+    ReservationStatus,
+    ReservationView,
+    StockLevelView,
+    TransferView,
+)
+
+
+def code_of(command):
+    error = command.validate()
+    return (error.code, error.field) if error else None
+
+
+@pytest.mark.parametrize("quantity, ok", [
+    (1, True), (MAX_QUANTITY, True), (0, False), (-5, False), (MAX_QUANTITY + 1, False),
+])
+def test_receive_quantity_bounds(quantity, ok):
+    result = code_of(ReceiveStock("SKU-1", "WH-1", quantity))
+    assert result is None if ok else result == (ErrorCode.INVALID_INPUT, "quantity")
+
+
+@pytest.mark.parametrize("sku", ["", " ", "a b", "x" * 65, "-lead", "ü"])
+def test_bad_skus_are_invalid(sku):
+    assert code_of(CreateItem(sku, "name")) == (ErrorCode.INVALID_INPUT, "sku")
+
+
+def test_names_must_not_be_blank():
+    assert code_of(CreateLocation("WH-1", "   ")) == (ErrorCode.INVALID_INPUT, "name")
+    assert code_of(CreateLocation("WH-1", "East")) is None
+
+
+def test_adjust_delta_zero_is_invalid_but_negative_is_allowed():
+    assert code_of(AdjustStock("S", "L", 0)) == (ErrorCode.INVALID_INPUT, "delta")
+    assert code_of(AdjustStock("S", "L", -3)) is None
+
+
+def test_set_stock_rejects_negative_on_hand_and_compare():
+    assert code_of(SetStock("S", "L", -1)) == (ErrorCode.INVALID_INPUT, "onHand")
+    assert code_of(SetStock("S", "L", 1, -1)) == (ErrorCode.INVALID_INPUT, "compareQuantity")
+
+
+def test_transfer_to_same_location_is_invalid():
+    assert code_of(TransferStock("S", "L", "L", 1)) == (ErrorCode.INVALID_INPUT, "toLocationCode")
+
+
+def test_reserve_lines_rules():
+    line = ReserveLine("S", "L", 1)
+    assert code_of(ReserveStock(())) == (ErrorCode.INVALID_INPUT, "lines")
+    assert code_of(ReserveStock((line, line))) == (ErrorCode.INVALID_INPUT, "lines[1]")
+    assert code_of(ReserveStock((line,), ttl_seconds=0)) == (ErrorCode.INVALID_INPUT, "ttlSeconds")
+    assert code_of(ReserveStock((ReserveLine("S", "L", 0),))) == (
+        ErrorCode.INVALID_INPUT, "lines[0].quantity")
+    assert code_of(ReserveStock(tuple(ReserveLine(f"S{i}", "L", 1) for i in range(101)))) == (
+        ErrorCode.INVALID_INPUT, "lines")
+    assert code_of(ReserveStock((line, ReserveLine("S", "M", 1)))) is None
+
+
+def test_idempotency_key_rules():
+    assert validate_idempotency_key(None) is None
+    assert validate_idempotency_key("order-1") is None
+    assert validate_idempotency_key("").code is ErrorCode.INVALID_INPUT
+    assert validate_idempotency_key("x" * 201).code is ErrorCode.INVALID_INPUT
+    assert validate_idempotency_key("a\nb").code is ErrorCode.INVALID_INPUT
+
+
+def test_canonical_form_distinguishes_inputs_and_operations():
+    a = ReceiveStock("S", "L", 1).canonical()
+    assert a == ReceiveStock("S", "L", 1).canonical()
+    assert a != ReceiveStock("S", "L", 2).canonical()
+    assert a["operation"] == "receiveStock"
+
+
+def test_codec_round_trips_results_and_errors():
+    now = datetime.now(timezone.utc)
+    level = StockLevelView(uuid4(), uuid4(), "S", "L", 10, 3, 7, now)
+    reservation = ReservationView(
+        uuid4(), ReservationStatus.ACTIVE, "order-9", now, now,
+        (ReservationLineView(uuid4(), uuid4(), "S", "L", 2),),
+    )
+    error = UserError(ErrorCode.INSUFFICIENT_STOCK, "short", shortages=(Shortage("S", "L", 5, 1),))
+    for value in (level, reservation, TransferView("S", 1, level, level), error):
+        assert codec.load(codec.dump(value)) == value
+
+
+def test_global_ids_round_trip_and_reject_garbage():
+    a, b = uuid4(), uuid4()
+    assert ids.decode(ids.encode("StockLevel", a, b)) == ("StockLevel", (a, b))
+    assert ids.decode_as("Item", ids.encode("Item", a)) == (a,)
+    for bad in ["", "zzz", "SXRlbTpub3QtYS11dWlk", ids.encode("Item", a) + "!!"]:
+        with pytest.raises(ids.MalformedId):
+            ids.decode_as("Item", bad)
+    with pytest.raises(ids.MalformedId):
+        ids.decode_as("Reservation", ids.encode("Item", a))
