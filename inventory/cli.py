@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -97,6 +98,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     print(f"\nInventory service: GraphiQL at http://{shown_host}:{args.port}/graphql "
           f"({args.workers} worker{'s' if args.workers != 1 else ''})\n", flush=True)
+    # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; turning them
+    # into SystemExit lets atexit stop the embedded database with the service.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         "inventory.app:create_app",
         factory=True,

@@ -29,8 +29,9 @@ def shape_error(error: GraphQLError) -> dict[str, Any]:
     if isinstance(original, DatabaseUnavailable):
         formatted["message"] = "the database is unavailable; retry shortly"
         extensions.update(code="UNAVAILABLE", retryAfterMs=1000)
-    elif original is None or isinstance(original, GraphQLError):
-        # Parse/validation errors and our own argument errors.
+    elif original is None or isinstance(original, GraphQLError) or error.path is None:
+        # Parse/validation errors (no path; a scalar's own ValueError explains the
+        # bad literal) and our own argument errors.
         extensions.setdefault("code", "GRAPHQL_VALIDATION_FAILED")
     else:
         error_id = uuid.uuid4().hex[:12]

@@ -1,0 +1,84 @@
+"""Idempotency keys: at most once, replay returns the first result, reuse is an error."""
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import text
+
+from .support import LEVEL_FIELDS, RESERVATION_FIELDS, assert_invariants, snapshot, unique
+
+
+async def test_replay_returns_first_result_and_changes_nothing(api, sync_engine):
+    sku, code = await api.item(), await api.location()
+    key = unique("key")
+    body = {"sku": sku, "locationCode": code, "quantity": 5, "idempotencyKey": key}
+    first = await api.mutate("receiveStock", body, LEVEL_FIELDS)
+    await api.receive(sku, code, 1)  # the level moves on
+    with sync_engine.connect() as conn:
+        before = snapshot(conn)
+    replay = await api.mutate("receiveStock", body, LEVEL_FIELDS)
+    assert replay == first  # the first result, not the current level
+    with sync_engine.connect() as conn:
+        assert snapshot(conn) == before
+    assert (await api.level(sku, code))["onHand"] == 6
+
+
+async def test_same_key_different_input_is_reused_error(api, sync_engine):
+    sku, code = await api.item(), await api.location()
+    key = unique("key")
+    await api.mutate("receiveStock", {"sku": sku, "locationCode": code, "quantity": 5,
+                                      "idempotencyKey": key})
+    with sync_engine.connect() as conn:
+        before = snapshot(conn)
+    other = await api.mutate("receiveStock", {"sku": sku, "locationCode": code, "quantity": 6,
+                                              "idempotencyKey": key})
+    assert (other["code"], other["field"]) == ("IDEMPOTENCY_KEY_REUSED", "idempotencyKey")
+    other_op = await api.mutate("adjustStock", {"sku": sku, "locationCode": code, "delta": 5,
+                                                "idempotencyKey": key})
+    assert other_op["code"] == "IDEMPOTENCY_KEY_REUSED"
+    with sync_engine.connect() as conn:
+        assert snapshot(conn) == before
+
+
+async def test_typed_rejection_is_replayed_too(api):
+    sku, code = await api.item(), await api.location()
+    key = unique("key")
+    body = {"lines": [{"sku": sku, "locationCode": code, "quantity": 2}], "idempotencyKey": key}
+    refused = await api.mutate("reserveStock", body)
+    assert refused["code"] == "INSUFFICIENT_STOCK"
+    await api.receive(sku, code, 10)
+    again = await api.mutate("reserveStock", body)
+    assert again == refused  # the first answer stands for this key
+    assert (await api.level(sku, code))["reserved"] == 0
+
+
+async def test_concurrent_requests_with_one_key_apply_once(api, sync_engine):
+    sku, code = await api.item(), await api.location()
+    await api.receive(sku, code, 100)
+    key = unique("key")
+    body = {"lines": [{"sku": sku, "locationCode": code, "quantity": 1}],
+            "idempotencyKey": key}
+    results = await asyncio.gather(*[
+        api.mutate("reserveStock", body, RESERVATION_FIELDS) for _ in range(20)])
+    ids = {r["id"] for r in results if r["__typename"] == "Reservation"}
+    assert len(ids) == 1, results
+    assert all(r["__typename"] == "Reservation" for r in results), results
+    assert (await api.level(sku, code))["reserved"] == 1
+    with sync_engine.connect() as conn:
+        applied = conn.execute(text("SELECT count(*) FROM movements WHERE idempotency_key = :k"),
+                               {"k": key}).scalar()
+    assert applied == 1
+    assert_invariants(sync_engine)
+
+
+async def test_commit_with_key_is_replayed_not_refused(api):
+    sku, code = await api.item(), await api.location()
+    await api.receive(sku, code, 3)
+    r = await api.mutate("reserveStock", {"lines": [{"sku": sku, "locationCode": code,
+                                                     "quantity": 2}]}, RESERVATION_FIELDS)
+    key = unique("key")
+    body = {"reservationId": r["id"], "idempotencyKey": key}
+    first = await api.mutate("commitReservation", body, RESERVATION_FIELDS)
+    second = await api.mutate("commitReservation", body, RESERVATION_FIELDS)
+    assert first["status"] == second["status"] == "COMMITTED"
+    assert (await api.level(sku, code))["onHand"] == 1
