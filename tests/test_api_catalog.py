@@ -127,9 +127,10 @@ async def test_movements_ledger_listing(api):
                                      "reason": "damaged"})
     query = """query($s: String, $c: String, $after: String) {
         movements(sku: $s, locationCode: $c, first: 1, after: $after) {
-          edges { node { kind onHandDelta onHandAfter version reason sku locationCode } }
+          edges { node { id kind onHandDelta onHandAfter version reason sku locationCode } }
           pageInfo { hasNextPage endCursor } } }"""
     first = (await api.gql(query, {"s": sku, "c": code}))["movements"]
+    movement_id = first["edges"][0]["node"].pop("id")
     assert first["edges"][0]["node"] == {
         "kind": "ADJUST", "onHandDelta": -2, "onHandAfter": 3, "version": 2,
         "reason": "damaged", "sku": sku, "locationCode": code}
@@ -138,6 +139,9 @@ async def test_movements_ledger_listing(api):
                                     "after": first["pageInfo"]["endCursor"]}))["movements"]
     assert second["edges"][0]["node"]["kind"] == "RECEIVE"
     assert second["pageInfo"]["hasNextPage"] is False
+    node = await api.gql("query($id: ID!) { node(id: $id) { ... on Movement { kind } } }",
+                         {"id": movement_id})
+    assert node["node"] == {"kind": "ADJUST"}
     unknown = (await api.gql(query, {"s": "NOPE-x"}))["movements"]
     assert unknown["edges"] == []
 

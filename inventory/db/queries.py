@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import Any, Iterable
 from uuid import UUID
 
-from sqlalchemy import and_, func, literal, or_, select, tuple_, union_all, update
+from sqlalchemy import and_, func, literal, or_, select, text, tuple_, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.types import Text
+from sqlalchemy.types import BigInteger, Text
 
 from ..domain.models import (
     ItemView,
@@ -232,7 +232,8 @@ async def insert_reservation(
     lines: list[tuple[UUID, UUID, int]],
 ) -> tuple[UUID, datetime, datetime]:
     """Inserts the reservation and its lines; returns (id, created_at, expires_at)."""
-    expires = func.now() + func.make_interval(0, 0, 0, 0, 0, 0, ttl_seconds)
+    # `n * INTERVAL '1 second'` works on PostgreSQL and CockroachDB alike.
+    expires = func.now() + literal(ttl_seconds, BigInteger) * text("INTERVAL '1 second'")
     row = (await conn.execute(
         reservations.insert().values(
             tenant_id=tenant_id, status=ReservationStatus.ACTIVE.value, reference=reference,
@@ -331,6 +332,7 @@ async def movements_page(
     item_id: UUID | None = None,
     location_id: UUID | None = None,
     before: tuple[datetime, UUID] | None = None,
+    movement_id: UUID | None = None,
 ) -> list[MovementView]:
     """Newest first, keyset-paginated on (created_at, id)."""
     m = movements
@@ -345,6 +347,8 @@ async def movements_page(
         stmt = stmt.where(m.c.item_id == item_id)
     if location_id is not None:
         stmt = stmt.where(m.c.location_id == location_id)
+    if movement_id is not None:
+        stmt = stmt.where(m.c.id == movement_id)
     if before is not None:
         created, mid = before
         stmt = stmt.where(or_(m.c.created_at < created,

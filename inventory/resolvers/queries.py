@@ -142,7 +142,7 @@ async def node(info: Info, id: strawberry.ID) -> Optional[Node]:
         type_name, parts = ids.decode(id)
     except ids.MalformedId:
         raise invalid_argument("id", f"{id!r} is not a valid id")
-    ctx, loaders = info.context.ctx, info.context.loaders
+    ctx = info.context.ctx
     if type_name == "Item" and len(parts) == 1:
         found = await reads.items_by_ids(ctx, list(parts))
         return Item.of(found[parts[0]]) if found else None
@@ -156,6 +156,7 @@ async def node(info: Info, id: strawberry.ID) -> Optional[Node]:
     if type_name == "Reservation" and len(parts) == 1:
         found = await reads.reservations_by_ids(ctx, list(parts))
         return Reservation.of(found[parts[0]]) if found else None
-    if type_name == "Movement":
-        return None  # movements are reached through `movements`, not by id
+    if type_name == "Movement" and len(parts) == 1:
+        movement = await reads.movement_by_id(ctx, parts[0])
+        return Movement.of(movement) if movement else None
     raise invalid_argument("id", f"{id!r} is not a valid id")

@@ -114,3 +114,9 @@ async def movements_page(
             location_id=locs.get(location_code) if location_code else None,
             before=before,
         )
+
+
+async def movement_by_id(ctx: Ctx, movement_id: UUID) -> MovementView | None:
+    async with reading(ctx) as conn:
+        rows = await queries.movements_page(conn, ctx.tenant_id, limit=1, movement_id=movement_id)
+    return rows[0] if rows else None
