@@ -18,6 +18,8 @@ class StockLevelChange:
     reserved: int
     available: int
     version: int
+    reorder_point: int
+    low: bool = strawberry.field(description="available <= the item's reorder point")
     kind: MovementKind = strawberry.field(description="The movement that made this version.")
     at: datetime = strawberry.field(description="When its transaction started.")
 
@@ -60,6 +62,7 @@ class Subscription:
             yield StockLevelChange(
                 sku=event.sku, location_code=event.location_code, on_hand=c.on_hand,
                 reserved=c.reserved, available=event.available, version=c.version,
+                reorder_point=event.reorder_point, low=event.is_low,
                 kind=MovementKind(c.kind), at=c.at,
             )
 
