@@ -54,6 +54,24 @@ class WsClient:
                          "payload": {"query": query, "variables": variables or {}}})
         return op_id
 
+    async def subscribe_ready(self, probe: tuple[str, str], variables: dict | None = None,
+                              query: str = LEVEL_SUBSCRIPTION) -> str:
+        """Subscribes to stockLevelChanged and returns once the server has
+        registered it: the filter is widened by the `probe` level (sku, code;
+        it must have a version >= 1 and no other changes), whose replay from
+        `since` version 0 comes only after the live subscription exists."""
+        variables = dict(variables or {})
+        sku, code = probe
+        for name, value in (("skus", sku), ("codes", code)):
+            if variables.get(name) is not None:
+                variables[name] = [*variables[name], value]
+        variables["since"] = [*variables.get("since", []),
+                              {"sku": sku, "locationCode": code, "version": 0}]
+        op_id = await self.subscribe(query, variables)
+        replayed = (await self.next_data())["stockLevelChanged"]
+        assert (replayed["sku"], replayed["locationCode"]) == probe, replayed
+        return op_id
+
     async def next_data(self, timeout: float = 10) -> dict[str, Any]:
         """The next `next`/`data` payload's data; fails on errors."""
         message = await self.receive(timeout)

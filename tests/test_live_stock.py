@@ -30,15 +30,22 @@ def poll_server(database_url, tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture(scope="module")
+async def probe(api) -> tuple[str, str]:
+    """A level that changes once, used to know a subscription is registered."""
+    sku, code = await api.item(), await api.location()
+    await api.receive(sku, code, 1)
+    return sku, code
+
+
 async def level(api, reorder_point: int = 0) -> tuple[str, str]:
     return await api.item(reorder_point=reorder_point), await api.location()
 
 
-async def test_write_on_one_process_reaches_subscriber_on_another(api, second_server):
+async def test_write_on_one_process_reaches_subscriber_on_another(api, probe, second_server):
     sku, code = await level(api)
     async with WsClient(second_server.url) as ws:
-        await ws.subscribe(LEVEL_SUBSCRIPTION, {"skus": [sku]})
-        await asyncio.sleep(0.2)  # the subscription is registered
+        await ws.subscribe_ready(probe, {"skus": [sku]})
         await api.receive(sku, code, 7)
         await api.mutate("adjustStock", {"sku": sku, "locationCode": code, "delta": -2})
         first, second = await ws.changes(2)
@@ -50,14 +57,13 @@ async def test_write_on_one_process_reaches_subscriber_on_another(api, second_se
     assert first["at"]
 
 
-async def test_rolled_back_and_retried_writes_announce_nothing_extra(api, second_server):
+async def test_rolled_back_and_retried_writes_announce_nothing_extra(api, probe, second_server):
     sku, code = await level(api)
     short = await api.item()
     await api.receive(sku, code, 100)
     await api.receive(short, code, 1)
     async with WsClient(second_server.url) as ws:
-        await ws.subscribe(LEVEL_SUBSCRIPTION, {"skus": [sku, short]})
-        await asyncio.sleep(0.2)
+        await ws.subscribe_ready(probe, {"skus": [sku, short]})
         # The first line is written, the second is short: the whole transaction
         # rolls back, so the first line's change must never be announced.
         result = await api.mutate("reserveStock", {"lines": [
@@ -76,14 +82,13 @@ async def test_rolled_back_and_retried_writes_announce_nothing_extra(api, second
     assert [c["onHand"] for c in got] == list(range(101, 116))
 
 
-async def test_reconnect_with_last_versions_replays_what_was_missed(api, second_server):
+async def test_reconnect_with_last_versions_replays_what_was_missed(api, probe, second_server):
     sku, code = await level(api)
     other_sku = await api.item()
     await api.receive(sku, code, 10)
     await api.receive(other_sku, code, 1)
     async with WsClient(second_server.url) as ws:
-        await ws.subscribe(LEVEL_SUBSCRIPTION, {"skus": [sku]})
-        await asyncio.sleep(0.2)
+        await ws.subscribe_ready(probe, {"skus": [sku]})
         await api.mutate("adjustStock", {"sku": sku, "locationCode": code, "delta": 1})
         (seen,) = await ws.changes(1)
     assert seen["version"] == 2
@@ -102,13 +107,15 @@ async def test_reconnect_with_last_versions_replays_what_was_missed(api, second_
     assert (live["version"], live["onHand"]) == (6, 15)
 
 
-async def test_legacy_graphql_ws_protocol_and_low_stock(api, second_server):
+async def test_legacy_graphql_ws_protocol_and_low_stock(api, probe, second_server):
     sku, code = await level(api, reorder_point=5)
     await api.receive(sku, code, 10)
     async with WsClient(second_server.url, LEGACY_WS) as ws:
         await ws.subscribe("""subscription($codes: [String!]) { lowStock(locationCodes: $codes) {
             sku locationCode available reorderPoint low version } }""", {"codes": [code]})
-        await asyncio.sleep(0.2)
+        # Subscribed after lowStock on the same socket: once this one is
+        # registered, the lowStock one (started first) is too.
+        await ws.subscribe_ready(probe, {"skus": []})
         reserved = await api.mutate(
             "reserveStock", {"lines": [{"sku": sku, "locationCode": code, "quantity": 6}]},
             "... on Reservation { id }")
@@ -121,11 +128,10 @@ async def test_legacy_graphql_ws_protocol_and_low_stock(api, second_server):
     assert (recovered["available"], recovered["low"], recovered["version"]) == (9, False, 4)
 
 
-async def test_listener_reconnects_and_catches_up(api, second_server, database_url):
+async def test_listener_reconnects_and_catches_up(api, probe, second_server, database_url):
     sku, code = await level(api)
     async with WsClient(second_server.url) as ws:
-        await ws.subscribe(LEVEL_SUBSCRIPTION, {"skus": [sku]})
-        await asyncio.sleep(0.2)
+        await ws.subscribe_ready(probe, {"skus": [sku]})
         libpq = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
         async with await psycopg.AsyncConnection.connect(libpq, autocommit=True) as conn:
             await conn.execute(
@@ -138,25 +144,23 @@ async def test_listener_reconnects_and_catches_up(api, second_server, database_u
     assert [(c["version"], c["onHand"]) for c in got] == [(1, 3), (2, 7)]
 
 
-async def test_poll_feed_delivers_writes_from_another_process(api, poll_server):
+async def test_poll_feed_delivers_writes_from_another_process(api, probe, poll_server):
     sku, code = await level(api)
     async with WsClient(poll_server.url) as ws:
-        await ws.subscribe(LEVEL_SUBSCRIPTION, {"skus": [sku]})
-        await asyncio.sleep(0.2)
+        await ws.subscribe_ready(probe, {"skus": [sku]})
         for _ in range(3):
             await api.receive(sku, code, 2)
         got = await ws.changes(3)
     assert [(c["version"], c["onHand"]) for c in got] == [(1, 2), (2, 4), (3, 6)]
 
 
-async def test_overflow_closes_the_subscription_with_a_clear_error(api, poll_server):
+async def test_overflow_closes_the_subscription_with_a_clear_error(api, probe, poll_server):
     code = await api.location()
     skus = [await api.item() for _ in range(6)]
     for sku in skus:
         await api.receive(sku, code, 5)
     async with WsClient(poll_server.url) as ws:
-        await ws.subscribe(LEVEL_SUBSCRIPTION, {"codes": [code]})
-        await asyncio.sleep(0.2)
+        await ws.subscribe_ready(probe, {"codes": [code]})
         # Six changes in one transaction arrive at once; the buffer holds three.
         await api.mutate("reserveStock", {"lines": [
             {"sku": sku, "locationCode": code, "quantity": 1} for sku in skus]})
