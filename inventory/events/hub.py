@@ -5,6 +5,7 @@ import asyncio
 import collections
 import logging
 from dataclasses import dataclass
+from typing import AsyncIterator
 from datetime import datetime
 from uuid import UUID
 
@@ -192,12 +193,22 @@ class Hub:
             self.stats.dispatched += 1
             self.stats.last_event_at = event.change.at
 
+    REPLAY_PAGE = 2000
+
     async def replay(self, tenant_id: UUID, after: dict[Level, int],
-                     below: dict[Level, int] | None = None) -> list[StockEvent]:
-        """Changes a subscriber missed, rebuilt from the ledger."""
-        async with self.db.reader.connect() as conn:
-            changes = await live.changes_after_versions(conn, tenant_id, after, below)
-        return await self.names.events(changes)
+                     below: dict[Level, int] | None = None) -> AsyncIterator[StockEvent]:
+        """Changes a subscriber missed, rebuilt from the ledger page by page."""
+        after = dict(after)
+        while after:
+            async with self.db.reader.connect() as conn:
+                changes = await live.changes_after_versions(
+                    conn, tenant_id, after, below, self.REPLAY_PAGE)
+            for event in await self.names.events(changes):
+                yield event
+            if len(changes) < self.REPLAY_PAGE:
+                return
+            for c in changes:
+                after[(c.item_id, c.location_id)] = c.version
 
     async def ids_for(self, tenant_id: UUID, skus: list[str], codes: list[str]
                       ) -> tuple[dict[str, UUID], dict[str, UUID]]:

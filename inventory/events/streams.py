@@ -21,7 +21,7 @@ async def level_events(
     last: dict[Level, int] = {}
     try:
         if since:
-            for event in await hub.replay(tenant_id, since):
+            async for event in hub.replay(tenant_id, since):
                 if event.change.version > last.get(event.level, since[event.level]):
                     last[event.level] = event.change.version
                     yield event
@@ -36,9 +36,8 @@ async def level_events(
                 if event.change.version > seen + 1:
                     # A gap (e.g. the feed saw a newer version first): fill it
                     # from the ledger so the client still gets every version.
-                    gap = await hub.replay(tenant_id, {event.level: seen},
-                                           {event.level: event.change.version})
-                    for missed in gap:
+                    async for missed in hub.replay(tenant_id, {event.level: seen},
+                                                   {event.level: event.change.version}):
                         yield missed
             last[event.level] = event.change.version
             yield event

@@ -7,6 +7,7 @@ from typing import AsyncGenerator
 import strawberry
 
 from ..resolvers import subscriptions as s
+from .scalars import Quantity
 from .types import MovementKind
 
 
@@ -14,11 +15,11 @@ from .types import MovementKind
 class StockLevelChange:
     sku: str
     location_code: str
-    on_hand: int
-    reserved: int
-    available: int
-    version: int
-    reorder_point: int
+    on_hand: Quantity
+    reserved: Quantity
+    available: Quantity
+    version: Quantity
+    reorder_point: Quantity
     low: bool = strawberry.field(description="available <= the item's reorder point")
     kind: MovementKind = strawberry.field(description="The movement that made this version.")
     at: datetime = strawberry.field(description="When its transaction started.")
@@ -28,12 +29,12 @@ class StockLevelChange:
 class LowStockChange:
     sku: str
     location_code: str
-    available: int
-    reorder_point: int
+    available: Quantity
+    reorder_point: Quantity
     low: bool = strawberry.field(description="true: available <= reorderPoint; false: recovered")
-    on_hand: int
-    reserved: int
-    version: int
+    on_hand: Quantity
+    reserved: Quantity
+    version: Quantity
     kind: MovementKind
     at: datetime
 
@@ -42,7 +43,7 @@ class LowStockChange:
 class LevelVersionInput:
     sku: str
     location_code: str
-    version: int
+    version: Quantity
 
 
 @strawberry.type
