@@ -19,6 +19,9 @@ from ..db.engine import Database
 from .hub import Hub
 
 log = logging.getLogger(__name__)
+# Rows of transactions that started shortly before a tenant's first subscriber
+# joined may have committed after it: deliver those too.
+JOIN_GRACE = timedelta(seconds=1)
 
 
 class ChangeFeed(Protocol):
@@ -44,19 +47,35 @@ class PollFeed:
         self.overlap = timedelta(seconds=overlap_s)
         self.connected = False
         self.polls = 0
+        self._joined: dict = {}  # tenant -> when it first had subscribers (db time)
 
-    async def catch_up(self, since: datetime) -> datetime:
-        """Delivers every ledger row from `since` on; returns the new cursor."""
+    async def catch_up(self, since: datetime, from_join: bool = True) -> datetime:
+        """Delivers every ledger row from `since` on (with from_join, none from
+        before the tenant's first subscriber joined); returns the new cursor."""
         while True:
             async with self.db.reader.connect() as conn:
                 now = await live.db_now(conn)
-                tenants = self.hub.tenants()
+                tenants = self._tenants(now)
                 rows = (await live.changes_since(conn, tenants, since, self.PAGE)
                         if tenants else [])
-            await self.hub.deliver(rows)
+            await self.hub.deliver(
+                [c for c in rows if c.at >= self._joined[c.tenant_id] - JOIN_GRACE]
+                if from_join else rows)
             if len(rows) < self.PAGE:
                 return now
             since = rows[-1].at
+
+    def _tenants(self, now: datetime) -> list:
+        """Tenants with subscribers. A tenant's history from before its first
+        subscriber joined is not delivered as live events (the overlap window
+        would otherwise replay up to `overlap` of it); clients that want it
+        pass `since`."""
+        tenants = self.hub.tenants()
+        for tenant in tenants:
+            self._joined.setdefault(tenant, now)
+        for tenant in set(self._joined) - set(tenants):
+            del self._joined[tenant]
+        return tenants
 
     async def run(self) -> None:
         cursor: datetime | None = None
@@ -105,7 +124,7 @@ class NotifyFeed:
                         # Listening again: anything committed from here on arrives
                         # as a notification; fetch what came while we were away.
                         self.reconnects += 1
-                        await self.poller.catch_up(cursor - self.poller.overlap)
+                        await self.poller.catch_up(cursor - self.poller.overlap, from_join=False)
                         log.info("change listener reconnected and caught up")
                     cursor = now
                     self.connected, delay = True, 0.1
