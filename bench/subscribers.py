@@ -42,6 +42,13 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used: unlike rates, it is
+    not inflated by other processes competing for the machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -112,56 +119,36 @@ async def main(args) -> None:
 
             print(f"baseline: {args.writers} writers, {args.seconds}s, no subscribers",
                   flush=True)
+            cpu0 = cpu_s(server.pid)
             base_rate, base_lat = await write_load(api, skus, code, args.writers, args.seconds)
+            base_cpu = (cpu_s(server.pid) - cpu0) / max(1, base_rate * args.seconds)
             idle_rss = rss_mb(server.pid)
 
-            print(f"connecting {args.subscribers} subscribers ...", flush=True)
-            delays: list[float] = []
-            received = 0
-            overflowed = 0
-            clients: list[WsClient] = []
-
-            async def subscriber(i: int, ready: asyncio.Event):
-                nonlocal received, overflowed
-                client = WsClient(base)
-                await client.__aenter__()
-                clients.append(client)
-                await client.subscribe(
-                    "subscription($skus: [String!]) { stockLevelChanged(skus: $skus) "
-                    "{ version at } }", {"skus": [skus[i % len(skus)]]})
-                ready.set()
-                async for raw in client.ws:
-                    now = time.time()
-                    message = json.loads(raw)
-                    if message["type"] != "next":
-                        continue
-                    if "errors" in message["payload"]:
-                        overflowed += 1
-                        return
-                    at = message["payload"]["data"]["stockLevelChanged"]["at"]
-                    delays.append(now - datetime.fromisoformat(at).timestamp())
-                    received += 1
-
-            tasks, readies = [], []
-            for i in range(args.subscribers):
-                ready = asyncio.Event()
-                readies.append(ready)
-                tasks.append(asyncio.create_task(subscriber(i, ready)))
-                if i % 100 == 99:
-                    await asyncio.gather(*(r.wait() for r in readies))
-                    print(f"  ... {i + 1} connected", flush=True)
-            await asyncio.gather(*(r.wait() for r in readies))
+            print(f"connecting {args.subscribers} subscribers (separate process) ...",
+                  flush=True)
+            # Subscribers run in their own process so that receiving does not
+            # compete with the writers' event loop.
+            subs = subprocess.Popen(
+                [sys.executable, "-m", "bench.subscribers", "--role", "subscribers",
+                 "--url", base, "--subscribers", str(args.subscribers),
+                 "--skus", ",".join(skus)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+            line = await asyncio.to_thread(subs.stdout.readline)
+            assert line.strip() == "ready", f"subscriber process said {line!r}"
             await asyncio.sleep(2)  # the server registers every subscription
             subscribed_rss = rss_mb(server.pid)
 
             print(f"with subscribers: {args.writers} writers, {args.seconds}s", flush=True)
+            cpu0 = cpu_s(server.pid)
             rate, lat = await write_load(api, skus, code, args.writers, args.seconds)
             writes = int(rate * args.seconds)
             await asyncio.sleep(2)  # let the last events arrive
+            sub_cpu = (cpu_s(server.pid) - cpu0) / max(1, writes)
             expected = writes * args.subscribers / len(skus)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*(c.ws.close() for c in clients), return_exceptions=True)
+            out, _ = await asyncio.to_thread(subs.communicate, "stop\n", 60)
+            result = json.loads(out)
+            received, overflowed, delays = (result["received"], result["overflowed"],
+                                            result["delays"])
     finally:
         server.terminate()
         server.wait(10)
@@ -175,12 +162,59 @@ async def main(args) -> None:
     print(f"write throughput with subscribers:    {rate:8.1f}/s  "
           f"(write p50 {pct(lat, .5) * 1000:.1f} ms, p99 {pct(lat, .99) * 1000:.1f} ms)  "
           f"ratio {rate / base_rate:.2f}")
+    print(f"server CPU per write: {base_cpu * 1000:.2f} ms without subscribers, "
+          f"{sub_cpu * 1000:.2f} ms with (incl. fan-out to "
+          f"~{args.subscribers / len(skus):.0f} subscribers each, and idle socket upkeep)")
     print(f"events delivered {received} of ~{expected:.0f} expected; "
           f"subscriptions closed by overflow {overflowed}")
     print(f"delivery latency (txn start -> subscriber): p50 {pct(delays, .5) * 1000:.1f} ms, "
           f"p99 {pct(delays, .99) * 1000:.1f} ms, max {max(delays or [0]) * 1000:.1f} ms")
     print(f"server RSS idle {idle_rss:.1f} MB, with subscribers {subscribed_rss:.1f} MB: "
           f"{(subscribed_rss - idle_rss) * 1024 / args.subscribers:.1f} KB per subscriber")
+
+
+async def subscribers_role(args) -> None:
+    """Child process: N subscribers; prints `ready`, then on `stop` (stdin)
+    prints what they received as JSON."""
+    skus = args.skus.split(",")
+    delays: list[float] = []
+    counts = {"received": 0, "overflowed": 0}
+    clients: list[WsClient] = []
+
+    async def subscriber(i: int) -> None:
+        client = WsClient(args.url)
+        await client.__aenter__()
+        clients.append(client)
+        await client.subscribe(
+            "subscription($skus: [String!]) { stockLevelChanged(skus: $skus) "
+            "{ version at } }", {"skus": [skus[i % len(skus)]]})
+        async for raw in client.ws:
+            now = time.time()
+            message = json.loads(raw)
+            if message["type"] != "next":
+                continue
+            if "errors" in message["payload"]:
+                counts["overflowed"] += 1
+                return
+            at = message["payload"]["data"]["stockLevelChanged"]["at"]
+            delays.append(now - datetime.fromisoformat(at).timestamp())
+            counts["received"] += 1
+
+    tasks = []
+    for start in range(0, args.subscribers, 100):
+        batch = [asyncio.create_task(subscriber(i))
+                 for i in range(start, min(args.subscribers, start + 100))]
+        tasks += batch
+        while len(clients) < len(tasks):
+            await asyncio.sleep(0.05)
+        print(f"  ... {len(clients)} connected", file=sys.stderr, flush=True)
+    await asyncio.sleep(0.5)
+    print("ready", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*(c.ws.close() for c in clients), return_exceptions=True)
+    print(json.dumps({**counts, "delays": delays}), flush=True)
 
 
 if __name__ == "__main__":
@@ -190,4 +224,9 @@ if __name__ == "__main__":
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--database-url", help="default: an embedded PostgreSQL in a temp dir")
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--role", choices=("main", "subscribers"), default="main",
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--skus", help=argparse.SUPPRESS)
+    parsed = parser.parse_args()
+    asyncio.run(subscribers_role(parsed) if parsed.role == "subscribers" else main(parsed))

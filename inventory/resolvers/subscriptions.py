@@ -1,11 +1,16 @@
 """Subscription resolvers: validate filters, then stream from the hub."""
 from __future__ import annotations
 
+import asyncio
+import logging
+import uuid
 from typing import TYPE_CHECKING, AsyncIterator
 
 from graphql import GraphQLError
+from sqlalchemy import exc as sa_exc
 from strawberry.types import Info
 
+from ..db.retry import DatabaseUnavailable
 from ..events.hub import StockEvent, SubscriberOverflow
 from ..events.streams import level_events, low_stock_events
 from .errors import invalid_argument
@@ -13,6 +18,7 @@ from .errors import invalid_argument
 if TYPE_CHECKING:
     from ..schema.subscriptions import LevelVersionInput
 
+log = logging.getLogger(__name__)
 MAX_FILTER = 500
 MAX_SINCE = 5000
 
@@ -46,14 +52,36 @@ def _overflow() -> GraphQLError:
 
 
 async def _guarded(events: AsyncIterator[StockEvent]) -> AsyncIterator[StockEvent]:
+    """Errors that end a subscription reach the client typed and without
+    internal detail (WebSocket results do not pass through the HTTP view's
+    error shaping)."""
     try:
         async for event in events:
             yield event
+    except (GraphQLError, asyncio.CancelledError):
+        raise
     except SubscriberOverflow:
         raise _overflow() from None
+    except (DatabaseUnavailable, sa_exc.OperationalError, sa_exc.TimeoutError, OSError):
+        log.warning("subscription ended: database unavailable", exc_info=True)
+        raise GraphQLError("the database is unavailable; subscribe again shortly with `since`",
+                           extensions={"code": "UNAVAILABLE", "retryAfterMs": 1000}) from None
+    except Exception:
+        error_id = uuid.uuid4().hex[:12]
+        log.exception("unexpected error %s in a subscription", error_id)
+        raise GraphQLError(f"internal error (id {error_id})",
+                           extensions={"code": "INTERNAL", "errorId": error_id}) from None
 
 
-async def stock_level_changed(
+def stock_level_changed(info: Info, skus, location_codes, since) -> AsyncIterator[StockEvent]:
+    return _guarded(_stock_level_changed(info, skus, location_codes, since))
+
+
+def low_stock(info: Info, location_codes) -> AsyncIterator[StockEvent]:
+    return _guarded(_low_stock(info, location_codes))
+
+
+async def _stock_level_changed(
     info: Info, skus: list[str] | None, location_codes: list[str] | None,
     since: "list[LevelVersionInput] | None",
 ) -> AsyncIterator[StockEvent]:
@@ -77,16 +105,16 @@ async def stock_level_changed(
     items = frozenset(item_ids[s] for s in skus) if skus is not None else None
     locations = (frozenset(location_ids[c] for c in location_codes)
                  if location_codes is not None else None)
-    async for event in _guarded(level_events(hub, tenant, items, locations, known)):
+    async for event in level_events(hub, tenant, items, locations, known):
         yield event
 
 
-async def low_stock(info: Info, location_codes: list[str] | None) -> AsyncIterator[StockEvent]:
+async def _low_stock(info: Info, location_codes: list[str] | None) -> AsyncIterator[StockEvent]:
     hub = _hub(info)
     tenant = info.context.ctx.tenant_id
     _check_list("locationCodes", location_codes, MAX_FILTER)
     _, location_ids = await hub.ids_for(tenant, [], sorted(set(location_codes or [])))
     _missing("locationCodes", location_codes or [], location_ids)
     locations = frozenset(location_ids.values()) if location_codes is not None else None
-    async for event in _guarded(low_stock_events(hub, tenant, locations)):
+    async for event in low_stock_events(hub, tenant, locations):
         yield event
