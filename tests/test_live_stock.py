@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import psycopg
 import pytest
 
+from inventory.events.feeds import LISTENER_NAME
+
 from .live_support import LEGACY_WS, LEVEL_SUBSCRIPTION, TRANSPORT_WS, WsClient
-from .support import ApiServer, unique
+from .support import Api, ApiServer, unique
 
 
 @pytest.fixture(scope="module")
@@ -128,18 +131,35 @@ async def test_legacy_graphql_ws_protocol_and_low_stock(api, probe, second_serve
     assert (recovered["available"], recovered["low"], recovered["version"]) == (9, False, 4)
 
 
-async def test_listener_reconnects_and_catches_up(api, probe, second_server, database_url):
+async def test_sweeper_expiry_is_announced(api, probe, second_server):
+    sku, code = await level(api)
+    await api.receive(sku, code, 4)
+    async with WsClient(second_server.url) as ws:
+        await ws.subscribe_ready(probe, {"skus": [sku]})
+        await api.mutate("reserveStock", {
+            "lines": [{"sku": sku, "locationCode": code, "quantity": 3}], "ttlSeconds": 1})
+        reserved, expired = await ws.changes(2)
+    assert (reserved["kind"], reserved["reserved"], reserved["version"]) == ("RESERVE", 3, 2)
+    assert (expired["kind"], expired["reserved"], expired["version"]) == ("EXPIRE", 0, 3)
+
+
+async def test_listener_reconnects_and_catches_up(
+        api, probe, second_server, poll_server, database_url):
     sku, code = await level(api)
     async with WsClient(second_server.url) as ws:
         await ws.subscribe_ready(probe, {"skus": [sku]})
+        # Written through a poll-mode process, which sends no notification: the
+        # listening process can only learn of it from the ledger catch-up that
+        # follows a reconnect.
+        async with httpx.AsyncClient(timeout=30) as client:
+            await Api(client, poll_server.url).receive(sku, code, 3)
+        assert await ws.quiet(0.3) == []
         libpq = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
         async with await psycopg.AsyncConnection.connect(libpq, autocommit=True) as conn:
             await conn.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE query LIKE 'LISTEN %' AND pid <> pg_backend_pid()")
-        # Written while the listeners are down or reconnecting.
-        await api.receive(sku, code, 3)
-        await api.receive(sku, code, 4)
+                "WHERE application_name = %s", (LISTENER_NAME,))
+        await api.receive(sku, code, 4)  # while reconnecting, or after
         got = await ws.changes(2)
     assert [(c["version"], c["onHand"]) for c in got] == [(1, 3), (2, 7)]
 

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 # Rows of transactions that started shortly before a tenant's first subscriber
 # joined may have committed after it: deliver those too.
 JOIN_GRACE = timedelta(seconds=1)
+LISTENER_NAME = "inventory-change-listener"  # application_name, seen in pg_stat_activity
 
 
 class ChangeFeed(Protocol):
@@ -116,7 +117,8 @@ class NotifyFeed:
         delay = 0.1
         while True:
             try:
-                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+                conn = await psycopg.AsyncConnection.connect(
+                    self.url, autocommit=True, application_name=LISTENER_NAME)
                 async with conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     now = (await (await conn.execute("SELECT now()")).fetchone())[0]
