@@ -76,7 +76,10 @@ async def execute(
         return result
 
     try:
-        return await run_transaction(ctx.db, changes.announcing(unit), idempotent=idempotency_key is not None)
+        # announcing: the changes go out in the same transaction, just before COMMIT.
+        return await run_transaction(
+            ctx.db, changes.announcing(unit), idempotent=idempotency_key is not None
+        )
     except Rejected as rejected:
         return rejected.error
     except RetriesExhausted as exc:
