@@ -196,10 +196,11 @@ async def test_overflow_closes_the_subscription_with_a_clear_error(api, probe, p
 
 
 async def test_subscription_limit_per_connection(api, poll_server):
+    quiet = {"skus": [await api.item()]}  # no traffic: nothing ends these early
     async with WsClient(poll_server.url) as ws:
         for _ in range(2):
-            await ws.subscribe(LEVEL_SUBSCRIPTION)
-        await ws.subscribe(LEVEL_SUBSCRIPTION)
+            await ws.subscribe(LEVEL_SUBSCRIPTION, quiet)
+        await ws.subscribe(LEVEL_SUBSCRIPTION, quiet)
         message = await ws.receive()
     assert message["type"] == "error"
     assert "limit" in message["payload"][0]["message"]
