@@ -15,7 +15,9 @@ from .config import Settings
 from .db import migrate
 from .db.engine import PoolSettings, create_database
 from .db.retry import RetryPolicy
+from .events.live import LiveStock
 from .graphql_view import InventoryGraphQL
+from .live_web import live_routes, websocket_options
 from .schema.root import build_schema
 from .service.context import Ctx
 from .sweeper import run_sweeper
@@ -35,14 +37,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         PoolSettings(settings.pool_size, settings.pool_max_overflow, settings.pool_timeout_s),
         RetryPolicy(max_attempts=settings.tx_max_attempts),
     )
-    ctx = Ctx(db=db)
+    live = LiveStock(db, settings.database_url)
+    ctx = Ctx(db=db, hub=live.hub)
     graphql = InventoryGraphQL(
-        build_schema(), ctx, graphql_ide="graphiql" if settings.graphiql else None
+        build_schema(), ctx, graphql_ide="graphiql" if settings.graphiql else None,
+        **websocket_options(live),
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         sweeper = None
+        live.start()
         if settings.sweep_interval_s > 0:
             sweeper = asyncio.create_task(run_sweeper(ctx, settings.sweep_interval_s))
         try:
@@ -52,6 +57,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 sweeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeper
+            await live.stop()
             await db.dispose()
 
     async def healthz(request: Request) -> JSONResponse:
@@ -83,6 +89,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            *live_routes(graphql),
         ],
         lifespan=lifespan,
     )

@@ -22,6 +22,14 @@ ENV_HELP = {
     "INVENTORY_SEED_DEMO": "seed demo data on start when the database has none (default: 1 "
                            "with the embedded database, 0 otherwise)",
     "INVENTORY_LOG_LEVEL": "log level (default INFO)",
+    "INVENTORY_CHANGE_FEED": "how processes learn about stock changes: notify (PostgreSQL "
+                             "LISTEN/NOTIFY, the default there) or poll (ledger polling, the "
+                             "default and only choice on CockroachDB)",
+    "INVENTORY_CHANGE_POLL_INTERVAL": "seconds between ledger polls with the poll feed "
+                                      "(default 0.2)",
+    "INVENTORY_SUBSCRIBER_BUFFER": "events buffered per subscription before it is closed "
+                                   "with SUBSCRIPTION_OVERFLOW (default 1000)",
+    "INVENTORY_WS_MAX_SUBSCRIPTIONS": "operations per WebSocket connection (default 20)",
 }
 
 

@@ -8,6 +8,8 @@ Everything else writes SQL that both engines accept. What differs:
 """
 from __future__ import annotations
 
+import os
+
 from sqlalchemy.engine import Dialect
 
 SERIALIZATION_FAILURE = "40001"
@@ -27,3 +29,22 @@ def time_ordered_index_ddl(dialect: Dialect, name: str, table: str, columns: str
     """CREATE INDEX for an index whose leading key grows with time."""
     using = " USING HASH" if is_cockroach(dialect) else ""
     return f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns}){using}"
+
+
+# How other processes learn about committed stock changes (see inventory/events).
+CHANGE_FEED_ENV = "INVENTORY_CHANGE_FEED"
+CHANGE_FEEDS = ("notify", "poll")
+
+
+def change_feed_mode(dialect: Dialect) -> str:
+    """`notify` (LISTEN/NOTIFY, PostgreSQL only) or `poll` (ledger polling, any
+    engine). Default: notify on PostgreSQL, poll on CockroachDB, which has no
+    LISTEN/NOTIFY."""
+    chosen = (os.environ.get(CHANGE_FEED_ENV) or "").strip().lower()
+    if not chosen:
+        return "poll" if is_cockroach(dialect) else "notify"
+    if chosen not in CHANGE_FEEDS:
+        raise SystemExit(f"{CHANGE_FEED_ENV}={chosen!r}: use one of {', '.join(CHANGE_FEEDS)}")
+    if chosen == "notify" and is_cockroach(dialect):
+        raise SystemExit(f"{CHANGE_FEED_ENV}=notify: CockroachDB has no LISTEN/NOTIFY; use poll")
+    return chosen

@@ -18,6 +18,7 @@ from sqlalchemy.types import BigInteger, Text
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 
 from ..domain.models import MovementKind
+from . import changes
 from .tables import movements, stock_levels
 
 sl = stock_levels
@@ -84,9 +85,18 @@ def _final(changed, logged) -> Select:
     ).add_cte(logged)
 
 
-async def _one(conn: AsyncConnection, stmt: Select) -> LevelRow | None:
+async def _one(
+    conn: AsyncConnection, stmt: Select, tenant_id: UUID, kind: MovementKind, d_on: int, d_res: int
+) -> LevelRow | None:
     row = (await conn.execute(stmt)).first()
-    return LevelRow(*row) if row else None
+    if not row:
+        return None
+    level = LevelRow(*row)
+    changes.record(conn, changes.Change(
+        tenant_id, level.item_id, level.location_id, level.on_hand, level.reserved,
+        d_on, d_res, level.version, kind.value, level.updated_at,
+    ))
+    return level
 
 
 async def change_level(
@@ -127,7 +137,10 @@ async def change_level(
             updated_at=func.now(),
         )
     ).cte("changed")
-    return await _one(conn, _final(changed, _log_from(changed, kind, d_on, d_res, why)))
+    return await _one(
+        conn, _final(changed, _log_from(changed, kind, d_on, d_res, why)),
+        tenant_id, kind, d_on, d_res,
+    )
 
 
 async def add_on_hand(
@@ -153,7 +166,10 @@ async def add_on_hand(
         },
     )
     changed = _returning(stmt).cte("changed")
-    row = await _one(conn, _final(changed, _log_from(changed, kind, quantity, 0, why)))
+    row = await _one(
+        conn, _final(changed, _log_from(changed, kind, quantity, 0, why)),
+        tenant_id, kind, quantity, 0,
+    )
     assert row is not None  # an upsert always yields its row
     return row
 

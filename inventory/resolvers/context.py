@@ -38,6 +38,8 @@ class Context:
     loaders: Loaders
     request: Any = None
     response: Any = None
+    # WebSocket only: the `connection_init` payload (strawberry sets it).
+    connection_params: Any = None
 
 
 def make_context(ctx: Ctx, request: Any = None, response: Any = None) -> Context:

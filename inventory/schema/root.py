@@ -10,6 +10,7 @@ from ..resolvers import mutations as m
 from ..resolvers import queries as q
 from .errors import ERROR_TYPES
 from .quiet import QuietSchema
+from .subscriptions import Subscription
 from .types import Connection, Item, Location, Movement, Node, Reservation, StockLevel, Transfer
 
 
@@ -54,6 +55,7 @@ def build_schema() -> strawberry.Schema:
     return QuietSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[Item, Location, StockLevel, Reservation, Movement],
         extensions=[
             # Bounded caches: repeat documents skip parsing and validation.

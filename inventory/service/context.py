@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional
 from uuid import UUID
 
 from ..db.engine import Database
+
+if TYPE_CHECKING:
+    from ..events.hub import Hub
 
 # Until authentication lands, every request acts for this tenant.
 DEFAULT_TENANT_ID = UUID("00000000-0000-0000-0000-000000000001")
@@ -14,3 +18,4 @@ DEFAULT_TENANT_ID = UUID("00000000-0000-0000-0000-000000000001")
 class Ctx:
     db: Database
     tenant_id: UUID = DEFAULT_TENANT_ID
+    hub: Optional["Hub"] = None  # live stock fan-out of this process (inventory/events)

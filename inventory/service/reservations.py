@@ -6,7 +6,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..db import ledger, queries
+from ..db import changes, ledger, queries
 from ..db.ledger import Why
 from ..db.retry import run_transaction
 from ..domain.commands import CommitReservation, ReleaseReservation, ReserveStock
@@ -157,7 +157,7 @@ async def expire_one(ctx: Ctx, tenant_id: UUID, reservation_id: UUID) -> bool:
         await _move_lines(conn, tenant_id, found, MovementKind.EXPIRE, False, None)
         return True
 
-    return await run_transaction(ctx.db, work, idempotent=True)
+    return await run_transaction(ctx.db, changes.announcing(work), idempotent=True)
 
 
 async def sweep_expired(ctx: Ctx, batch: int = 100) -> int:

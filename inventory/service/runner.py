@@ -15,7 +15,7 @@ from typing import Any, Awaitable, Callable
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..db import queries
+from ..db import changes, queries
 from ..db.dialect import NUMERIC_OUT_OF_RANGE
 from ..db.retry import (
     CommitOutcomeUnknown,
@@ -76,7 +76,10 @@ async def execute(
         return result
 
     try:
-        return await run_transaction(ctx.db, unit, idempotent=idempotency_key is not None)
+        # announcing: the changes go out in the same transaction, just before COMMIT.
+        return await run_transaction(
+            ctx.db, changes.announcing(unit), idempotent=idempotency_key is not None
+        )
     except Rejected as rejected:
         return rejected.error
     except RetriesExhausted as exc:

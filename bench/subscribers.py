@@ -1,0 +1,232 @@
+"""Subscriber benchmark: N WebSocket subscribers on one API process while
+writes run through it.
+
+Prints write throughput without and with the subscribers (same run, same
+database), delivery latency p50/p99 and server memory per subscriber.
+
+    .venv/bin/python -m bench.subscribers --subscribers 1000 --seconds 15
+
+Latency is measured from the writing transaction's start (`at`, database
+clock, same host) to the event's arrival at the subscriber, so it is an upper
+bound on commit-to-delivery (it includes the write's own duration, shown as
+write p50 beside it).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+from inventory.db import embedded, migrate
+from tests.live_support import WsClient
+from tests.support import Api, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used: unlike rates, it is
+    not inflated by other processes competing for the machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+async def write_load(api: Api, skus: list[str], code: str, writers: int, seconds: float):
+    """Closed-loop writers doing adjustStock +-1 on random levels."""
+    done, failed, latencies = 0, 0, []
+    deadline = time.monotonic() + seconds
+
+    async def writer():
+        nonlocal done, failed
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            result = await api.mutate("adjustStock", {
+                "sku": random.choice(skus), "locationCode": code,
+                "delta": random.choice((1, -1))})
+            if result["__typename"] != "StockLevel":
+                failed += 1  # e.g. TRANSACTION_CONFLICT after exhausting retries
+                continue
+            latencies.append(time.monotonic() - started)
+            done += 1
+
+    async def progress():
+        while time.monotonic() < deadline:
+            await asyncio.sleep(5)
+            print(f"  ... {done} writes", flush=True)
+
+    ticker = asyncio.create_task(progress())
+    await asyncio.gather(*(writer() for _ in range(writers)))
+    ticker.cancel()
+    if failed:
+        print(f"  {failed} writes failed (typed errors)", flush=True)
+    return done / seconds, latencies
+
+
+async def main(args) -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-subscribers-"))
+    url = args.database_url
+    if not url:
+        url, _server = embedded.start(data_dir)
+    migrate.upgrade(url)
+    port = free_port()
+    env = {**os.environ, "INVENTORY_DATABASE_URL": url, "INVENTORY_SEED_DEMO": "0",
+           "INVENTORY_LOG_LEVEL": "WARNING", "INVENTORY_SWEEP_INTERVAL": "0"}
+    log = open(data_dir / "api.log", "ab")
+    server = subprocess.Popen([sys.executable, "-m", "inventory.cli", "serve", "--port",
+                               str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                              cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=64)) as c:
+            for _ in range(300):
+                try:
+                    if (await c.get(base + "/readyz")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.1)
+            api = Api(c, base)
+            print(f"setting up {args.levels} levels ...", flush=True)
+            code = await api.location()
+            skus = [await api.item() for _ in range(args.levels)]
+            for sku in skus:
+                await api.receive(sku, code, 1_000_000)
+
+            print(f"baseline: {args.writers} writers, {args.seconds}s, no subscribers",
+                  flush=True)
+            cpu0 = cpu_s(server.pid)
+            base_rate, base_lat = await write_load(api, skus, code, args.writers, args.seconds)
+            base_cpu = (cpu_s(server.pid) - cpu0) / max(1, base_rate * args.seconds)
+            idle_rss = rss_mb(server.pid)
+
+            print(f"connecting {args.subscribers} subscribers (separate process) ...",
+                  flush=True)
+            # Subscribers run in their own process so that receiving does not
+            # compete with the writers' event loop.
+            subs = subprocess.Popen(
+                [sys.executable, "-m", "bench.subscribers", "--role", "subscribers",
+                 "--url", base, "--subscribers", str(args.subscribers),
+                 "--skus", ",".join(skus)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+            line = await asyncio.to_thread(subs.stdout.readline)
+            assert line.strip() == "ready", f"subscriber process said {line!r}"
+            await asyncio.sleep(2)  # the server registers every subscription
+            subscribed_rss = rss_mb(server.pid)
+
+            print(f"with subscribers: {args.writers} writers, {args.seconds}s", flush=True)
+            cpu0 = cpu_s(server.pid)
+            rate, lat = await write_load(api, skus, code, args.writers, args.seconds)
+            writes = int(rate * args.seconds)
+            await asyncio.sleep(2)  # let the last events arrive
+            sub_cpu = (cpu_s(server.pid) - cpu0) / max(1, writes)
+            expected = writes * args.subscribers / len(skus)
+            out, _ = await asyncio.to_thread(subs.communicate, "stop\n", 60)
+            result = json.loads(out)
+            received, overflowed, delays = (result["received"], result["overflowed"],
+                                            result["delays"])
+    finally:
+        server.terminate()
+        server.wait(10)
+
+    print()
+    print(f"subscribers {args.subscribers} over {len(skus)} levels "
+          f"(~{args.subscribers / len(skus):.0f} per level), writers {args.writers}, "
+          f"{args.seconds}s per phase")
+    print(f"write throughput without subscribers: {base_rate:8.1f}/s  "
+          f"(write p50 {pct(base_lat, .5) * 1000:.1f} ms, p99 {pct(base_lat, .99) * 1000:.1f} ms)")
+    print(f"write throughput with subscribers:    {rate:8.1f}/s  "
+          f"(write p50 {pct(lat, .5) * 1000:.1f} ms, p99 {pct(lat, .99) * 1000:.1f} ms)  "
+          f"ratio {rate / base_rate:.2f}")
+    print(f"server CPU per write: {base_cpu * 1000:.2f} ms without subscribers, "
+          f"{sub_cpu * 1000:.2f} ms with (incl. fan-out to "
+          f"~{args.subscribers / len(skus):.0f} subscribers each, and idle socket upkeep)")
+    print(f"events delivered {received} of ~{expected:.0f} expected; "
+          f"subscriptions closed by overflow {overflowed}")
+    print(f"delivery latency (txn start -> subscriber): p50 {pct(delays, .5) * 1000:.1f} ms, "
+          f"p99 {pct(delays, .99) * 1000:.1f} ms, max {max(delays or [0]) * 1000:.1f} ms")
+    print(f"server RSS idle {idle_rss:.1f} MB, with subscribers {subscribed_rss:.1f} MB: "
+          f"{(subscribed_rss - idle_rss) * 1024 / args.subscribers:.1f} KB per subscriber")
+
+
+async def subscribers_role(args) -> None:
+    """Child process: N subscribers; prints `ready`, then on `stop` (stdin)
+    prints what they received as JSON."""
+    skus = args.skus.split(",")
+    delays: list[float] = []
+    counts = {"received": 0, "overflowed": 0}
+    clients: list[WsClient] = []
+
+    async def subscriber(i: int) -> None:
+        client = WsClient(args.url)
+        await client.__aenter__()
+        clients.append(client)
+        await client.subscribe(
+            "subscription($skus: [String!]) { stockLevelChanged(skus: $skus) "
+            "{ version at } }", {"skus": [skus[i % len(skus)]]})
+        async for raw in client.ws:
+            now = time.time()
+            message = json.loads(raw)
+            if message["type"] != "next":
+                continue
+            if "errors" in message["payload"]:
+                counts["overflowed"] += 1
+                return
+            at = message["payload"]["data"]["stockLevelChanged"]["at"]
+            delays.append(now - datetime.fromisoformat(at).timestamp())
+            counts["received"] += 1
+
+    tasks = []
+    for start in range(0, args.subscribers, 100):
+        batch = [asyncio.create_task(subscriber(i))
+                 for i in range(start, min(args.subscribers, start + 100))]
+        tasks += batch
+        while len(clients) < len(tasks):
+            await asyncio.sleep(0.05)
+        print(f"  ... {len(clients)} connected", file=sys.stderr, flush=True)
+    await asyncio.sleep(0.5)
+    print("ready", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*(c.ws.close() for c in clients), return_exceptions=True)
+    print(json.dumps({**counts, "delays": delays}), flush=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--levels", type=int, default=50)
+    parser.add_argument("--writers", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--database-url", help="default: an embedded PostgreSQL in a temp dir")
+    parser.add_argument("--role", choices=("main", "subscribers"), default="main",
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--skus", help=argparse.SUPPRESS)
+    parsed = parser.parse_args()
+    asyncio.run(subscribers_role(parsed) if parsed.role == "subscribers" else main(parsed))

@@ -1,0 +1,44 @@
+"""The web side of live stock, kept in one place: WebSocket options and routes
+for GraphQL subscriptions on /graphql, and the /dashboard page.
+
+Both graphql-transport-ws and the legacy graphql-ws protocol are served
+(strawberry picks by the subprotocol the client asks for). Authentication of
+sockets belongs in InventoryGraphQL.on_ws_connect (the `connection_init`
+payload is in `context.connection_params`).
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse
+from starlette.routing import Route, WebSocketRoute
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+
+from .events.live import LiveStock
+
+DASHBOARD = Path(__file__).parent / "static" / "dashboard.html"
+
+
+def websocket_options(live: LiveStock) -> dict:
+    return dict(
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+        # Counts every in-flight operation on the socket; the next one gets an error.
+        max_subscriptions_per_connection=live.max_subscriptions,
+        connection_init_wait_timeout=timedelta(seconds=10),
+        keep_alive=True,
+        keep_alive_interval=15,
+    )
+
+
+async def dashboard(request: Request) -> FileResponse:
+    return FileResponse(DASHBOARD, media_type="text/html",
+                        headers={"Cache-Control": "no-cache"})
+
+
+def live_routes(graphql) -> list:
+    return [
+        WebSocketRoute("/graphql", graphql),
+        Route("/dashboard", dashboard),
+    ]

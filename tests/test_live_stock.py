@@ -1,0 +1,215 @@
+"""Live stock across processes: subscribe on one API process, write through
+another (both on one database), over real WebSockets."""
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import psycopg
+import pytest
+
+from inventory.events.feeds import LISTENER_NAME
+
+from .live_support import LEGACY_WS, LEVEL_SUBSCRIPTION, TRANSPORT_WS, WsClient
+from .support import Api, ApiServer, unique
+
+
+@pytest.fixture(scope="module")
+def second_server(database_url, tmp_path_factory):
+    server = ApiServer(database_url, tmp_path_factory.mktemp("api2") / "api.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def poll_server(database_url, tmp_path_factory):
+    """Ledger-polling feed (as on CockroachDB), tiny buffers and few subscriptions."""
+    server = ApiServer(
+        database_url, tmp_path_factory.mktemp("api-poll") / "api.log",
+        INVENTORY_CHANGE_FEED="poll", INVENTORY_CHANGE_POLL_INTERVAL="0.05",
+        INVENTORY_SUBSCRIBER_BUFFER="3", INVENTORY_WS_MAX_SUBSCRIPTIONS="2",
+    ).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+async def probe(api) -> tuple[str, str]:
+    """A level that changes once, used to know a subscription is registered."""
+    sku, code = await api.item(), await api.location()
+    await api.receive(sku, code, 1)
+    return sku, code
+
+
+async def level(api, reorder_point: int = 0) -> tuple[str, str]:
+    return await api.item(reorder_point=reorder_point), await api.location()
+
+
+async def test_write_on_one_process_reaches_subscriber_on_another(api, probe, second_server):
+    sku, code = await level(api)
+    async with WsClient(second_server.url) as ws:
+        await ws.subscribe_ready(probe, {"skus": [sku]})
+        await api.receive(sku, code, 7)
+        await api.mutate("adjustStock", {"sku": sku, "locationCode": code, "delta": -2})
+        first, second = await ws.changes(2)
+    assert {k: first[k] for k in ("sku", "locationCode", "onHand", "reserved", "available",
+                                   "version", "kind")} == {
+        "sku": sku, "locationCode": code, "onHand": 7, "reserved": 0, "available": 7,
+        "version": 1, "kind": "RECEIVE"}
+    assert (second["onHand"], second["version"], second["kind"]) == (5, 2, "ADJUST")
+    assert first["at"]
+
+
+async def test_rolled_back_and_retried_writes_announce_nothing_extra(api, probe, second_server):
+    sku, code = await level(api)
+    short = await api.item()
+    await api.receive(sku, code, 100)
+    await api.receive(short, code, 1)
+    async with WsClient(second_server.url) as ws:
+        await ws.subscribe_ready(probe, {"skus": [sku, short]})
+        # The first line is written, the second is short: the whole transaction
+        # rolls back, so the first line's change must never be announced.
+        result = await api.mutate("reserveStock", {"lines": [
+            {"sku": sku, "locationCode": code, "quantity": 5},
+            {"sku": short, "locationCode": code, "quantity": 5},
+        ]})
+        assert result["__typename"] == "InsufficientStockError", result
+        assert await ws.quiet(0.5) == []
+        # Concurrent writes to one level conflict and retry; each committed
+        # version arrives once, in order.
+        await asyncio.gather(*(
+            api.mutate("adjustStock", {"sku": sku, "locationCode": code, "delta": 1})
+            for _ in range(15)))
+        got = await ws.changes(15)
+    assert [c["version"] for c in got] == list(range(2, 17))
+    assert [c["onHand"] for c in got] == list(range(101, 116))
+
+
+async def test_reconnect_with_last_versions_replays_what_was_missed(api, probe, second_server):
+    sku, code = await level(api)
+    other_sku = await api.item()
+    await api.receive(sku, code, 10)
+    await api.receive(other_sku, code, 1)
+    async with WsClient(second_server.url) as ws:
+        await ws.subscribe_ready(probe, {"skus": [sku]})
+        await api.mutate("adjustStock", {"sku": sku, "locationCode": code, "delta": 1})
+        (seen,) = await ws.changes(1)
+    assert seen["version"] == 2
+    for _ in range(3):  # missed while disconnected
+        await api.mutate("adjustStock", {"sku": sku, "locationCode": code, "delta": 1})
+    async with WsClient(second_server.url) as ws:
+        await ws.subscribe(LEVEL_SUBSCRIPTION, {"skus": [sku, other_sku], "since": [
+            {"sku": sku, "locationCode": code, "version": seen["version"]},
+            {"sku": other_sku, "locationCode": code, "version": 1},
+        ]})
+        replayed = await ws.changes(3)
+        await api.mutate("adjustStock", {"sku": sku, "locationCode": code, "delta": 1})
+        (live,) = await ws.changes(1)
+        assert await ws.quiet(0.3) == []
+    assert [(c["version"], c["onHand"]) for c in replayed] == [(3, 12), (4, 13), (5, 14)]
+    assert (live["version"], live["onHand"]) == (6, 15)
+
+
+async def test_legacy_graphql_ws_protocol_and_low_stock(api, probe, second_server):
+    sku, code = await level(api, reorder_point=5)
+    await api.receive(sku, code, 10)
+    async with WsClient(second_server.url, LEGACY_WS) as ws:
+        await ws.subscribe("""subscription($codes: [String!]) { lowStock(locationCodes: $codes) {
+            sku locationCode available reorderPoint low version } }""", {"codes": [code]})
+        # Subscribed after lowStock on the same socket: once this one is
+        # registered, the lowStock one (started first) is too.
+        await ws.subscribe_ready(probe, {"skus": []})
+        reserved = await api.mutate(
+            "reserveStock", {"lines": [{"sku": sku, "locationCode": code, "quantity": 6}]},
+            "... on Reservation { id }")
+        await api.mutate("adjustStock", {"sku": sku, "locationCode": code, "delta": -1})
+        await api.mutate("releaseReservation", {"reservationId": reserved["id"]})
+        fell = (await ws.next_data())["lowStock"]
+        recovered = (await ws.next_data())["lowStock"]
+    # The -1 adjust kept it low: no event for it.
+    assert (fell["available"], fell["low"], fell["version"]) == (4, True, 2)
+    assert (recovered["available"], recovered["low"], recovered["version"]) == (9, False, 4)
+
+
+async def test_sweeper_expiry_is_announced(api, probe, second_server):
+    sku, code = await level(api)
+    await api.receive(sku, code, 4)
+    async with WsClient(second_server.url) as ws:
+        await ws.subscribe_ready(probe, {"skus": [sku]})
+        await api.mutate("reserveStock", {
+            "lines": [{"sku": sku, "locationCode": code, "quantity": 3}], "ttlSeconds": 1})
+        reserved, expired = await ws.changes(2)
+    assert (reserved["kind"], reserved["reserved"], reserved["version"]) == ("RESERVE", 3, 2)
+    assert (expired["kind"], expired["reserved"], expired["version"]) == ("EXPIRE", 0, 3)
+
+
+async def test_listener_reconnects_and_catches_up(
+        api, probe, second_server, poll_server, database_url):
+    sku, code = await level(api)
+    async with WsClient(second_server.url) as ws:
+        await ws.subscribe_ready(probe, {"skus": [sku]})
+        # Written through a poll-mode process, which sends no notification: the
+        # listening process can only learn of it from the ledger catch-up that
+        # follows a reconnect.
+        async with httpx.AsyncClient(timeout=30) as client:
+            await Api(client, poll_server.url).receive(sku, code, 3)
+        assert await ws.quiet(0.3) == []
+        libpq = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+        async with await psycopg.AsyncConnection.connect(libpq, autocommit=True) as conn:
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s", (LISTENER_NAME,))
+        await api.receive(sku, code, 4)  # while reconnecting, or after
+        got = await ws.changes(2)
+    assert [(c["version"], c["onHand"]) for c in got] == [(1, 3), (2, 7)]
+
+
+async def test_poll_feed_delivers_writes_from_another_process(api, probe, poll_server):
+    sku, code = await level(api)
+    async with WsClient(poll_server.url) as ws:
+        await ws.subscribe_ready(probe, {"skus": [sku]})
+        for _ in range(3):
+            await api.receive(sku, code, 2)
+        got = await ws.changes(3)
+    assert [(c["version"], c["onHand"]) for c in got] == [(1, 2), (2, 4), (3, 6)]
+
+
+async def test_overflow_closes_the_subscription_with_a_clear_error(api, probe, poll_server):
+    code = await api.location()
+    skus = [await api.item() for _ in range(6)]
+    for sku in skus:
+        await api.receive(sku, code, 5)
+    async with WsClient(poll_server.url) as ws:
+        await ws.subscribe_ready(probe, {"codes": [code]})
+        # Six changes in one transaction arrive at once; the buffer holds three.
+        await api.mutate("reserveStock", {"lines": [
+            {"sku": sku, "locationCode": code, "quantity": 1} for sku in skus]})
+        messages = []
+        while not messages or messages[-1]["type"] != "complete":
+            messages.append(await ws.receive())
+    # Some events may be sent before the buffer overflows; then the error, then
+    # complete.
+    failure = messages[-2]
+    errors = failure["payload"] if failure["type"] == "error" else failure["payload"].get("errors")
+    assert errors and errors[0]["extensions"]["code"] == "SUBSCRIPTION_OVERFLOW", messages
+    assert "since" in errors[0]["message"]
+
+
+async def test_subscription_limit_per_connection(api, poll_server):
+    quiet = {"skus": [await api.item()]}  # no traffic: nothing ends these early
+    async with WsClient(poll_server.url) as ws:
+        for _ in range(2):
+            await ws.subscribe(LEVEL_SUBSCRIPTION, quiet)
+        await ws.subscribe(LEVEL_SUBSCRIPTION, quiet)
+        message = await ws.receive()
+    assert message["type"] == "error"
+    assert "limit" in message["payload"][0]["message"]
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_unknown_sku_is_a_typed_error(api, second_server, protocol):
+    async with WsClient(second_server.url, protocol) as ws:
+        await ws.subscribe(LEVEL_SUBSCRIPTION, {"skus": [unique("NOPE")]})
+        message = await ws.receive()
+    errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+    assert errors[0]["extensions"]["code"] == "NOT_FOUND", message
