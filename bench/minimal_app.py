@@ -133,8 +133,7 @@ async def reserve(request: Request) -> Response:
         keys = [(ids["items"][s], ids["locations"][c]) for s, c in lines]
         for attempt in range(MAX_TRIES):
             try:
-                async with conn.transaction():
-                    await conn.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+                async with conn.transaction():  # BEGIN ISOLATION LEVEL SERIALIZABLE
                     levels = {(r[0], r[1]): r[2] - r[3] for r in await (await conn.execute(
                         LOCK, (TENANT, [k[0] for k in keys], [k[1] for k in keys]))).fetchall()}
                     if any(levels.get(k, 0) < 1 for k in keys):
@@ -156,7 +155,13 @@ async def reserve(request: Request) -> Response:
 async def lifespan(app):
     global pool
     url = os.environ["INVENTORY_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
-    pool = AsyncConnectionPool(url, min_size=POOL_SIZE, max_size=POOL_SIZE, open=False)
+    async def configure(conn):
+        # Reads run in autocommit (one round trip, like the service's reader); writes
+        # open `conn.transaction()`, which then begins ISOLATION LEVEL SERIALIZABLE.
+        await conn.set_isolation_level(psycopg.IsolationLevel.SERIALIZABLE)
+
+    pool = AsyncConnectionPool(url, min_size=2, max_size=POOL_SIZE, open=False,
+                               kwargs={"autocommit": True}, configure=configure)
     await pool.open()
     yield
     await pool.close()
