@@ -75,7 +75,7 @@ def main() -> int:
         top_up(service.url, [f"SKU-{n:06d}" for n in range(1, 301)] + [FLASH_SKU], 10_000_000)
         lua_env = {**os.environ, "BENCH_SCENARIO": args.scenario,
                    "BENCH_LUA_DIR": str(BENCH / "lua"), "BENCH_WRITE_ITEMS": "300"}
-        wrk = [need("wrk", "run scripts/bootstrap"), "-t2", f"-c{args.clients}",
+        wrk = [need("wrk", "run scripts/bootstrap"), f"-t{min(2, args.clients)}", f"-c{args.clients}",
                f"-d{args.seconds + 2:g}s", "-s", str(BENCH / "lua" / "scenario.lua"),
                service.url]
         raw = work / "profile.txt"
