@@ -353,11 +353,12 @@ def chart(results: dict, path: Path) -> None:
         xs = [n + (i - 1) * width for n in range(len(names))]
         top.bar(xs, [results["scenarios"][s][w]["ok_per_s"] for s in names], width, label=w)
         bottom.bar(xs, [results["scenarios"][s][w]["p99_ms"] for s in names], width, label=w)
-    for ax, label in ((top, "successful requests / s"), (bottom, "p99 latency, ms (log)")):
+    for ax, label in ((top, "successful requests / s (log)"), (bottom, "p99 latency, ms (log)")):
         ax.set_xticks(range(len(names)), names)
         ax.set_ylabel(label)
         ax.legend()
         ax.grid(axis="y", alpha=0.3)
+    top.set_yscale("log")
     bottom.set_yscale("log")
     top.set_title(f"inventory bench, {results['machine']['cpus']} CPUs, "
                   f"{results['config']['workers']} workers, {results['started']} "
