@@ -181,7 +181,7 @@ def run_wrk(url: str, scenario: str, clients: int, duration: float, env: dict) -
         "p50_ms": raw["p50_us"] / 1000, "p90_ms": raw["p90_us"] / 1000,
         "p99_ms": raw["p99_us"] / 1000, "max_ms": raw["max_us"] / 1000,
         "errors": socket_errors + raw["status_errors"] + raw["gql_errors"],
-        "rejected": raw["rejected"], "detail": raw,
+        "rejected": raw["rejected"], "apq_misses": raw.get("apq_misses", 0), "detail": raw,
     }
 
 

@@ -21,7 +21,7 @@ end
 
 function M.init()
   math.randomseed(os.time() * 1000 + (tid or 0))
-  ok, gql_errors, rejected = 0, 0, 0
+  ok, gql_errors, rejected, apq_misses = 0, 0, 0, 0
 end
 
 function M.sku(n) return string.format("SKU-%06d", n) end
@@ -54,6 +54,13 @@ end
 M.marker = nil
 function M.response(status, hdrs, body)
   if status ~= 200 then return end
+  if M.apq and body:find("PERSISTED_QUERY_NOT_FOUND", 1, true) then
+    -- This connection reached a worker that has not stored the document (each
+    -- process keeps its own): as a client would, send the document again next time.
+    registered = {}
+    apq_misses = apq_misses + 1
+    return
+  end
   if body:find('"errors":', 1, true) then
     gql_errors = gql_errors + 1
   elseif M.marker and not body:find(M.marker, 1, true) then
@@ -64,7 +71,7 @@ function M.response(status, hdrs, body)
 end
 
 function M.done(summary, latency, requests)
-  local agg = { ok = 0, gql_errors = 0, rejected = 0 }
+  local agg = { ok = 0, gql_errors = 0, rejected = 0, apq_misses = 0 }
   for _, t in ipairs(threads) do
     for k, _ in pairs(agg) do agg[k] = agg[k] + (t:get(k) or 0) end
   end
@@ -72,10 +79,11 @@ function M.done(summary, latency, requests)
   io.write(string.format(
     'BENCH_JSON {"requests":%d,"duration_us":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,' ..
     '"max_us":%d,"connect_errors":%d,"read_errors":%d,"write_errors":%d,' ..
-    '"status_errors":%d,"timeouts":%d,"ok":%d,"gql_errors":%d,"rejected":%d}\n',
+    '"status_errors":%d,"timeouts":%d,"ok":%d,"gql_errors":%d,"rejected":%d,' ..
+    '"apq_misses":%d}\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
     latency:percentile(99), latency.max, e.connect, e.read, e.write, e.status, e.timeout,
-    agg.ok, agg.gql_errors, agg.rejected))
+    agg.ok, agg.gql_errors, agg.rejected, agg.apq_misses))
 end
 
 return M
