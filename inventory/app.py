@@ -34,7 +34,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
     db = create_database(
         settings.database_url,
-        PoolSettings(settings.pool_size, settings.pool_max_overflow, settings.pool_timeout_s),
+        PoolSettings(settings.pool_size, settings.pool_max_overflow, settings.pool_timeout_s,
+                     ping_idle_s=settings.pool_ping_idle_s),
         RetryPolicy(max_attempts=settings.tx_max_attempts),
     )
     live = LiveStock(db, settings.database_url)

@@ -110,6 +110,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=False,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=10,
+        # Longer than clients' idle expiry (httpx 5 s, like uvicorn's default): with
+        # equal timeouts a client reuses a connection the server is just closing.
+        timeout_keep_alive=75,
     )
     del server  # keeps the embedded server alive until uvicorn returns
     return 0

@@ -14,8 +14,12 @@ ENV_HELP = {
     "INVENTORY_POOL_MAX_OVERFLOW": "extra connections allowed at peaks (default 5)",
     "INVENTORY_POOL_TIMEOUT": "seconds to wait for a free connection before answering "
                               "UNAVAILABLE (default 5)",
+    "INVENTORY_POOL_PING_IDLE": "check a pooled connection before use only when it was idle "
+                                "this many seconds; 0 checks every time (default 1)",
     "INVENTORY_TX_MAX_ATTEMPTS": "attempts per write transaction before TRANSACTION_CONFLICT "
                                  "(default 10)",
+    "INVENTORY_HOT_KEY_QUEUE": "reservations of the same stock level take turns within a "
+                               "process instead of conflicting in the database (default 1)",
     "INVENTORY_SWEEP_INTERVAL": "seconds between sweeps of expired reservations; 0 disables "
                                 "(default 5)",
     "INVENTORY_GRAPHIQL": "serve the GraphiQL IDE at /graphql (default 1)",
@@ -57,6 +61,7 @@ class Settings:
     pool_size: int = 10
     pool_max_overflow: int = 5
     pool_timeout_s: float = 5.0
+    pool_ping_idle_s: float = 1.0
     tx_max_attempts: int = 10
     sweep_interval_s: float = 5.0
     graphiql: bool = True
@@ -71,6 +76,7 @@ class Settings:
             pool_size=_number("INVENTORY_POOL_SIZE", 10, int),
             pool_max_overflow=_number("INVENTORY_POOL_MAX_OVERFLOW", 5, int),
             pool_timeout_s=_number("INVENTORY_POOL_TIMEOUT", 5.0),
+            pool_ping_idle_s=_number("INVENTORY_POOL_PING_IDLE", 1.0),
             tx_max_attempts=_number("INVENTORY_TX_MAX_ATTEMPTS", 10, int),
             sweep_interval_s=_number("INVENTORY_SWEEP_INTERVAL", 5.0),
             graphiql=_flag("INVENTORY_GRAPHIQL", True),

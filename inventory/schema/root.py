@@ -5,6 +5,7 @@ from typing import Annotated, Optional, Union
 
 import strawberry
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, ParserCache, QueryDepthLimiter, ValidationCache
+from .limits import MaxAliasesLimiter, QueryDepthLimiter  # noqa: F811  (cacheable rules)
 
 from ..resolvers import mutations as m
 from ..resolvers import queries as q

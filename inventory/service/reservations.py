@@ -9,10 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..db import changes, ledger, queries
 from ..db.ledger import Why
 from ..db.retry import run_transaction
-from ..domain.commands import CommitReservation, ReleaseReservation, ReserveStock
+from ..domain.commands import MAX_LINES, CommitReservation, ReleaseReservation, ReserveStock
 from ..domain.errors import ErrorCode, Shortage, UserError, not_found
 from ..domain.models import MovementKind, ReservationLineView, ReservationStatus, ReservationView
 from .context import Ctx
+from .keylocks import levels as level_queue
 from .resolve import ids_for
 from .runner import execute
 
@@ -67,7 +68,11 @@ async def reserve_stock(ctx: Ctx, cmd: ReserveStock, key: str | None):
             tuple(lines),
         )
 
-    return await execute(ctx, cmd, key, work)
+    # Same-level reservations in this process take turns (flash sales; keylocks.py).
+    async with level_queue.hold(
+        (ctx.tenant_id, str(l.sku), str(l.location_code)) for l in cmd.lines[:MAX_LINES]
+    ):
+        return await execute(ctx, cmd, key, work)
 
 
 async def _finish(

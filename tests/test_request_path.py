@@ -1,0 +1,129 @@
+"""The lean request path: statements per nested page, automatic persisted
+queries, and the sku/location id cache."""
+from __future__ import annotations
+
+import hashlib
+
+import httpx
+from sqlalchemy import event
+
+from inventory.apq import NOT_FOUND, PersistedQueries
+from inventory.app import create_app
+from inventory.config import Settings
+
+from .support import Api, unique
+
+PAGE = """query($p: String!, $n: Int!) {
+  items(first: $n, filter: {skuPrefix: $p}) {
+    edges { node { sku totalAvailable
+      stockLevels { onHand reserved available item { sku } location { code name } } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+
+
+async def test_nested_items_page_issues_the_same_few_statements_whatever_its_size(
+    database_url,
+):
+    app = create_app(Settings(database_url=database_url, sweep_interval_s=0, graphiql=False))
+    engine = app.state.ctx.db.engine
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *rest: statements.append(statement))
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://app") as client:
+            api = Api(client, "http://app")
+            prefix = unique("PAGE")
+            codes = [await api.location(), await api.location()]
+            for i in range(50):
+                sku = await api.item(f"{prefix}-{i:03d}")
+                for code in codes:
+                    await api.receive(sku, code, i + 1)
+            seen = {}
+            for size in (5, 50):
+                statements.clear()
+                data = await api.gql(PAGE, {"p": prefix, "n": size})
+                edges = data["items"]["edges"]
+                assert len(edges) == size
+                assert all(len(e["node"]["stockLevels"]) == 2 for e in edges)
+                assert {l["location"]["code"] for l in edges[-1]["node"]["stockLevels"]} == set(codes)
+                seen[size] = list(statements)
+    finally:
+        await app.state.ctx.db.dispose()
+    # The page, one batch of levels, one batch of items and one of locations at most.
+    assert len(seen[5]) == len(seen[50]), (seen[5], seen[50])
+    assert 1 <= len(seen[50]) <= 4, seen[50]
+
+
+def _apq(query: str | None, digest: str) -> dict:
+    body = {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": digest}}}
+    if query is not None:
+        body["query"] = query
+    return body
+
+
+async def test_automatic_persisted_queries_round_trip(api):
+    sku, code = await api.item(), await api.location()
+    await api.receive(sku, code, 4)
+    # A document no other test sends, so this server has not stored its hash yet.
+    query = f'query {unique("Apq").replace("-", "_")} {{ stockLevel(sku: "{sku}", ' \
+            f'locationCode: "{code}") {{ onHand }} }}'
+    digest = hashlib.sha256(query.encode()).hexdigest()
+    url = api.url + "/graphql"
+
+    first = (await api.client.post(url, json=_apq(None, digest))).json()
+    assert first["data"] is None
+    assert first["errors"][0]["extensions"]["code"] == NOT_FOUND
+
+    registered = (await api.client.post(url, json=_apq(query, digest))).json()
+    assert registered == {"data": {"stockLevel": {"onHand": 4}}}
+
+    by_hash = (await api.client.post(url, json=_apq(None, digest))).json()
+    assert by_hash == {"data": {"stockLevel": {"onHand": 4}}}
+    # Also over GET, as CDN-friendly clients send it.
+    got = await api.client.get(url, headers={"accept": "application/json"}, params={
+        "extensions": f'{{"persistedQuery":{{"version":1,"sha256Hash":"{digest}"}}}}'})
+    assert got.json() == {"data": {"stockLevel": {"onHand": 4}}}
+
+
+async def test_persisted_query_with_wrong_hash_or_bad_extension_is_refused(api):
+    url = api.url + "/graphql"
+    wrong = (await api.client.post(url, json=_apq("{ __typename }", "0" * 64))).json()
+    assert wrong["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_INVALID"
+    # The mismatched document was not stored under the wrong hash.
+    again = (await api.client.post(url, json=_apq(None, "0" * 64))).json()
+    assert again["errors"][0]["extensions"]["code"] == NOT_FOUND
+    bad = (await api.client.post(url, json={
+        "extensions": {"persistedQuery": {"version": 1, "sha256Hash": 7}}})).json()
+    assert bad["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_INVALID"
+
+
+def test_persisted_query_store_is_a_bounded_lru():
+    store = PersistedQueries(max_entries=2)
+    docs = ["{ a }", "{ b }", "{ c }"]
+    digests = [hashlib.sha256(d.encode()).hexdigest() for d in docs]
+    ext = lambda h: {"persistedQuery": {"version": 1, "sha256Hash": h}}  # noqa: E731
+    store.resolve(docs[0], ext(digests[0]))
+    store.resolve(docs[1], ext(digests[1]))
+    assert store.resolve(None, ext(digests[0])) == docs[0]  # a is now most recent
+    store.resolve(docs[2], ext(digests[2]))  # evicts b
+    assert len(store) == 2
+    assert store.resolve(None, ext(digests[1])).code == NOT_FOUND
+    assert store.resolve(None, ext(digests[0])) == docs[0]
+    assert store.resolve("{ x }", None) == "{ x }"  # not an APQ request: untouched
+
+
+async def test_id_cache_keeps_no_negatives(api):
+    """An unknown sku is NOT_FOUND, and found as soon as it is created."""
+    sku, code = unique("LATE"), await api.location()
+    line = {"lines": [{"sku": sku, "locationCode": code, "quantity": 1}], "ttlSeconds": 60}
+    missing = await api.mutate("reserveStock", line)
+    assert (missing["code"], missing["field"]) == ("NOT_FOUND", "lines[0].sku")
+    await api.item(sku)
+    await api.receive(sku, code, 2)
+    for _ in range(2):  # the second one resolves from the cache
+        ok = await api.mutate("reserveStock", line, "... on Reservation { status }")
+        assert ok["status"] == "ACTIVE", ok
+    short = await api.mutate("reserveStock", line)
+    assert short["code"] == "INSUFFICIENT_STOCK"
