@@ -16,6 +16,7 @@ from .db import migrate
 from .db.engine import PoolSettings, create_database
 from .db.retry import RetryPolicy
 from .graphql_view import InventoryGraphQL
+from .observability import install as install_observability
 from .schema.root import build_schema
 from .service.context import Ctx
 from .sweeper import run_sweeper
@@ -87,4 +88,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    install_observability(app, ctx)  # /metrics, tracing, metric sync
     return app

@@ -22,6 +22,15 @@ ENV_HELP = {
     "INVENTORY_SEED_DEMO": "seed demo data on start when the database has none (default: 1 "
                            "with the embedded database, 0 otherwise)",
     "INVENTORY_LOG_LEVEL": "log level (default INFO)",
+    "INVENTORY_LOG_FORMAT": "log format: text or json (JSON lines with trace and span ids); "
+                            "default text",
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "OTLP collector base URL, e.g. http://localhost:4318 "
+                                   "(Jaeger); setting it turns tracing on. The other "
+                                   "standard OTEL_* variables apply (OTEL_SERVICE_NAME, "
+                                   "OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_TRACES_SAMPLER, "
+                                   "OTEL_TRACES_EXPORTER=none|otlp|console, OTEL_SDK_DISABLED)",
+    "PROMETHEUS_MULTIPROC_DIR": "folder shared by the worker processes for /metrics; set "
+                                "automatically with --workers > 1",
 }
 
 

@@ -16,6 +16,7 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
 from .db.retry import DatabaseUnavailable
+from .observability.tracing import add_trace_id
 from .resolvers.context import make_context
 from .service.context import Ctx
 
@@ -56,4 +57,5 @@ class InventoryGraphQL(GraphQL):
             data["errors"] = [shape_error(e) for e in result.errors]
         if result.extensions:
             data["extensions"] = result.extensions
+        add_trace_id(data)
         return data

@@ -6,6 +6,7 @@ from typing import Annotated, Optional, Union
 import strawberry
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, ParserCache, QueryDepthLimiter, ValidationCache
 
+from ..observability.graphql import OperationObserver
 from ..resolvers import mutations as m
 from ..resolvers import queries as q
 from .errors import ERROR_TYPES
@@ -62,5 +63,6 @@ def build_schema() -> strawberry.Schema:
             lambda: QueryDepthLimiter(max_depth=12),
             lambda: MaxAliasesLimiter(max_alias_count=30),
             lambda: MaxTokensLimiter(max_token_count=5000),
+            OperationObserver,  # a span and metrics per operation, not per field
         ],
     )
