@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from .config import ENV_HELP, Settings
-from .observability import logging as log_setup
+from .observability import logs as log_setup
 from .service.context import DEFAULT_TENANT_ID
 
 DEMO_ITEMS = 50

@@ -2,12 +2,10 @@
 with an in-memory span exporter, against the test PostgreSQL server."""
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 
 import httpx
-import psycopg
 import pytest
 import uvicorn
 from opentelemetry import trace
@@ -20,7 +18,8 @@ from inventory.app import create_app
 from inventory.config import Settings
 from inventory.observability import tracing
 
-from .support import free_port, unique
+from .observability_support import post, receive_with_forced_retry, setup_stock
+from .support import free_port
 
 
 @pytest.fixture(scope="module")
@@ -54,13 +53,6 @@ def traced_url(database_url, exporter):
     assert not tracing.enabled()  # lifespan shutdown removed the instrumentation
 
 
-def post(url: str, query: str, variables: dict | None = None, headers: dict | None = None):
-    response = httpx.post(url + "/graphql", json={"query": query, "variables": variables or {}},
-                          headers=headers or {}, timeout=30)
-    assert response.status_code == 200, response.text
-    return response
-
-
 def spans_of(exporter, trace_id: str, *, settle: float = 2.0):
     """The finished spans of one trace (waits for the server span, which ends last)."""
     wanted = int(trace_id, 16)
@@ -88,23 +80,8 @@ def tree(spans):
     return server, operation, sql
 
 
-def setup_stock(url: str, quantity: int) -> tuple[str, str]:
-    sku, code = unique("TSKU"), unique("TLOC")
-    post(url, 'mutation($c: String!) { createLocation(input: {code: $c, name: "T"}) '
-              '{ __typename } }', {"c": code})
-    post(url, 'mutation($s: String!) { createItem(input: {sku: $s, name: "T", reorderPoint: 0}) '
-              '{ __typename } }', {"s": sku})
-    post(url, 'mutation($s: String!, $c: String!, $q: Quantity!) { receiveStock(input: '
-              '{sku: $s, locationCode: $c, quantity: $q}) { __typename } }',
-         {"s": sku, "c": code, "q": quantity})
-    return sku, code
-
-
 LEVEL_QUERY = """query Level($sku: String!, $code: String!) {
   stockLevel(sku: $sku, locationCode: $code) { onHand available } }"""
-RECEIVE = """mutation Receive($sku: String!, $code: String!) {
-  receiveStock(input: {sku: $sku, locationCode: $code, quantity: 1}) {
-    __typename ... on UserError { code } } }"""
 RESERVE = """mutation($sku: String!, $code: String!, $q: Quantity!) {
   reserveStock(input: {lines: [{sku: $sku, locationCode: $code, quantity: $q}],
                        ttlSeconds: 60}) {
@@ -142,27 +119,7 @@ def test_mutation_with_real_retry(traced_url, exporter, database_url):
     for it: PostgreSQL refuses the mutation's update with 40001, the runner
     retries, and the retry is an event on the operation span."""
     sku, code = setup_stock(traced_url, 5)
-    libpq = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
-    with psycopg.connect(libpq) as blocker, psycopg.connect(libpq, autocommit=True) as watcher:
-        blocker.execute(
-            "UPDATE stock_levels SET version = version WHERE (item_id, location_id) = "
-            "(SELECT i.id, l.id FROM items i, locations l WHERE i.sku = %s AND l.code = %s)",
-            (sku, code))
-        result: dict = {}
-        thread = threading.Thread(target=lambda: result.update(
-            response=post(traced_url, RECEIVE, {"sku": sku, "code": code})))
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not watcher.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND query LIKE '%%stock_levels%%'").fetchone()[0]:
-            assert time.monotonic() < deadline, "the mutation never waited for the row lock"
-            time.sleep(0.02)
-        blocker.commit()
-        thread.join(30)
-    response = result["response"]
-    assert response.json()["data"]["receiveStock"]["__typename"] == "StockLevel"
-
+    response = receive_with_forced_retry(traced_url, database_url, sku, code)
     _, operation, sql = tree(spans_of(exporter, response.headers["x-trace-id"]))
     assert operation.name == "mutation Receive"
     retries = [e for e in operation.events if e.name == "transaction.retry"]

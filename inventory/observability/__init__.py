@@ -20,7 +20,7 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #   .tracing   OpenTelemetry set-up, ASGI middleware, trace ids
 #   .graphql   OperationObserver (strawberry extension), note_user_error
 #   .metrics   Prometheus metrics; subscription_active() for subscriptions
-#   .logging   text/JSON log configuration with trace ids
+#   .logs      text/JSON log configuration with trace ids
 
 
 def install(app, ctx) -> None:

@@ -199,8 +199,8 @@ def render() -> bytes:
 async def sync_loop(db) -> None:
     """Keeps this process's copied figures fresh for scrapes served by another worker."""
     while True:
-        await asyncio.sleep(SYNC_INTERVAL_S)
         sync_process(db)
+        await asyncio.sleep(SYNC_INTERVAL_S)
 
 
 def process_exited() -> None:
