@@ -20,7 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
+import multiprocessing
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -40,20 +40,44 @@ RECEIVE = """mutation($s: String!, $c: String!, $q: Quantity!) { receiveStock(in
   sku: $s, locationCode: $c, quantity: $q}) { __typename ... on UserError { code } } }"""
 
 
-class Sink(ThreadingHTTPServer):
-    """An OTLP/HTTP endpoint that accepts span batches and counts their bytes."""
+class Sink:
+    """An OTLP/HTTP endpoint that accepts span batches and counts them, in its
+    own process so that receiving spans takes no CPU from the load generator."""
 
     def __init__(self):
-        self.batches = 0
-        self.bytes = 0
-        super().__init__(("127.0.0.1", 0), SinkHandler)
+        context = multiprocessing.get_context("fork")
+        self._batches = context.Value("q", 0)
+        self._bytes = context.Value("q", 0)
+        self.port = free_port()
+        self.process = context.Process(target=self._serve, daemon=True)
+        self.process.start()
+
+    def _serve(self):
+        server = ThreadingHTTPServer(("127.0.0.1", self.port), SinkHandler)
+        server.counters = (self._batches, self._bytes)
+        server.serve_forever()
+
+    @property
+    def batches(self) -> int:
+        return self._batches.value
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes.value
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.join(5)
 
 
 class SinkHandler(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.batches += 1
-        self.server.bytes += len(body)
+        batches, size = self.server.counters
+        with batches.get_lock():
+            batches.value += 1
+        with size.get_lock():
+            size.value += len(body)
         self.send_response(200)
         self.send_header("Content-Type", "application/x-protobuf")
         self.send_header("Content-Length", "0")
@@ -159,10 +183,9 @@ def main() -> int:
     pairs = [(f"SKU-{i:06d}", f"WH-{j:02d}") for i in range(1, 21) for j in range(1, 3)]
 
     sink = Sink()
-    threading.Thread(target=sink.serve_forever, daemon=True).start()
     modes = {
         "off": {},
-        "on": {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.server_address[1]}",
+        "on": {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.port}",
                "OTEL_SERVICE_NAME": "inventory-bench"},
     }
     results: dict[str, list[tuple[float, float, float]]] = {"off": [], "on": []}
@@ -201,7 +224,7 @@ def main() -> int:
     ratio = median("on", 0) / median("off", 0)
     print(f"tracing on / off throughput: {ratio:.2f} ({(1 - ratio) * 100:+.0f}% cost)")
     print(f"spans exported to the sink: {sink.batches} batches, {sink.bytes / 1e6:.1f} MB")
-    sink.shutdown()
+    sink.stop()
     del pg  # the embedded server stops with this process
     return 0
 

@@ -8,7 +8,6 @@ import time
 import httpx
 import pytest
 import uvicorn
-from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -24,14 +23,16 @@ from .support import free_port
 
 @pytest.fixture(scope="module")
 def exporter():
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
+    """Spans of this module's app, in memory (the process's global provider is
+    left alone, so nothing else in the test run is traced)."""
+    provider = TracerProvider()
     memory = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(memory))
+    assert not tracing.enabled()
+    tracing.configure(provider)
     yield memory
-    memory.shutdown()
+    tracing.shutdown()
+    provider.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,8 @@ TRACER_NAME = "inventory"
 # and their SQL is not traced either.
 UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
-_state: dict[str, Any] = {"enabled": False, "provider": None, "psycopg": None, "owned": False}
+_state: dict[str, Any] = {"enabled": False, "provider": None, "psycopg": None, "owned": False,
+                          "tracer": None}
 
 
 def _env(name: str) -> str:
@@ -76,11 +77,12 @@ def exporter_from_env():
     return OTLPSpanExporter()
 
 
-def configure() -> bool:
+def configure(provider=None) -> bool:
     """Sets up tracing for this process; returns whether it is on.
 
-    An SDK tracer provider already installed (by a test, or by
-    `opentelemetry-instrument`) is used as it is. Otherwise one is built from the
+    `provider` (tests) is used for this app only, leaving the global one alone.
+    Otherwise an SDK tracer provider already installed globally (by
+    `opentelemetry-instrument`) is used as it is, or one is built from the
     OTEL_* variables (resource from OTEL_SERVICE_NAME/OTEL_RESOURCE_ATTRIBUTES,
     sampler from OTEL_TRACES_SAMPLER, batching from OTEL_BSP_*).
     """
@@ -88,7 +90,7 @@ def configure() -> bool:
 
     if _state["enabled"]:
         return True
-    provider = trace.get_tracer_provider()
+    provider = provider or trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):
         exporter = exporter_from_env()
         if exporter is None:
@@ -109,7 +111,7 @@ def configure() -> bool:
         # dialect looks up at each connect: every pooled connection is traced.
         instrumentor.instrument(tracer_provider=provider)
         _state["psycopg"] = instrumentor
-    _state.update(enabled=True, provider=provider)
+    _state.update(enabled=True, provider=provider, tracer=provider.get_tracer(TRACER_NAME))
     return True
 
 
@@ -119,7 +121,7 @@ def shutdown() -> None:
         _state["psycopg"].uninstrument()
     if _state["owned"]:
         _state["provider"].shutdown()
-    _state.update(enabled=False, provider=None, psycopg=None, owned=False)
+    _state.update(enabled=False, provider=None, psycopg=None, owned=False, tracer=None)
 
 
 def enabled() -> bool:
@@ -127,7 +129,7 @@ def enabled() -> bool:
 
 
 def tracer() -> trace.Tracer:
-    return trace.get_tracer(TRACER_NAME)
+    return _state["tracer"]
 
 
 def current_trace_id() -> str | None:
