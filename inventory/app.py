@@ -18,6 +18,7 @@ from .db.retry import RetryPolicy
 from .events.live import LiveStock
 from .graphql_view import InventoryGraphQL
 from .live_web import live_routes, websocket_options
+from .observability import install as install_observability
 from .schema.root import build_schema
 from .service.context import Ctx
 from .sweeper import run_sweeper
@@ -95,4 +96,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    install_observability(app, ctx)  # /metrics, tracing, metric sync
     return app

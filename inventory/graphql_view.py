@@ -19,6 +19,7 @@ from strawberry.types import ExecutionResult
 
 from .apq import ApqError, PersistedQueries
 from .db.retry import DatabaseUnavailable
+from .observability.tracing import add_trace_id
 from .resolvers.context import make_context
 from .service.context import Ctx
 
@@ -80,4 +81,5 @@ class InventoryGraphQL(GraphQL):
             data["errors"] = [shape_error(e) for e in result.errors]
         if result.extensions:
             data["extensions"] = result.extensions
+        add_trace_id(data)
         return data

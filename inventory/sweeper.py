@@ -10,6 +10,7 @@ import asyncio
 import logging
 import random
 
+from .observability.tracing import untraced
 from .service.context import Ctx
 from .service.reservations import sweep_expired
 
@@ -26,6 +27,7 @@ stats = SweeperStats()
 
 
 async def run_sweeper(ctx: Ctx, interval_s: float) -> None:
+    untraced()  # observed through metrics; idle polls would be a trace every few seconds
     while True:
         # Jitter keeps several processes from sweeping in lockstep.
         await asyncio.sleep(interval_s * random.uniform(0.8, 1.2))

@@ -34,6 +34,8 @@ def free_port() -> int:
 class ApiServer:
     """`inventory serve` in a subprocess, as users run it."""
 
+    extra_args: tuple[str, ...] = ()  # more `serve` options, e.g. ("--workers", "2")
+
     def __init__(self, database_url: str, log_path: Path, **env: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -51,7 +53,8 @@ class ApiServer:
     def start(self, timeout: float = 30) -> "ApiServer":
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "inventory.cli", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "inventory.cli", "serve", "--port", str(self.port),
+             *self.extra_args],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
         )
         deadline = time.monotonic() + timeout

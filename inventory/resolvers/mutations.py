@@ -14,6 +14,7 @@ from ..domain.models import (
     StockLevelView,
     TransferView,
 )
+from ..observability.graphql import note_user_error
 from ..schema import errors as error_types
 from ..schema import inputs
 from ..schema.types import Item, Location, Reservation, StockLevel, Transfer
@@ -30,6 +31,7 @@ _PAYLOADS = {
 
 def payload(result: Any) -> Any:
     if isinstance(result, UserError):
+        note_user_error(result.code.value)
         return error_types.from_domain(result)
     return _PAYLOADS[type(result)](result)
 

@@ -10,6 +10,7 @@ from graphql import GraphQLError
 from sqlalchemy import exc as sa_exc
 from strawberry.types import Info
 
+from ..observability.metrics import subscription_active
 from ..db.retry import DatabaseUnavailable
 from ..events.hub import StockEvent, SubscriberOverflow
 from ..events.streams import level_events, low_stock_events
@@ -56,8 +57,9 @@ async def _guarded(events: AsyncIterator[StockEvent]) -> AsyncIterator[StockEven
     internal detail (WebSocket results do not pass through the HTTP view's
     error shaping)."""
     try:
-        async for event in events:
-            yield event
+        with subscription_active():  # the active-subscriptions gauge on /metrics
+            async for event in events:
+                yield event
     except (GraphQLError, asyncio.CancelledError):
         raise
     except SubscriberOverflow:

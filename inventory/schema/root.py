@@ -4,12 +4,13 @@ from __future__ import annotations
 from typing import Annotated, Optional, Union
 
 import strawberry
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, ParserCache, QueryDepthLimiter, ValidationCache
-from .limits import MaxAliasesLimiter, QueryDepthLimiter  # noqa: F811  (cacheable rules)
+from strawberry.extensions import MaxTokensLimiter, ParserCache, ValidationCache
 
+from ..observability.graphql import OperationObserver
 from ..resolvers import mutations as m
 from ..resolvers import queries as q
 from .errors import ERROR_TYPES
+from .limits import MaxAliasesLimiter, QueryDepthLimiter  # rules built once: cacheable
 from .quiet import QuietSchema
 from .subscriptions import Subscription
 from .types import Connection, Item, Location, Movement, Node, Reservation, StockLevel, Transfer
@@ -65,5 +66,6 @@ def build_schema() -> strawberry.Schema:
             lambda: QueryDepthLimiter(max_depth=12),
             lambda: MaxAliasesLimiter(max_alias_count=30),
             lambda: MaxTokensLimiter(max_token_count=5000),
+            OperationObserver,  # a span and metrics per operation, not per field
         ],
     )

@@ -1,0 +1,78 @@
+"""Observability: traces (OpenTelemetry), metrics (Prometheus) and logs.
+
+`install(app, ctx)` wires everything into the Starlette app; see
+docs/observability.md for what is recorded and how to use it.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+
+log = logging.getLogger(__name__)
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+# Parts (imported where used, so that the CLI stays quick to start and
+# prometheus_client is first imported after prepare_workers()):
+#   .tracing   OpenTelemetry set-up, ASGI middleware, trace ids
+#   .graphql   OperationObserver (strawberry extension), note_user_error
+#   .metrics   Prometheus metrics; subscription_active() for subscriptions
+#   .logs      text/JSON log configuration with trace ids
+
+
+def install(app, ctx) -> None:
+    """Adds /metrics, tracing (when OTEL_* configure an exporter) and the
+    per-process metric sync to the app built by inventory.app.create_app."""
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from ..db import retry
+    from . import metrics, tracing
+
+    if tracing.configure():
+        app.add_middleware(tracing.TracingMiddleware)
+        if tracing.record_retry not in retry.retry_listeners:
+            retry.retry_listeners.append(tracing.record_retry)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        metrics.sync_process(ctx.db)
+        try:
+            await metrics.refresh_reservations(ctx.db)
+        except Exception as error:  # the other metrics are still worth serving
+            log.warning("could not count reservations for /metrics: %s", type(error).__name__)
+        return Response(metrics.render(), media_type=metrics.CONTENT_TYPE_LATEST)
+
+    app.router.routes.append(Route("/metrics", metrics_endpoint))
+    inner_lifespan = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app_):
+        async with inner_lifespan(app_) as state:
+            syncer = asyncio.create_task(metrics.sync_loop(ctx.db))
+            try:
+                yield state
+            finally:
+                syncer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await syncer
+                metrics.process_exited()
+                tracing.shutdown()
+
+    app.router.lifespan_context = lifespan
+
+
+def prepare_workers(workers: int) -> None:
+    """Before `serve` starts several worker processes: a fresh folder for
+    prometheus_client's multiprocess mode, removed when the server exits, unless
+    PROMETHEUS_MULTIPROC_DIR is already set (then it must be emptied between runs)."""
+    if workers <= 1 or os.environ.get(MULTIPROC_ENV):
+        return
+    import atexit
+
+    folder = tempfile.mkdtemp(prefix="inventory-metrics-")
+    os.environ[MULTIPROC_ENV] = folder
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)

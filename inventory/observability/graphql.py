@@ -1,0 +1,147 @@
+"""One observation per GraphQL operation: a span (when tracing is on) and the
+request metrics (always).
+
+The span is named `<type> <operation name>` (or the root fields when the
+operation has no name) and carries the operation's type and name, its root
+fields, the tenant, a SHA-256 of the document and the error codes it produced.
+Variables' values are never recorded: they hold customer data.
+"""
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import time
+from typing import Any
+
+from graphql import FieldNode, GraphQLError, OperationDefinitionNode
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from strawberry.extensions import SchemaExtension
+
+from ..db.retry import DatabaseUnavailable
+from . import metrics, tracing
+
+# User errors (typed results) noted by the resolvers during this operation.
+_user_errors: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "inventory_user_errors", default=None)
+
+# User error codes that mean the server, not the request, failed.
+SERVER_SIDE_CODES = frozenset({"INTERNAL", "UNAVAILABLE", "TRANSACTION_CONFLICT", "RESULT_UNKNOWN"})
+MAX_LABELLED_ROOT_FIELDS = 3
+
+
+def note_user_error(code: str) -> None:
+    """Called for each typed error result (`UserError`) a resolver returns."""
+    codes = _user_errors.get()
+    if codes is not None:
+        codes.append(code)
+
+
+def graphql_error_code(error: GraphQLError) -> str:
+    """The code the client sees (mirrors graphql_view.shape_error)."""
+    code = (error.extensions or {}).get("code")
+    if code:
+        return str(code)
+    original = error.original_error
+    if isinstance(original, DatabaseUnavailable):
+        return "UNAVAILABLE"
+    if original is None or isinstance(original, GraphQLError) or error.path is None:
+        return "GRAPHQL_VALIDATION_FAILED"
+    return "INTERNAL"
+
+
+def _operation(document, name: str | None) -> OperationDefinitionNode | None:
+    if document is None:
+        return None
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    for op in operations:
+        if name is None or (op.name and op.name.value == name):
+            return op
+    return None
+
+
+def _root_fields(op: OperationDefinitionNode | None) -> list[str]:
+    if op is None:
+        return []
+    return sorted({s.name.value for s in op.selection_set.selections if isinstance(s, FieldNode)})
+
+
+def outcome_of(graphql_codes: list[str], user_codes: list[str]) -> str:
+    """ok | user_error (a business rejection) | rejected (bad request) | error (server side)."""
+    codes = graphql_codes + user_codes
+    if any(c in SERVER_SIDE_CODES for c in codes):
+        return "error"
+    if graphql_codes:
+        return "rejected"
+    if user_codes:
+        return "user_error"
+    return "ok"
+
+
+class OperationObserver(SchemaExtension):
+    def on_operation(self):
+        started = time.perf_counter()
+        user_codes: list[str] = []
+        codes_token = _user_errors.set(user_codes)
+        span = context_token = None
+        if tracing.enabled():
+            span = tracing.tracer().start_span("graphql", kind=SpanKind.INTERNAL)
+            context_token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            yield
+        finally:
+            _user_errors.reset(codes_token)
+            if context_token is not None:
+                otel_context.detach(context_token)
+            self._finish(span, user_codes, time.perf_counter() - started)
+
+    def _finish(self, span, user_codes: list[str], elapsed: float) -> None:
+        ec = self.execution_context
+        errors = list(ec.pre_execution_errors or [])
+        result = ec.result
+        if not errors and result is not None and getattr(result, "errors", None):
+            errors = list(result.errors)
+        graphql_codes = [graphql_error_code(e) for e in errors]
+        valid = ec.graphql_document is not None and not ec.pre_execution_errors
+        try:
+            op_type = ec.operation_type.value if ec.graphql_document is not None else "unknown"
+        except Exception:  # no operation matches the given name
+            op_type = "unknown"
+        op = _operation(ec.graphql_document, ec.operation_name)
+        fields = _root_fields(op) if valid else []
+        if not valid:
+            label = "invalid"
+        elif len(fields) > MAX_LABELLED_ROOT_FIELDS:
+            label = f"{op_type} (multiple)"
+        else:
+            label = f"{op_type} {','.join(fields)}"
+        outcome = outcome_of(graphql_codes, user_codes)
+        metrics.observe_operation(label, outcome, elapsed, graphql_codes + user_codes)
+        if span is None:
+            return
+        name = ec.operation_name or (op.name.value if op is not None and op.name else None)
+        span.update_name(f"{op_type} {name or ','.join(fields) or 'graphql'}")
+        attributes: dict[str, Any] = {
+            "graphql.operation.type": op_type,
+            "graphql.root_fields": fields,
+            "inventory.outcome": outcome,
+        }
+        if name:
+            attributes["graphql.operation.name"] = name
+        if isinstance(ec.query, str):
+            attributes["graphql.document.hash"] = hashlib.sha256(ec.query.encode()).hexdigest()
+        tenant = getattr(getattr(ec.context, "ctx", None), "tenant_id", None)
+        if tenant is not None:
+            attributes["inventory.tenant_id"] = str(tenant)
+        if graphql_codes:
+            attributes["graphql.error.codes"] = graphql_codes
+        if user_codes:
+            attributes["inventory.user_error.codes"] = user_codes
+        span.set_attributes(attributes)
+        for error, code in zip(errors, graphql_codes):
+            if code == "INTERNAL" and error.original_error is not None:
+                span.record_exception(error.original_error)
+        if outcome in ("error", "rejected"):
+            span.set_status(Status(StatusCode.ERROR, ", ".join(graphql_codes + user_codes)))
+        span.end()

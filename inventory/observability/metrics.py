@@ -1,0 +1,213 @@
+"""Prometheus metrics, served at /metrics.
+
+Counters and histograms are updated as things happen; values that live
+elsewhere (the retry runner's and the sweeper's counters, the connection pool)
+are copied in by `sync_process()` when /metrics is scraped and every few
+seconds in every process; reservations by status are counted with one query at
+scrape time, cached briefly.
+
+Several workers (`inventory serve --workers N`): the CLI sets
+PROMETHEUS_MULTIPROC_DIR before the workers start, prometheus_client keeps each
+process's values in files there, and a scrape of any worker reports the sum
+over all of them (see docs/observability.md).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from sqlalchemy import text
+
+from ..db import retry
+from .. import sweeper
+
+from . import MULTIPROC_ENV
+SYNC_INTERVAL_S = 5.0
+RESERVATIONS_CACHE_S = 10.0
+RESERVATIONS_FULL_CACHE_S = 60.0
+
+REQUESTS = Counter(
+    "inventory_graphql_requests_total",
+    "GraphQL operations by operation (type and root fields) and outcome: "
+    "ok, user_error (typed business rejection), rejected (bad request), error (server side)",
+    ["operation", "outcome"],
+)
+ERRORS = Counter(
+    "inventory_graphql_errors_total",
+    "Error codes returned to clients (GraphQL errors and typed UserError results)",
+    ["operation", "code"],
+)
+LATENCY = Histogram(
+    "inventory_graphql_request_duration_seconds",
+    "Time to run a GraphQL operation (parse, validate, execute)",
+    ["operation"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+TX = Counter("inventory_tx_total", "Write transactions started by the retry runner")
+TX_RETRIES = Counter("inventory_tx_retries_total",
+                     "Write transaction retries by SQLSTATE (or 'connection', 'rerun')",
+                     ["sqlstate"])
+TX_EXHAUSTED = Counter("inventory_tx_retries_exhausted_total",
+                       "Write transactions that ran out of attempts (TRANSACTION_CONFLICT)")
+POOL_IN_USE = Gauge("inventory_db_pool_connections_in_use",
+                    "Database connections checked out of the pool", multiprocess_mode="livesum")
+POOL_WAITING = Gauge("inventory_db_pool_waiting",
+                     "Requests waiting for a free database connection", multiprocess_mode="livesum")
+POOL_CAPACITY = Gauge("inventory_db_pool_capacity",
+                      "Pool size plus allowed overflow", multiprocess_mode="livesum")
+SUBSCRIPTIONS = Gauge("inventory_subscriptions_active", "Open GraphQL subscriptions",
+                      multiprocess_mode="livesum")
+RESERVATIONS = Gauge("inventory_reservations", "Reservations by status (all tenants)",
+                     ["status"], multiprocess_mode="mostrecent")
+RESERVATIONS_OVERDUE = Gauge("inventory_reservations_overdue",
+                             "ACTIVE reservations past their expiry, not yet swept",
+                             multiprocess_mode="mostrecent")
+SWEEPER_RUNS = Counter("inventory_sweeper_runs_total", "Completed sweeps of expired reservations")
+SWEEPER_EXPIRED = Counter("inventory_sweeper_expired_total", "Reservations expired by the sweeper")
+SWEEPER_FAILURES = Counter("inventory_sweeper_failures_total", "Sweeps that failed (and will retry)")
+SWEEPER_LAST_RUN = Gauge("inventory_sweeper_last_run_timestamp_seconds",
+                         "When a sweep last completed in any process (Unix time; seen within "
+                         f"{SYNC_INTERVAL_S:g} s)", multiprocess_mode="max")
+
+
+def subscription_started() -> None:
+    """Call when a subscription starts streaming (issue 4's subscriptions)."""
+    SUBSCRIPTIONS.inc()
+
+
+def subscription_ended() -> None:
+    """Call when it ends, however it ends (use try/finally)."""
+    SUBSCRIPTIONS.dec()
+
+
+@contextlib.contextmanager
+def subscription_active():
+    """`with subscription_active(): ...` around a subscription's stream."""
+    subscription_started()
+    try:
+        yield
+    finally:
+        subscription_ended()
+
+
+def observe_operation(operation: str, outcome: str, elapsed_s: float, codes: list[str]) -> None:
+    REQUESTS.labels(operation, outcome).inc()
+    LATENCY.labels(operation).observe(elapsed_s)
+    for code in codes:
+        ERRORS.labels(operation, code).inc()
+
+
+# What this process has copied so far from the counters kept elsewhere.
+_copied = {"tx": 0, "exhausted": 0, "runs": 0, "expired": 0, "failures": 0, "retries": {}}
+
+
+def _copy(counter, key: str, value: int) -> None:
+    delta = value - _copied[key]
+    if delta > 0:
+        counter.inc(delta)
+        _copied[key] = value
+
+
+def sync_process(db=None) -> None:
+    """Copies this process's retry, sweeper and pool figures into the metrics."""
+    _copy(TX, "tx", retry.stats.transactions)
+    _copy(TX_EXHAUSTED, "exhausted", retry.stats.exhausted)
+    for state, count in list(retry.stats.retries.items()):
+        delta = count - _copied["retries"].get(state, 0)
+        if delta > 0:
+            TX_RETRIES.labels(state).inc(delta)
+            _copied["retries"][state] = count
+    runs_before = _copied["runs"]
+    _copy(SWEEPER_RUNS, "runs", sweeper.stats.runs)
+    if _copied["runs"] > runs_before:
+        SWEEPER_LAST_RUN.set(time.time())
+    _copy(SWEEPER_EXPIRED, "expired", sweeper.stats.expired)
+    _copy(SWEEPER_FAILURES, "failures", sweeper.stats.failures)
+    if db is not None:
+        in_use, waiting, capacity = pool_status(db.engine.pool)
+        POOL_IN_USE.set(in_use)
+        POOL_WAITING.set(waiting)
+        POOL_CAPACITY.set(capacity)
+
+
+def pool_status(pool) -> tuple[int, int, int]:
+    """(checked out, waiting, size + max overflow) of a SQLAlchemy QueuePool."""
+    in_use = pool.checkedout() if hasattr(pool, "checkedout") else 0
+    capacity = (pool.size() + max(pool._max_overflow, 0)) if hasattr(pool, "size") else 0
+    # Waiters block in the pool's asyncio.Queue; SQLAlchemy does not count them,
+    # so read the queue's getters (0 if these internals ever change).
+    queue = getattr(getattr(pool, "_pool", None), "_queue", None)
+    getters = getattr(queue, "_getters", ())
+    waiting = sum(1 for g in getters if not g.done())
+    return in_use, waiting, capacity
+
+
+_reservations_cache = {"active_at": 0.0, "all_at": 0.0}
+
+
+async def refresh_reservations(db) -> None:
+    """Counts reservations at scrape time, cached: ACTIVE and overdue (ACTIVE past
+    expiry: the sweeper's backlog) come from the partial index on ACTIVE rows and
+    are refreshed every RESERVATIONS_CACHE_S; the other statuses grow without end
+    and need a scan, so they are counted only every RESERVATIONS_FULL_CACHE_S."""
+    now = time.monotonic()
+    if now - _reservations_cache["active_at"] < RESERVATIONS_CACHE_S:
+        return
+    _reservations_cache["active_at"] = now
+    full = now - _reservations_cache["all_at"] >= RESERVATIONS_FULL_CACHE_S
+    async with asyncio.timeout(2):
+        async with db.reader.connect() as conn:
+            active, overdue = (await conn.execute(text(
+                "SELECT count(*), count(*) FILTER (WHERE expires_at <= now()) "
+                "FROM reservations WHERE status = 'ACTIVE'"))).one()
+            rows = (await conn.execute(text(
+                "SELECT status, count(*) FROM reservations WHERE status <> 'ACTIVE' "
+                "GROUP BY status"))).all() if full else None
+    RESERVATIONS.labels("ACTIVE").set(active)
+    RESERVATIONS_OVERDUE.set(overdue)
+    if rows is not None:
+        _reservations_cache["all_at"] = now
+        counts = {"COMMITTED": 0, "RELEASED": 0, "EXPIRED": 0}
+        counts.update({status: n for status, n in rows})
+        for status, n in counts.items():
+            RESERVATIONS.labels(status).set(n)
+
+
+def multiprocess_mode() -> bool:
+    return bool(os.environ.get(MULTIPROC_ENV))
+
+
+def render() -> bytes:
+    if multiprocess_mode():
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest()
+
+
+async def sync_loop(db) -> None:
+    """Keeps this process's copied figures fresh for scrapes served by another worker."""
+    while True:
+        sync_process(db)
+        await asyncio.sleep(SYNC_INTERVAL_S)
+
+
+def process_exited() -> None:
+    """Drops this process's live gauges (pool, subscriptions) from the sums."""
+    if multiprocess_mode():
+        multiprocess.mark_process_dead(os.getpid())
+
+
+__all__ = ["CONTENT_TYPE_LATEST", "render", "sync_process", "refresh_reservations",
+           "subscription_started", "subscription_ended", "subscription_active"]

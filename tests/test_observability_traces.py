@@ -1,0 +1,177 @@
+"""Traces of real requests: the app runs in-process under uvicorn (in a thread)
+with an in-memory span exporter, against the test PostgreSQL server."""
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import pytest
+import uvicorn
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from inventory.app import create_app
+from inventory.config import Settings
+from inventory.observability import tracing
+
+from .observability_support import post, receive_with_forced_retry, setup_stock
+from .support import free_port
+
+
+@pytest.fixture(scope="module")
+def exporter():
+    """Spans of this module's app, in memory (the process's global provider is
+    left alone, so nothing else in the test run is traced)."""
+    provider = TracerProvider()
+    memory = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    assert not tracing.enabled()
+    tracing.configure(provider)
+    yield memory
+    tracing.shutdown()
+    provider.shutdown()
+
+
+@pytest.fixture(scope="module")
+def traced_url(database_url, exporter):
+    app = create_app(Settings(database_url=database_url, sweep_interval_s=0, graphiql=False))
+    assert tracing.enabled()
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "in-process server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(15)
+    assert not tracing.enabled()  # lifespan shutdown removed the instrumentation
+
+
+def spans_of(exporter, trace_id: str, *, settle: float = 2.0):
+    """The finished spans of one trace (waits for the server span, which ends last)."""
+    wanted = int(trace_id, 16)
+    deadline = time.monotonic() + settle
+    while True:
+        spans = [s for s in exporter.get_finished_spans() if s.context.trace_id == wanted]
+        if any(s.kind is SpanKind.SERVER for s in spans) or time.monotonic() > deadline:
+            return spans
+        time.sleep(0.02)
+
+
+def tree(spans):
+    """(server span, operation span, SQL spans under the operation)."""
+    servers = [s for s in spans if s.kind is SpanKind.SERVER]
+    assert len(servers) == 1, [s.name for s in spans]
+    server = servers[0]
+    operations = [s for s in spans if s.parent and s.parent.span_id == server.context.span_id]
+    assert len(operations) == 1, [(s.name, s.kind) for s in spans]
+    operation = operations[0]
+    sql = [s for s in spans if s.parent and s.parent.span_id == operation.context.span_id]
+    inner = [s for s in spans if s is not server]
+    assert {s.parent.span_id for s in inner} <= {
+        server.context.span_id, operation.context.span_id}, "unexpected nesting"
+    assert not any("http send" in s.name or "http receive" in s.name for s in spans)
+    return server, operation, sql
+
+
+LEVEL_QUERY = """query Level($sku: String!, $code: String!) {
+  stockLevel(sku: $sku, locationCode: $code) { onHand available } }"""
+RESERVE = """mutation($sku: String!, $code: String!, $q: Quantity!) {
+  reserveStock(input: {lines: [{sku: $sku, locationCode: $code, quantity: $q}],
+                       ttlSeconds: 60}) {
+    __typename ... on UserError { code message } } }"""
+
+
+def test_query_span_tree(traced_url, exporter):
+    sku, code = setup_stock(traced_url, 5)
+    response = post(traced_url, LEVEL_QUERY, {"sku": sku, "code": code})
+    body = response.json()
+    assert body["data"]["stockLevel"]["onHand"] == 5
+    trace_id = response.headers["x-trace-id"]
+    assert body["extensions"]["traceId"] == trace_id
+    assert response.headers["traceresponse"].startswith(f"00-{trace_id}-")
+
+    server, operation, sql = tree(spans_of(exporter, trace_id))
+    assert operation.name == "query Level"
+    attributes = operation.attributes
+    assert attributes["graphql.operation.type"] == "query"
+    assert attributes["graphql.operation.name"] == "Level"
+    assert attributes["graphql.root_fields"] == ("stockLevel",)
+    assert len(attributes["graphql.document.hash"]) == 64
+    assert attributes["inventory.tenant_id"]
+    assert attributes["inventory.outcome"] == "ok"
+    assert operation.status.status_code is StatusCode.UNSET
+    assert sql and all(s.attributes.get("db.system") == "postgresql" for s in sql)
+    assert any("stock_levels" in str(s.attributes.get("db.statement", "")) for s in sql)
+    # Variables' values are not recorded anywhere (statements are parameterised).
+    for span in [server, operation, *sql]:
+        assert sku not in repr(dict(span.attributes)), span.name
+
+
+def test_mutation_with_real_retry(traced_url, exporter, database_url):
+    """A transaction holding the level's row lock commits while the mutation waits
+    for it: PostgreSQL refuses the mutation's update with 40001, the runner
+    retries, and the retry is an event on the operation span."""
+    sku, code = setup_stock(traced_url, 5)
+    response = receive_with_forced_retry(traced_url, database_url, sku, code)
+    _, operation, sql = tree(spans_of(exporter, response.headers["x-trace-id"]))
+    assert operation.name == "mutation Receive"
+    retries = [e for e in operation.events if e.name == "transaction.retry"]
+    assert len(retries) >= 1
+    assert retries[0].attributes["db.response.status_code"] == "40001"
+    assert retries[0].attributes["inventory.tx.attempt"] == 1
+    failed = [s for s in sql if s.status.status_code is StatusCode.ERROR]
+    assert failed, "the statement refused with 40001 is a failed SQL span"
+    # Both attempts' statements sit under the operation span, in time order.
+    assert any(s.start_time > failed[0].end_time for s in sql)
+    assert operation.attributes["inventory.outcome"] == "ok"
+
+
+def test_failed_mutations(traced_url, exporter):
+    sku, code = setup_stock(traced_url, 1)
+    response = post(traced_url, RESERVE, {"sku": sku, "code": code, "q": 5})
+    assert response.json()["data"]["reserveStock"]["code"] == "INSUFFICIENT_STOCK"
+    _, operation, _ = tree(spans_of(exporter, response.headers["x-trace-id"]))
+    assert operation.name == "mutation reserveStock"  # unnamed: its root field
+    assert operation.attributes["inventory.user_error.codes"] == ("INSUFFICIENT_STOCK",)
+    assert operation.attributes["inventory.outcome"] == "user_error"
+
+    # A request the schema rejects: an error status, the code, the trace id in the error.
+    response = post(traced_url, "mutation { receiveStock(input: {sku: 1}) { __typename } }")
+    body = response.json()
+    trace_id = response.headers["x-trace-id"]
+    assert body["errors"][0]["extensions"]["traceId"] == trace_id
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    _, operation, sql = tree(spans_of(exporter, trace_id))
+    assert operation.status.status_code is StatusCode.ERROR
+    assert "GRAPHQL_VALIDATION_FAILED" in operation.attributes["graphql.error.codes"]
+    assert operation.attributes["inventory.outcome"] == "rejected"
+    assert sql == []
+
+
+def test_incoming_traceparent_is_honoured(traced_url, exporter):
+    sku, code = setup_stock(traced_url, 2)
+    trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    response = post(traced_url, LEVEL_QUERY, {"sku": sku, "code": code},
+                    headers={"traceparent": f"00-{trace_id}-{parent_id}-01"})
+    assert response.headers["x-trace-id"] == trace_id
+    assert response.json()["extensions"]["traceId"] == trace_id
+    server, operation, sql = tree(spans_of(exporter, trace_id))
+    assert server.parent.span_id == int(parent_id, 16) and server.parent.is_remote
+    assert operation.name == "query Level" and sql
+
+
+def test_probes_are_not_traced(traced_url, exporter):
+    exporter.clear()
+    for path in ("/healthz", "/readyz", "/metrics"):
+        response = httpx.get(traced_url + path, timeout=10)
+        assert response.status_code == 200 and "x-trace-id" not in response.headers
+    time.sleep(0.2)
+    assert exporter.get_finished_spans() == ()
