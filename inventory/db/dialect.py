@@ -27,3 +27,9 @@ def time_ordered_index_ddl(dialect: Dialect, name: str, table: str, columns: str
     """CREATE INDEX for an index whose leading key grows with time."""
     using = " USING HASH" if is_cockroach(dialect) else ""
     return f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns}){using}"
+
+
+def snapshot_isolation(dialect: Dialect) -> str:
+    """Isolation for a read-only audit page: one consistent snapshot per page.
+    PostgreSQL's REPEATABLE READ is a snapshot; CockroachDB is SERIALIZABLE."""
+    return "SERIALIZABLE" if is_cockroach(dialect) else "REPEATABLE READ"
