@@ -148,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--items", type=int, default=1000)
     seed.add_argument("--locations", type=int, default=4)
     seed.set_defaults(func=cmd_seed)
+
+    from . import verify
+    verify.add_parser(sub, common)
     return parser
 
 

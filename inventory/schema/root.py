@@ -8,6 +8,8 @@ from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, ParserCac
 
 from ..resolvers import mutations as m
 from ..resolvers import queries as q
+from ..resolvers import audit as audit_resolvers
+from .audit import LedgerAudit
 from .errors import ERROR_TYPES
 from .quiet import QuietSchema
 from .types import Connection, Item, Location, Movement, Node, Reservation, StockLevel, Transfer
@@ -35,6 +37,7 @@ class Query:
     reservation: Optional[Reservation] = strawberry.field(resolver=q.reservation)
     movements: Connection[Movement] = strawberry.field(resolver=q.movements)
     node: Optional[Node] = strawberry.field(resolver=q.node)
+    ledger_audit: LedgerAudit = strawberry.field(resolver=audit_resolvers.ledger_audit)
 
 
 @strawberry.type
