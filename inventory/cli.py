@@ -151,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from . import verify
     verify.add_parser(sub, common)
+    from .chaos import runner as chaos
+    chaos.add_parser(sub)
     return parser
 
 
