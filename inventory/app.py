@@ -15,6 +15,7 @@ from .config import Settings
 from .db import migrate
 from .db.engine import PoolSettings, create_database
 from .db.retry import RetryPolicy
+from . import overload
 from .graphql_view import InventoryGraphQL
 from .schema.root import build_schema
 from .service.context import Ctx
@@ -87,4 +88,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    overload.install(app, settings)  # sheds /graphql requests beyond the configured bounds
     return app

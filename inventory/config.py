@@ -22,6 +22,13 @@ ENV_HELP = {
     "INVENTORY_SEED_DEMO": "seed demo data on start when the database has none (default: 1 "
                            "with the embedded database, 0 otherwise)",
     "INVENTORY_LOG_LEVEL": "log level (default INFO)",
+    "INVENTORY_MAX_CONCURRENT": "GraphQL requests one process works on at once; 0 disables "
+                                "load shedding (default 16)",
+    "INVENTORY_MAX_QUEUE": "requests that may wait for a slot; more are shed with HTTP 503 "
+                           "OVERLOADED (default 64)",
+    "INVENTORY_QUEUE_TIMEOUT": "seconds a request waits for a slot before it is shed "
+                               "(default 0.5)",
+    "INVENTORY_OVERLOAD_RETRY_AFTER_MS": "retry hint given with OVERLOADED (default 200)",
 }
 
 
@@ -54,6 +61,10 @@ class Settings:
     graphiql: bool = True
     seed_demo: bool | None = None
     log_level: str = "INFO"
+    max_concurrent: int = 16
+    max_queue: int = 64
+    queue_timeout_s: float = 0.5
+    overload_retry_after_ms: int = 200
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -69,4 +80,8 @@ class Settings:
             seed_demo=_flag("INVENTORY_SEED_DEMO", False)
             if os.environ.get("INVENTORY_SEED_DEMO") else None,
             log_level=os.environ.get("INVENTORY_LOG_LEVEL", "INFO").upper(),
+            max_concurrent=_number("INVENTORY_MAX_CONCURRENT", 16, int),
+            max_queue=_number("INVENTORY_MAX_QUEUE", 64, int),
+            queue_timeout_s=_number("INVENTORY_QUEUE_TIMEOUT", 0.5),
+            overload_retry_after_ms=_number("INVENTORY_OVERLOAD_RETRY_AFTER_MS", 200, int),
         )
