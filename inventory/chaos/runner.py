@@ -26,6 +26,7 @@ from .faults import Faults
 from .workload import Workload, WorkloadState
 
 SWEEP_INTERVAL_S = 0.5
+INITIAL_STOCK = 8  # low, so reservations and transfers do run short (INSUFFICIENT_STOCK)
 
 
 def _free_port() -> int:
@@ -158,7 +159,7 @@ async def _setup(urls: list[str], config: ChaosConfig, tag: str) -> WorkloadStat
             for code in codes:
                 await gql("mutation($i: ReceiveStockInput!) { receiveStock(input: $i) "
                           "{ __typename } }",
-                          {"i": {"sku": sku, "locationCode": code, "quantity": 40}})
+                          {"i": {"sku": sku, "locationCode": code, "quantity": INITIAL_STOCK}})
     return WorkloadState(skus=skus, locations=codes)
 
 
@@ -257,6 +258,8 @@ def cmd_chaos(args: argparse.Namespace) -> int:
         backend_kill_s=args.backend_kill_interval, db_restart_s=args.db_restart_interval,
         api_kill_s=args.api_kill_interval, seed=args.seed)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
+    # SIGTERM unwinds normally so the private database and API processes stop.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(f"Starting a private PostgreSQL and {config.api_processes} API processes ...",
           flush=True)
     with ChaosStack(config) as stack:
