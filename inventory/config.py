@@ -25,9 +25,9 @@ ENV_HELP = {
     "INVENTORY_MAX_CONCURRENT": "GraphQL requests one process works on at once; 0 disables "
                                 "load shedding (default 16)",
     "INVENTORY_MAX_QUEUE": "requests that may wait for a slot; more are shed with HTTP 503 "
-                           "OVERLOADED (default 64)",
+                           "OVERLOADED (default 256)",
     "INVENTORY_QUEUE_TIMEOUT": "seconds a request waits for a slot before it is shed "
-                               "(default 0.5)",
+                               "(default 2)",
     "INVENTORY_OVERLOAD_RETRY_AFTER_MS": "retry hint given with OVERLOADED (default 200)",
 }
 
@@ -62,8 +62,8 @@ class Settings:
     seed_demo: bool | None = None
     log_level: str = "INFO"
     max_concurrent: int = 16
-    max_queue: int = 64
-    queue_timeout_s: float = 0.5
+    max_queue: int = 256
+    queue_timeout_s: float = 2.0
     overload_retry_after_ms: int = 200
 
     @classmethod
@@ -81,7 +81,7 @@ class Settings:
             if os.environ.get("INVENTORY_SEED_DEMO") else None,
             log_level=os.environ.get("INVENTORY_LOG_LEVEL", "INFO").upper(),
             max_concurrent=_number("INVENTORY_MAX_CONCURRENT", 16, int),
-            max_queue=_number("INVENTORY_MAX_QUEUE", 64, int),
-            queue_timeout_s=_number("INVENTORY_QUEUE_TIMEOUT", 0.5),
+            max_queue=_number("INVENTORY_MAX_QUEUE", 256, int),
+            queue_timeout_s=_number("INVENTORY_QUEUE_TIMEOUT", 2.0),
             overload_retry_after_ms=_number("INVENTORY_OVERLOAD_RETRY_AFTER_MS", 200, int),
         )

@@ -179,9 +179,13 @@ def _check_page(conn: Connection, tenant: UUID, skus: dict[UUID, str], report: A
     bounds = {"t": tenant, "lo": min(skus), "hi": max(skus)}
     levels = {(r.item_id, r.location_id): r for r in conn.execute(_LEVELS, bounds)}
     ledger: dict[tuple[UUID, UUID], dict[str, object]] = defaultdict(dict)
+    # The id range may also cover ids of items that do not exist: those rows
+    # are the orphan check's, not this page's.
     for row in conn.execute(_LEDGER, bounds):
-        ledger[(row.item_id, row.location_id)][row.kind] = row
-    held = {(r.item_id, r.location_id): int(r.held) for r in conn.execute(_HELD, bounds)}
+        if row.item_id in skus:
+            ledger[(row.item_id, row.location_id)][row.kind] = row
+    held = {(r.item_id, r.location_id): int(r.held)
+            for r in conn.execute(_HELD, bounds) if r.item_id in skus}
     report.items += len(skus)
     report.levels += len(levels)
 
