@@ -50,6 +50,7 @@ class ConcurrencyLimit:
             return
         if not await self._admit():
             stats.shed += 1
+            await _drain(receive)  # an unread body would make the server drop the connection
             await self._shed(send)
             return
         stats.admitted += 1
@@ -87,6 +88,13 @@ class ConcurrencyLimit:
             (b"content-length", str(len(body)).encode()),
         ]})
         await send({"type": "http.response.body", "body": body})
+
+
+async def _drain(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body"):
+            return
 
 
 def install(app, settings) -> None:
