@@ -16,6 +16,7 @@ from .db import migrate
 from .db.engine import PoolSettings, create_database
 from .db.retry import RetryPolicy
 from .events.live import LiveStock
+from . import overload
 from .graphql_view import InventoryGraphQL
 from .live_web import live_routes, websocket_options
 from .observability import install as install_observability
@@ -97,4 +98,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.ctx = ctx
     install_observability(app, ctx)  # /metrics, tracing, metric sync
+    overload.install(app, settings)  # sheds /graphql requests beyond the configured bounds
     return app

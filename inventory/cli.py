@@ -155,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--items", type=int, default=1000)
     seed.add_argument("--locations", type=int, default=4)
     seed.set_defaults(func=cmd_seed)
+
+    from . import verify
+    verify.add_parser(sub, common)
+    from .chaos import runner as chaos
+    chaos.add_parser(sub)
     return parser
 
 

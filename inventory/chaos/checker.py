@@ -1,0 +1,86 @@
+"""Checks a finished run against the database: the ledger audit, every
+acknowledged write present exactly once, no idempotency key applied twice, no
+failed call with an effect, and no ACTIVE reservation left past its expiry."""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, text
+
+from ..db.audit import audit
+from ..domain.ids import decode_as
+from .workload import KEY_PREFIX, Call
+
+# Ledger kinds one application of each operation writes (one row per line).
+EXPECTED_KINDS = {
+    "receiveStock": {"RECEIVE"}, "adjustStock": {"ADJUST"}, "setStock": {"SET"},
+    "transferStock": {"TRANSFER_OUT", "TRANSFER_IN"}, "reserveStock": {"RESERVE"},
+    "commitReservation": {"COMMIT"}, "releaseReservation": {"RELEASE"},
+}
+FINAL_STATUS = {"commitReservation": "COMMITTED", "releaseReservation": "RELEASED"}
+
+
+@dataclass
+class CheckReport:
+    violations: list[str] = field(default_factory=list)
+    audit_summary: str = ""
+    acknowledged_checked: int = 0
+    unresolved_applied: int = 0
+    unresolved_not_applied: int = 0
+
+
+def check(engine: Engine, calls: list[Call], overdue_grace_s: float) -> CheckReport:
+    report = CheckReport()
+    v = report.violations
+    with engine.connect() as conn:
+        result = audit(conn, overdue_grace_s=overdue_grace_s)
+        report.audit_summary = (f"{result.items} items, {result.levels} levels, "
+                                f"{result.ledger_rows} ledger rows, {result.pages} pages")
+        v += [f"audit: {d}" for d in result.discrepancies]
+        if result.overdue_active_reservations:
+            v.append(f"{result.overdue_active_reservations} ACTIVE reservations past their "
+                     f"expiry + {overdue_grace_s:.1f}s (sweeper interval)")
+
+        rows: dict[str, list[tuple[str, object, object, int]]] = defaultdict(list)
+        for key, kind, item, location, n in conn.execute(text(
+                "SELECT idempotency_key, kind, item_id, location_id, count(*) FROM movements "
+                "WHERE idempotency_key LIKE :p GROUP BY 1, 2, 3, 4"), {"p": KEY_PREFIX + "%"}):
+            rows[key].append((kind, item, location, n))
+        stored_keys = set(conn.execute(text(
+            "SELECT key FROM idempotency_keys WHERE key LIKE :p"), {"p": KEY_PREFIX + "%"}
+        ).scalars())
+        statuses = dict(conn.execute(text(
+            "SELECT CAST(id AS TEXT), status FROM reservations")).all())
+
+    for key, groups in rows.items():
+        for kind, item, location, n in groups:
+            if n > 1:
+                v.append(f"idempotency key {key} applied {n} times ({kind} at {item}/{location})")
+    for call in calls:
+        written = sum(g[3] for g in rows.get(call.key, []))
+        kinds = {g[0] for g in rows.get(call.key, [])}
+        if call.outcome == "ok":
+            report.acknowledged_checked += 1
+            if written != call.lines or not kinds <= EXPECTED_KINDS[call.op]:
+                v.append(f"acknowledged {call.op} {call.key}: expected {call.lines} ledger rows "
+                         f"of {sorted(EXPECTED_KINDS[call.op])}, found {written} {sorted(kinds)}")
+            if call.key not in stored_keys:
+                v.append(f"acknowledged {call.op} {call.key}: idempotency record missing")
+            if call.op in FINAL_STATUS:
+                (reservation_id,) = decode_as("Reservation", call.result["id"])
+                status = statuses.get(str(reservation_id))
+                if status != FINAL_STATUS[call.op]:
+                    v.append(f"acknowledged {call.op} {call.key}: reservation is {status}")
+        elif call.outcome == "failed":
+            if written:
+                v.append(f"{call.op} {call.key} failed with {call.code} but wrote {written} rows")
+        elif call.outcome == "unresolved":
+            if written not in (0, call.lines):
+                v.append(f"unresolved {call.op} {call.key} partly applied: {written} of "
+                         f"{call.lines} rows")
+            if written:
+                report.unresolved_applied += 1
+            else:
+                report.unresolved_not_applied += 1
+    return report

@@ -1,0 +1,270 @@
+"""`inventory chaos`: the workload plus faults against a private stack (its own
+embedded PostgreSQL in a temporary folder and its own API processes), then the
+checks. Never touches another server: every process it kills is its own."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from ..db import embedded, migrate
+from ..db.engine import create_sync_engine
+from .checker import CheckReport, check
+from .faults import Faults
+from .workload import Workload, WorkloadState
+
+SWEEP_INTERVAL_S = 0.5
+INITIAL_STOCK = 8  # low, so reservations and transfers do run short (INSUFFICIENT_STOCK)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ApiProcess:
+    """One `inventory serve` process; keeps its port across kill and restart."""
+
+    def __init__(self, database_url: str, log_path: Path, env: dict[str, str] | None = None):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.env = {**os.environ, "INVENTORY_DATABASE_URL": database_url,
+                    "INVENTORY_SEED_DEMO": "0", "INVENTORY_LOG_LEVEL": "WARNING",
+                    "INVENTORY_SWEEP_INTERVAL": str(SWEEP_INTERVAL_S),
+                    "INVENTORY_POOL_TIMEOUT": "2", **(env or {})}
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60) -> "ApiProcess":
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "inventory.cli", "serve", "--port", str(self.port)],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"API exited early; see {self.log_path}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"API not up in {timeout}s; see {self.log_path}")
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@dataclass
+class ChaosConfig:
+    duration_s: float = 60
+    clients: int = 16
+    api_processes: int = 2
+    items: int = 12
+    locations: int = 3
+    backend_kill_s: float = 0.3  # mean interval between faults; 0 disables a fault
+    db_restart_s: float = 20
+    api_kill_s: float = 15
+    grace_s: float = 30  # how long unresolved calls keep retrying after the end
+    seed: int | None = None
+    progress_s: float = 5
+
+
+@dataclass
+class ChaosResult:
+    state: WorkloadState
+    faults: Faults
+    checks: CheckReport
+    elapsed_s: float
+    violations: list[str] = field(default_factory=list)
+
+
+class ChaosStack:
+    """Private database + API processes, torn down on exit."""
+
+    def __init__(self, config: ChaosConfig):
+        self.config = config
+        self.folder = tempfile.TemporaryDirectory(prefix="inventory-chaos-")
+        self.server = None
+        self.apis: list[ApiProcess] = []
+
+    def __enter__(self) -> "ChaosStack":
+        root = Path(self.folder.name)
+        os.chmod(root, 0o755)  # the server may run as its own system user
+        self.url, self.server = embedded.start(root / "db")
+        self.libpq_url = self.url.replace("postgresql+psycopg://", "postgresql://", 1)
+        migrate.upgrade(self.url)
+        self.apis = [ApiProcess(self.url, root / f"api{i}.log")
+                     for i in range(self.config.api_processes)]
+        for api in self.apis:
+            api.start()
+        self.engine = create_sync_engine(self.url)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for api in self.apis:
+            api.stop()
+        if getattr(self, "engine", None):
+            self.engine.dispose()
+        if self.server is not None:
+            try:
+                embedded.stop(self.server)
+            except Exception:
+                pass  # already stopped
+        self.folder.cleanup()
+
+
+async def _setup(urls: list[str], config: ChaosConfig, tag: str) -> WorkloadState:
+    """Items and locations, each level stocked, through the API itself."""
+    skus = [f"CH-{tag}-{i}" for i in range(config.items)]
+    codes = [f"L{tag}-{j}" for j in range(config.locations)]
+    async with httpx.AsyncClient(timeout=30) as client:
+        async def gql(query: str, variables: dict) -> dict:
+            response = await client.post(urls[0] + "/graphql",
+                                         json={"query": query, "variables": variables})
+            body = response.json()
+            assert "errors" not in body, body
+            return body["data"]
+
+        for code in codes:
+            await gql("mutation($i: CreateLocationInput!) { createLocation(input: $i) "
+                      "{ __typename } }", {"i": {"code": code, "name": code}})
+        for sku in skus:
+            await gql("mutation($i: CreateItemInput!) { createItem(input: $i) { __typename } }",
+                      {"i": {"sku": sku, "name": sku}})
+            for code in codes:
+                await gql("mutation($i: ReceiveStockInput!) { receiveStock(input: $i) "
+                          "{ __typename } }",
+                          {"i": {"sku": sku, "locationCode": code, "quantity": INITIAL_STOCK}})
+    return WorkloadState(skus=skus, locations=codes)
+
+
+async def run_chaos(stack: ChaosStack, config: ChaosConfig, out=print) -> ChaosResult:
+    rng = random.Random(config.seed)
+    urls = [api.url for api in stack.apis]
+    state = await _setup(urls, config, tag=f"{rng.randrange(16**6):06x}")
+    workload = Workload(state, lambda: urls, seed=rng.randrange(2**32))
+    faults = Faults(stack.libpq_url, stack.server, stack.apis, rng)
+    loop = asyncio.get_running_loop()
+    started = time.monotonic()
+    stop_at = started + config.duration_s
+    fault_tasks = faults.tasks(loop.time() + config.duration_s, config.backend_kill_s,
+                               config.db_restart_s, config.api_kill_s)
+    clients = [asyncio.create_task(workload.client_loop(stop_at, config.grace_s))
+               for _ in range(config.clients)]
+
+    def line() -> str:
+        o = state.outcomes
+        return (f"[{time.monotonic() - started:5.0f}s] ops ok={o['ok']} failed={o['failed']} "
+                f"unresolved={o['unresolved']} indeterminate attempts="
+                f"{sum(state.indeterminate.values())} | faults "
+                + ", ".join(f"{k}={n}" for k, n in sorted(faults.injected.items()))
+                + f" | violations={len(state.violations)}")
+
+    while not all(t.done() for t in clients):
+        await asyncio.wait(clients, timeout=config.progress_s)
+        out(line())
+    for task in fault_tasks + clients:
+        await task  # surfaces any crash of the harness itself
+    out("workload done; waiting for the sweeper, then checking ...")
+    # Let every API process sweep: reservations of the last second must expire.
+    await asyncio.sleep(1 + 3 * SWEEP_INTERVAL_S)
+    checks = await asyncio.to_thread(
+        check, stack.engine, state.calls, overdue_grace_s=2 * SWEEP_INTERVAL_S + 1)
+    return ChaosResult(state, faults, checks, time.monotonic() - started,
+                       violations=state.violations + checks.violations)
+
+
+def summary(result: ChaosResult) -> str:
+    s = result.state
+    by_op: dict[str, dict[str, int]] = {}
+    for call in s.calls:
+        by_op.setdefault(call.op, {}).setdefault(call.outcome, 0)
+        by_op[call.op][call.outcome] += 1
+    codes: dict[str, int] = {}
+    for call in s.calls:
+        if call.code:
+            codes[call.code] = codes.get(call.code, 0) + 1
+    lines = [
+        f"Chaos run: {result.elapsed_s:.0f}s, {len(s.calls)} operations "
+        f"({len(s.calls) / max(result.elapsed_s, 1):.0f}/s), "
+        f"{s.observed_quantities} responses checked for negative quantities",
+        "Operations by outcome: " + ", ".join(f"{k}={v}" for k, v in sorted(s.outcomes.items())),
+    ]
+    lines += [f"  {op}: " + ", ".join(f"{k}={v}" for k, v in sorted(o.items()))
+              for op, o in sorted(by_op.items())]
+    lines += [
+        "Typed failures: " + (", ".join(f"{k}={v}" for k, v in sorted(codes.items())) or "none"),
+        "Indeterminate attempts (retried with the same key): "
+        + (", ".join(f"{k}={v}" for k, v in s.indeterminate.most_common()) or "none"),
+        "Faults injected: " + (", ".join(f"{k}={v}" for k, v in sorted(
+            result.faults.injected.items())) or "none")
+        + (f" (failed to inject: {dict(result.faults.errors)})" if result.faults.errors else ""),
+        f"Checked: audit of {result.checks.audit_summary}; {result.checks.acknowledged_checked} "
+        f"acknowledged writes present exactly once; unresolved calls applied "
+        f"{result.checks.unresolved_applied}, not applied {result.checks.unresolved_not_applied}",
+        f"Violations: {len(result.violations)}",
+    ]
+    lines += [f"  VIOLATION {v}" for v in result.violations[:50]]
+    return "\n".join(lines)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "chaos", help="fault-injection workload on a private database; exit 1 on violations")
+    p.add_argument("--duration", type=float, default=60, help="seconds of workload")
+    p.add_argument("--clients", type=int, default=16, help="concurrent clients")
+    p.add_argument("--api-processes", type=int, default=2)
+    p.add_argument("--backend-kill-interval", type=float, default=0.3,
+                   help="mean seconds between pg_terminate_backend calls (0: off)")
+    p.add_argument("--db-restart-interval", type=float, default=20,
+                   help="mean seconds between database restarts (0: off)")
+    p.add_argument("--api-kill-interval", type=float, default=15,
+                   help="mean seconds between SIGKILLs of an API process (0: off)")
+    p.add_argument("--seed", type=int, default=None)
+    p.set_defaults(func=cmd_chaos)
+
+
+def cmd_chaos(args: argparse.Namespace) -> int:
+    if args.duration <= 0 or args.clients < 1 or args.api_processes < 1:
+        print("--duration, --clients and --api-processes must be positive", file=sys.stderr)
+        return 2
+    config = ChaosConfig(
+        duration_s=args.duration, clients=args.clients, api_processes=args.api_processes,
+        backend_kill_s=args.backend_kill_interval, db_restart_s=args.db_restart_interval,
+        api_kill_s=args.api_kill_interval, seed=args.seed)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
+    # SIGTERM unwinds normally so the private database and API processes stop.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    print(f"Starting a private PostgreSQL and {config.api_processes} API processes ...",
+          flush=True)
+    with ChaosStack(config) as stack:
+        print(f"Running {config.clients} clients for {config.duration_s:.0f}s against "
+              + ", ".join(api.url for api in stack.apis), flush=True)
+        result = asyncio.run(run_chaos(stack, config, out=lambda s: print(s, flush=True)))
+    print(summary(result), flush=True)
+    return 1 if result.violations else 0

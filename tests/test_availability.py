@@ -1,0 +1,57 @@
+"""With the database down, the API answers at once with UNAVAILABLE (queries
+and mutations), /readyz says 503 and /healthz stays 200; when the database is
+back the same API process serves again by itself. Uses its own database
+server, so the rest of the suite is not disturbed."""
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from inventory.db import embedded, migrate
+
+from .support import Api, ApiServer, unique
+
+LEVEL = "query($s: String!, $l: String!) { stockLevel(sku: $s, locationCode: $l) { onHand } }"
+
+
+async def test_database_outage_fails_fast_and_recovers_without_restart(tmp_path):
+    url, server = embedded.start(tmp_path / "db")
+    migrate.upgrade(url)
+    api_server = ApiServer(url, tmp_path / "api.log", INVENTORY_POOL_TIMEOUT="2").start()
+    try:
+        # A client timeout far above the service's own: a hang fails the test.
+        async with httpx.AsyncClient(timeout=20) as client:
+            api = Api(client, api_server.url)
+            sku, code = unique("AV"), unique("LOC")
+            await api.location(code)
+            await api.item(sku)
+            await api.receive(sku, code, 3)
+
+            embedded.stop(server, "immediate")
+            down = await api.raw(LEVEL, {"s": sku, "l": code})
+            assert down["data"] == {"stockLevel": None} or down["data"] is None
+            assert down["errors"][0]["extensions"]["code"] == "UNAVAILABLE", down
+            assert "retryAfterMs" in down["errors"][0]["extensions"]
+            write = await api.mutate("receiveStock", {
+                "sku": sku, "locationCode": code, "quantity": 1, "idempotencyKey": "av-1"})
+            assert write["code"] == "UNAVAILABLE", write
+            ready = await client.get(api_server.url + "/readyz")
+            assert ready.status_code == 503 and ready.json()["status"] == "unavailable"
+            assert (await client.get(api_server.url + "/healthz")).status_code == 200
+
+            embedded.start_again(server)
+            deadline = time.monotonic() + 30
+            while (await client.get(api_server.url + "/readyz")).status_code != 200:
+                assert time.monotonic() < deadline, "API did not become ready again"
+                time.sleep(0.2)
+            # Same process, no restart: the retried write lands once.
+            write = await api.mutate("receiveStock", {
+                "sku": sku, "locationCode": code, "quantity": 1, "idempotencyKey": "av-1"},
+                "... on StockLevel { onHand }")
+            assert write == {"__typename": "StockLevel", "onHand": 4}, write
+            assert (await api.level(sku, code))["onHand"] == 4
+            assert api_server.process.poll() is None
+    finally:
+        api_server.stop()
+        embedded.stop(server)
