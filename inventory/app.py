@@ -9,8 +9,10 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
+from .auth.http import HttpGate, Security
+from .auth.settings import SecuritySettings
 from .config import Settings
 from .db import migrate
 from .db.engine import PoolSettings, create_database
@@ -35,9 +37,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         PoolSettings(settings.pool_size, settings.pool_max_overflow, settings.pool_timeout_s),
         RetryPolicy(max_attempts=settings.tx_max_attempts),
     )
-    ctx = Ctx(db=db)
+    ctx = Ctx(db=db, actor="system:sweeper")  # requests replace tenant and actor
+    security = Security(SecuritySettings.from_env(), db)
     graphql = InventoryGraphQL(
-        build_schema(), ctx, graphql_ide="graphiql" if settings.graphiql else None
+        build_schema(introspection=security.settings.introspection), ctx, security=security,
+        graphql_ide="graphiql" if settings.graphiql else None, **security.graphql_options(),
     )
 
     @contextlib.asynccontextmanager
@@ -52,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 sweeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeper
+            await security.close()
             await db.dispose()
 
     async def healthz(request: Request) -> JSONResponse:
@@ -82,8 +87,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/", lambda request: RedirectResponse("/graphql")),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", HttpGate(graphql, security), methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
         ],
+        middleware=security.middleware(),
         lifespan=lifespan,
     )
     app.state.ctx = ctx

@@ -6,6 +6,9 @@ from typing import Annotated, Optional, Union
 import strawberry
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, ParserCache, QueryDepthLimiter, ValidationCache
 
+from ..auth.extension import AccessGuard
+from ..auth.limits import query_limit_extensions
+
 from ..resolvers import mutations as m
 from ..resolvers import queries as q
 from .errors import ERROR_TYPES
@@ -50,7 +53,7 @@ class Mutation:
     release_reservation: ReservationResult = strawberry.mutation(resolver=m.release_reservation)
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(introspection: bool = True) -> strawberry.Schema:
     return QuietSchema(
         query=Query,
         mutation=Mutation,
@@ -62,5 +65,8 @@ def build_schema() -> strawberry.Schema:
             lambda: QueryDepthLimiter(max_depth=12),
             lambda: MaxAliasesLimiter(max_alias_count=30),
             lambda: MaxTokensLimiter(max_token_count=5000),
+            # Authentication, scopes and rate limits of every operation (docs/security.md).
+            AccessGuard,
+            *query_limit_extensions(introspection),
         ],
     )

@@ -1,4 +1,5 @@
-"""What every use case needs: the process's database and the caller's tenant."""
+"""What every use case needs: the process's database, the caller's tenant and who
+the caller is (recorded on every ledger row)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,7 +7,8 @@ from uuid import UUID
 
 from ..db.engine import Database
 
-# Until authentication lands, every request acts for this tenant.
+# The tenant of the embedded demo data and of the tests' default API key. Requests
+# act for the tenant of their credential (inventory/auth), never for this default.
 DEFAULT_TENANT_ID = UUID("00000000-0000-0000-0000-000000000001")
 
 
@@ -14,3 +16,4 @@ DEFAULT_TENANT_ID = UUID("00000000-0000-0000-0000-000000000001")
 class Ctx:
     db: Database
     tenant_id: UUID = DEFAULT_TENANT_ID
+    actor: str | None = None
