@@ -173,6 +173,10 @@ def test_query_limits(client, tenants):
     body = client.post("mutation($i: ReserveStockInput!) { reserveStock(input: $i) "
                        "{ ... on UserError { code field } } }", {"i": {"lines": lines}}, key)
     assert body.json()["data"]["reserveStock"] == {"code": "INVALID_INPUT", "field": "lines"}
+    # NUL characters (which PostgreSQL text cannot hold) are refused up front.
+    for query, variables in (('{ item(sku: "a\\u0000b") { sku } }', None),
+                             ("query($s: String!) { item(sku: $s) { sku } }", {"s": "a\x00"})):
+        assert _error_code(client.post(query, variables, key)) == "INVALID_INPUT"
 
 
 def test_body_size_batches_and_several_operations(client, tenants):
