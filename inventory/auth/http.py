@@ -97,7 +97,9 @@ class HttpGate:
         if body is None:
             await self._refuse(send, 413, "PAYLOAD_TOO_LARGE", "request body too large")
             return
-        carries_operation = scope["method"] == "POST" or b"query=" in scope.get("query_string", b"")
+        # Any query string may carry an operation (GET ?query=..., percent-encoded
+        # or not); only the bare GraphiQL page needs no credential.
+        carries_operation = scope["method"] != "GET" or bool(scope.get("query_string"))
         if carries_operation:
             raw = headers.get(b"authorization")
             principal: Principal | None = await self.security.authenticator.authenticate(

@@ -216,3 +216,7 @@ def test_the_right_credential_works_and_the_ledger_records_who(client, tenants, 
     assert "jwt:alice" in actors["TRANSFER_OUT"] and "jwt:alice" in actors["COMMIT"]
     assert f"key:{write_key_id}" in actors["RECEIVE"]
     assert None not in actors["RECEIVE"]
+    # ...and the API shows it.
+    listed = client.data("query($s: String!) { movements(sku: $s, first: 1) { nodes { actor } } }",
+                         {"s": a.data["sku"]}, a.keys["read"])
+    assert listed["movements"]["nodes"] == [{"actor": f"key:{write_key_id}"}]

@@ -220,6 +220,9 @@ def test_production_mode_turns_off_graphiql_and_introspection(production, api_se
     headers = {"Accept": "text/html"}
     assert httpx.get(production.url + "/graphql", headers=headers).status_code == 404
     assert "graphiql" in httpx.get(api_server.url + "/graphql", headers=headers).text.lower()
+    # A query in the URL, however encoded, needs a credential like a POST.
+    for query_string in ("query={__typename}", "%71uery={__typename}"):
+        assert httpx.get(f"{api_server.url}/graphql?{query_string}").status_code == 401
     client = Client(production.url)
     introspection = client.post("{ __schema { types { name } } }", None, production.api_key)
     assert _error_code(introspection) == "GRAPHQL_VALIDATION_FAILED"
