@@ -1,5 +1,6 @@
 """The schema extension that guards every operation (HTTP and WebSocket alike):
-authenticated caller, the scopes every root field needs, then the rate limit.
+authenticated caller, the scopes every root field needs, no NUL characters in
+strings, then the rate limit.
 
 It runs after parsing and validation and before any resolver, so a refused
 operation reads and writes nothing. Refusals are GraphQL errors with
@@ -15,6 +16,7 @@ from graphql import GraphQLError, OperationType
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 
+from .limits import contains_nul
 from .scopes import required_scope, root_fields
 
 
@@ -52,6 +54,10 @@ class AccessGuard(SchemaExtension):
             scope = required_scope(operation, field)
             if scope is not None and not principal.allows(scope):
                 return refusal("FORBIDDEN")
+        if contains_nul(ec):
+            # PostgreSQL text cannot hold NUL; refuse before it reaches the driver.
+            return GraphQLError("strings must not contain NUL characters",
+                                extensions={"code": "INVALID_INPUT"})
         limiter = getattr(context, "limiter", None)
         if limiter is None:
             return None

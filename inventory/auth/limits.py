@@ -1,27 +1,32 @@
 """Query limits beyond the depth/alias/token limiters in inventory/schema/root.py.
 
 Limits in place, and where:
-- depth 12, aliases 30, tokens 5000: strawberry limiters in schema/root.py;
+- depth 12, aliases 30, tokens 5000: schema/root.py (validation_limits below,
+  MaxTokensLimiter);
 - page size: `first` between 0 and 500 (resolvers/queries.py MAX_PAGE);
 - list lengths in inputs: reserveStock lines <= 100, texts <= 200 characters
   (domain/commands.py);
 - request body: INVENTORY_MAX_BODY_BYTES (auth/http.py HttpGate);
 - operations per request: one. Batching (a JSON array of operations) is not
   enabled and is answered 400; a document with several operations runs only the
-  one named by operationName;
+  one named by operationName, else the first (and AccessGuard checks that one);
 - writes: each root mutation field costs one rate-limit token (auth/extension.py);
 - introspection: off in production unless INVENTORY_INTROSPECTION=1;
 - strings: no NUL characters anywhere in arguments (PostgreSQL text cannot hold
-  them, so they would otherwise fail deep in the driver).
+  them, so they would otherwise fail deep in the driver); checked by AccessGuard.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from graphql import GraphQLError, OperationType, StringValueNode, visit
+from graphql import StringValueNode, visit
 from graphql.language import Visitor
-from strawberry.extensions import DisableIntrospection, SchemaExtension
-from strawberry.types import ExecutionResult
+from strawberry.extensions import (
+    AddValidationRules,
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    QueryDepthLimiter,
+)
 
 
 def _has_nul(value: Any) -> bool:
@@ -42,29 +47,30 @@ class _NulFinder(Visitor):
             self.found = True
 
 
-class RejectNulCharacters(SchemaExtension):
-    def on_execute(self):
-        ec = self.execution_context
-        if ec.result is None and self._found(ec):
-            error = GraphQLError("strings must not contain NUL characters",
-                                 extensions={"code": "INVALID_INPUT"})
-            if ec.operation_type is OperationType.SUBSCRIPTION:
-                raise error  # see AccessGuard: subscriptions ignore a preset result
-            ec.result = ExecutionResult(data=None, errors=[error])
-        yield
+def contains_nul(ec) -> bool:
+    """Whether the operation's variables or string literals hold a NUL character
+    (checked by AccessGuard, which answers INVALID_INPUT)."""
+    if _has_nul(ec.variables):
+        return True
+    query = ec.query or ""
+    # Only documents that could hold a NUL (raw or escaped) are walked.
+    if ec.graphql_document is None or ("\x00" not in query and "\\u" not in query):
+        return False
+    finder = _NulFinder()
+    visit(ec.graphql_document, finder)
+    return finder.found
 
-    @staticmethod
-    def _found(ec) -> bool:
-        if _has_nul(ec.variables):
-            return True
-        query = ec.query or ""
-        # Only documents that could hold a NUL (raw or escaped) are walked.
-        if ec.graphql_document is None or ("\x00" not in query and "\\u" not in query):
-            return False
-        finder = _NulFinder()
-        visit(ec.graphql_document, finder)
-        return finder.found
+
+def validation_limits(max_depth: int, max_aliases: int):
+    """Depth and alias limits as one extension factory whose validation rules are
+    built once. QueryDepthLimiter and MaxAliasesLimiter each build a new rule
+    class per instance, i.e. per request, which made every request miss the
+    ValidationCache (its key includes the rules) and re-validate the document:
+    about 2 ms of CPU for a trivial query here."""
+    rules = [*QueryDepthLimiter(max_depth=max_depth).validation_rules,
+             *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules]
+    return lambda: AddValidationRules(rules)
 
 
 def query_limit_extensions(introspection: bool) -> list:
-    return [RejectNulCharacters] + ([] if introspection else [DisableIntrospection])
+    return [] if introspection else [DisableIntrospection]

@@ -4,10 +4,10 @@ from __future__ import annotations
 from typing import Annotated, Optional, Union
 
 import strawberry
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, ParserCache, QueryDepthLimiter, ValidationCache
+from strawberry.extensions import MaxTokensLimiter, ParserCache, ValidationCache
 
 from ..auth.extension import AccessGuard
-from ..auth.limits import query_limit_extensions
+from ..auth.limits import query_limit_extensions, validation_limits
 
 from ..resolvers import mutations as m
 from ..resolvers import queries as q
@@ -62,8 +62,8 @@ def build_schema(introspection: bool = True) -> strawberry.Schema:
             # Bounded caches: repeat documents skip parsing and validation.
             lambda: ParserCache(maxsize=1024),
             lambda: ValidationCache(maxsize=1024),
-            lambda: QueryDepthLimiter(max_depth=12),
-            lambda: MaxAliasesLimiter(max_alias_count=30),
+            # Depth 12, aliases 30, with rules built once so the cache above hits.
+            validation_limits(max_depth=12, max_aliases=30),
             lambda: MaxTokensLimiter(max_token_count=5000),
             # Authentication, scopes and rate limits of every operation (docs/security.md).
             AccessGuard,
