@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from graphql import GraphQLError, OperationType
+from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 
@@ -68,7 +69,7 @@ class AccessGuard(SchemaExtension):
         wait_ms = await limiter.check(principal, write, cost)
         if wait_ms:
             response = getattr(context, "response", None)
-            if response is not None and hasattr(response, "headers"):
+            if isinstance(response, Response):  # HTTP; on a WebSocket only the error
                 response.status_code = 429
                 response.headers["Retry-After"] = str(max(1, math.ceil(wait_ms / 1000)))
             return refusal("RATE_LIMITED", retryAfterMs=wait_ms)

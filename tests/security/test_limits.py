@@ -75,6 +75,30 @@ def test_rate_limits_per_credential_and_tenant_reads_and_writes_apart(
     assert _codes([client.post(READ_Q, None, other)]) == ["ok"]
 
 
+async def test_rate_limits_apply_on_websockets(limited, database_url):
+    import json
+
+    import websockets
+
+    key = create_api_key(database_url, ALL, uuid.uuid4(), "socket")
+    url = limited.url.replace("http://", "ws://") + "/graphql"
+    async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:
+        await ws.send(json.dumps({"type": "connection_init",
+                                  "payload": {"authorization": f"Bearer {key}"}}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        codes = []
+        for i in range(6):
+            await ws.send(json.dumps({"id": str(i), "type": "subscribe",
+                                      "payload": {"query": READ_Q}}))
+            message = json.loads(await ws.recv())
+            errors = message["payload"].get("errors") if message["type"] == "next" else \
+                message["payload"]
+            codes.append(errors[0]["extensions"]["code"] if errors else "ok")
+            if message["type"] == "next":
+                assert json.loads(await ws.recv())["type"] == "complete"
+        assert codes == ["ok"] * 4 + ["RATE_LIMITED"] * 2
+
+
 def test_aliased_writes_cost_one_token_each(limited, database_url, sync_engine):
     tenant = uuid.uuid4()
     key = create_api_key(database_url, ALL, tenant, "aliases")
