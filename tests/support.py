@@ -75,7 +75,7 @@ class ApiServer:
             "INVENTORY_SEED_DEMO": "0",
             "INVENTORY_SWEEP_INTERVAL": "0.3",
             "INVENTORY_LOG_LEVEL": "WARNING",
-            # Rate limits far above what tests send (test_security lowers them).
+            # Rate limits far above what tests send (tests/security/test_limits.py lowers them).
             "INVENTORY_RATE_READ": "100000",
             "INVENTORY_RATE_WRITE": "100000",
             **env,
