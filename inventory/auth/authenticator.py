@@ -7,6 +7,7 @@ a revoked key stops working within that interval.
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections import OrderedDict
@@ -27,6 +28,9 @@ class Authenticator:
         self.db = db
         self.jwt = JwtVerifier(settings) if settings.jwt_enabled else None
         self._cache: OrderedDict[str, tuple[float, Principal | None]] = OrderedDict()
+        # Concurrent first requests with one credential share one verification
+        # instead of each taking a database connection (a burst of 100 would).
+        self._inflight: dict[str, asyncio.Future] = {}
 
     async def authenticate(self, authorization: str | None) -> Principal | None:
         if not authorization or len(authorization) > 8192:
@@ -40,7 +44,29 @@ class Authenticator:
         cached = self._cache.get(cache_key)
         if cached and cached[0] > now:
             return cached[1]
-        principal = await self._verify(credential)
+        pending = self._inflight.get(cache_key)
+        if pending is not None:
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # this request was cancelled
+                # The first request was cancelled mid-check: verify here instead.
+        future = asyncio.get_running_loop().create_future()
+        self._inflight[cache_key] = future
+        try:
+            principal = await self._verify(credential)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as error:
+            future.set_exception(error)
+            future.exception()  # retrieved: no "never retrieved" warning if nobody waits
+            raise
+        else:
+            future.set_result(principal)
+        finally:
+            del self._inflight[cache_key]
         if self.settings.auth_cache_s > 0:
             self._cache[cache_key] = (now + self.settings.auth_cache_s, principal)
             self._cache.move_to_end(cache_key)

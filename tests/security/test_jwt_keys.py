@@ -160,3 +160,36 @@ def test_api_keys_parse_and_are_stored_as_hashes():
     with pytest.raises(ValueError):
         keys.create_key(None, tenant, ["inventory:everything"], "x")
     assert set(ALL) == {"inventory:read", "inventory:write", "inventory:admin"}
+
+
+def test_concurrent_first_requests_share_one_verification():
+    """A burst with a new credential costs one key lookup, not one per request;
+    a failure reaches every waiter; a cancelled first request does not fail the rest."""
+    from inventory.auth import principal as p
+    from inventory.auth.authenticator import Authenticator
+
+    calls = []
+
+    class Counting(Authenticator):
+        async def _verify(self, credential):  # stands in for the database lookup
+            calls.append(credential)
+            await asyncio.sleep(0.05)
+            if credential == "boom":
+                raise RuntimeError("database down")
+            return p.Principal(uuid.uuid4(), frozenset(), "key:x", "key:x")
+
+    async def scenario():
+        auth = Counting(SecuritySettings(), db=None)
+        results = await asyncio.gather(*[auth.authenticate("Bearer k") for _ in range(100)])
+        assert len({id(r) for r in results}) == 1 and calls == ["k"]
+        failures = await asyncio.gather(*[auth.authenticate("Bearer boom") for _ in range(5)],
+                                        return_exceptions=True)
+        assert all(isinstance(f, RuntimeError) for f in failures) and calls.count("boom") == 1
+        first = asyncio.create_task(auth.authenticate("Bearer c"))
+        await asyncio.sleep(0.01)
+        second = asyncio.create_task(auth.authenticate("Bearer c"))
+        await asyncio.sleep(0.01)
+        first.cancel()
+        assert await second is not None and calls.count("c") == 2
+
+    asyncio.run(scenario())
