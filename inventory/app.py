@@ -9,8 +9,10 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
+from .auth.http import HttpGate, Security
+from .auth.settings import SecuritySettings
 from .config import Settings
 from .db import migrate
 from .db.engine import PoolSettings, create_database
@@ -41,10 +43,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         RetryPolicy(max_attempts=settings.tx_max_attempts),
     )
     live = LiveStock(db, settings.database_url)
-    ctx = Ctx(db=db, hub=live.hub)
+    ctx = Ctx(db=db, hub=live.hub, actor="system:sweeper")  # requests replace tenant and actor
+    security = Security(SecuritySettings.from_env(), db)
     graphql = InventoryGraphQL(
-        build_schema(), ctx, graphql_ide="graphiql" if settings.graphiql else None,
-        **websocket_options(live),
+        build_schema(introspection=security.settings.introspection), ctx, security=security,
+        graphql_ide="graphiql" if settings.graphiql else None,
+        **websocket_options(live), **security.graphql_options(),
     )
 
     @contextlib.asynccontextmanager
@@ -61,6 +65,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 with contextlib.suppress(asyncio.CancelledError):
                     await sweeper
             await live.stop()
+            await security.close()
             await db.dispose()
 
     async def healthz(request: Request) -> JSONResponse:
@@ -91,9 +96,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/", lambda request: RedirectResponse("/graphql")),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            *live_routes(graphql),
+            Route("/graphql", HttpGate(graphql, security), methods=["GET", "POST"]),
+            *live_routes(graphql),  # the /graphql WebSocket route and /dashboard
         ],
+        middleware=security.middleware(),
         lifespan=lifespan,
     )
     app.state.ctx = ctx

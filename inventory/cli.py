@@ -1,4 +1,4 @@
-"""`inventory` command: serve, migrate, seed."""
+"""`inventory` command: serve, migrate, seed, keys."""
 from __future__ import annotations
 
 import argparse
@@ -98,6 +98,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     shown_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     print(f"\nInventory service: GraphiQL at http://{shown_host}:{args.port}/graphql "
           f"({args.workers} worker{'s' if args.workers != 1 else ''})\n", flush=True)
+    if embedded:
+        from .auth.cli import demo_banner, ensure_demo_key
+
+        demo_key = ensure_demo_key(url, settings.data_dir, DEFAULT_TENANT_ID)
+        print(demo_banner(demo_key, f"http://{shown_host}:{args.port}/graphql"), flush=True)
     # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; turning them
     # into SystemExit lets atexit stop the embedded database with the service.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -160,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_parser(sub, common)
     from .chaos import runner as chaos
     chaos.add_parser(sub)
+    from .auth.cli import add_commands as add_key_commands
+
+    add_key_commands(sub, common)
     return parser
 
 

@@ -22,7 +22,7 @@ ENV_HELP = {
                                "process instead of conflicting in the database (default 1)",
     "INVENTORY_SWEEP_INTERVAL": "seconds between sweeps of expired reservations; 0 disables "
                                 "(default 5)",
-    "INVENTORY_GRAPHIQL": "serve the GraphiQL IDE at /graphql (default 1)",
+    "INVENTORY_GRAPHIQL": "serve the GraphiQL IDE at /graphql (default 1; 0 in production)",
     "INVENTORY_SEED_DEMO": "seed demo data on start when the database has none (default: 1 "
                            "with the embedded database, 0 otherwise)",
     "INVENTORY_LOG_LEVEL": "log level (default INFO)",
@@ -50,6 +50,29 @@ ENV_HELP = {
     "INVENTORY_QUEUE_TIMEOUT": "seconds a request waits for a slot before it is shed "
                                "(default 2)",
     "INVENTORY_OVERLOAD_RETRY_AFTER_MS": "retry hint given with OVERLOADED (default 200)",
+    # Security (inventory/auth, docs/security.md)
+    "INVENTORY_ENV": "'production' turns GraphiQL and introspection off unless enabled "
+                     "(default: development)",
+    "INVENTORY_INTROSPECTION": "answer introspection queries (default 1; 0 in production)",
+    "INVENTORY_JWT_ISSUER": "required `iss` of bearer JWTs (needed with a JWT key source)",
+    "INVENTORY_JWT_AUDIENCE": "required `aud` of bearer JWTs (needed with a JWT key source)",
+    "INVENTORY_JWT_HS256_SECRET": "shared secret (>= 32 chars) for HS256 JWTs; unset: no HS256",
+    "INVENTORY_JWKS_URL": "JWKS URL for RS256/ES256 JWTs (keys cached); unset: no RS256/ES256",
+    "INVENTORY_JWT_TENANT_CLAIM": "JWT claim holding the tenant UUID (default tenant_id)",
+    "INVENTORY_AUTH_CACHE_SECONDS": "seconds a verified credential is cached; a revoked key "
+                                    "stops working within this time (default 5)",
+    "INVENTORY_RATE_READ": "queries per second per credential; 0 disables (default 100)",
+    "INVENTORY_RATE_READ_BURST": "query burst per credential (default 2x the rate)",
+    "INVENTORY_RATE_WRITE": "mutation fields per second per credential; 0 disables "
+                            "(default 50)",
+    "INVENTORY_RATE_WRITE_BURST": "mutation burst per credential (default 2x the rate)",
+    "INVENTORY_RATE_TENANT_FACTOR": "a tenant's budget as a multiple of one credential's; "
+                                    "0: no tenant limit (default 4)",
+    "INVENTORY_REDIS_URL": "redis://host:port/db to share rate limits between processes "
+                           "(default: per process)",
+    "INVENTORY_CORS_ORIGINS": "comma-separated browser origins allowed to call the API "
+                              "(default: none)",
+    "INVENTORY_MAX_BODY_BYTES": "largest request body accepted (default 262144)",
 }
 
 
@@ -99,7 +122,8 @@ class Settings:
             pool_ping_idle_s=_number("INVENTORY_POOL_PING_IDLE", 1.0),
             tx_max_attempts=_number("INVENTORY_TX_MAX_ATTEMPTS", 10, int),
             sweep_interval_s=_number("INVENTORY_SWEEP_INTERVAL", 5.0),
-            graphiql=_flag("INVENTORY_GRAPHIQL", True),
+            graphiql=_flag("INVENTORY_GRAPHIQL", os.environ.get("INVENTORY_ENV", "").strip()
+                           .lower() not in {"production", "prod"}),
             seed_demo=_flag("INVENTORY_SEED_DEMO", False)
             if os.environ.get("INVENTORY_SEED_DEMO") else None,
             log_level=os.environ.get("INVENTORY_LOG_LEVEL", "INFO").upper(),

@@ -47,9 +47,10 @@ def shape_error(error: GraphQLError) -> dict[str, Any]:
 
 
 class InventoryGraphQL(GraphQL):
-    def __init__(self, schema, ctx: Ctx, **kwargs):
+    def __init__(self, schema, ctx: Ctx, security=None, **kwargs):
         super().__init__(schema, **kwargs)
         self.ctx = ctx
+        self.security = security  # inventory.auth.http.Security
         self.persisted_queries = PersistedQueries()
 
     def encode_json(self, data: object) -> str:
@@ -73,7 +74,16 @@ class InventoryGraphQL(GraphQL):
         )
 
     async def get_context(self, request, response):
-        return make_context(self.ctx, request, response)
+        # HTTP requests were authenticated by the gate (inventory/auth/http.py);
+        # WebSocket connections authenticate in connection_init (on_ws_connect).
+        principal = request.scope.get("state", {}).get("principal")
+        limiter = self.security.limiter if self.security else None
+        return make_context(self.ctx, request, response, principal, limiter)
+
+    async def on_ws_connect(self, context):
+        if self.security is not None:
+            await self.security.authenticate_ws(context)
+        return await super().on_ws_connect(context)
 
     async def process_result(self, request, result: ExecutionResult) -> GraphQLHTTPResponse:
         data: GraphQLHTTPResponse = {"data": result.data}

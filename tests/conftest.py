@@ -9,7 +9,7 @@ from sqlalchemy import create_engine
 
 from inventory.db import embedded, migrate
 
-from .support import Api, ApiServer
+from .support import Api, ApiServer, auth_headers
 
 
 @pytest.fixture(scope="session")
@@ -55,5 +55,7 @@ def api_server(database_url, tmp_path_factory):
 @pytest.fixture(scope="session")
 async def api(api_server):
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+    # Every request carries the server's test API key (all scopes, default tenant).
+    async with httpx.AsyncClient(timeout=30, limits=limits,
+                                 headers=auth_headers(api_server.url)) as client:
         yield Api(client, api_server.url)

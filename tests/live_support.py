@@ -9,6 +9,8 @@ from typing import Any
 
 import websockets
 
+from .support import API_KEYS
+
 TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"
 
@@ -21,7 +23,9 @@ subscription($skus: [String!], $codes: [String!], $since: [LevelVersionInput!]) 
 
 
 class WsClient:
-    def __init__(self, http_url: str, protocol: str = TRANSPORT_WS):
+    def __init__(self, http_url: str, protocol: str = TRANSPORT_WS, api_key: str | None = None):
+        self.http_url = http_url
+        self.api_key = api_key or API_KEYS.get(http_url)
         self.url = http_url.replace("http://", "ws://", 1) + "/graphql"
         self.protocol = protocol
         self.ws = None
@@ -30,7 +34,9 @@ class WsClient:
     async def __aenter__(self) -> "WsClient":
         self.ws = await websockets.connect(self.url, subprotocols=[self.protocol],
                                            max_queue=None)
-        await self.send({"type": "connection_init", "payload": {}})
+        # Sockets authenticate in connection_init (see docs/security.md).
+        payload = {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        await self.send({"type": "connection_init", "payload": payload})
         ack = await self.receive()
         assert ack["type"] == "connection_ack", ack
         return self

@@ -18,6 +18,37 @@ from inventory.db.audit import discrepancies
 
 ROOT = Path(__file__).resolve().parents[1]
 _counter = itertools.count()
+# API base URL -> the API key (all scopes, default tenant) its ApiServer created.
+# Api sends it on every request; WebSocket clients send auth_payload(url) in
+# connection_init.
+API_KEYS: dict[str, str] = {}
+
+
+def create_api_key(database_url: str, scopes=("inventory:read", "inventory:write",
+                                              "inventory:admin"),
+                   tenant_id=None, name: str = "tests") -> str:
+    """Creates an API key in the database (as `inventory keys create` does)."""
+    from sqlalchemy import create_engine
+
+    from inventory.auth.keys import create_key
+    from inventory.service.context import DEFAULT_TENANT_ID
+
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            return create_key(conn, tenant_id or DEFAULT_TENANT_ID, list(scopes), name)[1]
+    finally:
+        engine.dispose()
+
+
+def auth_headers(url: str) -> dict[str, str]:
+    """HTTP headers that authenticate as the test key of the API at `url`."""
+    return {"Authorization": f"Bearer {API_KEYS[url]}"}
+
+
+def auth_payload(url: str) -> dict[str, str]:
+    """The graphql-transport-ws / graphql-ws connection_init payload for the API at `url`."""
+    return {"authorization": f"Bearer {API_KEYS[url]}"}
 
 
 def unique(prefix: str) -> str:
@@ -48,9 +79,13 @@ class ApiServer:
             "INVENTORY_LOG_LEVEL": "WARNING",
             # Tests fire bursts on a shared, busy machine: queue them, do not shed.
             "INVENTORY_QUEUE_TIMEOUT": "60",
+            # Rate limits far above what tests send (tests/security/test_limits.py lowers them).
+            "INVENTORY_RATE_READ": "100000",
+            "INVENTORY_RATE_WRITE": "100000",
             **env,
         }
         self.process: subprocess.Popen | None = None
+        self.api_key: str | None = None
 
     def start(self, timeout: float = 30) -> "ApiServer":
         log = open(self.log_path, "ab")
@@ -65,6 +100,10 @@ class ApiServer:
                 raise RuntimeError(f"API exited early:\n{self.log_path.read_text()[-3000:]}")
             try:
                 if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    # Ready means migrated: the key table exists now.
+                    if self.api_key is None:
+                        self.api_key = create_api_key(self.env["INVENTORY_DATABASE_URL"])
+                    API_KEYS[self.url] = self.api_key
                     return self
             except httpx.HTTPError:
                 pass
@@ -82,13 +121,20 @@ class ApiServer:
 
 
 class Api:
-    def __init__(self, client: httpx.AsyncClient, url: str):
+    def __init__(self, client: httpx.AsyncClient, url: str, api_key: str | None = None):
         self.client = client
         self.url = url
+        self.api_key = api_key  # default: the key of the ApiServer at this URL
+
+    @property
+    def headers(self) -> dict[str, str]:
+        key = self.api_key or API_KEYS.get(self.url)
+        return {"Authorization": f"Bearer {key}"} if key else {}
 
     async def raw(self, query: str, variables: dict | None = None) -> dict[str, Any]:
         response = await self.client.post(
-            self.url + "/graphql", json={"query": query, "variables": variables or {}}
+            self.url + "/graphql", json={"query": query, "variables": variables or {}},
+            headers=self.headers,
         )
         assert response.status_code == 200, response.text
         return response.json()

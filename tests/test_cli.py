@@ -77,9 +77,17 @@ def test_serve_with_no_url_starts_embedded_database_with_demo_data(tmp_path):
         else:
             raise AssertionError(log.read_text())
         assert f"GraphiQL at http://127.0.0.1:{port}/graphql" in log.read_text()
-        data = httpx.post(f"http://127.0.0.1:{port}/graphql",
-                          json={"query": "{ items(first: 100) { nodes { sku totalOnHand } } "
-                                         "locations { nodes { code } } }"}).json()["data"]
+        # Authentication is on: the first run prints a demo key and how to send it.
+        printed = log.read_text()
+        assert "Authorization: Bearer" in printed
+        key = next(w for w in printed.split() if w.startswith("inv_"))
+        assert (tmp_path / "data" / "demo-api-key").read_text().strip() == key
+        query = {"query": "{ items(first: 100) { nodes { sku totalOnHand } } "
+                          "locations { nodes { code } } }"}
+        url = f"http://127.0.0.1:{port}/graphql"
+        assert httpx.post(url, json=query).status_code == 401
+        data = httpx.post(url, json=query,
+                          headers={"Authorization": f"Bearer {key}"}).json()["data"]
         assert len(data["items"]["nodes"]) == 50
         assert len(data["locations"]["nodes"]) == 4
         assert (tmp_path / "data" / "pgdata" / "PG_VERSION").exists()

@@ -8,7 +8,7 @@ from inventory.db import migrate
 from .conftest import create_database
 
 TABLES = {"locations", "items", "stock_levels", "reservations", "reservation_lines",
-          "movements", "idempotency_keys", "alembic_version"}
+          "movements", "idempotency_keys", "alembic_version", "api_keys"}
 
 
 def _tables(url: str) -> set[str]:

@@ -32,6 +32,7 @@ class Why:
     reference: str | None = None
     reservation_id: UUID | None = None
     idempotency_key: str | None = None
+    actor: str | None = None  # who made the change ("key:<id>", "jwt:<sub>", "system:...")
 
 
 @dataclass(frozen=True)
@@ -60,12 +61,13 @@ def _log_from(changed, kind: MovementKind, d_on: int, d_res: int, why: Why):
         literal(why.reference, Text),
         literal(why.reservation_id, PG_UUID(as_uuid=True)),
         literal(why.idempotency_key, Text),
+        literal(why.actor, Text),
     )
     return insert(movements).from_select(
         [
             "tenant_id", "item_id", "location_id", "kind", "on_hand_delta", "reserved_delta",
             "on_hand_after", "reserved_after", "version", "reason", "reference",
-            "reservation_id", "idempotency_key",
+            "reservation_id", "idempotency_key", "actor",
         ],
         source,
     ).cte("logged")

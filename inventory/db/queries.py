@@ -358,7 +358,7 @@ async def movements_page(
         MovementView(
             r.id, r.item_id, r.location_id, r.sku, r.code, MovementKind(r.kind), r.on_hand_delta,
             r.reserved_delta, r.on_hand_after, r.reserved_after, r.version, r.reason,
-            r.reference, r.reservation_id, r.created_at,
+            r.reference, r.reservation_id, r.created_at, r.actor,
         )
         for r in rows
     ]

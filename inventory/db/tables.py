@@ -142,6 +142,8 @@ movements = Table(
     Column("reservation_id", UUID(as_uuid=True)),
     Column("idempotency_key", Text),
     _created_at(),
+    # Who made the change: "key:<api key id>" or "jwt:<subject>" (0002; NULL before).
+    Column("actor", Text),
     PrimaryKeyConstraint("tenant_id", "id"),
     # One ledger row per level version: replay for subscribers and a uniqueness proof.
     UniqueConstraint(
@@ -159,4 +161,19 @@ idempotency_keys = Table(
     Column("result", JSONB, nullable=False),
     _created_at(),
     PrimaryKeyConstraint("tenant_id", "key"),
+)
+
+# API keys (0002): only a SHA-256 hash of the secret is stored. The key a client
+# sends names its tenant and id, so verifying it is a primary-key lookup.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("id", UUID(as_uuid=True), **_uuid_pk),
+    Column("name", Text, nullable=False),
+    Column("key_hash", Text, nullable=False),
+    Column("scopes", Text, nullable=False),
+    _created_at(),
+    Column("revoked_at", DateTime(timezone=True)),
+    PrimaryKeyConstraint("tenant_id", "id"),
 )

@@ -103,3 +103,4 @@ class MovementView:
     reference: str | None
     reservation_id: UUID | None
     created_at: datetime
+    actor: str | None = None  # "key:<id>", "jwt:<subject>", "system:sweeper"; None before 0002

@@ -1,8 +1,9 @@
-"""Per-request context: the service context and fresh DataLoaders (one batch
-query per kind of object per request tick)."""
+"""Per-request context: the service context (tenant and actor of the caller's
+credential) and fresh DataLoaders (one batch query per kind of object per
+request tick)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
@@ -38,9 +39,24 @@ class Context:
     loaders: Loaders
     request: Any = None
     response: Any = None
-    # WebSocket only: the `connection_init` payload (strawberry sets it).
-    connection_params: Any = None
+    principal: Any = None  # inventory.auth.principal.Principal once authenticated
+    limiter: Any = None  # inventory.auth.ratelimit.RateLimiter
+    connection_params: Any = None  # WebSocket connection_init payload
+
+    def act_as(self, principal: Any) -> None:
+        """Binds the context to the caller: every read and write is scoped by the
+        credential's tenant and the ledger records its actor."""
+        self.principal = principal
+        self.ctx = replace(self.ctx, tenant_id=principal.tenant_id, actor=principal.actor)
+        self.loaders = Loaders(self.ctx)
 
 
-def make_context(ctx: Ctx, request: Any = None, response: Any = None) -> Context:
-    return Context(ctx=ctx, loaders=Loaders(ctx), request=request, response=response)
+def make_context(ctx: Ctx, request: Any = None, response: Any = None,
+                 principal: Any = None, limiter: Any = None) -> Context:
+    context = Context(ctx=ctx, loaders=None, request=request, response=response,  # type: ignore[arg-type]
+                      limiter=limiter)
+    if principal is not None:
+        context.act_as(principal)
+    else:
+        context.loaders = Loaders(ctx)
+    return context

@@ -6,13 +6,14 @@ from typing import Annotated, Optional, Union
 import strawberry
 from strawberry.extensions import MaxTokensLimiter, ParserCache, ValidationCache
 
+from ..auth.extension import AccessGuard
+from ..auth.limits import query_limit_extensions, validation_limits
 from ..observability.graphql import OperationObserver
 from ..resolvers import mutations as m
 from ..resolvers import queries as q
 from ..resolvers import audit as audit_resolvers
 from .audit import LedgerAudit
 from .errors import ERROR_TYPES
-from .limits import MaxAliasesLimiter, QueryDepthLimiter  # rules built once: cacheable
 from .quiet import QuietSchema
 from .subscriptions import Subscription
 from .types import Connection, Item, Location, Movement, Node, Reservation, StockLevel, Transfer
@@ -56,7 +57,7 @@ class Mutation:
     release_reservation: ReservationResult = strawberry.mutation(resolver=m.release_reservation)
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(introspection: bool = True) -> strawberry.Schema:
     return QuietSchema(
         query=Query,
         mutation=Mutation,
@@ -66,9 +67,12 @@ def build_schema() -> strawberry.Schema:
             # Bounded caches: repeat documents skip parsing and validation.
             lambda: ParserCache(maxsize=1024),
             lambda: ValidationCache(maxsize=1024),
-            lambda: QueryDepthLimiter(max_depth=12),
-            lambda: MaxAliasesLimiter(max_alias_count=30),
+            # Depth 12, aliases 30, with rules built once so the cache above hits.
+            validation_limits(max_depth=12, max_aliases=30),
             lambda: MaxTokensLimiter(max_token_count=5000),
             OperationObserver,  # a span and metrics per operation, not per field
+            # Authentication, scopes and rate limits of every operation (docs/security.md).
+            AccessGuard,
+            *query_limit_extensions(introspection),
         ],
     )

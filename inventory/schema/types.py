@@ -162,6 +162,10 @@ class Movement(Node):
     reference: Optional[str]
     reservation_id: Optional[strawberry.ID]
     created_at: datetime
+    actor: Optional[str] = strawberry.field(
+        default=None,
+        description="Who made the change: key:<API key id>, jwt:<token subject> or "
+                    "system:sweeper (null for entries older than authentication).")
 
     @classmethod
     def of(cls, v: MovementView) -> "Movement":
@@ -173,7 +177,7 @@ class Movement(Node):
             reference=v.reference,
             reservation_id=strawberry.ID(ids.encode("Reservation", v.reservation_id))
             if v.reservation_id else None,
-            created_at=v.created_at,
+            created_at=v.created_at, actor=v.actor,
         )
 
 

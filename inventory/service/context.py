@@ -1,4 +1,5 @@
-"""What every use case needs: the process's database and the caller's tenant."""
+"""What every use case needs: the process's database, the caller's tenant and who
+the caller is (recorded on every ledger row)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,7 +11,8 @@ from ..db.engine import Database
 if TYPE_CHECKING:
     from ..events.hub import Hub
 
-# Until authentication lands, every request acts for this tenant.
+# The tenant of the embedded demo data and of the tests' default API key. Requests
+# act for the tenant of their credential (inventory/auth), never for this default.
 DEFAULT_TENANT_ID = UUID("00000000-0000-0000-0000-000000000001")
 
 
@@ -19,3 +21,4 @@ class Ctx:
     db: Database
     tenant_id: UUID = DEFAULT_TENANT_ID
     hub: Optional["Hub"] = None  # live stock fan-out of this process (inventory/events)
+    actor: str | None = None

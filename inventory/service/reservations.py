@@ -56,7 +56,7 @@ async def reserve_stock(ctx: Ctx, cmd: ReserveStock, key: str | None):
             conn, ctx.tenant_id, cmd.ttl_seconds, cmd.reference,
             [(l.item_id, l.location_id, l.quantity) for l in lines],
         )
-        why = Why(None, cmd.reference, reservation_id, key)
+        why = Why(None, cmd.reference, reservation_id, key, ctx.actor)
         for line in sorted(lines, key=lambda l: (l.item_id, l.location_id)):
             row = await ledger.change_level(
                 conn, ctx.tenant_id, line.item_id, line.location_id, MovementKind.RESERVE,
@@ -83,6 +83,7 @@ async def _finish(
     kind: MovementKind,
     ships: bool,
     key: str | None,
+    actor: str | None = None,
 ) -> ReservationView | UserError:
     found = (await queries.reservations_by_ids(conn, tenant_id, [reservation_id])).get(
         reservation_id
@@ -102,7 +103,7 @@ async def _finish(
             field="reservationId",
             status=status.value,
         )
-    await _move_lines(conn, tenant_id, found, kind, ships, key)
+    await _move_lines(conn, tenant_id, found, kind, ships, key, actor)
     return ReservationView(
         found.id, to_status, found.reference, found.expires_at, found.created_at, found.lines
     )
@@ -115,8 +116,9 @@ async def _move_lines(
     kind: MovementKind,
     ships: bool,
     key: str | None,
+    actor: str | None = None,
 ) -> None:
-    why = Why(None, reservation.reference, reservation.id, key)
+    why = Why(None, reservation.reference, reservation.id, key, actor)
     for line in sorted(reservation.lines, key=lambda l: (l.item_id, l.location_id)):
         row = await ledger.change_level(
             conn, tenant_id, line.item_id, line.location_id, kind,
@@ -131,7 +133,7 @@ async def commit_reservation(ctx: Ctx, cmd: CommitReservation, key: str | None):
     async def work(conn: AsyncConnection, key: str | None):
         return await _finish(
             conn, ctx.tenant_id, cmd.reservation_id, ReservationStatus.COMMITTED,
-            MovementKind.COMMIT, True, key,
+            MovementKind.COMMIT, True, key, ctx.actor,
         )
 
     return await execute(ctx, cmd, key, work)
@@ -141,7 +143,7 @@ async def release_reservation(ctx: Ctx, cmd: ReleaseReservation, key: str | None
     async def work(conn: AsyncConnection, key: str | None):
         return await _finish(
             conn, ctx.tenant_id, cmd.reservation_id, ReservationStatus.RELEASED,
-            MovementKind.RELEASE, False, key,
+            MovementKind.RELEASE, False, key, ctx.actor,
         )
 
     return await execute(ctx, cmd, key, work)
@@ -159,7 +161,7 @@ async def expire_one(ctx: Ctx, tenant_id: UUID, reservation_id: UUID) -> bool:
         found = (await queries.reservations_by_ids(conn, tenant_id, [reservation_id]))[
             reservation_id
         ]
-        await _move_lines(conn, tenant_id, found, MovementKind.EXPIRE, False, None)
+        await _move_lines(conn, tenant_id, found, MovementKind.EXPIRE, False, None, ctx.actor)
         return True
 
     return await run_transaction(ctx.db, changes.announcing(work), idempotent=True)

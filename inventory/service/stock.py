@@ -43,7 +43,7 @@ async def receive_stock(ctx: Ctx, cmd: ReceiveStock, key: str | None):
         )
         row = await ledger.add_on_hand(
             conn, ctx.tenant_id, items[cmd.sku], locs[cmd.location_code], MovementKind.RECEIVE,
-            cmd.quantity, Why(cmd.reason, cmd.reference, None, key),
+            cmd.quantity, Why(cmd.reason, cmd.reference, None, key, ctx.actor),
         )
         return _view(cmd.sku, cmd.location_code, row)
 
@@ -56,7 +56,7 @@ async def adjust_stock(ctx: Ctx, cmd: AdjustStock, key: str | None):
             conn, ctx.tenant_id, [(cmd.sku, "sku", cmd.location_code, "locationCode")]
         )
         item_id, location_id = items[cmd.sku], locs[cmd.location_code]
-        why = Why(cmd.reason, None, None, key)
+        why = Why(cmd.reason, None, None, key, ctx.actor)
         if cmd.delta > 0:
             row = await ledger.add_on_hand(
                 conn, ctx.tenant_id, item_id, location_id, MovementKind.ADJUST, cmd.delta, why
@@ -98,7 +98,7 @@ async def set_stock(ctx: Ctx, cmd: SetStock, key: str | None):
                 cmd.sku, cmd.location_code, on_hand - cmd.on_hand, on_hand - reserved,
                 f"cannot set on hand below the {reserved} reserved",
             )
-        why = Why(cmd.reason, None, None, key)
+        why = Why(cmd.reason, None, None, key, ctx.actor)
         if existing is None:
             row = await ledger.add_on_hand(
                 conn, ctx.tenant_id, item_id, location_id, MovementKind.SET, cmd.on_hand, why
@@ -124,7 +124,7 @@ async def transfer_stock(ctx: Ctx, cmd: TransferStock, key: str | None):
         source_id, dest_id = locs[cmd.from_location_code], locs[cmd.to_location_code]
         # Lock both levels in key order so opposite transfers queue, not deadlock.
         await ledger.lock_levels(conn, ctx.tenant_id, [(item_id, source_id), (item_id, dest_id)])
-        why = Why(cmd.reason, cmd.reference, None, key)
+        why = Why(cmd.reason, cmd.reference, None, key, ctx.actor)
         out = await ledger.change_level(
             conn, ctx.tenant_id, item_id, source_id, MovementKind.TRANSFER_OUT,
             on_hand_delta=-cmd.quantity, why=why,

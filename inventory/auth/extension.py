@@ -1,0 +1,76 @@
+"""The schema extension that guards every operation (HTTP and WebSocket alike):
+authenticated caller, the scopes every root field needs, no NUL characters in
+strings, then the rate limit.
+
+It runs after parsing and validation and before any resolver, so a refused
+operation reads and writes nothing. Refusals are GraphQL errors with
+extensions.code UNAUTHENTICATED, FORBIDDEN or RATE_LIMITED (with retryAfterMs;
+over HTTP also status 429 and Retry-After) and no other detail.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from graphql import GraphQLError, OperationType
+from starlette.responses import Response
+from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionResult
+
+from .limits import contains_nul
+from .scopes import required_scope, root_fields
+
+
+def refusal(code: str, **extensions: Any) -> GraphQLError:
+    messages = {
+        "UNAUTHENTICATED": "authentication required",
+        "FORBIDDEN": "not allowed",
+        "RATE_LIMITED": "too many requests; retry later",
+    }
+    return GraphQLError(messages[code], extensions={"code": code, **extensions})
+
+
+class AccessGuard(SchemaExtension):
+    async def on_execute(self):
+        error = await self._check()
+        if error is not None:
+            if self.execution_context.operation_type is OperationType.SUBSCRIPTION:
+                # The subscription path ignores a preset result but reports an
+                # exception raised here as the operation's error, before subscribing.
+                raise error
+            self.execution_context.result = ExecutionResult(data=None, errors=[error])
+        yield
+
+    async def _check(self) -> GraphQLError | None:
+        ec = self.execution_context
+        context = ec.context
+        principal = getattr(context, "principal", None)
+        if principal is None:
+            return refusal("UNAUTHENTICATED")
+        found = root_fields(ec.graphql_document, ec.operation_name) if ec.graphql_document else None
+        if found is None:
+            return refusal("FORBIDDEN")
+        operation, fields = found
+        for field in fields:
+            scope = required_scope(operation, field)
+            if scope is not None and not principal.allows(scope):
+                return refusal("FORBIDDEN")
+        if contains_nul(ec):
+            # PostgreSQL text cannot hold NUL; refuse before it reaches the driver.
+            return GraphQLError("strings must not contain NUL characters",
+                                extensions={"code": "INVALID_INPUT"})
+        limiter = getattr(context, "limiter", None)
+        if limiter is None:
+            return None
+        write = operation is OperationType.MUTATION
+        # A write costs one token per root mutation field: aliases cannot
+        # multiply work past the budget.
+        cost = max(1, len(fields)) if write else 1
+        wait_ms = await limiter.check(principal, write, cost)
+        if wait_ms:
+            response = getattr(context, "response", None)
+            if isinstance(response, Response):  # HTTP; on a WebSocket only the error
+                response.status_code = 429
+                response.headers["Retry-After"] = str(max(1, math.ceil(wait_ms / 1000)))
+            return refusal("RATE_LIMITED", retryAfterMs=wait_ms)
+        return None

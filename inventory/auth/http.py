@@ -1,0 +1,148 @@
+"""HTTP/WebSocket side of security: the gate in front of /graphql, WebSocket
+authentication in connection_init, CORS and the production switches.
+
+HTTP: a request that carries an operation (POST, or GET with ?query=) must
+present a valid credential or is answered 401 {"errors": [{"extensions":
+{"code": "UNAUTHENTICATED"}}]} with `WWW-Authenticate: Bearer`; the GraphiQL
+page itself (GET without a query) needs none. Bodies over
+INVENTORY_MAX_BODY_BYTES are answered 413 before anything parses them.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+
+from ..db.engine import Database
+from .authenticator import Authenticator
+from .principal import Principal
+from .ratelimit import RateLimiter
+from .settings import SecuritySettings
+
+
+class Security:
+    """The process's authenticator and rate limiter."""
+
+    def __init__(self, settings: SecuritySettings, db: Database):
+        self.settings = settings
+        self.authenticator = Authenticator(settings, db)
+        self.limiter = RateLimiter(settings)
+
+    async def close(self) -> None:
+        await self.limiter.close()
+
+    def middleware(self) -> list[Middleware]:
+        """CORS only for the configured origins; with none, browsers on other
+        origins get no CORS headers and so cannot call the API."""
+        if not self.settings.cors_origins:
+            return []
+        return [Middleware(
+            CORSMiddleware, allow_origins=list(self.settings.cors_origins),
+            allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )]
+
+    def graphql_options(self) -> dict[str, Any]:
+        """Options of the GraphQL view: the same origins may open WebSockets."""
+        return {"allowed_origins": frozenset(self.settings.cors_origins)}
+
+    async def authenticate_ws(self, context: Any) -> None:
+        """connection_init: `{"authorization": "Bearer <key or JWT>"}` in the payload,
+        or the Authorization header of the upgrade request. Raises
+        ConnectionRejectionError, which closes the socket (4403) before any
+        operation can start."""
+        from strawberry.exceptions import ConnectionRejectionError
+
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
+        header = next((v for k, v in params.items()
+                       if isinstance(k, str) and k.lower() == "authorization"), None)
+        if header is None and context.request is not None:
+            header = context.request.headers.get("authorization")
+        principal = await self.authenticator.authenticate(header if isinstance(header, str) else None)
+        if principal is None:
+            raise ConnectionRejectionError()
+        context.act_as(principal)
+
+
+def _json_response(status: int, code: str, message: str, headers: list[tuple[bytes, bytes]]):
+    body = json.dumps({"data": None, "errors": [
+        {"message": message, "extensions": {"code": code}}]}).encode()
+    return {
+        "type": "http.response.start", "status": status,
+        "headers": [(b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()), *headers],
+    }, {"type": "http.response.body", "body": body}
+
+
+class HttpGate:
+    """ASGI wrapper of the GraphQL endpoint for plain HTTP requests."""
+
+    def __init__(self, app: Any, security: Security):
+        self.app = app
+        self.security = security
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.security.settings.max_body_bytes
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await self._refuse(send, 413, "PAYLOAD_TOO_LARGE", "request body too large")
+            return
+        body, receive = await self._buffer(receive, limit)
+        if body is None:
+            await self._refuse(send, 413, "PAYLOAD_TOO_LARGE", "request body too large")
+            return
+        # Any query string may carry an operation (GET ?query=..., percent-encoded
+        # or not); only the bare GraphiQL page needs no credential.
+        carries_operation = scope["method"] != "GET" or bool(scope.get("query_string"))
+        if carries_operation:
+            raw = headers.get(b"authorization")
+            principal: Principal | None = await self.security.authenticator.authenticate(
+                raw.decode("latin-1") if raw else None)
+            if principal is None:
+                await self._refuse(send, 401, "UNAUTHENTICATED", "authentication required",
+                                   [(b"www-authenticate", b"Bearer")])
+                return
+            scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _buffer(receive, limit: int):
+        """Reads the whole body (at most `limit` bytes); returns it and a receive
+        callable that replays it, or (None, _) when it is too large."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return None, receive
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return body, replay
+
+    @staticmethod
+    async def _refuse(send, status: int, code: str, message: str,
+                      headers: list[tuple[bytes, bytes]] = ()) -> None:
+        start, body = _json_response(status, code, message, list(headers))
+        await send(start)
+        await send(body)

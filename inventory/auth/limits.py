@@ -1,0 +1,76 @@
+"""Query limits beyond the depth/alias/token limiters in inventory/schema/root.py.
+
+Limits in place, and where:
+- depth 12, aliases 30, tokens 5000: schema/root.py (validation_limits below,
+  MaxTokensLimiter);
+- page size: `first` between 0 and 500 (resolvers/queries.py MAX_PAGE);
+- list lengths in inputs: reserveStock lines <= 100, texts <= 200 characters
+  (domain/commands.py);
+- request body: INVENTORY_MAX_BODY_BYTES (auth/http.py HttpGate);
+- operations per request: one. Batching (a JSON array of operations) is not
+  enabled and is answered 400; a document with several operations runs only the
+  one named by operationName, else the first (and AccessGuard checks that one);
+- writes: each root mutation field costs one rate-limit token (auth/extension.py);
+- introspection: off in production unless INVENTORY_INTROSPECTION=1;
+- strings: no NUL characters anywhere in arguments (PostgreSQL text cannot hold
+  them, so they would otherwise fail deep in the driver); checked by AccessGuard.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from graphql import StringValueNode, visit
+from graphql.language import Visitor
+from strawberry.extensions import (
+    AddValidationRules,
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    QueryDepthLimiter,
+)
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class _NulFinder(Visitor):
+    found = False
+
+    def enter_string_value(self, node: StringValueNode, *_args):
+        if "\x00" in node.value:
+            self.found = True
+
+
+def contains_nul(ec) -> bool:
+    """Whether the operation's variables or string literals hold a NUL character
+    (checked by AccessGuard, which answers INVALID_INPUT)."""
+    if _has_nul(ec.variables):
+        return True
+    query = ec.query or ""
+    # Only documents that could hold a NUL (raw or escaped) are walked.
+    if ec.graphql_document is None or ("\x00" not in query and "\\u" not in query):
+        return False
+    finder = _NulFinder()
+    visit(ec.graphql_document, finder)
+    return finder.found
+
+
+def validation_limits(max_depth: int, max_aliases: int):
+    """Depth and alias limits as one extension factory whose validation rules are
+    built once. QueryDepthLimiter and MaxAliasesLimiter each build a new rule
+    class per instance, i.e. per request, which made every request miss the
+    ValidationCache (its key includes the rules) and re-validate the document:
+    about 2 ms of CPU for a trivial query here."""
+    rules = [*QueryDepthLimiter(max_depth=max_depth).validation_rules,
+             *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules]
+    return lambda: AddValidationRules(rules)
+
+
+def query_limit_extensions(introspection: bool) -> list:
+    return [] if introspection else [DisableIntrospection]

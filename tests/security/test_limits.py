@@ -1,0 +1,272 @@
+"""Abuse limits: token-bucket rate limits per credential and per tenant (reads and
+writes apart), in one process and shared between processes through a real Redis;
+query limits (depth, aliases, tokens, page size, input lists, body size, batches);
+production mode and CORS."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import uuid
+
+import httpx
+import pytest
+
+from ..support import ApiServer, create_api_key, free_port, unique
+from .conftest import ALL, Client, tenant_snapshot
+
+SLOW = "0.01"  # tokens per second: no refill worth counting during a test
+READ_Q = "{ locations(first: 1) { nodes { code } } }"
+
+
+def _codes(responses) -> list[str]:
+    out = []
+    for r in responses:
+        if r.status_code == 200 and "errors" not in r.json():
+            out.append("ok")
+        else:
+            body = r.json()
+            out.append(body["errors"][0]["extensions"]["code"])
+    return out
+
+
+def _write(client: Client, key: str, code: str, aliases: int = 1) -> httpx.Response:
+    fields = " ".join(
+        f'm{i}: createLocation(input: {{code: "{code}-{i}", name: "n"}}) {{ __typename }}'
+        for i in range(aliases))
+    return client.post(f"mutation {{ {fields} }}", None, key)
+
+
+@pytest.fixture(scope="module")
+def limited(database_url, tmp_path_factory):
+    """A server whose buckets barely refill: reads burst 4, writes burst 3, the
+    tenant's budget 1.5 times a credential's."""
+    server = ApiServer(database_url, tmp_path_factory.mktemp("limited") / "api.log",
+                       INVENTORY_RATE_READ=SLOW, INVENTORY_RATE_READ_BURST="4",
+                       INVENTORY_RATE_WRITE=SLOW, INVENTORY_RATE_WRITE_BURST="3",
+                       INVENTORY_RATE_TENANT_FACTOR="1.5").start()
+    yield server
+    server.stop()
+
+
+def test_rate_limits_per_credential_and_tenant_reads_and_writes_apart(
+        limited, database_url, sync_engine):
+    tenant = uuid.uuid4()
+    key1, key2 = (create_api_key(database_url, ALL, tenant, f"k{i}") for i in (1, 2))
+    client = Client(limited.url)
+    reads = [client.post(READ_Q, None, key1) for _ in range(6)]
+    assert _codes(reads) == ["ok"] * 4 + ["RATE_LIMITED"] * 2
+    refused = reads[-1]
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert refused.json()["errors"][0]["extensions"]["retryAfterMs"] > 0
+    assert refused.json()["data"] is None
+    # Writes have their own budget, untouched by the reads.
+    before = tenant_snapshot(sync_engine, tenant)
+    writes = [_write(client, key1, unique("RL")) for _ in range(4)]
+    assert _codes(writes) == ["ok"] * 3 + ["RATE_LIMITED"]
+    after = tenant_snapshot(sync_engine, tenant)
+    assert len(after["locations"]) == len(before["locations"]) + 3  # the refused one wrote nothing
+    # key2 has its own bucket, but the tenant's (6 reads) has only 2 left.
+    assert _codes([client.post(READ_Q, None, key2) for _ in range(3)]) == \
+        ["ok", "ok", "RATE_LIMITED"]
+    # Another tenant is not affected.
+    other = create_api_key(database_url, ALL, uuid.uuid4(), "other")
+    assert _codes([client.post(READ_Q, None, other)]) == ["ok"]
+
+
+async def test_rate_limits_apply_on_websockets(limited, database_url):
+    import json
+
+    import websockets
+
+    key = create_api_key(database_url, ALL, uuid.uuid4(), "socket")
+    url = limited.url.replace("http://", "ws://") + "/graphql"
+    async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:
+        await ws.send(json.dumps({"type": "connection_init",
+                                  "payload": {"authorization": f"Bearer {key}"}}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        codes = []
+        for i in range(6):
+            await ws.send(json.dumps({"id": str(i), "type": "subscribe",
+                                      "payload": {"query": READ_Q}}))
+            message = json.loads(await ws.recv())
+            errors = message["payload"].get("errors") if message["type"] == "next" else \
+                message["payload"]
+            codes.append(errors[0]["extensions"]["code"] if errors else "ok")
+            if message["type"] == "next":
+                assert json.loads(await ws.recv())["type"] == "complete"
+        assert codes == ["ok"] * 4 + ["RATE_LIMITED"] * 2
+
+
+def test_aliased_writes_cost_one_token_each(limited, database_url, sync_engine):
+    tenant = uuid.uuid4()
+    key = create_api_key(database_url, ALL, tenant, "aliases")
+    client = Client(limited.url)
+    # Four mutations in one request cost four tokens: over a burst of three, so
+    # the request is refused whole (it is capped at the burst, so it can never
+    # pass either, but nothing of it runs).
+    before = tenant_snapshot(sync_engine, tenant)
+    assert _codes([_write(client, key, unique("AL"), aliases=2)]) == ["ok"]
+    assert _codes([_write(client, key, unique("AL"), aliases=2)]) == ["RATE_LIMITED"]
+    assert len(tenant_snapshot(sync_engine, tenant)["locations"]) == \
+        len(before["locations"]) + 2
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory):
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is missing: run scripts/bootstrap (installs it as root)")
+    port = free_port()
+    folder = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+         "no", "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 10
+    import socket
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0", process
+    if process.poll() is None:
+        process.terminate()
+        process.wait(5)
+
+
+def test_rate_limits_are_shared_between_processes_through_redis(
+        database_url, redis_url, tmp_path_factory):
+    url, redis_process = redis_url
+    env = dict(INVENTORY_REDIS_URL=url, INVENTORY_RATE_READ=SLOW,
+               INVENTORY_RATE_READ_BURST="6", INVENTORY_RATE_WRITE=SLOW,
+               INVENTORY_RATE_WRITE_BURST="6", INVENTORY_RATE_TENANT_FACTOR="0")
+    folder = tmp_path_factory.mktemp("redis-apis")
+    servers = [ApiServer(database_url, folder / f"api{i}.log", **env).start() for i in (1, 2)]
+    try:
+        key = create_api_key(database_url, ALL, uuid.uuid4(), "shared")
+        clients = [Client(s.url) for s in servers]
+        # Alternate between the processes: together they allow one burst, not two.
+        results = _codes([clients[i % 2].post(READ_Q, None, key) for i in range(10)])
+        assert results == ["ok"] * 6 + ["RATE_LIMITED"] * 4
+        # Redis down: the limiter fails open and the API keeps serving.
+        redis_process.terminate()
+        redis_process.wait(5)
+        fresh = create_api_key(database_url, ALL, uuid.uuid4(), "after redis")
+        assert _codes([clients[0].post(READ_Q, None, fresh) for _ in range(3)]) == ["ok"] * 3
+    finally:
+        for s in servers:
+            s.stop()
+
+
+def test_without_redis_each_process_has_its_own_buckets(limited, database_url, tmp_path_factory):
+    """The control for the Redis test: two processes without Redis allow a burst each."""
+    other = ApiServer(database_url, tmp_path_factory.mktemp("second") / "api.log",
+                      **{k: v for k, v in limited.env.items() if k.startswith("INVENTORY_RATE")}
+                      ).start()
+    try:
+        key = create_api_key(database_url, ALL, uuid.uuid4(), "local")
+        clients = [Client(limited.url), Client(other.url)]
+        results = _codes([clients[i % 2].post(READ_Q, None, key) for i in range(10)])
+        assert results.count("ok") == 8  # 4 per process
+    finally:
+        other.stop()
+
+
+# ------------------------------------------------------------------ query limits
+
+def _error_code(response: httpx.Response) -> str:
+    assert response.status_code < 500, response.text
+    return response.json()["errors"][0]["extensions"]["code"]
+
+
+def test_query_limits(client, tenants):
+    key = tenants[1].keys["all"]
+    deep = "{ items(first: 1) { nodes { stockLevels { item { stockLevels { item { stockLevels " \
+           "{ item { stockLevels { item { stockLevels { item { sku } } } } } } } } } } } } } }"
+    assert _error_code(client.post(deep, None, key)) == "GRAPHQL_VALIDATION_FAILED"
+    aliases = "{ " + " ".join(f"a{i}: __typename" for i in range(31)) + " }"
+    assert _error_code(client.post(aliases, None, key)) == "GRAPHQL_VALIDATION_FAILED"
+    tokens = "{ " + "__typename " * 5001 + "}"
+    assert _error_code(client.post(tokens, None, key)) == "GRAPHQL_VALIDATION_FAILED"
+    assert _error_code(client.post("{ items(first: 501) { nodes { sku } } }", None, key)) \
+        == "INVALID_INPUT"
+    lines = [{"sku": "X", "locationCode": "Y", "quantity": 1}] * 101
+    body = client.post("mutation($i: ReserveStockInput!) { reserveStock(input: $i) "
+                       "{ ... on UserError { code field } } }", {"i": {"lines": lines}}, key)
+    assert body.json()["data"]["reserveStock"] == {"code": "INVALID_INPUT", "field": "lines"}
+    # NUL characters (which PostgreSQL text cannot hold) are refused up front.
+    for query, variables in (('{ item(sku: "a\\u0000b") { sku } }', None),
+                             ("query($s: String!) { item(sku: $s) { sku } }", {"s": "a\x00"})):
+        assert _error_code(client.post(query, variables, key)) == "INVALID_INPUT"
+
+
+def test_body_size_batches_and_several_operations(client, tenants):
+    key = tenants[1].keys["all"]
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    big = client.http.post(client.url, content=b'{"query": "' + b" " * 300_000 + b'{ __typename }"}',
+                           headers=headers)
+    assert big.status_code == 413 and big.json()["errors"][0]["extensions"]["code"] == \
+        "PAYLOAD_TOO_LARGE"
+
+    def chunks():  # no Content-Length: the limit is counted while reading
+        for _ in range(40):
+            yield b" " * 10_000
+
+    streamed = client.http.post(client.url, content=chunks(), headers=headers)
+    assert streamed.status_code == 413
+    batch = client.http.post(client.url, json=[{"query": "{ __typename }"}] * 5, headers=headers)
+    assert batch.status_code == 400  # batching is off: one operation per request
+    # Several operations in a document: only one runs (the named one, else the
+    # first), and the scope check looks at that same operation.
+    read_only = tenants[1].keys["read"]
+    document = ('query A { __typename } '
+                'mutation B { createLocation(input: {code: "NEVER", name: "n"}) { __typename } }')
+    assert client.data(document, None, read_only) == {"__typename": "Query"}
+    named = client.http.post(client.url, json={"query": document, "operationName": "B"},
+                             headers={"Authorization": f"Bearer {read_only}"})
+    assert _error_code(named) == "FORBIDDEN"
+    assert client.data('{ location(code: "NEVER") { code } }', None, key) == {"location": None}
+
+
+@pytest.fixture(scope="module")
+def production(database_url, tmp_path_factory):
+    server = ApiServer(database_url, tmp_path_factory.mktemp("prod") / "api.log",
+                       INVENTORY_ENV="production",
+                       INVENTORY_CORS_ORIGINS="https://shop.example").start()
+    yield server
+    server.stop()
+
+
+def test_production_mode_turns_off_graphiql_and_introspection(production, api_server):
+    headers = {"Accept": "text/html"}
+    assert httpx.get(production.url + "/graphql", headers=headers).status_code == 404
+    assert "graphiql" in httpx.get(api_server.url + "/graphql", headers=headers).text.lower()
+    # A query in the URL, however encoded, needs a credential like a POST.
+    for query_string in ("query={__typename}", "%71uery={__typename}"):
+        assert httpx.get(f"{api_server.url}/graphql?{query_string}").status_code == 401
+    client = Client(production.url)
+    introspection = client.post("{ __schema { types { name } } }", None, production.api_key)
+    assert _error_code(introspection) == "GRAPHQL_VALIDATION_FAILED"
+    assert client.data("{ __typename }", None, production.api_key) == {"__typename": "Query"}
+    dev = Client(api_server.url)
+    assert dev.data("{ __schema { queryType { name } } }", None, api_server.api_key)
+
+
+def test_cors_allows_only_configured_origins(production, api_server):
+    def preflight(url, origin):
+        return httpx.options(url + "/graphql", headers={
+            "Origin": origin, "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type"})
+
+    allowed = preflight(production.url, "https://shop.example")
+    assert allowed.headers.get("access-control-allow-origin") == "https://shop.example"
+    assert "access-control-allow-origin" not in preflight(production.url, "https://evil.example").headers
+    # Nothing is allowed by default.
+    assert "access-control-allow-origin" not in preflight(api_server.url, "https://shop.example").headers
+    simple = httpx.post(api_server.url + "/graphql", json={"query": "{ __typename }"},
+                        headers={"Origin": "https://evil.example",
+                                 "Authorization": f"Bearer {api_server.api_key}"})
+    assert "access-control-allow-origin" not in simple.headers
