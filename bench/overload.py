@@ -19,6 +19,10 @@ INVENTORY_MAX_CONCURRENT=0). The request mix is 80% `stockLevel` reads and 20%
    in Python on this 2-core machine it could not keep its own schedule.)
 3. The ledger audit over the whole database after each mode.
 
+Requests carry an all-scopes API key created in the private database, and rate
+limits are off (INVENTORY_RATE_READ/WRITE=0) so that every refusal counted is
+shedding (503), never rate limiting (429).
+
 The load generator runs on the same 2-core machine as the server, so the rate
 it can offer is itself bounded; the figures say what it managed.
 """
@@ -40,7 +44,7 @@ from pathlib import Path
 
 import httpx
 
-from inventory.chaos.runner import ApiProcess
+from inventory.chaos.runner import ApiProcess, create_client_key
 from inventory.db import embedded, migrate, seed
 from inventory.db.audit import audit
 from inventory.db.engine import create_sync_engine
@@ -106,14 +110,15 @@ class Tally:
         }
 
 
-async def closed_loop(url: str, clients: int, seconds: float, rng: random.Random) -> Tally:
+async def closed_loop(url: str, clients: int, seconds: float, rng: random.Random,
+                      api_key: str) -> Tally:
     tally = Tally()
     stop_at = time.monotonic() + seconds
 
     async def loop():
         # One connection per client: httpx's shared pool gets slow with
         # hundreds of connections, which would throttle the generator itself.
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {api_key}"}) as client:
             while time.monotonic() < stop_at:
                 await tally.one(client, url, request_body(rng))
 
@@ -121,15 +126,19 @@ async def closed_loop(url: str, clients: int, seconds: float, rng: random.Random
     return tally
 
 
-def run_mode(name: str, url: str, root: Path, env: dict, args, rng, capacity: float | None):
-    api = ApiProcess(url, root / f"api-{name}.log", env={"INVENTORY_SWEEP_INTERVAL": "0", **env})
+def run_mode(name: str, url: str, root: Path, env: dict, args, rng, capacity: float | None,
+             api_key: str):
+    api = ApiProcess(url, root / f"api-{name}.log", env={
+        "INVENTORY_SWEEP_INTERVAL": "0", "INVENTORY_RATE_READ": "0", "INVENTORY_RATE_WRITE": "0",
+        **env})
     api.start()
     try:
         endpoint = api.url + "/graphql"
-        asyncio.run(closed_loop(endpoint, 8, 3, rng))  # warm-up
+        asyncio.run(closed_loop(endpoint, 8, 3, rng, api_key))  # warm-up
         if capacity is None:
             print(f"[{name}] measuring capacity: 16 clients, {args.seconds:.0f}s ...", flush=True)
-            cap = asyncio.run(closed_loop(endpoint, 16, args.seconds, rng)).summary(args.seconds)
+            cap = asyncio.run(closed_loop(endpoint, 16, args.seconds, rng, api_key)).summary(
+                args.seconds)
             capacity = cap["accepted_rps"]
             print(f"[{name}] capacity {capacity} req/s (p50 {cap['p50_ms']} ms, "
                   f"p99 {cap['p99_ms']} ms)", flush=True)
@@ -139,7 +148,7 @@ def run_mode(name: str, url: str, root: Path, env: dict, args, rng, capacity: fl
         print(f"[{name}] {clients} clients ({args.factor:g}x the capacity run's 16) for "
               f"{args.seconds:.0f}s ...", flush=True)
         started = time.monotonic()
-        tally = asyncio.run(closed_loop(endpoint, clients, args.seconds, rng))
+        tally = asyncio.run(closed_loop(endpoint, clients, args.seconds, rng, api_key))
         result = tally.summary(time.monotonic() - started)
         result["clients"] = clients
         alive = api.process.poll() is None
@@ -173,6 +182,7 @@ def main() -> int:
         migrate.upgrade(url)
         engine = create_sync_engine(url)
         seed.seed(engine.connect, DEFAULT_TENANT_ID, ITEMS, LOCATIONS)
+        _, api_key = create_client_key(engine, "overload bench")
         try:
             modes = [("limiter on", {"INVENTORY_MAX_QUEUE": str(args.max_queue),
                                      "INVENTORY_QUEUE_TIMEOUT": str(args.queue_timeout)})]
@@ -180,7 +190,8 @@ def main() -> int:
                 modes.append(("limiter off", {"INVENTORY_MAX_CONCURRENT": "0"}))
             capacity = None
             for name, env in modes:
-                capacity, cap, result, alive = run_mode(name, url, root, env, args, rng, capacity)
+                capacity, cap, result, alive = run_mode(name, url, root, env, args, rng, capacity,
+                                                        api_key)
                 with engine.connect() as conn:
                     checked = audit(conn)
                 result.update(server_stayed_up=alive, audit_ok=checked.ok,

@@ -6,7 +6,8 @@ wrk drives a scenario, and prints the hottest functions (self and inclusive).
     .venv/bin/python bench/profile.py reserve --seconds 10 --svg /tmp/reserve.svg
 
 Runs on its own embedded database (seeded like bench/run.py); one worker so a
-single process holds all the Python time.
+single process holds all the Python time. Like bench/run.py it creates an API
+key (sent by wrk from BENCH_API_KEY) and turns rate limits off.
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import (  # noqa: E402  (bench/ is a folder of scripts, not a package)
-    BENCH, FLASH_SKU, ROOT, Server, free_port, need, say, top_up,
+    BENCH, CREATE_ITEM, FLASH_SKU, ROOT, Server, create_bench_key, free_port, graphql, need,
+    say, top_up,
 )
 
 
@@ -60,21 +62,22 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="inventory-profile-"))
     url, handle = embedded.start(work / "db")
     env = {**os.environ, "INVENTORY_DATABASE_URL": url, "INVENTORY_SEED_DEMO": "0",
-           "INVENTORY_GRAPHIQL": "0", "INVENTORY_LOG_LEVEL": "WARNING"}
+           "INVENTORY_GRAPHIQL": "0", "INVENTORY_LOG_LEVEL": "WARNING",
+           "INVENTORY_RATE_READ": "0", "INVENTORY_RATE_WRITE": "0"}
     cli = [sys.executable, "-m", "inventory.cli"]
     subprocess.run(cli + ["seed", "--items", "1000", "--locations", "4"], env=env,
                    check=True, cwd=ROOT, capture_output=True)
+    api_key = create_bench_key(url)
     port = free_port()
     service = Server("service", cli + ["serve", "--port", str(port)], env, port, "/readyz",
                      work / "service.log")
     try:
-        subprocess.run([sys.executable, "-c", "import httpx,sys; httpx.post(sys.argv[1] + "
-                        "'/graphql', json={'query': 'mutation { createItem(input: {sku: "
-                        f"\"{FLASH_SKU}\", name: \"flash\"}}) {{ __typename }} }}'}})",
-                        service.url], check=True)
-        top_up(service.url, [f"SKU-{n:06d}" for n in range(1, 301)] + [FLASH_SKU], 10_000_000)
+        graphql(service.url, CREATE_ITEM, {"i": {"sku": FLASH_SKU, "name": "flash"}}, api_key)
+        top_up(service.url, [f"SKU-{n:06d}" for n in range(1, 301)] + [FLASH_SKU], 10_000_000,
+               api_key)
         lua_env = {**os.environ, "BENCH_SCENARIO": args.scenario,
-                   "BENCH_LUA_DIR": str(BENCH / "lua"), "BENCH_WRITE_ITEMS": "300"}
+                   "BENCH_LUA_DIR": str(BENCH / "lua"), "BENCH_WRITE_ITEMS": "300",
+                   "BENCH_API_KEY": api_key}
         wrk = [need("wrk", "run scripts/bootstrap"), f"-t{min(2, args.clients)}", f"-c{args.clients}",
                f"-d{args.seconds + 2:g}s", "-s", str(BENCH / "lua" / "scenario.lua"),
                service.url]

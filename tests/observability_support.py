@@ -1,4 +1,6 @@
-"""Helpers for the observability tests: plain HTTP calls and a real forced retry."""
+"""Helpers for the observability tests: plain HTTP calls (authenticated with the
+test key of the server at that URL, see tests/support.py API_KEYS) and a real
+forced retry."""
 from __future__ import annotations
 
 import threading
@@ -7,7 +9,7 @@ import time
 import httpx
 import psycopg
 
-from .support import unique
+from .support import API_KEYS, unique
 
 RECEIVE = """mutation Receive($sku: String!, $code: String!) {
   receiveStock(input: {sku: $sku, locationCode: $code, quantity: 1}) {
@@ -15,8 +17,11 @@ RECEIVE = """mutation Receive($sku: String!, $code: String!) {
 
 
 def post(url: str, query: str, variables: dict | None = None, headers: dict | None = None):
+    """POSTs an operation as the server's test key (unless `headers` carry an
+    Authorization of their own); the answer must be HTTP 200."""
+    auth = {"Authorization": f"Bearer {API_KEYS[url]}"} if url in API_KEYS else {}
     response = httpx.post(url + "/graphql", json={"query": query, "variables": variables or {}},
-                          headers=headers or {}, timeout=30)
+                          headers={**auth, **(headers or {})}, timeout=30)
     assert response.status_code == 200, response.text
     return response
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from .support import ApiServer
+from .support import ApiServer, create_api_key
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 pytestmark = pytest.mark.skipif(
@@ -62,8 +62,11 @@ def cell(sku: str, code: str, attribute: str) -> str:
 async def test_dashboard_updates_live_and_reconnects(browser, dashboard_server, api):
     sku, code = await api.item(reorder_point=3), await api.location()
     await api.receive(sku, code, 10)
-    browser.get(dashboard_server.url + "/dashboard")
+    # The key travels in the URL fragment (never sent to the server); the page
+    # keeps it in sessionStorage and takes it out of the address bar.
+    browser.get(f"{dashboard_server.url}/dashboard#key={dashboard_server.api_key}")
     await wait_for(browser, "document.getElementById('status').textContent", "live", 10)
+    assert browser.current_url == dashboard_server.url + "/dashboard"
     assert browser.execute_script(f"return {cell(sku, code, 'available')}") == "10"
 
     # Written through another API process; shown within a second.
@@ -87,3 +90,42 @@ async def test_dashboard_updates_live_and_reconnects(browser, dashboard_server, 
         f"return document.getElementById('cell-' + encodeURIComponent({sku!r}) + '--' "
         f"+ encodeURIComponent({code!r})).classList.contains('low')")
     print(f"change appeared on the page {took * 1000:.0f} ms after the mutation returned")
+
+
+STATUS = "document.getElementById('status').textContent"
+MESSAGE = "document.getElementById('auth-message').textContent"
+FORM_SHOWN = "!document.getElementById('auth').hidden"
+
+
+async def submit_key(browser, key: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    field = browser.find_element(By.ID, "auth-key")
+    field.send_keys(key)
+    field.submit()
+
+
+async def test_dashboard_asks_for_a_key_and_says_when_it_is_refused(
+        browser, dashboard_server, database_url, api):
+    sku, code = await api.item(), await api.location()
+    await api.receive(sku, code, 4)
+    # An unknown key (from a link; the tab may hold an earlier good one).
+    browser.get(dashboard_server.url + "/dashboard#key=inv_" + "0" * 64 + "_guess")
+    await wait_for(browser, STATUS, "refused", 10)
+    assert "401" in browser.execute_script(f"return {MESSAGE}")
+    assert browser.execute_script(f"return {FORM_SHOWN}")
+    assert browser.execute_script("return sessionStorage.length") == 0
+    # A valid key without inventory:read, typed into the form.
+    await submit_key(browser, create_api_key(database_url, ("inventory:write",), name="dash"))
+    await wait_for(browser, MESSAGE, "This API key lacks the inventory:read scope.", 10)
+    assert browser.execute_script(f"return {STATUS}") == "refused"
+    assert browser.execute_script(f"return {cell(sku, code, 'available')}") is None
+    # The right key: live, with the data.
+    await submit_key(browser, dashboard_server.api_key)
+    await wait_for(browser, STATUS, "live", 10)
+    assert browser.execute_script(f"return {cell(sku, code, 'available')}") == "4"
+    assert not browser.execute_script(f"return {FORM_SHOWN}")
+    # Forgetting the key empties the page and asks again.
+    browser.find_element("id", "forget").click()
+    await wait_for(browser, STATUS, "signed-out", 10)
+    assert browser.execute_script(f"return {cell(sku, code, 'available')}") is None

@@ -3,15 +3,20 @@ another (both on one database), over real WebSockets."""
 from __future__ import annotations
 
 import asyncio
+import json
+import uuid
 
 import httpx
 import psycopg
 import pytest
+import websockets
 
 from inventory.events.feeds import LISTENER_NAME
 
 from .live_support import LEGACY_WS, LEVEL_SUBSCRIPTION, TRANSPORT_WS, WsClient
-from .support import Api, ApiServer, unique
+from .security.conftest import ADMIN, ALL, READ, WRITE
+from .security.test_websocket_auth import _closed_with
+from .support import Api, ApiServer, create_api_key, unique
 
 
 @pytest.fixture(scope="module")
@@ -213,3 +218,92 @@ async def test_unknown_sku_is_a_typed_error(api, second_server, protocol):
         message = await ws.receive()
     errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
     assert errors[0]["extensions"]["code"] == "NOT_FOUND", message
+
+
+# Access checks on subscriptions (see docs/security.md). Each test first shows
+# that its subscribe message does start a subscription for a good credential
+# (the `since` replay answers at once), so the refusals below are meaningful.
+
+async def fresh_level(api) -> tuple[str, str]:
+    """A level at version 1: a subscription with `since` version 0 for it gets
+    version 1 replayed as soon as it starts."""
+    sku, code = await level(api)
+    await api.receive(sku, code, 1)
+    return sku, code
+
+
+def replaying(sku: str, code: str) -> dict:
+    return {"skus": [sku], "since": [{"sku": sku, "locationCode": code, "version": 0}]}
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+@pytest.mark.parametrize("payload", [
+    None, {}, {"authorization": "Bearer inv_" + "0" * 64 + "_guess"}])
+async def test_socket_without_credential_is_closed_before_subscribing(
+        api, second_server, protocol, payload):
+    sku, code = await fresh_level(api)
+    async with WsClient(second_server.url, protocol) as ws:  # control: the test key
+        await ws.subscribe(LEVEL_SUBSCRIPTION, replaying(sku, code))
+        assert (await ws.changes(1))[0]["version"] == 1
+    url = second_server.url.replace("http://", "ws://", 1) + "/graphql"
+    async with websockets.connect(url, subprotocols=[protocol]) as ws:
+        init = {"type": "connection_init"}
+        if payload is not None:
+            init["payload"] = payload
+        await ws.send(json.dumps(init))
+        # Sent right behind the init: it must not start (no replay, no data).
+        await ws.send(json.dumps({
+            "id": "1", "type": "subscribe" if protocol == TRANSPORT_WS else "start",
+            "payload": {"query": LEVEL_SUBSCRIPTION, "variables": replaying(sku, code)}}))
+        code_ = await _closed_with(ws)
+    if protocol == TRANSPORT_WS:
+        assert code_ == 4403
+
+
+@pytest.mark.parametrize("protocol, scopes", [
+    (TRANSPORT_WS, (WRITE,)), (TRANSPORT_WS, (ADMIN,)), (LEGACY_WS, (WRITE, ADMIN))])
+async def test_key_without_read_scope_cannot_subscribe(
+        api, second_server, database_url, protocol, scopes):
+    sku, code = await fresh_level(api)
+    key = create_api_key(database_url, scopes, name="no read")
+    async with WsClient(second_server.url, protocol, api_key=key) as ws:  # a valid key: acked
+        for query, variables in ((LEVEL_SUBSCRIPTION, replaying(sku, code)),
+                                 ("subscription { lowStock { sku } }", {})):
+            op_id = await ws.subscribe(query, variables)
+            messages = []
+            while not messages or messages[-1]["type"] not in ("complete", "error"):
+                messages.append(await ws.receive())
+                # No data (a started subscription would replay version 1), only FORBIDDEN.
+                payload = messages[-1].get("payload")
+                assert not isinstance(payload, dict) or payload.get("data") is None, messages
+            assert all(m["id"] == op_id for m in messages), messages
+            payloads = [m["payload"] for m in messages if m["type"] in ("next", "data")]
+            errors = (messages[-1]["payload"] if messages[-1]["type"] == "error"
+                      else [e for p in payloads for e in p.get("errors", [])])
+            assert [e["extensions"]["code"] for e in errors] == ["FORBIDDEN"], messages
+        await api.receive(sku, code, 1)  # a live change: nothing may arrive for it
+        assert await ws.quiet(0.5) == []
+
+
+async def test_subscriptions_see_only_the_tenant_of_their_credential(
+        api, probe, second_server, database_url):
+    other = create_api_key(database_url, ALL, tenant_id=uuid.uuid4(), name="tenant B")
+    other_api = Api(api.client, api.url, api_key=other)
+    other_probe = await other_api.item(), await other_api.location()
+    await other_api.receive(*other_probe, 1)
+    sku, code = await fresh_level(api)
+    async with WsClient(second_server.url, api_key=other) as ws:
+        await ws.subscribe_ready(other_probe)  # no filter: every level of tenant B
+        await api.receive(sku, code, 5)  # tenant A
+        assert await ws.quiet(0.5) == []
+        await other_api.receive(*other_probe, 2)  # the socket still delivers B's changes
+        (seen,) = await ws.changes(1)
+        assert (seen["sku"], seen["version"], seen["onHand"]) == (other_probe[0], 2, 3)
+        # A's sku by name answers like an unknown one.
+        await ws.subscribe(LEVEL_SUBSCRIPTION, {"skus": [sku]})
+        message = await ws.receive()
+    errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+    assert errors[0]["extensions"]["code"] == "NOT_FOUND", message
+    async with WsClient(second_server.url, api_key=create_api_key(
+            database_url, (READ,), name="read only")) as ws:  # read alone is enough
+        await ws.subscribe_ready(probe, {"skus": [sku]})

@@ -119,6 +119,12 @@ def test_spans_exported_over_otlp_http(receiver, database_url, tmp_path):
     sql = [s for s in spans.values() if s.parent_span_id == operation.span_id]
     assert sql and all(any(a.key == "db.system" and a.value.string_value == "postgresql"
                            for a in s.attributes) for s in sql)
+    # The API key the requests sent is in no exported span (the ASGI
+    # instrumentation records no request headers) and in no log line.
+    secret = api.api_key.rsplit("_", 1)[1]
+    assert api.api_key and not any(secret.encode() in s.SerializeToString()
+                                   for _, s in receiver.spans())
+    assert secret not in (tmp_path / "api.log").read_text()
 
     # The log (INVENTORY_LOG_FORMAT=json): uvicorn's and ours, one JSON object a line.
     records = [json.loads(line) for line in (tmp_path / "api.log").read_text().splitlines()

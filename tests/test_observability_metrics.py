@@ -1,5 +1,6 @@
 """/metrics of a running `inventory serve`, scraped and parsed with
-prometheus_client's parser: counters move as requests, retries and sweeps happen."""
+prometheus_client's parser: counters move as requests, retries and sweeps
+happen, requests refused before GraphQL runs (401, 413, ...) included."""
 from __future__ import annotations
 
 import time
@@ -9,7 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from .observability_support import post, receive_with_forced_retry, setup_stock
-from .support import ApiServer
+from .support import ApiServer, auth_headers
 
 RESERVE = """mutation($s: String!, $c: String!, $q: Quantity!) {
   reserveStock(input: {lines: [{sku: $s, locationCode: $c, quantity: $q}], ttlSeconds: 1}) {
@@ -69,6 +70,67 @@ def test_metrics_move(api_server, database_url):
     for status in ("ACTIVE", "COMMITTED", "RELEASED", "EXPIRED"):
         assert ("inventory_reservations", (("status", status),)) in after
     assert ("inventory_reservations_overdue", ()) in after
+
+
+class LowReadRate(ApiServer):
+    """One read per credential, then RATE_LIMITED for minutes."""
+
+    def __init__(self, database_url, log_path):
+        super().__init__(database_url, log_path, INVENTORY_RATE_READ="0.01",
+                         INVENTORY_RATE_READ_BURST="1")
+
+
+def test_refused_requests_are_counted(database_url, tmp_path):
+    """Requests the HTTP gate refuses never reach GraphQL, yet count (operation
+    "refused", outcome "rejected", their code); a rate-limited operation counts
+    under its own operation."""
+    server = LowReadRate(database_url, tmp_path / "api.log").start()
+    try:
+        url = server.url
+        before = scrape(url)
+        query = {"query": LEVEL, "variables": {"s": "none", "c": "none"}}
+        refused = [
+            httpx.post(url + "/graphql", json=query, timeout=10),  # no credential
+            httpx.post(url + "/graphql", json=query, timeout=10,
+                       headers={"Authorization": "Bearer inv_not-a-key"}),
+            httpx.post(url + "/graphql", timeout=10, content=b"{" + b" " * 300_000 + b"}",
+                       headers={"Content-Type": "application/json"}),  # over 256 KiB
+            httpx.post(url + "/graphql", timeout=10, content=b"{not json",
+                       headers={**auth_headers(url), "Content-Type": "application/json"}),
+        ]
+        assert [r.status_code for r in refused] == [401, 401, 413, 400]
+        assert refused[0].json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        # Parsed, then refused by strawberry: counted under its operation.
+        mutation_over_get = httpx.get(url + "/graphql", timeout=10, headers=auth_headers(url),
+                                      params={"query": 'mutation { createLocation(input: '
+                                                       '{code: "X", name: "X"}) { __typename } }'})
+        assert mutation_over_get.status_code == 400, mutation_over_get.text
+        post(url, LEVEL, {"s": "none", "c": "none"})  # the credential's one read
+        limited = httpx.post(url + "/graphql", json=query, headers=auth_headers(url), timeout=10)
+        assert limited.status_code == 429, limited.text
+        assert limited.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+        after = scrape(url)
+    finally:
+        server.stop()
+
+    def moved(name: str, **labels):
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    req, err = "inventory_graphql_requests_total", "inventory_graphql_errors_total"
+    assert moved(req, operation="refused", outcome="rejected") == 4
+    assert moved(err, operation="refused", code="UNAUTHENTICATED") == 2
+    assert moved(err, operation="refused", code="PAYLOAD_TOO_LARGE") == 1
+    assert moved(err, operation="refused", code="BAD_REQUEST") == 1
+    assert moved(req, operation="mutation createLocation", outcome="rejected") == 1
+    assert moved(err, operation="mutation createLocation", code="BAD_REQUEST") == 1
+    assert moved(req, operation="query stockLevel", outcome="ok") == 1
+    assert moved(req, operation="query stockLevel", outcome="rejected") == 1
+    assert moved(err, operation="query stockLevel", code="RATE_LIMITED") == 1
+    # Refusals are not operations: the duration histogram is of operations only.
+    assert moved("inventory_graphql_request_duration_seconds_count", operation="refused") == 0
+    # Scrapes and probes are not /graphql requests and count nowhere.
+    assert sum(v for (name, _), v in after.items() if name == req) == sum(
+        v for (name, _), v in before.items() if name == req) + 7
 
 
 class TwoWorkers(ApiServer):

@@ -1,9 +1,11 @@
 """Traces of real requests: the app runs in-process under uvicorn (in a thread)
-with an in-memory span exporter, against the test PostgreSQL server."""
+with an in-memory span exporter, against the test PostgreSQL server, with
+authentication on (an API key in the database, sent by every request)."""
 from __future__ import annotations
 
 import threading
 import time
+import uuid
 
 import httpx
 import pytest
@@ -16,9 +18,10 @@ from opentelemetry.trace import SpanKind, StatusCode
 from inventory.app import create_app
 from inventory.config import Settings
 from inventory.observability import tracing
+from inventory.service.context import DEFAULT_TENANT_ID
 
 from .observability_support import post, receive_with_forced_retry, setup_stock
-from .support import free_port
+from .support import API_KEYS, create_api_key, free_port
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +40,14 @@ def exporter():
 
 @pytest.fixture(scope="module")
 def traced_url(database_url, exporter):
-    app = create_app(Settings(database_url=database_url, sweep_interval_s=0, graphiql=False))
+    with pytest.MonkeyPatch.context() as env:
+        # As for `inventory serve` in tests: rate limits far above what the tests
+        # send; verified credentials cached long enough that a test's second
+        # request surely reuses its first one's lookup.
+        env.setenv("INVENTORY_RATE_READ", "100000")
+        env.setenv("INVENTORY_RATE_WRITE", "100000")
+        env.setenv("INVENTORY_AUTH_CACHE_SECONDS", "120")
+        app = create_app(Settings(database_url=database_url, sweep_interval_s=0, graphiql=False))
     assert tracing.enabled()
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
@@ -48,14 +58,18 @@ def traced_url(database_url, exporter):
     while not server.started:
         assert thread.is_alive() and time.monotonic() < deadline, "in-process server did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}"
+    API_KEYS[url] = create_api_key(database_url)  # post() sends it
+    yield url
+    API_KEYS.pop(url, None)
     server.should_exit = True
     thread.join(15)
     assert not tracing.enabled()  # lifespan shutdown removed the instrumentation
 
 
-def spans_of(exporter, trace_id: str, *, settle: float = 2.0):
-    """The finished spans of one trace (waits for the server span, which ends last)."""
+def spans_of(exporter, trace_id: str, *, settle: float = 10.0):
+    """The finished spans of one trace (waits for the server span, which ends
+    last, after the response has reached the client)."""
     wanted = int(trace_id, 16)
     deadline = time.monotonic() + settle
     while True:
@@ -65,20 +79,42 @@ def spans_of(exporter, trace_id: str, *, settle: float = 2.0):
         time.sleep(0.02)
 
 
+def statement(span) -> str:
+    return str(span.attributes.get("db.statement", ""))
+
+
 def tree(spans):
-    """(server span, operation span, SQL spans under the operation)."""
+    """(server span, operation span, SQL spans under the operation, SQL spans of
+    the credential lookup).
+
+    The HTTP gate verifies the credential before GraphQL runs, so a key the
+    process has not verified recently (see INVENTORY_AUTH_CACHE_SECONDS) adds
+    its lookup (checkout pre-ping, then SELECT ... FROM api_keys) as SQL spans
+    directly under the server span, before the operation span: that time is
+    the request's, not the operation's. Nothing else may sit beside the
+    operation span."""
     servers = [s for s in spans if s.kind is SpanKind.SERVER]
     assert len(servers) == 1, [s.name for s in spans]
     server = servers[0]
-    operations = [s for s in spans if s.parent and s.parent.span_id == server.context.span_id]
+    children = [s for s in spans if s.parent and s.parent.span_id == server.context.span_id]
+    operations = [s for s in children if s.kind is SpanKind.INTERNAL]
     assert len(operations) == 1, [(s.name, s.kind) for s in spans]
     operation = operations[0]
+    auth_sql = [s for s in children if s is not operation]
+    assert all(s.kind is SpanKind.CLIENT and s.attributes.get("db.system") == "postgresql"
+               for s in auth_sql), [(s.name, s.kind) for s in auth_sql]
+    if auth_sql:
+        assert any("api_keys" in statement(s) for s in auth_sql), [statement(s) for s in auth_sql]
+        assert all("api_keys" not in statement(s) or s.status.status_code is not StatusCode.ERROR
+                   for s in auth_sql)
+        assert max(s.end_time for s in auth_sql) <= operation.start_time
     sql = [s for s in spans if s.parent and s.parent.span_id == operation.context.span_id]
+    assert not any("api_keys" in statement(s) for s in sql), "credential lookup inside the operation"
     inner = [s for s in spans if s is not server]
     assert {s.parent.span_id for s in inner} <= {
         server.context.span_id, operation.context.span_id}, "unexpected nesting"
     assert not any("http send" in s.name or "http receive" in s.name for s in spans)
-    return server, operation, sql
+    return server, operation, sql, auth_sql
 
 
 LEVEL_QUERY = """query Level($sku: String!, $code: String!) {
@@ -89,30 +125,62 @@ RESERVE = """mutation($sku: String!, $code: String!, $q: Quantity!) {
     __typename ... on UserError { code message } } }"""
 
 
-def test_query_span_tree(traced_url, exporter):
+def test_query_span_tree(traced_url, exporter, database_url):
     sku, code = setup_stock(traced_url, 5)
-    response = post(traced_url, LEVEL_QUERY, {"sku": sku, "code": code})
+    key = create_api_key(database_url, scopes=["inventory:read"])  # not verified yet
+    headers = {"Authorization": f"Bearer {key}"}
+    response = post(traced_url, LEVEL_QUERY, {"sku": sku, "code": code}, headers=headers)
     body = response.json()
     assert body["data"]["stockLevel"]["onHand"] == 5
     trace_id = response.headers["x-trace-id"]
     assert body["extensions"]["traceId"] == trace_id
     assert response.headers["traceresponse"].startswith(f"00-{trace_id}-")
 
-    server, operation, sql = tree(spans_of(exporter, trace_id))
+    server, operation, sql, auth_sql = tree(spans_of(exporter, trace_id))
     assert operation.name == "query Level"
     attributes = operation.attributes
     assert attributes["graphql.operation.type"] == "query"
     assert attributes["graphql.operation.name"] == "Level"
     assert attributes["graphql.root_fields"] == ("stockLevel",)
     assert len(attributes["graphql.document.hash"]) == 64
-    assert attributes["inventory.tenant_id"]
+    assert attributes["inventory.tenant_id"] == str(DEFAULT_TENANT_ID)
     assert attributes["inventory.outcome"] == "ok"
     assert operation.status.status_code is StatusCode.UNSET
     assert sql and all(s.attributes.get("db.system") == "postgresql" for s in sql)
-    assert any("stock_levels" in str(s.attributes.get("db.statement", "")) for s in sql)
-    # Variables' values are not recorded anywhere (statements are parameterised).
-    for span in [server, operation, *sql]:
+    assert any("stock_levels" in statement(s) for s in sql)
+    # The first use of the key: its lookup, under the server span (see tree()).
+    assert [s for s in auth_sql if "api_keys" in statement(s)], [s.name for s in auth_sql]
+    # Variables' values and the credential are not recorded anywhere (statements
+    # are parameterised; the key's secret never reaches the database).
+    secret = key.rsplit("_", 1)[1]
+    for span in [server, operation, *sql, *auth_sql]:
         assert sku not in repr(dict(span.attributes)), span.name
+        assert secret not in repr(dict(span.attributes)), span.name
+
+    # The same key again: verified from the cache, so no lookup in this trace.
+    response = post(traced_url, LEVEL_QUERY, {"sku": sku, "code": code}, headers=headers)
+    _, operation, sql, auth_sql = tree(spans_of(exporter, response.headers["x-trace-id"]))
+    assert operation.name == "query Level" and sql and auth_sql == []
+
+
+def test_span_records_the_credentials_tenant(traced_url, exporter, database_url):
+    """The tenant on the operation span is the one of the caller's credential
+    (the per-request context is rebound to it), not the process's default."""
+    tenant = uuid.uuid4()
+    key = create_api_key(database_url, scopes=["inventory:read"], tenant_id=tenant)
+    sku, code = setup_stock(traced_url, 1)  # the default tenant's stock
+    response = post(traced_url, LEVEL_QUERY, {"sku": sku, "code": code},
+                    headers={"Authorization": f"Bearer {key}"})
+    assert response.json()["data"] == {"stockLevel": None}  # another tenant's level: invisible
+    _, operation, _, _ = tree(spans_of(exporter, response.headers["x-trace-id"]))
+    assert operation.attributes["inventory.tenant_id"] == str(tenant)
+    assert operation.attributes["inventory.outcome"] == "ok"
+
+    # And right after, the default tenant's key again: each request its own tenant.
+    response = post(traced_url, LEVEL_QUERY, {"sku": sku, "code": code})
+    assert response.json()["data"]["stockLevel"]["onHand"] == 1
+    _, operation, _, _ = tree(spans_of(exporter, response.headers["x-trace-id"]))
+    assert operation.attributes["inventory.tenant_id"] == str(DEFAULT_TENANT_ID)
 
 
 def test_mutation_with_real_retry(traced_url, exporter, database_url):
@@ -121,7 +189,7 @@ def test_mutation_with_real_retry(traced_url, exporter, database_url):
     retries, and the retry is an event on the operation span."""
     sku, code = setup_stock(traced_url, 5)
     response = receive_with_forced_retry(traced_url, database_url, sku, code)
-    _, operation, sql = tree(spans_of(exporter, response.headers["x-trace-id"]))
+    _, operation, sql, _ = tree(spans_of(exporter, response.headers["x-trace-id"]))
     assert operation.name == "mutation Receive"
     retries = [e for e in operation.events if e.name == "transaction.retry"]
     assert len(retries) >= 1
@@ -138,7 +206,7 @@ def test_failed_mutations(traced_url, exporter):
     sku, code = setup_stock(traced_url, 1)
     response = post(traced_url, RESERVE, {"sku": sku, "code": code, "q": 5})
     assert response.json()["data"]["reserveStock"]["code"] == "INSUFFICIENT_STOCK"
-    _, operation, _ = tree(spans_of(exporter, response.headers["x-trace-id"]))
+    _, operation, _, _ = tree(spans_of(exporter, response.headers["x-trace-id"]))
     assert operation.name == "mutation reserveStock"  # unnamed: its root field
     assert operation.attributes["inventory.user_error.codes"] == ("INSUFFICIENT_STOCK",)
     assert operation.attributes["inventory.outcome"] == "user_error"
@@ -149,7 +217,7 @@ def test_failed_mutations(traced_url, exporter):
     trace_id = response.headers["x-trace-id"]
     assert body["errors"][0]["extensions"]["traceId"] == trace_id
     assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
-    _, operation, sql = tree(spans_of(exporter, trace_id))
+    _, operation, sql, _ = tree(spans_of(exporter, trace_id))
     assert operation.status.status_code is StatusCode.ERROR
     assert "GRAPHQL_VALIDATION_FAILED" in operation.attributes["graphql.error.codes"]
     assert operation.attributes["inventory.outcome"] == "rejected"
@@ -163,7 +231,7 @@ def test_incoming_traceparent_is_honoured(traced_url, exporter):
                     headers={"traceparent": f"00-{trace_id}-{parent_id}-01"})
     assert response.headers["x-trace-id"] == trace_id
     assert response.json()["extensions"]["traceId"] == trace_id
-    server, operation, sql = tree(spans_of(exporter, trace_id))
+    server, operation, sql, _ = tree(spans_of(exporter, trace_id))
     assert server.parent.span_id == int(parent_id, 16) and server.parent.is_remote
     assert operation.name == "query Level" and sql
 

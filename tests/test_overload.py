@@ -7,13 +7,15 @@ import asyncio
 
 import httpx
 
-from .support import Api, ApiServer, assert_invariants, unique
+from .support import Api, ApiServer, assert_invariants, auth_headers, unique
 
 
 async def test_requests_beyond_the_limit_are_shed_with_a_retry_hint(
         database_url, sync_engine, tmp_path):
+    # Rate limits off: only shedding may refuse here (429 would blur 503's meaning).
     server = ApiServer(database_url, tmp_path / "api.log", INVENTORY_MAX_CONCURRENT="1",
-                       INVENTORY_MAX_QUEUE="2", INVENTORY_QUEUE_TIMEOUT="0.05").start()
+                       INVENTORY_MAX_QUEUE="2", INVENTORY_QUEUE_TIMEOUT="0.05",
+                       INVENTORY_RATE_READ="0", INVENTORY_RATE_WRITE="0").start()
     try:
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
         async with httpx.AsyncClient(timeout=30, limits=limits) as client:
@@ -26,7 +28,7 @@ async def test_requests_beyond_the_limit_are_shed_with_a_retry_hint(
             responses = await asyncio.gather(*[
                 client.post(server.url + "/graphql", json={"query": query, "variables": {"i": {
                     "sku": sku, "locationCode": code, "quantity": 1,
-                    "idempotencyKey": f"ovl-{sku}-{n}"}}})
+                    "idempotencyKey": f"ovl-{sku}-{n}"}}}, headers=auth_headers(server.url))
                 for n in range(60)
             ], client.get(server.url + "/healthz"))
             health = responses.pop()

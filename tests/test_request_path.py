@@ -11,7 +11,7 @@ from inventory.apq import NOT_FOUND, PersistedQueries
 from inventory.app import create_app
 from inventory.config import Settings
 
-from .support import Api, unique
+from .support import Api, create_api_key, unique
 
 PAGE = """query($p: String!, $n: Int!) {
   items(first: $n, filter: {skuPrefix: $p}) {
@@ -23,8 +23,15 @@ PAGE = """query($p: String!, $n: Int!) {
 
 
 async def test_nested_items_page_issues_the_same_few_statements_whatever_its_size(
-    database_url,
+    database_url, monkeypatch,
 ):
+    # In process, so the app reads its security settings here: no rate limits
+    # (setup sends ~150 writes at once), and the key verified once and cached
+    # so its lookup is not among the counted statements.
+    monkeypatch.setenv("INVENTORY_RATE_READ", "0")
+    monkeypatch.setenv("INVENTORY_RATE_WRITE", "0")
+    monkeypatch.setenv("INVENTORY_AUTH_CACHE_SECONDS", "3600")
+    key = create_api_key(database_url)
     app = create_app(Settings(database_url=database_url, sweep_interval_s=0, graphiql=False))
     engine = app.state.ctx.db.engine
     statements: list[str] = []
@@ -33,7 +40,7 @@ async def test_nested_items_page_issues_the_same_few_statements_whatever_its_siz
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url="http://app") as client:
-            api = Api(client, "http://app")
+            api = Api(client, "http://app", api_key=key)
             prefix = unique("PAGE")
             codes = [await api.location(), await api.location()]
             for i in range(50):

@@ -28,6 +28,10 @@ function M.sku(n) return string.format("SKU-%06d", n) end
 function M.code(n) return string.format("WH-%02d", n) end
 
 local headers = { ["Content-Type"] = "application/json" }
+-- The service needs a credential (bench/run.py creates an all-scopes key and
+-- passes it here); the minimal app ignores the header, so both get the same bytes.
+local api_key = os.getenv("BENCH_API_KEY")
+if api_key and api_key ~= "" then headers["Authorization"] = "Bearer " .. api_key end
 
 function M.post(path, body)
   return wrk.format("POST", path, headers, body)

@@ -34,7 +34,9 @@ class AccessGuard(SchemaExtension):
     async def on_execute(self):
         error = await self._check()
         if error is not None:
-            if self.execution_context.operation_type is OperationType.SUBSCRIPTION:
+            # execution_context.operation_type is strawberry's OperationType,
+            # not graphql-core's: compare by value.
+            if self.execution_context.operation_type.value == OperationType.SUBSCRIPTION.value:
                 # The subscription path ignores a preset result but reports an
                 # exception raised here as the operation's error, before subscribing.
                 raise error

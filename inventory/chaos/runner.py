@@ -19,14 +19,29 @@ from pathlib import Path
 
 import httpx
 
+from ..auth.keys import create_key
+from ..auth.principal import ALL_SCOPES
 from ..db import embedded, migrate
 from ..db.engine import create_sync_engine
+from ..service.context import DEFAULT_TENANT_ID
 from .checker import CheckReport, check
 from .faults import Faults
-from .workload import Workload, WorkloadState
+from .workload import Workload, WorkloadState, auth_headers
 
 SWEEP_INTERVAL_S = 0.5
 INITIAL_STOCK = 8  # low, so reservations and transfers do run short (INSUFFICIENT_STOCK)
+# Rate limits stay ON (the limiter runs on every request, under faults too) but
+# far above what the workload can send, so a 429 is never expected: the workload
+# counts it as a violation. Callers override them (bench/overload.py turns them off).
+RATE_LIMIT_ENV = {"INVENTORY_RATE_READ": "100000", "INVENTORY_RATE_WRITE": "100000"}
+
+
+def create_client_key(engine, name: str) -> tuple[str, str]:
+    """An all-scopes API key for the default tenant, stored in the database of
+    `engine`; returns (the actor its ledger rows carry, the key to send)."""
+    with engine.begin() as conn:
+        key_id, key = create_key(conn, DEFAULT_TENANT_ID, list(ALL_SCOPES), name)
+    return f"key:{key_id}", key
 
 
 def _free_port() -> int:
@@ -45,7 +60,7 @@ class ApiProcess:
         self.env = {**os.environ, "INVENTORY_DATABASE_URL": database_url,
                     "INVENTORY_SEED_DEMO": "0", "INVENTORY_LOG_LEVEL": "WARNING",
                     "INVENTORY_SWEEP_INTERVAL": str(SWEEP_INTERVAL_S),
-                    "INVENTORY_POOL_TIMEOUT": "2", **(env or {})}
+                    "INVENTORY_POOL_TIMEOUT": "2", **RATE_LIMIT_ENV, **(env or {})}
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60) -> "ApiProcess":
@@ -113,16 +128,26 @@ class ChaosStack:
         self.apis: list[ApiProcess] = []
 
     def __enter__(self) -> "ChaosStack":
+        try:
+            return self._start()
+        except BaseException:
+            self.__exit__()  # a half-started stack must not leave a server running
+            raise
+
+    def _start(self) -> "ChaosStack":
         root = Path(self.folder.name)
         os.chmod(root, 0o755)  # the server may run as its own system user
         self.url, self.server = embedded.start(root / "db")
         self.libpq_url = self.url.replace("postgresql+psycopg://", "postgresql://", 1)
         migrate.upgrade(self.url)
+        self.engine = create_sync_engine(self.url)
+        # The workload's credential: every request sends it, every acknowledged
+        # write's ledger rows must name it (checker.py).
+        self.actor, self.api_key = create_client_key(self.engine, "chaos workload")
         self.apis = [ApiProcess(self.url, root / f"api{i}.log")
                      for i in range(self.config.api_processes)]
         for api in self.apis:
             api.start()
-        self.engine = create_sync_engine(self.url)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -138,11 +163,11 @@ class ChaosStack:
         self.folder.cleanup()
 
 
-async def _setup(urls: list[str], config: ChaosConfig, tag: str) -> WorkloadState:
+async def _setup(urls: list[str], config: ChaosConfig, tag: str, api_key: str) -> WorkloadState:
     """Items and locations, each level stocked, through the API itself."""
     skus = [f"CH-{tag}-{i}" for i in range(config.items)]
     codes = [f"L{tag}-{j}" for j in range(config.locations)]
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(timeout=30, headers=auth_headers(api_key)) as client:
         async def gql(query: str, variables: dict) -> dict:
             response = await client.post(urls[0] + "/graphql",
                                          json={"query": query, "variables": variables})
@@ -166,8 +191,8 @@ async def _setup(urls: list[str], config: ChaosConfig, tag: str) -> WorkloadStat
 async def run_chaos(stack: ChaosStack, config: ChaosConfig, out=print) -> ChaosResult:
     rng = random.Random(config.seed)
     urls = [api.url for api in stack.apis]
-    state = await _setup(urls, config, tag=f"{rng.randrange(16**6):06x}")
-    workload = Workload(state, lambda: urls, seed=rng.randrange(2**32))
+    state = await _setup(urls, config, tag=f"{rng.randrange(16**6):06x}", api_key=stack.api_key)
+    workload = Workload(state, lambda: urls, seed=rng.randrange(2**32), api_key=stack.api_key)
     faults = Faults(stack.libpq_url, stack.server, stack.apis, rng)
     loop = asyncio.get_running_loop()
     started = time.monotonic()
@@ -194,7 +219,8 @@ async def run_chaos(stack: ChaosStack, config: ChaosConfig, out=print) -> ChaosR
     # Let every API process sweep: reservations of the last second must expire.
     await asyncio.sleep(1 + 3 * SWEEP_INTERVAL_S)
     checks = await asyncio.to_thread(
-        check, stack.engine, state.calls, overdue_grace_s=2 * SWEEP_INTERVAL_S + 1)
+        check, stack.engine, state.calls, overdue_grace_s=2 * SWEEP_INTERVAL_S + 1,
+        actor=stack.actor)
     return ChaosResult(state, faults, checks, time.monotonic() - started,
                        violations=state.violations + checks.violations)
 
@@ -225,7 +251,8 @@ def summary(result: ChaosResult) -> str:
             result.faults.injected.items())) or "none")
         + (f" (failed to inject: {dict(result.faults.errors)})" if result.faults.errors else ""),
         f"Checked: audit of {result.checks.audit_summary}; {result.checks.acknowledged_checked} "
-        f"acknowledged writes present exactly once; unresolved calls applied "
+        f"acknowledged writes present exactly once, by {result.checks.actor}; "
+        f"unresolved calls applied "
         f"{result.checks.unresolved_applied}, not applied {result.checks.unresolved_not_applied}",
         f"Violations: {len(result.violations)}",
     ]

@@ -40,6 +40,11 @@ SUCCESS_TYPE = {
 }
 
 
+def auth_headers(api_key: str | None) -> dict[str, str]:
+    """The Authorization header every request of the workload carries."""
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
 def mutation_document(name: str) -> str:
     kind = SUCCESS_TYPE[name]
     return (f"mutation($input: {name[0].upper() + name[1:]}Input!) {{ {name}(input: $input) "
@@ -90,8 +95,10 @@ def _negative_quantities(value: Any) -> list[str]:
 
 class Workload:
     def __init__(self, state: WorkloadState, endpoints: Callable[[], list[str]],
-                 expire_ttl_s: float = 1.0, request_timeout_s: float = 5.0, seed: int | None = None):
+                 expire_ttl_s: float = 1.0, request_timeout_s: float = 5.0, seed: int | None = None,
+                 api_key: str | None = None):
         self.state = state
+        self.headers = auth_headers(api_key)
         self.endpoints = endpoints  # the API URLs to spread requests over
         self.expire_ttl_s = expire_ttl_s
         self.timeout = request_timeout_s
@@ -227,6 +234,6 @@ class Workload:
 
     async def client_loop(self, stop_at: float, grace_s: float) -> None:
         limits = httpx.Limits(max_connections=4, max_keepalive_connections=4)
-        async with httpx.AsyncClient(limits=limits) as client:
+        async with httpx.AsyncClient(limits=limits, headers=self.headers) as client:
             while time.monotonic() < stop_at:
                 await self.step(client, give_up_at=stop_at + grace_s)

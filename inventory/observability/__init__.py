@@ -24,19 +24,22 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def install(app, ctx) -> None:
-    """Adds /metrics, tracing (when OTEL_* configure an exporter) and the
-    per-process metric sync to the app built by inventory.app.create_app."""
+    """Adds /metrics, tracing (when OTEL_* configure an exporter), the count of
+    refused /graphql requests and the per-process metric sync to the app built
+    by inventory.app.create_app."""
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
 
     from ..db import retry
     from . import metrics, tracing
+    from .graphql import RefusalCounter
 
     if tracing.configure():
         app.add_middleware(tracing.TracingMiddleware)
         if tracing.record_retry not in retry.retry_listeners:
             retry.retry_listeners.append(tracing.record_retry)
+    app.add_middleware(RefusalCounter)  # /graphql requests refused before GraphQL ran
 
     async def metrics_endpoint(request: Request) -> Response:
         metrics.sync_process(ctx.db)

@@ -17,7 +17,9 @@ from graphql import FieldNode, GraphQLError, OperationDefinitionNode
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from ..db.retry import DatabaseUnavailable
 from . import metrics, tracing
@@ -25,10 +27,17 @@ from . import metrics, tracing
 # User errors (typed results) noted by the resolvers during this operation.
 _user_errors: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
     "inventory_user_errors", default=None)
+# Set by RefusalCounter for each /graphql HTTP request; the observer appends to
+# it, so an empty list after the response means no operation ran.
+_operations_seen: contextvars.ContextVar[list[bool] | None] = contextvars.ContextVar(
+    "inventory_operations_seen", default=None)
 
 # User error codes that mean the server, not the request, failed.
 SERVER_SIDE_CODES = frozenset({"INTERNAL", "UNAVAILABLE", "TRANSACTION_CONFLICT", "RESULT_UNKNOWN"})
 MAX_LABELLED_ROOT_FIELDS = 3
+# Raised out of the operation (strawberry answers them HTTP 400 with a plain
+# text reason, e.g. a mutation sent with GET): rejected requests, code BAD_REQUEST.
+REQUEST_ERRORS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
 
 
 def note_user_error(code: str) -> None:
@@ -82,27 +91,39 @@ def outcome_of(graphql_codes: list[str], user_codes: list[str]) -> str:
 class OperationObserver(SchemaExtension):
     def on_operation(self):
         started = time.perf_counter()
+        seen = _operations_seen.get()
+        if seen is not None:
+            seen.append(True)
         user_codes: list[str] = []
         codes_token = _user_errors.set(user_codes)
         span = context_token = None
         if tracing.enabled():
             span = tracing.tracer().start_span("graphql", kind=SpanKind.INTERNAL)
             context_token = otel_context.attach(trace.set_span_in_context(span))
+        raised: Exception | None = None
         try:
             yield
+        except Exception as error:  # strawberry's HTTP 400s (see REQUEST_ERRORS)
+            raised = error
+            raise
         finally:
             _user_errors.reset(codes_token)
             if context_token is not None:
                 otel_context.detach(context_token)
-            self._finish(span, user_codes, time.perf_counter() - started)
+            self._finish(span, user_codes, time.perf_counter() - started, raised)
 
-    def _finish(self, span, user_codes: list[str], elapsed: float) -> None:
+    def _finish(self, span, user_codes: list[str], elapsed: float,
+                raised: Exception | None = None) -> None:
         ec = self.execution_context
         errors = list(ec.pre_execution_errors or [])
         result = ec.result
         if not errors and result is not None and getattr(result, "errors", None):
             errors = list(result.errors)
         graphql_codes = [graphql_error_code(e) for e in errors]
+        if isinstance(raised, REQUEST_ERRORS):
+            graphql_codes.append("BAD_REQUEST")
+        elif raised is not None:
+            graphql_codes.append("INTERNAL")
         valid = ec.graphql_document is not None and not ec.pre_execution_errors
         try:
             op_type = ec.operation_type.value if ec.graphql_document is not None else "unknown"
@@ -142,6 +163,43 @@ class OperationObserver(SchemaExtension):
         for error, code in zip(errors, graphql_codes):
             if code == "INTERNAL" and error.original_error is not None:
                 span.record_exception(error.original_error)
+        if raised is not None and not isinstance(raised, REQUEST_ERRORS):
+            span.record_exception(raised)
         if outcome in ("error", "rejected"):
             span.set_status(Status(StatusCode.ERROR, ", ".join(graphql_codes + user_codes)))
         span.end()
+
+
+class RefusalCounter:
+    """ASGI middleware for /graphql over HTTP: a request answered with an error
+    status before any GraphQL operation ran still counts in the request metrics
+    (operation "refused"). These are the HTTP gate's refusals (401 without a
+    valid credential, 413 for an oversized body; inventory/auth/http.py) and
+    strawberry's own (unreadable body, a mutation over GET). Rate-limited
+    operations (429) are refused inside GraphQL and counted by OperationObserver
+    under their operation. Cost per request: one context variable and one
+    wrapped `send`."""
+
+    def __init__(self, app, path: str = "/graphql"):
+        self.app = app
+        self.path = path
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope.get("path") != self.path:
+            return await self.app(scope, receive, send)
+        seen: list[bool] = []
+        status = 0
+
+        async def send_noting_status(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        token = _operations_seen.set(seen)
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            _operations_seen.reset(token)
+            if status >= 400 and not seen:
+                metrics.observe_refusal(status)

@@ -39,7 +39,8 @@ RESERVATIONS_FULL_CACHE_S = 60.0
 
 REQUESTS = Counter(
     "inventory_graphql_requests_total",
-    "GraphQL operations by operation (type and root fields) and outcome: "
+    "GraphQL operations by operation (type and root fields; 'refused' for requests "
+    "answered before parsing, e.g. 401) and outcome: "
     "ok, user_error (typed business rejection), rejected (bad request), error (server side)",
     ["operation", "outcome"],
 )
@@ -106,6 +107,22 @@ def observe_operation(operation: str, outcome: str, elapsed_s: float, codes: lis
     LATENCY.labels(operation).observe(elapsed_s)
     for code in codes:
         ERRORS.labels(operation, code).inc()
+
+
+# `operation` label of /graphql requests answered before any operation ran.
+REFUSED = "refused"
+# Codes for the HTTP statuses of such answers: the gate's 401 and 413 (their
+# bodies carry the same codes), strawberry's own refusals (unreadable body, a
+# mutation over GET), anything else as HTTP_<status> (bounded: statuses are).
+REFUSAL_CODES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 405: "METHOD_NOT_ALLOWED",
+                 413: "PAYLOAD_TOO_LARGE", 429: "RATE_LIMITED"}
+
+
+def observe_refusal(status: int) -> None:
+    """A /graphql request answered with `status` before GraphQL ran (no latency:
+    the histogram is of operations)."""
+    REQUESTS.labels(REFUSED, "error" if status >= 500 else "rejected").inc()
+    ERRORS.labels(REFUSED, REFUSAL_CODES.get(status, f"HTTP_{status}")).inc()
 
 
 # What this process has copied so far from the counters kept elsewhere.
