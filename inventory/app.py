@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.ctx = ctx
-    install_observability(app, ctx)  # /metrics, tracing, metric sync
     overload.install(app, settings)  # sheds /graphql requests beyond the configured bounds
+    # Installed last, so outermost: shed (503) and refused requests are counted too.
+    install_observability(app, ctx)  # /metrics, tracing, metric sync
     return app

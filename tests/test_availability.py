@@ -1,16 +1,20 @@
 """With the database down, the API answers at once with UNAVAILABLE (queries
 and mutations), /readyz says 503 and /healthz stays 200; when the database is
-back the same API process serves again by itself. Uses its own database
+back the same API process serves again by itself. A credential the process
+has not verified yet cannot be looked up then: that too is a retryable 503
+UNAVAILABLE, not a 500 (nor a 401: the key is fine). Uses its own database
 server, so the rest of the suite is not disturbed."""
 from __future__ import annotations
 
+import contextlib
+import subprocess
 import time
 
 import httpx
 
 from inventory.db import embedded, migrate
 
-from .support import Api, ApiServer, unique
+from .support import Api, ApiServer, create_api_key, unique
 
 LEVEL = "query($s: String!, $l: String!) { stockLevel(sku: $s, locationCode: $l) { onHand } }"
 
@@ -27,6 +31,7 @@ async def test_database_outage_fails_fast_and_recovers_without_restart(tmp_path)
             await api.location(code)
             await api.item(sku)
             await api.receive(sku, code, 3)
+            unverified_key = create_api_key(url, name="not yet used")
 
             embedded.stop(server, "immediate")
             down = await api.raw(LEVEL, {"s": sku, "l": code})
@@ -39,6 +44,12 @@ async def test_database_outage_fails_fast_and_recovers_without_restart(tmp_path)
             ready = await client.get(api_server.url + "/readyz")
             assert ready.status_code == 503 and ready.json()["status"] == "unavailable"
             assert (await client.get(api_server.url + "/healthz")).status_code == 200
+            fresh = await client.post(
+                api_server.url + "/graphql",
+                json={"query": LEVEL, "variables": {"s": sku, "l": code}},
+                headers={"Authorization": f"Bearer {unverified_key}"})
+            assert fresh.status_code == 503, fresh.text
+            assert fresh.json()["errors"][0]["extensions"]["code"] == "UNAVAILABLE", fresh.text
 
             embedded.start_again(server)
             deadline = time.monotonic() + 30
@@ -54,4 +65,5 @@ async def test_database_outage_fails_fast_and_recovers_without_restart(tmp_path)
             assert api_server.process.poll() is None
     finally:
         api_server.stop()
-        embedded.stop(server)
+        with contextlib.suppress(subprocess.CalledProcessError):  # already down if we failed
+            embedded.stop(server)

@@ -32,7 +32,24 @@ def value(samples, name: str, **labels) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def test_metrics_move(api_server, database_url):
+@pytest.fixture(scope="module")
+def private_api(pg_base_url, tmp_path_factory):
+    """A server alone on its own database: the shared test database has other
+    servers whose sweepers could expire this test's reservation first (as they
+    should), which would leave this process's sweeper counters unmoved."""
+    from inventory.db import migrate
+
+    from .conftest import create_database
+
+    url = create_database(pg_base_url, "inventory_metrics")
+    migrate.upgrade(url)
+    server = ApiServer(url, tmp_path_factory.mktemp("metrics") / "api.log").start()
+    yield server, url
+    server.stop()
+
+
+def test_metrics_move(private_api):
+    api_server, database_url = private_api
     url = api_server.url
     sku, code = setup_stock(url, 2)
     before = scrape(url)

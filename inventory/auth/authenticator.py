@@ -12,8 +12,11 @@ import hashlib
 import time
 from collections import OrderedDict
 
+from sqlalchemy import exc as sa_exc
+
 from ..db import api_keys
 from ..db.engine import Database
+from ..db.retry import DatabaseUnavailable
 from . import keys
 from .principal import Principal
 from .settings import SecuritySettings
@@ -79,8 +82,14 @@ class Authenticator:
             parsed = keys.parse_key(credential)
             if parsed is None:
                 return None
-            async with self.db.reader.connect() as conn:
-                row = await api_keys.find_key(conn, parsed.tenant_id, parsed.key_id)
+            try:
+                async with self.db.reader.connect() as conn:
+                    row = await api_keys.find_key(conn, parsed.tenant_id, parsed.key_id)
+            except sa_exc.TimeoutError as error:
+                raise DatabaseUnavailable("no database connection free in time") from error
+            except (sa_exc.OperationalError, sa_exc.InterfaceError, OSError) as error:
+                # Not cached: the next request looks the key up again.
+                raise DatabaseUnavailable(f"database unreachable: {error}") from error
             return keys.principal_for(row, parsed)
         if self.jwt is None:
             return None

@@ -16,6 +16,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from ..db.engine import Database
+from ..db.retry import DatabaseUnavailable
 from .authenticator import Authenticator
 from .principal import Principal
 from .ratelimit import RateLimiter
@@ -60,15 +61,22 @@ class Security:
                        if isinstance(k, str) and k.lower() == "authorization"), None)
         if header is None and context.request is not None:
             header = context.request.headers.get("authorization")
-        principal = await self.authenticator.authenticate(header if isinstance(header, str) else None)
+        try:
+            principal = await self.authenticator.authenticate(
+                header if isinstance(header, str) else None)
+        except DatabaseUnavailable:
+            # Refused, but say it is retryable rather than a bad credential.
+            raise ConnectionRejectionError(
+                {"code": "UNAVAILABLE", "retryAfterMs": 1000}) from None
         if principal is None:
             raise ConnectionRejectionError()
         context.act_as(principal)
 
 
-def _json_response(status: int, code: str, message: str, headers: list[tuple[bytes, bytes]]):
+def _json_response(status: int, code: str, message: str, headers: list[tuple[bytes, bytes]],
+                   **extensions: Any):
     body = json.dumps({"data": None, "errors": [
-        {"message": message, "extensions": {"code": code}}]}).encode()
+        {"message": message, "extensions": {"code": code, **extensions}}]}).encode()
     return {
         "type": "http.response.start", "status": status,
         "headers": [(b"content-type", b"application/json"),
@@ -102,8 +110,15 @@ class HttpGate:
         carries_operation = scope["method"] != "GET" or bool(scope.get("query_string"))
         if carries_operation:
             raw = headers.get(b"authorization")
-            principal: Principal | None = await self.security.authenticator.authenticate(
-                raw.decode("latin-1") if raw else None)
+            try:
+                principal: Principal | None = await self.security.authenticator.authenticate(
+                    raw.decode("latin-1") if raw else None)
+            except DatabaseUnavailable:
+                # The key could not be looked up: retryable, like any read during an outage.
+                await self._refuse(send, 503, "UNAVAILABLE",
+                                   "the database is unavailable; retry shortly",
+                                   [(b"retry-after", b"1")], retryAfterMs=1000)
+                return
             if principal is None:
                 await self._refuse(send, 401, "UNAUTHENTICATED", "authentication required",
                                    [(b"www-authenticate", b"Bearer")])
@@ -142,7 +157,7 @@ class HttpGate:
 
     @staticmethod
     async def _refuse(send, status: int, code: str, message: str,
-                      headers: list[tuple[bytes, bytes]] = ()) -> None:
-        start, body = _json_response(status, code, message, list(headers))
+                      headers: list[tuple[bytes, bytes]] = (), **extensions: Any) -> None:
+        start, body = _json_response(status, code, message, list(headers), **extensions)
         await send(start)
         await send(body)

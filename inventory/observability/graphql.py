@@ -175,10 +175,10 @@ class RefusalCounter:
     status before any GraphQL operation ran still counts in the request metrics
     (operation "refused"). These are the HTTP gate's refusals (401 without a
     valid credential, 413 for an oversized body; inventory/auth/http.py) and
-    strawberry's own (unreadable body, a mutation over GET). Rate-limited
-    operations (429) are refused inside GraphQL and counted by OperationObserver
-    under their operation. Cost per request: one context variable and one
-    wrapped `send`."""
+    strawberry's before parsing (400 for an unreadable body). Operations refused
+    once GraphQL runs (429 RATE_LIMITED, a mutation over GET) are counted by
+    OperationObserver under their operation. Cost per request: one context
+    variable and one wrapped `send`."""
 
     def __init__(self, app, path: str = "/graphql"):
         self.app = app
