@@ -54,23 +54,40 @@ class StockLevel(Node):
     updated_at: Optional[datetime]
     item_id: strawberry.Private[UUID]
     location_id: strawberry.Private[UUID]
+    # Known already when listed under an item: then `item` and `location` resolve
+    # synchronously, with no awaitable per level (a page has hundreds of levels).
+    item_view: strawberry.Private[Optional[ItemView]] = None
+    location_view: strawberry.Private[Optional[LocationView]] = None
 
     @classmethod
-    def of(cls, v: StockLevelView) -> "StockLevel":
+    def of(cls, v: StockLevelView, item: ItemView | None = None,
+           location: LocationView | None = None) -> "StockLevel":
         return cls(
             id=strawberry.ID(ids.encode("StockLevel", v.item_id, v.location_id)), sku=v.sku,
             location_code=v.location_code, on_hand=v.on_hand, reserved=v.reserved,
             available=v.available, version=v.version, updated_at=v.updated_at,
-            item_id=v.item_id, location_id=v.location_id,
+            item_id=v.item_id, location_id=v.location_id, item_view=item, location_view=location,
         )
 
     @strawberry.field
-    async def item(self, info: Info) -> "Item":
-        return Item.of(await info.context.loaders.item.load(self.item_id))
+    def item(self, info: Info) -> "Item":
+        if self.item_view is not None:
+            return Item.of(self.item_view)
+        return _load_item(info, self.item_id)  # an awaitable; graphql-core awaits it
 
     @strawberry.field
-    async def location(self, info: Info) -> Location:
-        return Location.of(await info.context.loaders.location.load(self.location_id))
+    def location(self, info: Info) -> Location:
+        if self.location_view is not None:
+            return Location.of(self.location_view)
+        return _load_location(info, self.location_id)
+
+
+async def _load_item(info: Info, item_id: UUID) -> "Item":
+    return Item.of(await info.context.loaders.item.load(item_id))
+
+
+async def _load_location(info: Info, location_id: UUID) -> Location:
+    return Location.of(await info.context.loaders.location.load(location_id))
 
 
 @strawberry.type
@@ -80,18 +97,23 @@ class Item(Node):
     reorder_point: Quantity
     created_at: datetime
     item_id: strawberry.Private[UUID]
+    view: strawberry.Private[ItemView]
 
     @classmethod
     def of(cls, v: ItemView) -> "Item":
         return cls(id=strawberry.ID(ids.encode("Item", v.id)), sku=v.sku, name=v.name,
-                   reorder_point=v.reorder_point, created_at=v.created_at, item_id=v.id)
+                   reorder_point=v.reorder_point, created_at=v.created_at, item_id=v.id,
+                   view=v)
 
     async def _levels(self, info: Info) -> list[StockLevelView]:
         return await info.context.loaders.levels_of_item.load(self.item_id)
 
     @strawberry.field(description="One level per location that ever held this item.")
     async def stock_levels(self, info: Info) -> list[StockLevel]:
-        return [StockLevel.of(v) for v in await self._levels(info)]
+        levels = await self._levels(info)
+        # One batched lookup for the locations of every item on the page.
+        locations = await info.context.loaders.location.load_many([v.location_id for v in levels])
+        return [StockLevel.of(v, self.view, where) for v, where in zip(levels, locations)]
 
     @strawberry.field
     async def total_on_hand(self, info: Info) -> Quantity:
