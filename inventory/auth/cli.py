@@ -129,4 +129,5 @@ def demo_banner(key: str, url: str) -> str:
         f"  (in GraphiQL: the Headers tab, {{\"Authorization\": \"Bearer <key>\"}}), e.g.\n"
         f"  curl -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n"
         f"       -d '{{\"query\": \"{{ items(first: 5) {{ nodes {{ sku }} }} }}\"}}' {url}\n"
+        f"Live dashboard: {url.rsplit('/graphql', 1)[0]}/dashboard#key={key}\n"
     )
