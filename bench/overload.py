@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import random
 import signal
 import statistics
@@ -132,6 +133,10 @@ def run_mode(name: str, url: str, root: Path, env: dict, args, rng, capacity: fl
         "INVENTORY_SWEEP_INTERVAL": "0", "INVENTORY_RATE_READ": "0", "INVENTORY_RATE_WRITE": "0",
         **env})
     api.start()
+    if args.pin:
+        # Server on CPU 0, this load generator on CPU 1 (set in main): the
+        # generator's own CPU use must not be mistaken for server latency.
+        os.sched_setaffinity(api.process.pid, {0})
     try:
         endpoint = api.url + "/graphql"
         asyncio.run(closed_loop(endpoint, 8, 3, rng, api_key))  # warm-up
@@ -168,12 +173,19 @@ def main() -> int:
     parser.add_argument("--queue-timeout", type=float, default=0.25,
                         help="INVENTORY_QUEUE_TIMEOUT for the limited run")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--no-pin", dest="pin", action="store_false",
+                        help="do not pin the server to CPU 0 and the load generator to CPU 1")
     args = parser.parse_args()
+    if args.pin and (os.cpu_count() or 1) < 2:
+        args.pin = False
+    if args.pin:
+        os.sched_setaffinity(0, {1})  # this process: the load generator
     logging.basicConfig(level=logging.WARNING)
     # SIGTERM (e.g. from `timeout`) unwinds normally so the private servers stop.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rng = random.Random(1)
     report: dict = {"mix": "80% stockLevel, 20% receiveStock", "factor": args.factor,
+                    "pinned": args.pin,
                     "max_queue": args.max_queue, "queue_timeout_s": args.queue_timeout}
     with tempfile.TemporaryDirectory(prefix="inventory-overload-") as folder:
         root = Path(folder)
