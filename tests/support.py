@@ -2,11 +2,6 @@
 from __future__ import annotations
 
 import itertools
-import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,6 +9,7 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
+from inventory.api_process import ApiProcess, free_port  # noqa: F401 (free_port: for tests)
 from inventory.db.audit import discrepancies
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,68 +52,32 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}-{next(_counter)}"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class ApiServer(ApiProcess):
+    """`inventory serve` in a subprocess, as users run it, ready once migrated,
+    with an all-scopes key for the default tenant (`api_key`, `API_KEYS[url]`)."""
 
-
-class ApiServer:
-    """`inventory serve` in a subprocess, as users run it."""
-
-    extra_args: tuple[str, ...] = ()  # more `serve` options, e.g. ("--workers", "2")
+    ready_path = "/readyz"
+    defaults = {
+        **ApiProcess.defaults,
+        "INVENTORY_SWEEP_INTERVAL": "0.3",
+        # Tests fire bursts on a shared, busy machine: queue them, do not shed.
+        "INVENTORY_QUEUE_TIMEOUT": "60",
+        # Rate limits far above what tests send (tests/security/test_limits.py lowers them).
+        "INVENTORY_RATE_READ": "100000",
+        "INVENTORY_RATE_WRITE": "100000",
+    }
 
     def __init__(self, database_url: str, log_path: Path, **env: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self.env = {
-            **os.environ,
-            "INVENTORY_DATABASE_URL": database_url,
-            "INVENTORY_SEED_DEMO": "0",
-            "INVENTORY_SWEEP_INTERVAL": "0.3",
-            "INVENTORY_LOG_LEVEL": "WARNING",
-            # Tests fire bursts on a shared, busy machine: queue them, do not shed.
-            "INVENTORY_QUEUE_TIMEOUT": "60",
-            # Rate limits far above what tests send (tests/security/test_limits.py lowers them).
-            "INVENTORY_RATE_READ": "100000",
-            "INVENTORY_RATE_WRITE": "100000",
-            **env,
-        }
-        self.process: subprocess.Popen | None = None
+        super().__init__(database_url, log_path, env)
         self.api_key: str | None = None
 
     def start(self, timeout: float = 30) -> "ApiServer":
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "inventory.cli", "serve", "--port", str(self.port),
-             *self.extra_args],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"API exited early:\n{self.log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
-                    # Ready means migrated: the key table exists now.
-                    if self.api_key is None:
-                        self.api_key = create_api_key(self.env["INVENTORY_DATABASE_URL"])
-                    API_KEYS[self.url] = self.api_key
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"API not ready in {timeout}s:\n{self.log_path.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        super().start(timeout)
+        # Ready means migrated: the key table exists now.
+        if self.api_key is None:
+            self.api_key = create_api_key(self.env["INVENTORY_DATABASE_URL"])
+        API_KEYS[self.url] = self.api_key
+        return self
 
 
 class Api:

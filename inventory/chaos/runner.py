@@ -9,8 +9,6 @@ import logging
 import os
 import random
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -19,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from ..api_process import ApiProcess as BaseApiProcess
 from ..auth.keys import create_key
 from ..auth.principal import ALL_SCOPES
 from ..db import embedded, migrate
@@ -44,54 +43,13 @@ def create_client_key(engine, name: str) -> tuple[str, str]:
     return f"key:{key_id}", key
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class ApiProcess(BaseApiProcess):
+    """An API process of the chaos stack: fast sweeps and a short pool timeout so
+    faults surface quickly, rate limits high (see RATE_LIMIT_ENV)."""
 
-
-class ApiProcess:
-    """One `inventory serve` process; keeps its port across kill and restart."""
-
-    def __init__(self, database_url: str, log_path: Path, env: dict[str, str] | None = None):
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self.env = {**os.environ, "INVENTORY_DATABASE_URL": database_url,
-                    "INVENTORY_SEED_DEMO": "0", "INVENTORY_LOG_LEVEL": "WARNING",
-                    "INVENTORY_SWEEP_INTERVAL": str(SWEEP_INTERVAL_S),
-                    "INVENTORY_POOL_TIMEOUT": "2", **RATE_LIMIT_ENV, **(env or {})}
-        self.process: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 60) -> "ApiProcess":
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "inventory.cli", "serve", "--port", str(self.port)],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"API exited early; see {self.log_path}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"API not up in {timeout}s; see {self.log_path}")
-
-    def kill(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+    defaults = {**BaseApiProcess.defaults,
+                "INVENTORY_SWEEP_INTERVAL": str(SWEEP_INTERVAL_S),
+                "INVENTORY_POOL_TIMEOUT": "2", **RATE_LIMIT_ENV}
 
 
 @dataclass

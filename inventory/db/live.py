@@ -90,23 +90,3 @@ async def location_codes(
         .where(locations.c.tenant_id == tenant_id, locations.c.id.in_(ids))
     )
     return {r.id: r.code for r in rows}
-
-
-async def item_ids_by_sku(
-    conn: AsyncConnection, tenant_id: UUID, skus: list[str]
-) -> dict[str, UUID]:
-    rows = await conn.execute(
-        select(items.c.sku, items.c.id).where(items.c.tenant_id == tenant_id,
-                                              items.c.sku.in_(skus))
-    )
-    return {r.sku: r.id for r in rows}
-
-
-async def location_ids_by_code(
-    conn: AsyncConnection, tenant_id: UUID, codes: list[str]
-) -> dict[str, UUID]:
-    rows = await conn.execute(
-        select(locations.c.code, locations.c.id)
-        .where(locations.c.tenant_id == tenant_id, locations.c.code.in_(codes))
-    )
-    return {r.code: r.id for r in rows}

@@ -9,7 +9,7 @@ from typing import AsyncIterator
 from datetime import datetime
 from uuid import UUID
 
-from ..db import live
+from ..db import live, queries
 from ..db.changes import Change
 from ..db.engine import Database
 
@@ -214,6 +214,4 @@ class Hub:
                       ) -> tuple[dict[str, UUID], dict[str, UUID]]:
         """sku -> item id and code -> location id, for those that exist."""
         async with self.db.reader.connect() as conn:
-            items = await live.item_ids_by_sku(conn, tenant_id, skus) if skus else {}
-            locations = await live.location_ids_by_code(conn, tenant_id, codes) if codes else {}
-        return items, locations
+            return await queries.resolve(conn, tenant_id, skus, codes)
