@@ -4,19 +4,23 @@ server does with and without load shedding.
     .venv/bin/python bench/overload.py [--factor 10] [--seconds 15] [--no-baseline]
 
 Starts its own embedded PostgreSQL in a temporary folder and one API process
-per mode (`inventory serve`, limiter on with 16 slots and a short queue,
---max-queue 16 waiting for at most --queue-timeout 0.25 s, then off with
-INVENTORY_MAX_CONCURRENT=0). The request mix is 80% `stockLevel` reads and 20%
-`receiveStock` writes (each with an idempotency key) on random seeded levels.
+per mode (`inventory serve`, limiter on with latency-first settings: 8 slots,
+at most 16 waiting for at most 0.25 s; then off with INVENTORY_MAX_CONCURRENT=0).
+The request mix is 80% `stockLevel` reads and 20% `receiveStock` writes (each
+with an idempotency key) on random seeded levels. The server is pinned to CPU 0
+and this generator to CPU 1, and the generator is `bench/loadgen.py` (raw
+keep-alive HTTP/1.1 on uvloop): with httpx the generator itself ran out of CPU
+first and its own delays looked like server latency.
 
 1. Capacity: 16 closed-loop clients for --seconds; accepted requests/s = C.
-2. Overload: factor x 16 closed-loop clients (160 by default) for --seconds,
-   each sending its next request as soon as the last one answered, shed or not
-   (a retry storm: no client honours Retry-After), client timeout 10 s. Reports
-   offered and accepted rates (offered/capacity is the overload factor actually
-   reached), p50/p99 of the accepted requests, shed (503 OVERLOADED), other
-   errors and timeouts. (An open-loop Poisson generator at 10x was tried first:
-   in Python on this 2-core machine it could not keep its own schedule.)
+2. Spike: an open-loop schedule of factor x C requests/s (10x by default) for
+   --seconds, whatever the answers, over --preopen keep-alive connections opened
+   beforehand (as a load balancer keeps upstream connections; more are opened
+   when all are busy). Latency counts from each request's scheduled time.
+   Reports offered and accepted rates, p50/p90/p99 of the accepted requests,
+   shed (503 OVERLOADED), other errors and timeouts (client timeout 10 s).
+   --storm instead runs factor x 16 closed-loop clients that resend at once,
+   shed or not (a retry storm: no client honours Retry-After).
 3. The ledger audit over the whole database after each mode.
 
 Requests carry an all-scopes API key created in the private database, and rate
@@ -29,22 +33,17 @@ it can offer is itself bounded; the figures say what it managed.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
 import random
 import signal
-import statistics
 import sys
 import tempfile
-import time
 import uuid
-from collections import Counter
 from pathlib import Path
 
-import httpx
-
+from bench import loadgen
 from inventory.chaos.runner import ApiProcess, create_client_key
 from inventory.db import embedded, migrate, seed
 from inventory.db.audit import audit
@@ -65,66 +64,21 @@ def request_body(rng: random.Random) -> dict:
                                                  "idempotencyKey": uuid.uuid4().hex}}}
 
 
-class Tally:
-    def __init__(self):
-        self.latencies: list[float] = []
-        self.outcomes: Counter = Counter()
-        self.sent = 0
-
-    async def one(self, client: httpx.AsyncClient, url: str, body: dict) -> None:
-        self.sent += 1
-        started = time.perf_counter()
-        try:
-            response = await client.post(url, json=body, timeout=10)
-        except httpx.TimeoutException:
-            self.outcomes["client timeout (10 s)"] += 1
-            return
-        except httpx.TransportError as error:
-            self.outcomes[f"connection error {type(error).__name__}"] += 1
-            return
-        elapsed = time.perf_counter() - started
-        if response.status_code == 503:
-            self.outcomes["shed (503 OVERLOADED)"] += 1
-            return
-        payload = response.json() if response.status_code == 200 else {}
-        errors = payload.get("errors")
-        data = payload.get("data") or {}
-        code = (errors[0].get("extensions") or {}).get("code") if errors else (
-            (data.get("receiveStock") or {}).get("code"))
-        if response.status_code != 200 or code:
-            self.outcomes[f"error {response.status_code} {code}"] += 1
-            return
-        self.outcomes["accepted"] += 1
-        self.latencies.append(elapsed)
-
-    def summary(self, seconds: float) -> dict:
-        lat = sorted(self.latencies)
-        pct = (lambda p: round(lat[min(len(lat) - 1, int(p * len(lat)))] * 1000, 1)
-               if lat else None)
-        return {
-            "offered_rps": round(self.sent / seconds, 1),
-            "accepted_rps": round(self.outcomes["accepted"] / seconds, 1),
-            "p50_ms": pct(0.50), "p99_ms": pct(0.99),
-            "max_ms": round(lat[-1] * 1000, 1) if lat else None,
-            "mean_ms": round(statistics.fmean(lat) * 1000, 1) if lat else None,
-            "outcomes": dict(self.outcomes),
-        }
+def classify(status: int, payload: bytes) -> str:
+    if status == 503:
+        return "shed (503 OVERLOADED)"
+    body = json.loads(payload) if status == 200 else {}
+    errors = body.get("errors")
+    data = body.get("data") or {}
+    code = (errors[0].get("extensions") or {}).get("code") if errors else (
+        (data.get("receiveStock") or {}).get("code"))
+    return f"error {status} {code}" if status != 200 or code else "accepted"
 
 
-async def closed_loop(url: str, clients: int, seconds: float, rng: random.Random,
-                      api_key: str) -> Tally:
-    tally = Tally()
-    stop_at = time.monotonic() + seconds
-
-    async def loop():
-        # One connection per client: httpx's shared pool gets slow with
-        # hundreds of connections, which would throttle the generator itself.
-        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {api_key}"}) as client:
-            while time.monotonic() < stop_at:
-                await tally.one(client, url, request_body(rng))
-
-    await asyncio.gather(*[loop() for _ in range(clients)])
-    return tally
+def closed_loop(url: str, clients: int, seconds: float, rng: random.Random, api_key: str):
+    return loadgen.run(loadgen.closed_loop(
+        url, {"Authorization": f"Bearer {api_key}"}, clients, seconds,
+        lambda: request_body(rng), classify))
 
 
 def run_mode(name: str, url: str, root: Path, env: dict, args, rng, capacity: float | None,
@@ -139,23 +93,30 @@ def run_mode(name: str, url: str, root: Path, env: dict, args, rng, capacity: fl
         os.sched_setaffinity(api.process.pid, {0})
     try:
         endpoint = api.url + "/graphql"
-        asyncio.run(closed_loop(endpoint, 8, 3, rng, api_key))  # warm-up
+        closed_loop(endpoint, 8, 3, rng, api_key)  # warm-up
         if capacity is None:
             print(f"[{name}] measuring capacity: 16 clients, {args.seconds:.0f}s ...", flush=True)
-            cap = asyncio.run(closed_loop(endpoint, 16, args.seconds, rng, api_key)).summary(
-                args.seconds)
+            cap = closed_loop(endpoint, 16, args.seconds, rng, api_key).summary()
             capacity = cap["accepted_rps"]
             print(f"[{name}] capacity {capacity} req/s (p50 {cap['p50_ms']} ms, "
                   f"p99 {cap['p99_ms']} ms)", flush=True)
         else:
             cap = None
-        clients = int(16 * args.factor)
-        print(f"[{name}] {clients} clients ({args.factor:g}x the capacity run's 16) for "
-              f"{args.seconds:.0f}s ...", flush=True)
-        started = time.monotonic()
-        tally = asyncio.run(closed_loop(endpoint, clients, args.seconds, rng, api_key))
-        result = tally.summary(time.monotonic() - started)
-        result["clients"] = clients
+        if args.storm:
+            clients = int(16 * args.factor)
+            print(f"[{name}] retry storm: {clients} closed-loop clients ({args.factor:g}x the "
+                  f"capacity run's 16) for {args.seconds:.0f}s ...", flush=True)
+            result = closed_loop(endpoint, clients, args.seconds, rng, api_key).summary()
+            result["clients"] = clients
+        else:
+            rate = args.factor * capacity
+            print(f"[{name}] open loop: {rate:.0f} req/s ({args.factor:g}x capacity) for "
+                  f"{args.seconds:.0f}s ...", flush=True)
+            tally = loadgen.run(loadgen.open_loop(
+                endpoint, {"Authorization": f"Bearer {api_key}"}, rate, args.seconds,
+                lambda: request_body(rng), classify, preopen=args.preopen))
+            result = tally.summary()
+            result["connections_opened"] = tally.connections
         alive = api.process.poll() is None
     finally:
         api.stop()
@@ -168,10 +129,18 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the run without the limiter")
+    parser.add_argument("--max-concurrent", type=int, default=8,
+                        help="INVENTORY_MAX_CONCURRENT for the limited run")
     parser.add_argument("--max-queue", type=int, default=16,
                         help="INVENTORY_MAX_QUEUE for the limited run (latency-first setting)")
     parser.add_argument("--queue-timeout", type=float, default=0.25,
                         help="INVENTORY_QUEUE_TIMEOUT for the limited run")
+    parser.add_argument("--preopen", type=int, default=256,
+                        help="keep-alive connections opened before the spike, as a load "
+                             "balancer keeps upstream connections (more open when all are busy)")
+    parser.add_argument("--storm", action="store_true",
+                        help="instead of an open-loop spike, factor x 16 closed-loop clients that "
+                             "resend at once, shed or not (a retry storm)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--no-pin", dest="pin", action="store_false",
                         help="do not pin the server to CPU 0 and the load generator to CPU 1")
@@ -186,7 +155,7 @@ def main() -> int:
     rng = random.Random(1)
     report: dict = {"mix": "80% stockLevel, 20% receiveStock", "factor": args.factor,
                     "pinned": args.pin,
-                    "max_queue": args.max_queue, "queue_timeout_s": args.queue_timeout}
+                    "max_concurrent": args.max_concurrent, "max_queue": args.max_queue, "queue_timeout_s": args.queue_timeout}
     with tempfile.TemporaryDirectory(prefix="inventory-overload-") as folder:
         root = Path(folder)
         root.chmod(0o755)
@@ -196,7 +165,8 @@ def main() -> int:
         seed.seed(engine.connect, DEFAULT_TENANT_ID, ITEMS, LOCATIONS)
         _, api_key = create_client_key(engine, "overload bench")
         try:
-            modes = [("limiter on", {"INVENTORY_MAX_QUEUE": str(args.max_queue),
+            modes = [("limiter on", {"INVENTORY_MAX_CONCURRENT": str(args.max_concurrent),
+                                     "INVENTORY_MAX_QUEUE": str(args.max_queue),
                                      "INVENTORY_QUEUE_TIMEOUT": str(args.queue_timeout)})]
             if not args.no_baseline:
                 modes.append(("limiter off", {"INVENTORY_MAX_CONCURRENT": "0"}))
