@@ -8,10 +8,11 @@ None into a typed error and write nothing else.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from uuid import UUID
 
-from sqlalchemy import Select, func, insert, literal, select, update
+from sqlalchemy import Select, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import BigInteger, Text
@@ -45,23 +46,29 @@ class LevelRow:
     updated_at: object
 
 
-def _log_from(changed, kind: MovementKind, d_on: int, d_res: int, why: Why):
-    """INSERT INTO movements SELECT ... FROM <changed level>."""
+# The statements below are built once per shape and executed with bound values.
+# Building a statement per call costs SQLAlchemy a cache-key walk of the whole
+# CTE tree on every execution (it showed in bench/profile.py as a large share of
+# a reservation's CPU); a reused statement object memoizes its key.
+
+
+def _log_from(changed):
+    """INSERT INTO movements SELECT ... FROM <changed level>; values bound by _params."""
     source = select(
         changed.c.tenant_id,
         changed.c.item_id,
         changed.c.location_id,
-        literal(kind.value, Text),
-        literal(d_on, BigInteger),
-        literal(d_res, BigInteger),
+        bindparam("p_kind", type_=Text),
+        bindparam("p_d_on", type_=BigInteger),
+        bindparam("p_d_res", type_=BigInteger),
         changed.c.on_hand,
         changed.c.reserved,
         changed.c.version,
-        literal(why.reason, Text),
-        literal(why.reference, Text),
-        literal(why.reservation_id, PG_UUID(as_uuid=True)),
-        literal(why.idempotency_key, Text),
-        literal(why.actor, Text),
+        bindparam("p_reason", type_=Text),
+        bindparam("p_reference", type_=Text),
+        bindparam("p_reservation_id", type_=PG_UUID(as_uuid=True)),
+        bindparam("p_idempotency_key", type_=Text),
+        bindparam("p_actor", type_=Text),
     )
     return insert(movements).from_select(
         [
@@ -73,6 +80,16 @@ def _log_from(changed, kind: MovementKind, d_on: int, d_res: int, why: Why):
     ).cte("logged")
 
 
+def _params(tenant_id: UUID, item_id: UUID, location_id: UUID, kind: MovementKind,
+            d_on: int, d_res: int, why: Why) -> dict:
+    return {
+        "p_tenant_id": tenant_id, "p_item_id": item_id, "p_location_id": location_id,
+        "p_kind": kind.value, "p_d_on": d_on, "p_d_res": d_res, "p_reason": why.reason,
+        "p_reference": why.reference, "p_reservation_id": why.reservation_id,
+        "p_idempotency_key": why.idempotency_key, "p_actor": why.actor,
+    }
+
+
 def _returning(stmt):
     return stmt.returning(
         sl.c.tenant_id, sl.c.item_id, sl.c.location_id, sl.c.on_hand, sl.c.reserved,
@@ -80,25 +97,55 @@ def _returning(stmt):
     )
 
 
-def _final(changed, logged) -> Select:
+def _final(changed) -> Select:
     return select(
         changed.c.item_id, changed.c.location_id, changed.c.on_hand, changed.c.reserved,
         changed.c.version, changed.c.updated_at,
-    ).add_cte(logged)
+    ).add_cte(_log_from(changed))
 
 
-async def _one(
-    conn: AsyncConnection, stmt: Select, tenant_id: UUID, kind: MovementKind, d_on: int, d_res: int
-) -> LevelRow | None:
-    row = (await conn.execute(stmt)).first()
+async def _one(conn: AsyncConnection, stmt: Select, params: dict) -> LevelRow | None:
+    row = (await conn.execute(stmt, params)).first()
     if not row:
         return None
     level = LevelRow(*row)
     changes.record(conn, changes.Change(
-        tenant_id, level.item_id, level.location_id, level.on_hand, level.reserved,
-        d_on, d_res, level.version, kind.value, level.updated_at,
+        params["p_tenant_id"], level.item_id, level.location_id, level.on_hand, level.reserved,
+        params["p_d_on"], params["p_d_res"], level.version, params["p_kind"], level.updated_at,
     ))
     return level
+
+
+# Bound names start with p_: execute-time parameters named like a column of an
+# UPDATE or INSERT would become extra SET/VALUES entries in SQLAlchemy.
+
+
+@functools.cache
+def _change_statement(lowers_on_hand: bool, lowers_reserved: bool, expects: bool) -> Select:
+    d_on, d_res = bindparam("p_d_on", type_=BigInteger), bindparam("p_d_res", type_=BigInteger)
+    conditions = [
+        sl.c.tenant_id == bindparam("p_tenant_id"),
+        sl.c.item_id == bindparam("p_item_id"),
+        sl.c.location_id == bindparam("p_location_id"),
+        sl.c.on_hand + d_on >= sl.c.reserved + d_res,
+    ]
+    if lowers_on_hand:
+        conditions.append(sl.c.on_hand + d_on >= 0)
+    if lowers_reserved:
+        conditions.append(sl.c.reserved + d_res >= 0)
+    if expects:
+        conditions.append(sl.c.on_hand == bindparam("p_expect_on_hand", type_=BigInteger))
+    changed = _returning(
+        update(sl)
+        .where(*conditions)
+        .values(
+            on_hand=sl.c.on_hand + d_on,
+            reserved=sl.c.reserved + d_res,
+            version=sl.c.version + 1,
+            updated_at=func.now(),
+        )
+    ).cte("changed")
+    return _final(changed)
 
 
 async def change_level(
@@ -116,33 +163,31 @@ async def change_level(
     """Guarded update of an existing level: refuses anything that would make
     on_hand, reserved or available negative (and, with expect_on_hand, any
     concurrent change since the caller read the level)."""
-    d_on, d_res = on_hand_delta, reserved_delta
-    conditions = [
-        sl.c.tenant_id == tenant_id,
-        sl.c.item_id == item_id,
-        sl.c.location_id == location_id,
-        sl.c.on_hand + d_on >= sl.c.reserved + d_res,
-    ]
-    if d_on < 0:
-        conditions.append(sl.c.on_hand + d_on >= 0)
-    if d_res < 0:
-        conditions.append(sl.c.reserved + d_res >= 0)
+    params = _params(tenant_id, item_id, location_id, kind, on_hand_delta, reserved_delta, why)
     if expect_on_hand is not None:
-        conditions.append(sl.c.on_hand == expect_on_hand)
-    changed = _returning(
-        update(sl)
-        .where(*conditions)
-        .values(
-            on_hand=sl.c.on_hand + d_on,
-            reserved=sl.c.reserved + d_res,
-            version=sl.c.version + 1,
-            updated_at=func.now(),
-        )
-    ).cte("changed")
-    return await _one(
-        conn, _final(changed, _log_from(changed, kind, d_on, d_res, why)),
-        tenant_id, kind, d_on, d_res,
+        params["p_expect_on_hand"] = expect_on_hand
+    stmt = _change_statement(on_hand_delta < 0, reserved_delta < 0, expect_on_hand is not None)
+    return await _one(conn, stmt, params)
+
+
+def _build_add_on_hand() -> Select:
+    stmt = pg_insert(sl).values(
+        tenant_id=bindparam("p_tenant_id"), item_id=bindparam("p_item_id"),
+        location_id=bindparam("p_location_id"), on_hand=bindparam("p_d_on", type_=BigInteger),
+        reserved=0, version=1,
     )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[sl.c.tenant_id, sl.c.item_id, sl.c.location_id],
+        set_={
+            "on_hand": sl.c.on_hand + stmt.excluded.on_hand,
+            "version": sl.c.version + 1,
+            "updated_at": func.now(),
+        },
+    )
+    return _final(_returning(stmt).cte("changed"))
+
+
+_ADD_ON_HAND = _build_add_on_hand()
 
 
 async def add_on_hand(
@@ -155,23 +200,8 @@ async def add_on_hand(
     why: Why = Why(),
 ) -> LevelRow:
     """Adds stock, creating the level on first receipt (upsert), in one statement."""
-    stmt = pg_insert(sl).values(
-        tenant_id=tenant_id, item_id=item_id, location_id=location_id,
-        on_hand=quantity, reserved=0, version=1,
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[sl.c.tenant_id, sl.c.item_id, sl.c.location_id],
-        set_={
-            "on_hand": sl.c.on_hand + stmt.excluded.on_hand,
-            "version": sl.c.version + 1,
-            "updated_at": func.now(),
-        },
-    )
-    changed = _returning(stmt).cte("changed")
-    row = await _one(
-        conn, _final(changed, _log_from(changed, kind, quantity, 0, why)),
-        tenant_id, kind, quantity, 0,
-    )
+    row = await _one(conn, _ADD_ON_HAND,
+                     _params(tenant_id, item_id, location_id, kind, quantity, 0, why))
     assert row is not None  # an upsert always yields its row
     return row
 
