@@ -12,15 +12,15 @@ import functools
 from dataclasses import dataclass
 from uuid import UUID
 
-from sqlalchemy import Select, bindparam, func, insert, select, update
+from sqlalchemy import Select, bindparam, func, insert, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import BigInteger, Text
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 
-from ..domain.models import MovementKind
+from ..domain.models import MovementKind, ReservationStatus
 from . import changes
-from .tables import movements, stock_levels
+from .tables import movements, reservation_lines, reservations, stock_levels
 
 sl = stock_levels
 
@@ -204,6 +204,74 @@ async def add_on_hand(
                      _params(tenant_id, item_id, location_id, kind, quantity, 0, why))
     assert row is not None  # an upsert always yields its row
     return row
+
+
+@dataclass(frozen=True)
+class Reserved:
+    level: LevelRow
+    created_at: object
+    expires_at: object
+
+
+def _build_reserve_one() -> Select:
+    """One statement for a whole single-line reservation: the guarded level
+    change, its ledger row, the reservation and its line. Nothing is written
+    unless the guard passes (every other part selects FROM the changed row)."""
+    qty = bindparam("p_d_res", type_=BigInteger)
+    rid = bindparam("p_reservation_id", type_=PG_UUID(as_uuid=True))
+    changed = _returning(
+        update(sl)
+        .where(
+            sl.c.tenant_id == bindparam("p_tenant_id"),
+            sl.c.item_id == bindparam("p_item_id"),
+            sl.c.location_id == bindparam("p_location_id"),
+            sl.c.on_hand >= sl.c.reserved + qty,
+        )
+        .values(reserved=sl.c.reserved + qty, version=sl.c.version + 1, updated_at=func.now())
+    ).cte("changed")
+    # `n * INTERVAL '1 second'` works on PostgreSQL and CockroachDB alike.
+    expires = func.now() + bindparam("p_ttl", type_=BigInteger) * text("INTERVAL '1 second'")
+    head = insert(reservations).from_select(
+        ["tenant_id", "id", "status", "reference", "expires_at"],
+        select(changed.c.tenant_id, rid, literal(ReservationStatus.ACTIVE.value, Text),
+               bindparam("p_reference", type_=Text), expires),
+    ).returning(reservations.c.created_at, reservations.c.expires_at).cte("head")
+    line = insert(reservation_lines).from_select(
+        ["tenant_id", "reservation_id", "line_no", "item_id", "location_id", "quantity"],
+        select(changed.c.tenant_id, rid, literal(0), changed.c.item_id, changed.c.location_id,
+               qty),
+    ).cte("line")
+    return select(
+        changed.c.item_id, changed.c.location_id, changed.c.on_hand, changed.c.reserved,
+        changed.c.version, changed.c.updated_at, head.c.created_at, head.c.expires_at,
+    ).add_cte(_log_from(changed)).add_cte(line)
+
+
+_RESERVE_ONE = _build_reserve_one()
+
+
+async def reserve_one(
+    conn: AsyncConnection,
+    tenant_id: UUID,
+    item_id: UUID,
+    location_id: UUID,
+    quantity: int,
+    ttl_seconds: int,
+    why: Why,
+) -> Reserved | None:
+    """A single-line reservation in one round trip (why.reservation_id is its new
+    id); None, with nothing written, when the level is missing or short."""
+    params = _params(tenant_id, item_id, location_id, MovementKind.RESERVE, 0, quantity, why)
+    params["p_ttl"] = ttl_seconds
+    row = (await conn.execute(_RESERVE_ONE, params)).first()
+    if not row:
+        return None
+    level = LevelRow(*row[:6])
+    changes.record(conn, changes.Change(
+        tenant_id, item_id, location_id, level.on_hand, level.reserved, 0, quantity,
+        level.version, MovementKind.RESERVE.value, level.updated_at,
+    ))
+    return Reserved(level, row[6], row[7])
 
 
 async def lock_levels(

@@ -4,6 +4,7 @@ request tick)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 
@@ -15,22 +16,35 @@ from ..service.context import Ctx
 
 
 class Loaders:
+    """Created on first use: most requests (a level read, a mutation) need none,
+    and building three DataLoaders per request showed in the profile."""
+
     def __init__(self, ctx: Ctx):
+        self.ctx = ctx
+
+    @cached_property
+    def item(self) -> DataLoader[UUID, ItemView]:
         async def load_items(keys: list[UUID]) -> list[ItemView]:
-            found = await reads.items_by_ids(ctx, list(keys))
+            found = await reads.items_by_ids(self.ctx, list(keys))
             return [found[k] for k in keys]
 
+        return DataLoader(load_fn=load_items)
+
+    @cached_property
+    def location(self) -> DataLoader[UUID, LocationView]:
         async def load_locations(keys: list[UUID]) -> list[LocationView]:
-            found = await reads.locations_by_ids(ctx, list(keys))
+            found = await reads.locations_by_ids(self.ctx, list(keys))
             return [found[k] for k in keys]
 
+        return DataLoader(load_fn=load_locations)
+
+    @cached_property
+    def levels_of_item(self) -> DataLoader[UUID, list[StockLevelView]]:
         async def load_levels(keys: list[UUID]) -> list[list[StockLevelView]]:
-            found = await reads.levels_for_items(ctx, list(keys))
+            found = await reads.levels_for_items(self.ctx, list(keys))
             return [found.get(k, []) for k in keys]
 
-        self.item = DataLoader(load_fn=load_items)
-        self.location = DataLoader(load_fn=load_locations)
-        self.levels_of_item = DataLoader(load_fn=load_levels)
+        return DataLoader(load_fn=load_levels)
 
 
 @dataclass

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -31,6 +31,17 @@ async def reserve_stock(ctx: Ctx, cmd: ReserveStock, key: str | None):
                                 l.quantity)
             for l in cmd.lines
         ]
+        if len(lines) == 1:
+            # One line: the guarded statement decides and writes at once (one round
+            # trip); only a refusal reads the level, to say what is available.
+            line, reservation_id = lines[0], uuid4()
+            made = await ledger.reserve_one(
+                conn, ctx.tenant_id, line.item_id, line.location_id, line.quantity,
+                cmd.ttl_seconds, Why(None, cmd.reference, reservation_id, key, ctx.actor),
+            )
+            if made is not None:
+                return ReservationView(reservation_id, ReservationStatus.ACTIVE, cmd.reference,
+                                       made.expires_at, made.created_at, tuple(lines))
         # Decide before writing: lock every level in key order, check every line,
         # and report all the short ones at once.
         levels = await ledger.lock_levels(
