@@ -12,7 +12,9 @@ import functools
 from dataclasses import dataclass
 from uuid import UUID
 
-from sqlalchemy import Select, bindparam, func, insert, literal, select, text, update
+from sqlalchemy import (
+    Integer, Select, bindparam, column, func, insert, literal, select, text, true, update, values,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import BigInteger, Text
@@ -272,6 +274,87 @@ async def reserve_one(
         level.version, MovementKind.RESERVE.value, level.updated_at,
     ))
     return Reserved(level, row[6], row[7])
+
+
+@dataclass(frozen=True)
+class BatchEntry:
+    """One reservation of a batch on the same level (see service/batches.py)."""
+
+    reservation_id: UUID
+    quantity: int
+    ttl_seconds: int
+    why: Why
+
+
+async def reserve_many(
+    conn: AsyncConnection,
+    tenant_id: UUID,
+    item_id: UUID,
+    location_id: UUID,
+    entries: list[BatchEntry],
+) -> dict[UUID, tuple[object, object]] | None:
+    """Several single-line reservations of one level in one statement: the level
+    changes once by their total, and each gets its own ledger row (versions
+    v+1..v+n, in order, as if applied one by one), reservation and line. Returns
+    {reservation id: (created_at, expires_at)}, or None (nothing written) when
+    the total does not fit. The caller has locked the level and checked."""
+    count, total = len(entries), sum(e.quantity for e in entries)
+    running, rows = 0, []
+    for n, e in enumerate(entries, start=1):
+        running += e.quantity
+        rows.append((n, e.reservation_id, e.quantity, running, e.ttl_seconds, e.why.reference,
+                     e.why.idempotency_key, e.why.actor))
+    batch = values(
+        column("n", Integer), column("rid", PG_UUID(as_uuid=True)), column("qty", BigInteger),
+        column("cum", BigInteger), column("ttl", BigInteger), column("reference", Text),
+        column("key", Text), column("actor", Text), name="batch",
+    ).data(rows).cte("batch")
+    p_total, p_count = literal(total, BigInteger), literal(count, BigInteger)
+    changed = _returning(
+        update(sl)
+        .where(sl.c.tenant_id == tenant_id, sl.c.item_id == item_id,
+               sl.c.location_id == location_id, sl.c.on_hand >= sl.c.reserved + p_total)
+        .values(reserved=sl.c.reserved + p_total, version=sl.c.version + p_count,
+                updated_at=func.now())
+    ).cte("changed")
+    both = changed.join(batch, true())
+    logged = insert(movements).from_select(
+        ["tenant_id", "item_id", "location_id", "kind", "on_hand_delta", "reserved_delta",
+         "on_hand_after", "reserved_after", "version", "reason", "reference",
+         "reservation_id", "idempotency_key", "actor"],
+        select(changed.c.tenant_id, changed.c.item_id, changed.c.location_id,
+               literal(MovementKind.RESERVE.value, Text), literal(0, BigInteger), batch.c.qty,
+               changed.c.on_hand, changed.c.reserved - p_total + batch.c.cum,
+               changed.c.version - p_count + batch.c.n, literal(None, Text), batch.c.reference,
+               batch.c.rid, batch.c.key, batch.c.actor)
+        .select_from(both).order_by(batch.c.n),
+    ).cte("logged")
+    expires = func.now() + batch.c.ttl * text("INTERVAL '1 second'")
+    heads = insert(reservations).from_select(
+        ["tenant_id", "id", "status", "reference", "expires_at"],
+        select(changed.c.tenant_id, batch.c.rid, literal(ReservationStatus.ACTIVE.value, Text),
+               batch.c.reference, expires).select_from(both),
+    ).returning(reservations.c.id, reservations.c.created_at, reservations.c.expires_at
+                ).cte("heads")
+    lines = insert(reservation_lines).from_select(
+        ["tenant_id", "reservation_id", "line_no", "item_id", "location_id", "quantity"],
+        select(changed.c.tenant_id, batch.c.rid, literal(0), changed.c.item_id,
+               changed.c.location_id, batch.c.qty).select_from(both),
+    ).cte("lines")
+    result = (await conn.execute(
+        select(heads.c.id, heads.c.created_at, heads.c.expires_at, changed.c.on_hand,
+               changed.c.reserved, changed.c.version, changed.c.updated_at)
+        .select_from(heads.join(changed, true())).add_cte(logged).add_cte(lines)
+    )).all()
+    if not result:
+        return None
+    on_hand, reserved, version, updated_at = result[0][3:7]
+    for n, e in enumerate(entries, start=1):
+        changes.record(conn, changes.Change(
+            tenant_id, item_id, location_id, on_hand, reserved - total + rows[n - 1][3], 0,
+            e.quantity, version - count + n, MovementKind.RESERVE.value, updated_at,
+        ))
+    return {r[0]: (r[1], r[2]) for r in result}
 
 
 async def lock_levels(

@@ -31,6 +31,7 @@ from sqlalchemy import text
 
 from ..db import retry
 from .. import sweeper
+from ..service import batches
 
 from . import MULTIPROC_ENV
 SYNC_INTERVAL_S = 5.0
@@ -74,6 +75,11 @@ RESERVATIONS = Gauge("inventory_reservations", "Reservations by status (all tena
 RESERVATIONS_OVERDUE = Gauge("inventory_reservations_overdue",
                              "ACTIVE reservations past their expiry, not yet swept",
                              multiprocess_mode="mostrecent")
+BATCHES = Counter("inventory_reservation_batches_total",
+                  "Transactions that applied several single-line reservations of one busy "
+                  "level together (group commit, service/batches.py)")
+BATCHED = Counter("inventory_reservations_batched_total",
+                  "Reservation requests answered by such a batch")
 SWEEPER_RUNS = Counter("inventory_sweeper_runs_total", "Completed sweeps of expired reservations")
 SWEEPER_EXPIRED = Counter("inventory_sweeper_expired_total", "Reservations expired by the sweeper")
 SWEEPER_FAILURES = Counter("inventory_sweeper_failures_total", "Sweeps that failed (and will retry)")
@@ -126,7 +132,8 @@ def observe_refusal(status: int) -> None:
 
 
 # What this process has copied so far from the counters kept elsewhere.
-_copied = {"tx": 0, "exhausted": 0, "runs": 0, "expired": 0, "failures": 0, "retries": {}}
+_copied = {"tx": 0, "exhausted": 0, "runs": 0, "expired": 0, "failures": 0, "retries": {},
+           "batches": 0, "batched": 0}
 
 
 def _copy(counter, key: str, value: int) -> None:
@@ -151,6 +158,8 @@ def sync_process(db=None) -> None:
         SWEEPER_LAST_RUN.set(time.time())
     _copy(SWEEPER_EXPIRED, "expired", sweeper.stats.expired)
     _copy(SWEEPER_FAILURES, "failures", sweeper.stats.failures)
+    _copy(BATCHES, "batches", batches.stats.batches)
+    _copy(BATCHED, "batched", batches.stats.requests)
     if db is not None:
         in_use, waiting, capacity = pool_status(db.engine.pool)
         POOL_IN_USE.set(in_use)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Any
 from uuid import UUID, uuid4
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -9,13 +11,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..db import changes, ledger, queries
 from ..db.ledger import Why
 from ..db.retry import run_transaction
-from ..domain.commands import MAX_LINES, CommitReservation, ReleaseReservation, ReserveStock
+from ..domain.commands import (
+    MAX_LINES, CommitReservation, ReleaseReservation, ReserveStock, validate_idempotency_key,
+)
 from ..domain.errors import ErrorCode, Shortage, UserError, not_found
 from ..domain.models import MovementKind, ReservationLineView, ReservationStatus, ReservationView
+from .batches import LevelBatches
 from .context import Ctx
-from .keylocks import levels as level_queue
+from .keylocks import ENABLED as batches_enabled, levels as level_queue
 from .resolve import ids_for
-from .runner import execute
+from .runner import execute, key_reused, remember, replay, request_hash, transact
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +60,7 @@ async def reserve_stock(ctx: Ctx, cmd: ReserveStock, key: str | None):
                     Shortage(line.sku, line.location_code, line.quantity, on_hand - reserved)
                 )
         if shortages:
-            detail = ", ".join(
-                f"{s.sku!r} at {s.location_code!r}: {s.requested} requested, {s.available} available"
-                for s in shortages
-            )
-            return UserError(
-                ErrorCode.INSUFFICIENT_STOCK, f"not enough stock for {detail}",
-                shortages=tuple(shortages),
-            )
+            return _insufficient(shortages)
         reservation_id, created_at, expires_at = await queries.insert_reservation(
             conn, ctx.tenant_id, cmd.ttl_seconds, cmd.reference,
             [(l.item_id, l.location_id, l.quantity) for l in lines],
@@ -79,11 +77,106 @@ async def reserve_stock(ctx: Ctx, cmd: ReserveStock, key: str | None):
             tuple(lines),
         )
 
-    # Same-level reservations in this process take turns (flash sales; keylocks.py).
-    async with level_queue.hold(
-        (ctx.tenant_id, str(l.sku), str(l.location_code)) for l in cmd.lines[:MAX_LINES]
-    ):
+    keys = [(ctx.tenant_id, str(l.sku), str(l.location_code)) for l in cmd.lines[:MAX_LINES]]
+    if len(keys) == 1 and batches_enabled and not (
+            cmd.validate() or validate_idempotency_key(key)):
+        # Single-line reservations of one level in this process are applied in
+        # batches while the level is busy (flash sales; service/batches.py).
+        return await hot_levels.submit(keys[0], _Request(ctx, cmd, key, work))
+    # Same-level reservations in this process take turns (keylocks.py).
+    async with level_queue.hold(keys):
         return await execute(ctx, cmd, key, work)
+
+
+def _insufficient(shortages: list[Shortage]) -> UserError:
+    detail = ", ".join(
+        f"{s.sku!r} at {s.location_code!r}: {s.requested} requested, {s.available} available"
+        for s in shortages
+    )
+    return UserError(
+        ErrorCode.INSUFFICIENT_STOCK, f"not enough stock for {detail}",
+        shortages=tuple(shortages),
+    )
+
+
+@dataclass(frozen=True)
+class _Request:
+    ctx: Ctx
+    cmd: ReserveStock
+    key: str | None
+    work: Any  # the single-request unit of work, for a batch of one
+
+
+async def _reserve_batch(batch: list[_Request]) -> list[ReservationView | UserError]:
+    """Applies single-line reservations of one level: alone through the usual
+    path, or together in one transaction that decides them in arrival order."""
+    first = batch[0]
+    line = first.cmd.lines[0]
+    async with level_queue.hold([(first.ctx.tenant_id, str(line.sku), str(line.location_code))]):
+        if len(batch) == 1:
+            return [await execute(first.ctx, first.cmd, first.key, first.work)]
+        outcome = await transact(first.ctx, _group_unit(batch),
+                                 idempotent=all(r.key for r in batch))
+    return outcome if isinstance(outcome, list) else [outcome] * len(batch)
+
+
+def _group_unit(batch: list[_Request]):
+    first = batch[0]
+    tenant_id, line = first.ctx.tenant_id, first.cmd.lines[0]
+    prints = [request_hash(r.cmd) if r.key else "" for r in batch]
+
+    async def unit(conn: AsyncConnection) -> list[ReservationView | UserError]:
+        results: list[Any] = [None] * len(batch)
+        first_with_key: dict[str, int] = {}
+        replayed: set[int] = set()
+        for i, r in enumerate(batch):  # replays, as each request alone would find them
+            if r.key and r.key not in first_with_key:
+                first_with_key[r.key] = i
+                results[i] = await replay(conn, r.ctx, r.cmd, r.key, prints[i])
+                if results[i] is not None:
+                    replayed.add(i)
+        items, locs = await ids_for(conn, tenant_id, [
+            (line.sku, "lines[0].sku", line.location_code, "lines[0].locationCode")])
+        item_id, location_id = items[line.sku], locs[line.location_code]
+        levels = await ledger.lock_levels(conn, tenant_id, [(item_id, location_id)])
+        on_hand, reserved = levels.get((item_id, location_id), (0, 0))
+        available, accepted = on_hand - reserved, []
+        for i, r in enumerate(batch):
+            if results[i] is not None or (r.key and first_with_key[r.key] != i):
+                continue
+            quantity = r.cmd.lines[0].quantity
+            if quantity > available:
+                results[i] = _insufficient([Shortage(line.sku, line.location_code, quantity,
+                                                     available)])
+                continue
+            available -= quantity
+            rid = uuid4()
+            accepted.append((i, ledger.BatchEntry(
+                rid, quantity, r.cmd.ttl_seconds,
+                Why(None, r.cmd.reference, rid, r.key, r.ctx.actor))))
+        if accepted:
+            made = await ledger.reserve_many(conn, tenant_id, item_id, location_id,
+                                             [entry for _, entry in accepted])
+            assert made is not None, "level changed while locked"
+            for i, entry in accepted:
+                created_at, expires_at = made[entry.reservation_id]
+                r = batch[i]
+                results[i] = ReservationView(
+                    entry.reservation_id, ReservationStatus.ACTIVE, r.cmd.reference, expires_at,
+                    created_at, (ReservationLineView(item_id, location_id, line.sku,
+                                                     line.location_code, entry.quantity),))
+        for i, r in enumerate(batch):
+            if not r.key:
+                continue
+            j = first_with_key[r.key]
+            if j != i:  # the same key twice in one batch: the later one is a replay
+                results[i] = (results[j] if prints[i] == prints[j]
+                              else key_reused(r.key, batch[j].cmd.operation))
+            elif i not in replayed:
+                await remember(conn, r.ctx, r.cmd, r.key, prints[i], results[i])
+        return results
+
+    return unit
 
 
 async def _finish(
@@ -187,3 +280,6 @@ async def sweep_expired(ctx: Ctx, batch: int = 100) -> int:
         if await expire_one(ctx, tenant_id, reservation_id):
             expired += 1
     return expired
+
+
+hot_levels: LevelBatches[_Request] = LevelBatches(_reserve_batch)  # one per process

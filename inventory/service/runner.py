@@ -39,6 +39,38 @@ def request_hash(command: Command) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+async def replay(conn: AsyncConnection, ctx: Ctx, command: Command, key: str,
+                 fingerprint: str) -> Any | None:
+    """The stored answer when `key` was used before (or IDEMPOTENCY_KEY_REUSED
+    when it was used for a different request); None for a fresh key."""
+    found = await queries.find_idempotency_record(conn, ctx.tenant_id, key)
+    if not found:
+        return None
+    operation, stored_hash, stored = found
+    if operation != command.operation or stored_hash != fingerprint:
+        return key_reused(key, operation)
+    return codec.load(stored)
+
+
+def key_reused(key: str, operation: str) -> UserError:
+    return UserError(
+        ErrorCode.IDEMPOTENCY_KEY_REUSED,
+        f"idempotencyKey {key!r} was already used for a different "
+        f"request ({operation}); use a new key for a new request",
+        field="idempotencyKey",
+    )
+
+
+async def remember(conn: AsyncConnection, ctx: Ctx, command: Command, key: str,
+                   fingerprint: str, result: Any) -> None:
+    """Stores the answer under its key, in the transaction that made it."""
+    stored_ok = await queries.insert_idempotency_record(
+        conn, ctx.tenant_id, key, command.operation, fingerprint, codec.dump(result),
+    )
+    if not stored_ok:
+        raise RetryTransaction()  # a concurrent request with this key committed first
+
+
 async def execute(
     ctx: Ctx,
     command: Command,
@@ -54,32 +86,23 @@ async def execute(
 
     async def unit(conn: AsyncConnection) -> Any:
         if idempotency_key:
-            found = await queries.find_idempotency_record(conn, ctx.tenant_id, idempotency_key)
-            if found:
-                operation, stored_hash, stored = found
-                if operation != command.operation or stored_hash != fingerprint:
-                    return UserError(
-                        ErrorCode.IDEMPOTENCY_KEY_REUSED,
-                        f"idempotencyKey {idempotency_key!r} was already used for a different "
-                        f"request ({operation}); use a new key for a new request",
-                        field="idempotencyKey",
-                    )
-                return codec.load(stored)
+            found = await replay(conn, ctx, command, idempotency_key, fingerprint)
+            if found is not None:
+                return found
         result = await work(conn, idempotency_key)
         if idempotency_key:
-            stored_ok = await queries.insert_idempotency_record(
-                conn, ctx.tenant_id, idempotency_key, command.operation, fingerprint,
-                codec.dump(result),
-            )
-            if not stored_ok:
-                raise RetryTransaction()  # a concurrent request with this key committed first
+            await remember(conn, ctx, command, idempotency_key, fingerprint, result)
         return result
 
+    return await transact(ctx, unit, idempotent=idempotency_key is not None)
+
+
+async def transact(ctx: Ctx, unit: Work, *, idempotent: bool) -> Any:
+    """Runs `unit` as one retried SERIALIZABLE transaction that announces its
+    changes; expected failures come back as a `UserError`."""
     try:
         # announcing: the changes go out in the same transaction, just before COMMIT.
-        return await run_transaction(
-            ctx.db, changes.announcing(unit), idempotent=idempotency_key is not None
-        )
+        return await run_transaction(ctx.db, changes.announcing(unit), idempotent=idempotent)
     except Rejected as rejected:
         return rejected.error
     except RetriesExhausted as exc:

@@ -1,0 +1,77 @@
+"""Group commit of single-line reservations on a busy level (service/batches.py),
+through the real HTTP server: batches form, and every answer is the one a
+request would have had alone, in arrival order."""
+from __future__ import annotations
+
+import asyncio
+import re
+
+import httpx
+
+from .support import RESERVATION_FIELDS, assert_invariants, unique
+
+FIELDS = RESERVATION_FIELDS + " ... on InsufficientStockError { shortages { requested available } }"
+
+
+def _batched_so_far(url: str) -> float:
+    body = httpx.get(url + "/metrics", timeout=10).text
+    match = re.search(r"^inventory_reservations_batched_total (\S+)$", body, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+async def test_flash_sale_batches_sell_exactly_the_stock(api, sync_engine):
+    sku, code = await api.item(), await api.location()
+    await api.receive(sku, code, 37)
+    before = _batched_so_far(api.url)
+
+    async def reserve(quantity: int) -> dict:
+        body = {"lines": [{"sku": sku, "locationCode": code, "quantity": quantity}]}
+        return await api.mutate("reserveStock", body, FIELDS)
+
+    # 120 concurrent requests for 1, 2 or 3 units: 240 units asked, 37 there.
+    quantities = [1 + i % 3 for i in range(120)]
+    results = await asyncio.gather(*[reserve(q) for q in quantities])
+
+    kinds = [r["__typename"] for r in results]
+    assert set(kinds) == {"Reservation", "InsufficientStockError"}, kinds
+    sold = sum(q for q, r in zip(quantities, results) if r["__typename"] == "Reservation")
+    level = await api.level(sku, code)
+    assert level["reserved"] == sold and level["onHand"] == 37
+    # Every unit that could be sold was: what is left is smaller than every refused
+    # request (1 unit is asked often enough that nothing should be left).
+    refused = [q for q, r in zip(quantities, results) if r["__typename"] != "Reservation"]
+    assert level["available"] < min(refused)
+    assert level["version"] == 1 + kinds.count("Reservation")  # one version per reservation
+    for q, r in zip(quantities, results):
+        if r["__typename"] == "InsufficientStockError":
+            assert r["shortages"][0]["requested"] == q
+            assert r["shortages"][0]["available"] < q
+    ids = [r["id"] for r in results if r["__typename"] == "Reservation"]
+    assert len(set(ids)) == len(ids)
+    assert _batched_so_far(api.url) > before, "no batch formed: the test did not test batching"
+    assert_invariants(sync_engine)
+
+
+async def test_batched_requests_keep_their_idempotency_keys(api, sync_engine):
+    sku, code = await api.item(), await api.location()
+    await api.receive(sku, code, 1000)
+    body = {"lines": [{"sku": sku, "locationCode": code, "quantity": 2}]}
+    keys = [unique("flash") for _ in range(30)]
+    # Each key sent three times at once, interleaved with 30 requests without a key.
+    sends = [{**body, "idempotencyKey": k} for k in keys for _ in range(3)] + [body] * 30
+    results = await asyncio.gather(*[
+        api.mutate("reserveStock", s, RESERVATION_FIELDS) for s in sends])
+    assert all(r["__typename"] == "Reservation" for r in results), results
+    by_key: dict[str, set] = {}
+    for sent, result in zip(sends, results):
+        if "idempotencyKey" in sent:
+            by_key.setdefault(sent["idempotencyKey"], set()).add(result["id"])
+    assert all(len(ids) == 1 for ids in by_key.values()), "a key was applied twice"
+    assert (await api.level(sku, code))["reserved"] == 2 * (30 + 30)
+    # The same key with a different request is refused, also inside a batch.
+    other = {"lines": [{"sku": sku, "locationCode": code, "quantity": 5}],
+             "idempotencyKey": keys[0]}
+    reused = await asyncio.gather(*[
+        api.mutate("reserveStock", other, RESERVATION_FIELDS) for _ in range(3)])
+    assert {r.get("code") for r in reused} == {"IDEMPOTENCY_KEY_REUSED"}
+    assert_invariants(sync_engine)
