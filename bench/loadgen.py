@@ -10,6 +10,7 @@ per second (with uvloop) and the latencies it records are the server's.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import time
 from typing import Callable
@@ -100,7 +101,10 @@ async def open_loop(url: str, headers: dict[str, str], rate: float, seconds: flo
     the schedule starts, like a load balancer's pool of upstream connections.
     """
     tally = Tally()
-    idle: list[Connection] = []
+    # Oldest idle first: round-robin over all connections, so that every worker
+    # process of the server gets its share (reusing the newest would pile the load
+    # onto the few connections one worker happened to accept).
+    idle: collections.deque[Connection] = collections.deque()
     in_flight: set[asyncio.Task] = set()
     for _ in range(preopen):
         connection = Connection(url, headers)
@@ -120,7 +124,7 @@ async def open_loop(url: str, headers: dict[str, str], rate: float, seconds: flo
             await asyncio.sleep(delay)
         tally.sent += 1
         if idle:
-            connection = idle.pop()
+            connection = idle.popleft()
         elif opened < max_connections:
             opened += 1
             connection = Connection(url, headers)

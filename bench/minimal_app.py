@@ -6,7 +6,9 @@ what the SQL needs). NOT part of the product.
     INVENTORY_DATABASE_URL=postgresql://... uvicorn bench.minimal_app:app --workers 2
 
 Endpoints take tiny JSON bodies: /level {"sku","code"}, /page {"prefix"},
-/reserve {"lines": [[sku, code], ...]} (quantity 1 each, as the benchmark sends).
+/reserve {"lines": [[sku, code], ...]} (quantity 1 each, as the benchmark sends;
+one line runs the service's single-statement reservation, several lines its
+lock-then-write path).
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import asyncio
 import contextlib
 import os
 import random
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import orjson
 import psycopg
@@ -72,6 +74,27 @@ logged AS (
   SELECT tenant_id, item_id, location_id, 'RESERVE', 0, 1, on_hand, reserved, version,
          NULL, NULL, %s, NULL FROM changed)
 SELECT item_id, location_id, on_hand, reserved, version, updated_at FROM changed"""
+
+RESERVE_ONE = """
+WITH changed AS (
+  UPDATE stock_levels SET reserved = reserved + 1, version = version + 1, updated_at = now()
+  WHERE tenant_id = %(t)s AND item_id = %(i)s AND location_id = %(l)s AND on_hand >= reserved + 1
+  RETURNING tenant_id, item_id, location_id, on_hand, reserved, version, updated_at),
+logged AS (
+  INSERT INTO movements (tenant_id, item_id, location_id, kind, on_hand_delta, reserved_delta,
+                         on_hand_after, reserved_after, version, reason, reference,
+                         reservation_id, idempotency_key, actor)
+  SELECT tenant_id, item_id, location_id, 'RESERVE', 0, 1, on_hand, reserved, version,
+         NULL, NULL, %(r)s, NULL, 'bench' FROM changed),
+line AS (
+  INSERT INTO reservation_lines (tenant_id, reservation_id, line_no, item_id, location_id, quantity)
+  SELECT tenant_id, %(r)s, 0, item_id, location_id, 1 FROM changed),
+head AS (
+  INSERT INTO reservations (tenant_id, id, status, reference, expires_at)
+  SELECT tenant_id, %(r)s, 'ACTIVE', NULL, now() + 600 * INTERVAL '1 second' FROM changed
+  RETURNING created_at, expires_at)
+SELECT changed.version, head.expires_at FROM changed, head"""
+NOTIFY = "SELECT pg_notify('inventory_stock_changes', %s)"
 
 pool: AsyncConnectionPool | None = None
 ids: dict[str, dict[str, UUID]] = {"items": {}, "locations": {}}
@@ -134,6 +157,15 @@ async def reserve(request: Request) -> Response:
         for attempt in range(MAX_TRIES):
             try:
                 async with conn.transaction():  # BEGIN ISOLATION LEVEL SERIALIZABLE
+                    if len(keys) == 1:  # the product's single-line path: one statement
+                        rid = uuid4()
+                        row = await (await conn.execute(RESERVE_ONE, {
+                            "t": TENANT, "i": keys[0][0], "l": keys[0][1], "r": rid})).fetchone()
+                        if row is None:
+                            return _json({"error": "INSUFFICIENT_STOCK"})
+                        await conn.execute(NOTIFY, (orjson.dumps([{"v": row[0]}]).decode(),))
+                        return _json({"reservation": {"id": str(rid), "status": "ACTIVE",
+                                                      "expiresAt": row[1].isoformat()}})
                     levels = {(r[0], r[1]): r[2] - r[3] for r in await (await conn.execute(
                         LOCK, (TENANT, [k[0] for k in keys], [k[1] for k in keys]))).fetchall()}
                     if any(levels.get(k, 0) < 1 for k in keys):

@@ -27,8 +27,14 @@ from run import (  # noqa: E402  (bench/ is a folder of scripts, not a package)
 )
 
 
+def package_of(frame: str) -> str:
+    """'func (path/to/file.py:12)' -> the library (or 'inventory') the code is in."""
+    path = frame.rpartition("(")[2]
+    return path.split("/")[0] if "/" in path else path.split(".py")[0] or "(unknown)"
+
+
 def summarize(raw: Path, top: int) -> str:
-    self_time, inclusive, total = Counter(), Counter(), 0
+    self_time, inclusive, packages, total = Counter(), Counter(), Counter(), 0
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not count.isdigit():
@@ -37,9 +43,11 @@ def summarize(raw: Path, top: int) -> str:
         total += n
         frames = stack.split(";")
         self_time[frames[-1]] += n
+        packages[package_of(frames[-1])] += n
         for frame in set(frames):
             inclusive[frame] += n
-    out = [f"{total} samples"]
+    out = [f"{total} samples", "", "self time by package:"] + [
+        f"  {100 * n / total:5.1f}%  {name}" for name, n in packages.most_common()]
     out += ["", "self time:"] + [f"  {100 * n / total:5.1f}%  {f}"
                                  for f, n in self_time.most_common(top)]
     out += ["", "inclusive:"] + [f"  {100 * n / total:5.1f}%  {f}"

@@ -28,7 +28,6 @@ import re
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,9 @@ from uuid import UUID
 import httpx
 import psutil
 import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import loadgen  # noqa: E402  (bench/ is a folder of scripts)
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -54,6 +56,46 @@ SCENARIOS = {
     "mix": (32, ["level.sql@9", "reserve.sql@1"], "90% reads / 10% reserves"),
 }
 START = time.monotonic()
+
+
+# Scenarios whose latency is also measured at a fixed, lower rate (see paced()).
+PACED = {
+    "level": "query($s:String!,$l:String!){stockLevel(sku:$s,locationCode:$l)"
+             "{onHand reserved available version}}",
+    "reserve": "mutation($i:ReserveStockInput!){reserveStock(input:$i)"
+               "{__typename ... on Reservation{id}}}",
+}
+PACED_SHARE = 0.7
+
+
+def paced(url: str, scenario: str, rate: float, seconds: float, api_key: str, items: int,
+          locations: int, write_items: int) -> dict:
+    """Latency at `rate` req/s (PACED_SHARE of the peak wrk measured): an open-loop
+    schedule (bench/loadgen.py), latency counted from each request's scheduled
+    time. wrk only drives closed loops, which measure latency at saturation."""
+    import random
+    rng = random.Random(7)
+
+    def body() -> dict:
+        if scenario == "level":
+            return {"query": PACED["level"], "variables": {
+                "s": f"SKU-{rng.randint(1, items):06d}", "l": f"WH-{rng.randint(1, locations):02d}"}}
+        return {"query": PACED["reserve"], "variables": {"i": {"lines": [{
+            "sku": f"SKU-{rng.randint(1, write_items):06d}", "locationCode": "WH-01",
+            "quantity": 1}]}}}
+
+    def classify(status: int, payload: bytes) -> str:
+        answer = json.loads(payload) if status == 200 else {}
+        if status != 200 or answer.get("errors"):
+            return f"error {status}"
+        if scenario == "reserve" and answer["data"]["reserveStock"]["__typename"] != "Reservation":
+            return answer["data"]["reserveStock"]["__typename"]
+        return "accepted"
+
+    tally = loadgen.run(loadgen.open_loop(
+        url + "/graphql", {"Authorization": f"Bearer {api_key}"}, rate, seconds, body, classify,
+        preopen=32))
+    return {"rate": round(rate, 1), **tally.summary()}
 
 
 def say(message: str) -> None:
@@ -357,6 +399,10 @@ def print_table(results: dict) -> None:
         print(f"  service / pgbench: {ratio(s['ok_per_s'], r['pgbench']['ok_per_s'])}   "
               f"service / minimal: {ratio(s['ok_per_s'], r['minimal']['ok_per_s'])}   "
               f"service worker RSS MB: {r.get('service_rss_mb')}")
+        if "service_paced" in r:
+            p = r["service_paced"]
+            print(f"  service at {PACED_SHARE:.0%} of its peak ({p['rate']:.0f} req/s, open loop): "
+                  f"p50 {p['p50_ms']} ms, p99 {p['p99_ms']} ms")
         for key in ("oversell_check", "sellout_check"):
             if key in r:
                 print(f"  {key}: {r[key]}")
@@ -529,6 +575,12 @@ def main(argv: list[str] | None = None) -> int:
                     row["service_rss_mb"] = service.rss_mb()
                 say(f"  {who:8} {m['rps']:8.0f} req/s  p50 {m['p50_ms']:.1f} ms  "
                     f"p99 {m['p99_ms']:.1f} ms  errors {m['errors']}  rejected {m['rejected']}")
+                if who == "service" and name in PACED:
+                    p = paced(service.url, name, PACED_SHARE * m["rps"], args.duration, api_key,
+                              args.items, args.locations, args.write_items)
+                    row["service_paced"] = p
+                    say(f"  service at {PACED_SHARE:.0%} of that ({p['rate']:.0f} req/s, open "
+                        f"loop): p50 {p['p50_ms']} ms  p99 {p['p99_ms']} ms  {p['outcomes']}")
                 if name == "flash" and who == "service":
                     on_hand, reserved = settled_level(db, FLASH_SKU)
                     row["oversell_check"] = {

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 
 from sqlalchemy import text
@@ -55,6 +56,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette):
         sweeper = None
         live.start()
+        # The schema, the SQL statements and the imported libraries live as long as
+        # the process: moved out of the collector's reach, a full collection no
+        # longer walks them (tens of ms, paid by whichever requests are in flight).
+        gc.collect()
+        gc.freeze()
         if settings.sweep_interval_s > 0:
             sweeper = asyncio.create_task(run_sweeper(ctx, settings.sweep_interval_s))
         try:

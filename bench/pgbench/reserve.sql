@@ -1,21 +1,11 @@
 -- single-line reserveStock: the product's SERIALIZABLE transaction, statement for statement
--- (ids by subselect on the unique sku/code indexes; the product has them cached)
+-- (ids by subselect on the unique sku/code indexes; the product has them cached):
+-- one data-modifying statement (guarded level change, ledger row, reservation, line),
+-- then the change notification, then COMMIT.
 \set i random(1, :witems)
 BEGIN ISOLATION LEVEL SERIALIZABLE;
-SELECT item_id, location_id, on_hand, reserved FROM stock_levels
-WHERE tenant_id = :tenant::uuid AND (item_id, location_id) IN (
-  SELECT i.id, l.id FROM items i, locations l
-  WHERE i.tenant_id = :tenant::uuid AND i.sku = 'SKU-' || lpad(:i::text, 6, '0')
-    AND l.tenant_id = :tenant::uuid AND l.code = 'WH-01')
-ORDER BY item_id, location_id FOR UPDATE;
-INSERT INTO reservations (tenant_id, status, reference, expires_at)
-VALUES (:tenant::uuid, 'ACTIVE', NULL, now() + make_interval(0, 0, 0, 0, 0, 0, 3600))
-RETURNING id AS rid, created_at, expires_at \gset
-INSERT INTO reservation_lines (tenant_id, reservation_id, line_no, item_id, location_id, quantity)
-SELECT :tenant::uuid, :rid::uuid, 0, i.id, l.id, 1 FROM items i, locations l
-WHERE i.tenant_id = :tenant::uuid AND i.sku = 'SKU-' || lpad(:i::text, 6, '0')
-  AND l.tenant_id = :tenant::uuid AND l.code = 'WH-01';
-WITH changed AS (
+WITH r AS (SELECT gen_random_uuid() AS id),
+changed AS (
   UPDATE stock_levels SET reserved = reserved + 1, version = version + 1, updated_at = now()
   WHERE tenant_id = :tenant::uuid AND (item_id, location_id) = (
     SELECT i.id, l.id FROM items i, locations l
@@ -26,8 +16,17 @@ WITH changed AS (
 logged AS (
   INSERT INTO movements (tenant_id, item_id, location_id, kind, on_hand_delta, reserved_delta,
                          on_hand_after, reserved_after, version, reason, reference,
-                         reservation_id, idempotency_key)
+                         reservation_id, idempotency_key, actor)
   SELECT tenant_id, item_id, location_id, 'RESERVE', 0, 1, on_hand, reserved, version,
-         NULL, NULL, :rid::uuid, NULL FROM changed)
-SELECT item_id, location_id, on_hand, reserved, version, updated_at FROM changed;
+         NULL, NULL, r.id, NULL, 'bench' FROM changed, r),
+line AS (
+  INSERT INTO reservation_lines (tenant_id, reservation_id, line_no, item_id, location_id, quantity)
+  SELECT tenant_id, r.id, 0, item_id, location_id, 1 FROM changed, r),
+head AS (
+  INSERT INTO reservations (tenant_id, id, status, reference, expires_at)
+  SELECT tenant_id, r.id, 'ACTIVE', NULL, now() + 3600 * INTERVAL '1 second' FROM changed, r
+  RETURNING created_at, expires_at)
+SELECT changed.item_id, changed.location_id, changed.on_hand, changed.reserved, changed.version,
+       changed.updated_at, head.created_at, head.expires_at FROM changed, head;
+SELECT pg_notify('inventory_stock_changes', '[{"bench":1}]');
 COMMIT;
