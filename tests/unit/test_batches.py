@@ -1,0 +1,75 @@
+"""The per-level batcher (group commit) on its own: batch forming, order, errors."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from inventory.service.batches import MAX_BATCH, LevelBatches
+
+
+async def test_batches_form_only_while_the_key_is_busy_and_keep_arrival_order():
+    seen: list[list[int]] = []
+
+    async def run(batch: list[int]) -> list[int]:
+        seen.append(batch)
+        await asyncio.sleep(0.01)  # the "transaction"
+        return [n * 10 for n in batch]
+
+    batches = LevelBatches(run)
+    first = asyncio.ensure_future(batches.submit("a", 0))
+    await asyncio.sleep(0.001)  # its batch (of one) is now being applied
+    results = await asyncio.gather(first, *(batches.submit("a", n) for n in range(1, 10)),
+                                   batches.submit("b", 99))
+    assert results == [n * 10 for n in range(10)] + [990]
+    # The first request of an idle key runs alone; those that arrived meanwhile go
+    # together, in arrival order; another key does not wait for this one.
+    assert seen == [[0], [99], [1, 2, 3, 4, 5, 6, 7, 8, 9]]
+    assert len(batches) == 0  # nothing left behind once the queues are drained
+
+
+async def test_a_batch_is_at_most_max_batch():
+    sizes: list[int] = []
+
+    async def run(batch: list[int]) -> list[int]:
+        sizes.append(len(batch))
+        await asyncio.sleep(0)
+        return batch
+
+    batches = LevelBatches(run)
+    await asyncio.gather(*(batches.submit("k", n) for n in range(MAX_BATCH * 2 + 1)))
+    assert max(sizes) == MAX_BATCH and sum(sizes) == MAX_BATCH * 2 + 1
+
+
+async def test_a_failing_batch_fails_its_requests_and_later_ones_still_run():
+    calls = 0
+
+    async def run(batch: list[int]) -> list[int]:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.01)
+        if calls == 1:
+            raise RuntimeError("database said no")
+        return batch
+
+    batches = LevelBatches(run)
+    first = asyncio.ensure_future(batches.submit("k", 1))
+    await asyncio.sleep(0)
+    rest = [asyncio.ensure_future(batches.submit("k", n)) for n in (2, 3)]
+    with pytest.raises(RuntimeError):
+        await first
+    assert await asyncio.gather(*rest) == [2, 3]
+
+
+async def test_a_caller_that_leaves_does_not_break_the_batch():
+    async def run(batch: list[int]) -> list[int]:
+        await asyncio.sleep(0.02)
+        return batch
+
+    batches = LevelBatches(run)
+    leaving = asyncio.ensure_future(batches.submit("k", 1))
+    staying = asyncio.ensure_future(batches.submit("k", 2))
+    await asyncio.sleep(0.005)
+    leaving.cancel()
+    assert await staying == 2
+    assert len(batches) == 0
