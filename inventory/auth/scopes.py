@@ -7,6 +7,8 @@ operation is closed until someone decides who may call it.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from graphql import (
     DocumentNode,
     FieldNode,
@@ -42,8 +44,28 @@ def required_scope(operation: OperationType, field: str) -> str | None:
     return READ  # queries and subscriptions
 
 
+_ROOT_FIELDS_CACHE: dict[tuple[int, str | None], tuple[DocumentNode, Any]] = {}
+_ROOT_FIELDS_CACHE_MAX = 1024
+
+
 def root_fields(document: DocumentNode, operation_name: str | None) -> tuple[OperationType, list[str]] | None:
-    """The selected operation's type and root field names (through fragments)."""
+    """The selected operation's type and root field names (through fragments).
+
+    Remembered per parsed document: the parser cache hands the same document
+    object to every request with the same text, so repeat requests skip the walk.
+    The entry keeps its document alive, so an id is never reused while cached."""
+    key = (id(document), operation_name)
+    hit = _ROOT_FIELDS_CACHE.get(key)
+    if hit is not None and hit[0] is document:
+        return hit[1]
+    found = _walk_root_fields(document, operation_name)
+    if len(_ROOT_FIELDS_CACHE) >= _ROOT_FIELDS_CACHE_MAX:
+        _ROOT_FIELDS_CACHE.clear()
+    _ROOT_FIELDS_CACHE[key] = (document, found)
+    return found
+
+
+def _walk_root_fields(document: DocumentNode, operation_name: str | None) -> tuple[OperationType, list[str]] | None:
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     fragments = {d.name.value: d for d in document.definitions
                  if isinstance(d, FragmentDefinitionNode)}

@@ -92,8 +92,10 @@ async def announce(conn: AsyncConnection, changes: list[Change]) -> None:
     if not changes or change_feed_mode(conn.dialect) != "notify":
         return
     for payload in encode(changes):
-        await conn.execute(text("SELECT pg_notify(:channel, :payload)"),
-                           {"channel": CHANNEL, "payload": payload})
+        await conn.execute(_NOTIFY, {"channel": CHANNEL, "payload": payload})
+
+
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")  # built once: one per write
 
 
 def announcing(work: Callable[[AsyncConnection], Awaitable[T]]):
