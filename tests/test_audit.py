@@ -23,9 +23,13 @@ def test_verify_pages_passes_then_reports_each_corruption(pg_base_url):
     engine = create_engine(url)
     try:
         with engine.begin() as conn:
-            first, second, third = conn.execute(text(
+            first, second, third, fourth = conn.execute(text(
                 "SELECT item_id, location_id FROM stock_levels ORDER BY item_id, location_id "
-                "LIMIT 3")).all()
+                "LIMIT 4")).all()
+            # A ledger row with the right delta but a wrong after-value (sums match).
+            conn.execute(text("UPDATE movements SET on_hand_after = on_hand_after + 7 "
+                              "WHERE item_id = :i AND location_id = :l"),
+                         {"i": fourth.item_id, "l": fourth.location_id})
             # A level that drifted from its ledger.
             conn.execute(text("UPDATE stock_levels SET on_hand = on_hand + 1 "
                               "WHERE item_id = :i AND location_id = :l"),
@@ -59,7 +63,11 @@ def test_verify_pages_passes_then_reports_each_corruption(pg_base_url):
             "ledger delta has the wrong sign for its kind",
             "reserved differs from active reservation lines",
             "ledger rows for an item that does not exist",
+            "ledger after-values do not follow from the previous row",
         } <= checks, checks
+        chain = [d for d in report.discrepancies if d.check.startswith("ledger after-values")]
+        assert [(d.item_id, d.location_id) for d in chain] == [
+            (fourth.item_id, fourth.location_id)]
     finally:
         engine.dispose()
     bad = run_cli("verify", env=env)

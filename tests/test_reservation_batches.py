@@ -57,6 +57,7 @@ async def test_batched_requests_keep_their_idempotency_keys(api, sync_engine):
     await api.receive(sku, code, 1000)
     body = {"lines": [{"sku": sku, "locationCode": code, "quantity": 2}]}
     keys = [unique("flash") for _ in range(30)]
+    before = _batched_so_far(api.url)
     # Each key sent three times at once, interleaved with 30 requests without a key.
     sends = [{**body, "idempotencyKey": k} for k in keys for _ in range(3)] + [body] * 30
     results = await asyncio.gather(*[
@@ -68,10 +69,52 @@ async def test_batched_requests_keep_their_idempotency_keys(api, sync_engine):
             by_key.setdefault(sent["idempotencyKey"], set()).add(result["id"])
     assert all(len(ids) == 1 for ids in by_key.values()), "a key was applied twice"
     assert (await api.level(sku, code))["reserved"] == 2 * (30 + 30)
+    assert _batched_so_far(api.url) > before, "no batch formed"
     # The same key with a different request is refused, also inside a batch.
     other = {"lines": [{"sku": sku, "locationCode": code, "quantity": 5}],
              "idempotencyKey": keys[0]}
     reused = await asyncio.gather(*[
         api.mutate("reserveStock", other, RESERVATION_FIELDS) for _ in range(3)])
     assert {r.get("code") for r in reused} == {"IDEMPOTENCY_KEY_REUSED"}
+    assert_invariants(sync_engine)
+
+
+async def test_keys_used_before_a_batch_replay_inside_it(api, sync_engine):
+    sku, code = await api.item(), await api.location()
+    await api.receive(sku, code, 5)
+    line = {"sku": sku, "locationCode": code, "quantity": 5}
+    first_key, short_key = unique("k"), unique("k")
+    original = await api.mutate("reserveStock", {"lines": [line], "idempotencyKey": first_key},
+                                FIELDS)
+    assert original["__typename"] == "Reservation"
+    short = await api.mutate("reserveStock", {"lines": [line], "idempotencyKey": short_key},
+                             FIELDS)
+    assert short["__typename"] == "InsufficientStockError"  # stored with its key
+    await api.receive(sku, code, 100)  # enough now, but a replay must not change its answer
+
+    one = {"lines": [{**line, "quantity": 1}]}
+    sends = ([one] * 10 + [{**one, "idempotencyKey": first_key},  # different request, same key
+                           {"lines": [line], "idempotencyKey": first_key},  # the same request
+                           {"lines": [line], "idempotencyKey": short_key}] + [one] * 10)
+    results = await asyncio.gather(*[api.mutate("reserveStock", s, FIELDS) for s in sends])
+    assert results[10].get("code") == "IDEMPOTENCY_KEY_REUSED"
+    assert results[11]["__typename"] == "Reservation" and results[11]["id"] == original["id"]
+    assert results[12]["__typename"] == "InsufficientStockError"
+    assert sum(r["__typename"] == "Reservation" for r in results) == 21
+    assert (await api.level(sku, code))["reserved"] == 5 + 20
+    assert_invariants(sync_engine)
+
+
+async def test_unknown_sku_in_a_batch_is_not_stored_under_its_key(api, sync_engine):
+    sku, code = unique("LATE"), await api.location()
+    key = unique("k")
+    line = {"sku": sku, "locationCode": code, "quantity": 1}
+    results = await asyncio.gather(*[
+        api.mutate("reserveStock", {"lines": [line], "idempotencyKey": key if n == 5 else None},
+                   FIELDS) for n in range(12)])
+    assert {r.get("code") for r in results} == {"NOT_FOUND"}
+    await api.item(sku)
+    await api.receive(sku, code, 3)
+    again = await api.mutate("reserveStock", {"lines": [line], "idempotencyKey": key}, FIELDS)
+    assert again["__typename"] == "Reservation"  # the key was still free
     assert_invariants(sync_engine)

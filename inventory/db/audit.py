@@ -66,6 +66,24 @@ _LEDGER = text(f"""
     WHERE tenant_id = :t AND item_id >= :lo AND item_id <= :hi
     GROUP BY item_id, location_id, kind
 """)
+# Each ledger row's after-values must follow from the previous row of its level
+# (ordered by version) plus its own deltas; the first starts from zero. Sums
+# alone cannot see a row that carries the right delta but a wrong after-value.
+_CHAIN = text("""
+    SELECT item_id, location_id, COUNT(*) AS broken, MIN(version) AS first_version
+    FROM (
+        SELECT item_id, location_id, version, on_hand_after, reserved_after,
+               on_hand_delta, reserved_delta,
+               LAG(on_hand_after) OVER w AS prev_on_hand,
+               LAG(reserved_after) OVER w AS prev_reserved
+        FROM movements
+        WHERE tenant_id = :t AND item_id >= :lo AND item_id <= :hi
+        WINDOW w AS (PARTITION BY item_id, location_id ORDER BY version)
+    ) chain
+    WHERE on_hand_after <> COALESCE(prev_on_hand, 0) + on_hand_delta
+       OR reserved_after <> COALESCE(prev_reserved, 0) + reserved_delta
+    GROUP BY item_id, location_id
+""")
 _HELD = text("""
     SELECT rl.item_id, rl.location_id, SUM(rl.quantity) AS held
     FROM reservations r
@@ -238,6 +256,11 @@ def _check_page(conn: Connection, tenant: UUID, skus: dict[UUID, str], report: A
         if level.reserved != held.get(key, 0):
             found("reserved differs from active reservation lines", item_id, location_id,
                   f"reserved={level.reserved}, active lines hold {held.get(key, 0)}")
+
+    for row in conn.execute(_CHAIN, bounds):
+        if row.item_id in skus:
+            found("ledger after-values do not follow from the previous row", row.item_id,
+                  row.location_id, f"{row.broken} rows, first at version {row.first_version}")
 
     for item_id, kinds in per_item_kind.items():
         k = kinds

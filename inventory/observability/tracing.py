@@ -9,6 +9,8 @@ No span per resolved field: it multiplies the cost of a request by its size.
 """
 from __future__ import annotations
 
+import contextlib
+
 import logging
 import os
 from typing import Any
@@ -146,6 +148,23 @@ def record_retry(attempt: int, sqlstate: str) -> None:
     if span.is_recording():
         span.add_event("transaction.retry",
                        {"inventory.tx.attempt": attempt, "db.response.status_code": sqlstate})
+
+
+@contextlib.contextmanager
+def linked_span(name: str, contexts: list, **attributes):
+    """A root span for work done once for several requests (a batch), linked to
+    the span current in each request's context, so that each request's trace
+    leads to the shared work. Does nothing when tracing is off."""
+    if not enabled():
+        yield
+        return
+    links = []
+    for context in contexts:
+        span_context = context.run(trace.get_current_span).get_span_context()
+        if span_context.is_valid:
+            links.append(trace.Link(span_context))
+    with tracer().start_as_current_span(name, links=links, attributes=attributes):
+        yield
 
 
 def untraced() -> None:

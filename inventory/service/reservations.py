@@ -14,7 +14,7 @@ from ..db.retry import run_transaction
 from ..domain.commands import (
     MAX_LINES, CommitReservation, ReleaseReservation, ReserveStock, validate_idempotency_key,
 )
-from ..domain.errors import ErrorCode, Shortage, UserError, not_found
+from ..domain.errors import ErrorCode, Rejected, Shortage, UserError, not_found
 from ..domain.models import MovementKind, ReservationLineView, ReservationStatus, ReservationView
 from .batches import LevelBatches
 from .context import Ctx
@@ -135,8 +135,12 @@ def _group_unit(batch: list[_Request]):
                 results[i] = await replay(conn, r.ctx, r.cmd, r.key, prints[i])
                 if results[i] is not None:
                     replayed.add(i)
-        items, locs = await ids_for(conn, tenant_id, [
-            (line.sku, "lines[0].sku", line.location_code, "lines[0].locationCode")])
+        try:
+            items, locs = await ids_for(conn, tenant_id, [
+                (line.sku, "lines[0].sku", line.location_code, "lines[0].locationCode")])
+        except Rejected as rejected:  # unknown sku or code: not stored under any key
+            return [result if i in replayed else rejected.error
+                    for i, result in enumerate(results)]
         item_id, location_id = items[line.sku], locs[line.location_code]
         levels = await ledger.lock_levels(conn, tenant_id, [(item_id, location_id)])
         on_hand, reserved = levels.get((item_id, location_id), (0, 0))
@@ -169,7 +173,9 @@ def _group_unit(batch: list[_Request]):
             if not r.key:
                 continue
             j = first_with_key[r.key]
-            if j != i:  # the same key twice in one batch: the later one is a replay
+            if j != i and j in replayed:  # the key was used before this batch
+                results[i] = await replay(conn, r.ctx, r.cmd, r.key, prints[i])
+            elif j != i:  # first used in this batch: the later copy replays it
                 results[i] = (results[j] if prints[i] == prints[j]
                               else key_reused(r.key, batch[j].cmd.operation))
             elif i not in replayed:
@@ -282,4 +288,5 @@ async def sweep_expired(ctx: Ctx, batch: int = 100) -> int:
     return expired
 
 
-hot_levels: LevelBatches[_Request] = LevelBatches(_reserve_batch)  # one per process
+# One per process.
+hot_levels: LevelBatches[_Request] = LevelBatches(_reserve_batch, name="reserveStock batch")

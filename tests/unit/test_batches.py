@@ -16,7 +16,7 @@ async def test_batches_form_only_while_the_key_is_busy_and_keep_arrival_order():
         await asyncio.sleep(0.01)  # the "transaction"
         return [n * 10 for n in batch]
 
-    batches = LevelBatches(run)
+    batches = LevelBatches(run, name="test batch")
     first = asyncio.ensure_future(batches.submit("a", 0))
     await asyncio.sleep(0.001)  # its batch (of one) is now being applied
     results = await asyncio.gather(first, *(batches.submit("a", n) for n in range(1, 10)),
@@ -36,7 +36,7 @@ async def test_a_batch_is_at_most_max_batch():
         await asyncio.sleep(0)
         return batch
 
-    batches = LevelBatches(run)
+    batches = LevelBatches(run, name="test batch")
     await asyncio.gather(*(batches.submit("k", n) for n in range(MAX_BATCH * 2 + 1)))
     assert max(sizes) == MAX_BATCH and sum(sizes) == MAX_BATCH * 2 + 1
 
@@ -52,7 +52,7 @@ async def test_a_failing_batch_fails_its_requests_and_later_ones_still_run():
             raise RuntimeError("database said no")
         return batch
 
-    batches = LevelBatches(run)
+    batches = LevelBatches(run, name="test batch")
     first = asyncio.ensure_future(batches.submit("k", 1))
     await asyncio.sleep(0)
     rest = [asyncio.ensure_future(batches.submit("k", n)) for n in (2, 3)]
@@ -62,14 +62,49 @@ async def test_a_failing_batch_fails_its_requests_and_later_ones_still_run():
 
 
 async def test_a_caller_that_leaves_does_not_break_the_batch():
+    applied: list[int] = []
+
     async def run(batch: list[int]) -> list[int]:
         await asyncio.sleep(0.02)
+        applied.extend(batch)
         return batch
 
-    batches = LevelBatches(run)
+    batches = LevelBatches(run, name="test batch")
     leaving = asyncio.ensure_future(batches.submit("k", 1))
     staying = asyncio.ensure_future(batches.submit("k", 2))
     await asyncio.sleep(0.005)
     leaving.cancel()
     assert await staying == 2
+    assert applied == [1, 2]  # the request already taken was still applied
+    assert len(batches) == 0
+
+
+async def test_too_few_results_fail_the_requests_instead_of_hanging():
+    async def run(batch: list[int]) -> list[int]:
+        await asyncio.sleep(0)
+        return batch[:1]
+
+    batches = LevelBatches(run, name="test batch")
+    first = asyncio.ensure_future(batches.submit("k", 1))
+    await asyncio.sleep(0)
+    await first
+    rest = [asyncio.ensure_future(batches.submit("k", n)) for n in (2, 3)]
+    done = await asyncio.wait_for(asyncio.gather(*rest, return_exceptions=True), 1)
+    assert all(isinstance(r, RuntimeError) for r in done)
+
+
+async def test_shutdown_cancels_the_waiting_requests():
+    started = asyncio.Event()
+
+    async def run(batch: list[int]) -> list[int]:
+        started.set()
+        await asyncio.sleep(10)
+        return batch
+
+    batches = LevelBatches(run, name="test batch")
+    waiting = [asyncio.ensure_future(batches.submit("k", n)) for n in range(3)]
+    await started.wait()
+    batches._drainers["k"].cancel()
+    done = await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), 1)
+    assert all(isinstance(r, asyncio.CancelledError) for r in done)
     assert len(batches) == 0
