@@ -372,27 +372,28 @@ async def movements_page(
 
 # ---------------------------------------------------------------- idempotency
 
-async def find_idempotency_record(
-    conn: AsyncConnection, tenant_id: UUID, key: str
-) -> tuple[str, str, Any] | None:
-    """(operation, request_hash, stored result) for a key already used."""
+async def find_idempotency_records(
+    conn: AsyncConnection, tenant_id: UUID, keys: list[str]
+) -> dict[str, tuple[str, str, Any]]:
+    """key -> (operation, request_hash, stored result) for the keys already used."""
     k = idempotency_keys
-    row = (await conn.execute(
-        select(k.c.operation, k.c.request_hash, k.c.result)
-        .where(k.c.tenant_id == tenant_id, k.c.key == key)
-    )).first()
-    return (row.operation, row.request_hash, row.result) if row else None
+    rows = await conn.execute(
+        select(k.c.key, k.c.operation, k.c.request_hash, k.c.result)
+        .where(k.c.tenant_id == tenant_id, k.c.key.in_(keys))
+    )
+    return {r.key: (r.operation, r.request_hash, r.result) for r in rows}
 
 
-async def insert_idempotency_record(
-    conn: AsyncConnection, tenant_id: UUID, key: str, operation: str, request_hash: str,
-    result: Any,
-) -> bool:
-    """False if a concurrent transaction took the key first."""
-    row = (await conn.execute(
-        pg_insert(idempotency_keys).values(
-            tenant_id=tenant_id, key=key, operation=operation, request_hash=request_hash,
-            result=result,
-        ).on_conflict_do_nothing().returning(idempotency_keys.c.key)
-    )).first()
-    return row is not None
+async def insert_idempotency_records(
+    conn: AsyncConnection, tenant_id: UUID, records: list[tuple[str, str, str, Any]],
+) -> int:
+    """Stores (key, operation, request_hash, result) rows; returns how many were
+    new (fewer than given when a concurrent transaction took a key first)."""
+    rows = await conn.execute(
+        pg_insert(idempotency_keys).values([
+            dict(tenant_id=tenant_id, key=key, operation=operation, request_hash=request_hash,
+                 result=result)
+            for key, operation, request_hash, result in records
+        ]).on_conflict_do_nothing().returning(idempotency_keys.c.key)
+    )
+    return len(rows.all())

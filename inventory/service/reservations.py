@@ -20,7 +20,7 @@ from .batches import LevelBatches
 from .context import Ctx
 from .keylocks import ENABLED as batches_enabled, levels as level_queue
 from .resolve import ids_for
-from .runner import execute, key_reused, remember, replay, request_hash, transact
+from .runner import execute, key_reused, remember_many, replay_many, request_hash, transact
 
 log = logging.getLogger(__name__)
 
@@ -126,15 +126,17 @@ def _group_unit(batch: list[_Request]):
     prints = [request_hash(r.cmd) if r.key else "" for r in batch]
 
     async def unit(conn: AsyncConnection) -> list[ReservationView | UserError]:
+        # Keys used before this transaction answer as stored (every copy of a key
+        # is checked against the stored request, as it would be alone).
+        keyed = [i for i, r in enumerate(batch) if r.key]
         results: list[Any] = [None] * len(batch)
+        for i, answer in zip(keyed, await replay_many(
+                conn, tenant_id, [(batch[i].cmd, batch[i].key, prints[i]) for i in keyed])):
+            results[i] = answer
+        replayed = {i for i in keyed if results[i] is not None}
         first_with_key: dict[str, int] = {}
-        replayed: set[int] = set()
-        for i, r in enumerate(batch):  # replays, as each request alone would find them
-            if r.key and r.key not in first_with_key:
-                first_with_key[r.key] = i
-                results[i] = await replay(conn, r.ctx, r.cmd, r.key, prints[i])
-                if results[i] is not None:
-                    replayed.add(i)
+        for i in keyed:
+            first_with_key.setdefault(batch[i].key, i)
         try:
             items, locs = await ids_for(conn, tenant_id, [
                 (line.sku, "lines[0].sku", line.location_code, "lines[0].locationCode")])
@@ -146,7 +148,7 @@ def _group_unit(batch: list[_Request]):
         on_hand, reserved = levels.get((item_id, location_id), (0, 0))
         available, accepted = on_hand - reserved, []
         for i, r in enumerate(batch):
-            if results[i] is not None or (r.key and first_with_key[r.key] != i):
+            if i in replayed or (r.key and first_with_key[r.key] != i):
                 continue
             quantity = r.cmd.lines[0].quantity
             if quantity > available:
@@ -169,17 +171,17 @@ def _group_unit(batch: list[_Request]):
                     entry.reservation_id, ReservationStatus.ACTIVE, r.cmd.reference, expires_at,
                     created_at, (ReservationLineView(item_id, location_id, line.sku,
                                                      line.location_code, entry.quantity),))
-        for i, r in enumerate(batch):
-            if not r.key:
+        fresh = []
+        for i in keyed:
+            r, j = batch[i], first_with_key[batch[i].key]
+            if i in replayed:
                 continue
-            j = first_with_key[r.key]
-            if j != i and j in replayed:  # the key was used before this batch
-                results[i] = await replay(conn, r.ctx, r.cmd, r.key, prints[i])
-            elif j != i:  # first used in this batch: the later copy replays it
+            if j == i:
+                fresh.append((r.cmd, r.key, prints[i], results[i]))
+            else:  # a key first used in this batch: the later copy replays it
                 results[i] = (results[j] if prints[i] == prints[j]
                               else key_reused(r.key, batch[j].cmd.operation))
-            elif i not in replayed:
-                await remember(conn, r.ctx, r.cmd, r.key, prints[i], results[i])
+        await remember_many(conn, tenant_id, fresh)
         return results
 
     return unit

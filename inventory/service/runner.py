@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 from typing import Any, Awaitable, Callable
+from uuid import UUID
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -43,13 +44,24 @@ async def replay(conn: AsyncConnection, ctx: Ctx, command: Command, key: str,
                  fingerprint: str) -> Any | None:
     """The stored answer when `key` was used before (or IDEMPOTENCY_KEY_REUSED
     when it was used for a different request); None for a fresh key."""
-    found = await queries.find_idempotency_record(conn, ctx.tenant_id, key)
-    if not found:
-        return None
-    operation, stored_hash, stored = found
-    if operation != command.operation or stored_hash != fingerprint:
-        return key_reused(key, operation)
-    return codec.load(stored)
+    return (await replay_many(conn, ctx.tenant_id, [(command, key, fingerprint)]))[0]
+
+
+async def replay_many(conn: AsyncConnection, tenant_id: UUID,
+                      wanted: list[tuple[Command, str, str]]) -> list[Any | None]:
+    """`replay` for several (command, key, fingerprint) at once, in one statement."""
+    found = await queries.find_idempotency_records(conn, tenant_id, [k for _, k, _ in wanted])
+    answers: list[Any | None] = []
+    for command, key, fingerprint in wanted:
+        if key not in found:
+            answers.append(None)
+            continue
+        operation, stored_hash, stored = found[key]
+        if operation != command.operation or stored_hash != fingerprint:
+            answers.append(key_reused(key, operation))
+        else:
+            answers.append(codec.load(stored))
+    return answers
 
 
 def key_reused(key: str, operation: str) -> UserError:
@@ -64,11 +76,19 @@ def key_reused(key: str, operation: str) -> UserError:
 async def remember(conn: AsyncConnection, ctx: Ctx, command: Command, key: str,
                    fingerprint: str, result: Any) -> None:
     """Stores the answer under its key, in the transaction that made it."""
-    stored_ok = await queries.insert_idempotency_record(
-        conn, ctx.tenant_id, key, command.operation, fingerprint, codec.dump(result),
-    )
-    if not stored_ok:
-        raise RetryTransaction()  # a concurrent request with this key committed first
+    await remember_many(conn, ctx.tenant_id, [(command, key, fingerprint, result)])
+
+
+async def remember_many(conn: AsyncConnection, tenant_id: UUID,
+                        answers: list[tuple[Command, str, str, Any]]) -> None:
+    """`remember` for several (command, key, fingerprint, result), in one statement."""
+    if not answers:
+        return
+    stored = await queries.insert_idempotency_records(conn, tenant_id, [
+        (key, command.operation, fingerprint, codec.dump(result))
+        for command, key, fingerprint, result in answers])
+    if stored != len(answers):
+        raise RetryTransaction()  # a concurrent request with one of these keys committed first
 
 
 async def execute(
