@@ -216,16 +216,33 @@ async def levels_by_keys(
 # Built once, values bound per call: a statement object built per request costs
 # SQLAlchemy a cache-key walk of the whole tree on every execution (about 6% of
 # a stockLevel request's CPU in bench/profile.py); a reused one memoizes it.
-_LEVEL_BY_CODES = _levels_select(bindparam("p_tenant_id")).where(
-    items.c.sku == bindparam("p_sku"), locations.c.code == bindparam("p_code"))
+_LEVELS_BY_CODES = (
+    select(
+        sl.c.tenant_id, sl.c.item_id, sl.c.location_id, items.c.sku, locations.c.code,
+        sl.c.on_hand, sl.c.reserved, sl.c.version, sl.c.updated_at,
+    )
+    .join(items, and_(items.c.tenant_id == sl.c.tenant_id, items.c.id == sl.c.item_id))
+    .join(locations, and_(locations.c.tenant_id == sl.c.tenant_id,
+                          locations.c.id == sl.c.location_id))
+    .where(tuple_(items.c.tenant_id, items.c.sku).in_(bindparam("p_items", expanding=True)),
+           tuple_(locations.c.tenant_id, locations.c.code).in_(
+               bindparam("p_locations", expanding=True)))
+)
 
 
-async def level_by_codes(
-    conn: AsyncConnection, tenant_id: UUID, sku: str, code: str
-) -> StockLevelView | None:
-    row = (await conn.execute(
-        _LEVEL_BY_CODES, {"p_tenant_id": tenant_id, "p_sku": sku, "p_code": code})).first()
-    return _level(row) if row else None
+async def levels_by_codes(
+    conn: AsyncConnection, wanted: list[tuple[UUID, str, str]]
+) -> dict[tuple[UUID, str, str], StockLevelView]:
+    """Several (tenant, sku, location code) levels, of any tenants, in one statement.
+    (The statement filters items and locations apart, so it may return other
+    combinations of them too; only the wanted ones are kept.)"""
+    rows = await conn.execute(_LEVELS_BY_CODES, {
+        "p_items": sorted({(t, sku) for t, sku, _ in wanted}),
+        "p_locations": sorted({(t, code) for t, _, code in wanted}),
+    })
+    keep = set(wanted)
+    return {(r.tenant_id, r.sku, r.code): _level(r) for r in rows
+            if (r.tenant_id, r.sku, r.code) in keep}
 
 
 # ---------------------------------------------------------------- reservations

@@ -31,7 +31,7 @@ from sqlalchemy import text
 
 from ..db import retry
 from .. import sweeper
-from ..service import batches
+from ..service import batches, coalesce
 
 from . import MULTIPROC_ENV
 SYNC_INTERVAL_S = 5.0
@@ -80,6 +80,11 @@ BATCHES = Counter("inventory_reservation_batches_total",
                   "level together (group commit, service/batches.py)")
 BATCHED = Counter("inventory_reservations_batched_total",
                   "Reservation requests answered by such a batch")
+READ_BATCHES = Counter("inventory_read_batches_total",
+                       "Statements that answered the stockLevel reads of several concurrent "
+                       "requests at once (service/coalesce.py)")
+READS_COALESCED = Counter("inventory_reads_coalesced_total",
+                          "stockLevel reads answered by such a shared statement")
 SWEEPER_RUNS = Counter("inventory_sweeper_runs_total", "Completed sweeps of expired reservations")
 SWEEPER_EXPIRED = Counter("inventory_sweeper_expired_total", "Reservations expired by the sweeper")
 SWEEPER_FAILURES = Counter("inventory_sweeper_failures_total", "Sweeps that failed (and will retry)")
@@ -133,7 +138,7 @@ def observe_refusal(status: int) -> None:
 
 # What this process has copied so far from the counters kept elsewhere.
 _copied = {"tx": 0, "exhausted": 0, "runs": 0, "expired": 0, "failures": 0, "retries": {},
-           "batches": 0, "batched": 0}
+           "batches": 0, "batched": 0, "read_batches": 0, "reads_coalesced": 0}
 
 
 def _copy(counter, key: str, value: int) -> None:
@@ -160,6 +165,8 @@ def sync_process(db=None) -> None:
     _copy(SWEEPER_FAILURES, "failures", sweeper.stats.failures)
     _copy(BATCHES, "batches", batches.stats.batches)
     _copy(BATCHED, "batched", batches.stats.requests)
+    _copy(READ_BATCHES, "read_batches", coalesce.stats.loads)
+    _copy(READS_COALESCED, "reads_coalesced", coalesce.stats.lookups)
     if db is not None:
         in_use, waiting, capacity = pool_status(db.engine.pool)
         POOL_IN_USE.set(in_use)

@@ -19,6 +19,7 @@ from ..domain.models import (
     ReservationView,
     StockLevelView,
 )
+from .coalesce import Coalescer
 from .context import Ctx
 
 
@@ -31,6 +32,23 @@ async def reading(ctx: Ctx) -> AsyncIterator[AsyncConnection]:
         raise DatabaseUnavailable("no database connection free in time") from error
     except (sa_exc.OperationalError, sa_exc.InterfaceError, OSError) as error:
         raise DatabaseUnavailable(f"database unreachable: {error}") from error
+
+
+# Concurrent stockLevel reads of this process share statements (coalesce.py); one
+# coalescer per database (the process has one; tests may build several apps).
+_LOOKUPS: dict[int, tuple[object, Coalescer]] = {}
+
+
+def _level_lookups(ctx: Ctx) -> Coalescer[tuple[UUID, str, str], StockLevelView]:
+    db = ctx.db
+    entry = _LOOKUPS.get(id(db))
+    if entry is None or entry[0] is not db:
+        async def load(keys: list[tuple[UUID, str, str]]) -> dict:
+            async with reading(ctx) as conn:
+                return await queries.levels_by_codes(conn, keys)
+
+        entry = _LOOKUPS[id(db)] = (db, Coalescer(load, name="stockLevel batch"))
+    return entry[1]
 
 
 async def item_by_sku(ctx: Ctx, sku: str) -> ItemView | None:
@@ -78,10 +96,10 @@ async def levels_by_keys(
 async def stock_level(ctx: Ctx, sku: str, location_code: str) -> StockLevelView | None:
     """The level, or a zero level when both item and location exist but no stock
     was ever recorded there; None when either does not exist."""
+    level = await _level_lookups(ctx).get((ctx.tenant_id, sku, location_code))
+    if level is not None:
+        return level
     async with reading(ctx) as conn:
-        level = await queries.level_by_codes(conn, ctx.tenant_id, sku, location_code)
-        if level is not None:
-            return level
         items, locs = await queries.resolve(conn, ctx.tenant_id, [sku], [location_code])
     if sku in items and location_code in locs:
         return StockLevelView(items[sku], locs[location_code], sku, location_code, 0, 0, 0, None)

@@ -1,0 +1,80 @@
+"""Request coalescing for hot reads.
+
+The lookups that concurrent requests of this process make during one turn of the
+event loop are answered by one statement instead of one each (like a DataLoader,
+but across requests): under load, the per-statement cost in the database
+libraries and the pool checkout is paid once per batch. Each read still runs
+after its request arrived, so it sees every write acknowledged before that.
+
+A lookup alone in its turn runs in its request's context (its trace); a shared
+one runs under its own span linked to each request's span.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Generic, Hashable, TypeVar
+
+from ..observability import tracing
+
+@dataclass
+class CoalesceStats:
+    """Process-wide, copied into /metrics: shared loads and the lookups they answered."""
+
+    loads: int = 0
+    lookups: int = 0
+
+
+stats = CoalesceStats()
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class Coalescer(Generic[K, V]):
+    def __init__(self, load_many: Callable[[list[K]], Awaitable[dict[K, V]]], name: str):
+        self.load_many = load_many  # keys -> {key: value}; absent keys answer None
+        self.name = name  # of the span of a shared load
+        self._pending: dict[K, list[tuple[asyncio.Future, contextvars.Context]]] = {}
+        self._loading: set[asyncio.Task] = set()
+
+    async def get(self, key: K) -> V | None:
+        loop = asyncio.get_running_loop()
+        if not self._pending:
+            loop.call_soon(self._flush)  # after every request of this turn has asked
+        future = loop.create_future()
+        self._pending.setdefault(key, []).append((future, contextvars.copy_context()))
+        return await future
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        waiters = [waiter for waiting in pending.values() for waiter in waiting]
+        context = waiters[0][1] if len(waiters) == 1 else contextvars.Context()
+        task = asyncio.get_running_loop().create_task(self._load(pending, waiters),
+                                                      context=context)
+        self._loading.add(task)  # keeps it referenced until it ends
+        task.add_done_callback(self._loading.discard)
+
+    async def _load(self, pending: dict, waiters: list) -> None:
+        try:
+            if len(waiters) == 1:
+                found = await self.load_many(list(pending))
+            else:
+                stats.loads += 1
+                stats.lookups += len(waiters)
+                with tracing.linked_span(self.name, [context for _, context in waiters],
+                                         **{"inventory.batch.size": len(waiters)}):
+                    found = await self.load_many(list(pending))
+        except asyncio.CancelledError:
+            for future, _ in waiters:
+                future.cancel()
+            raise
+        except Exception as error:  # each waiting request reports it (e.g. UNAVAILABLE)
+            for future, _ in waiters:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        for key, waiting in pending.items():
+            for future, _ in waiting:
+                if not future.done():
+                    future.set_result(found.get(key))
