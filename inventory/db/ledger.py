@@ -12,9 +12,9 @@ import functools
 from dataclasses import dataclass
 from uuid import UUID
 
-from sqlalchemy import (
-    Integer, Select, bindparam, column, func, insert, literal, select, text, true, update, values,
-)
+from sqlalchemy import Integer, Select, bindparam, func, insert, literal, select, text, true, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.elements import Grouping
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import BigInteger, Text
@@ -286,34 +286,32 @@ class BatchEntry:
     why: Why
 
 
-async def reserve_many(
-    conn: AsyncConnection,
-    tenant_id: UUID,
-    item_id: UUID,
-    location_id: UUID,
-    entries: list[BatchEntry],
-) -> dict[UUID, tuple[object, object]] | None:
-    """Several single-line reservations of one level in one statement: the level
-    changes once by their total, and each gets its own ledger row (versions
-    v+1..v+n, in order, as if applied one by one), reservation and line. Returns
-    {reservation id: (created_at, expires_at)}, or None (nothing written) when
-    the total does not fit. The caller has locked the level and checked."""
-    count, total = len(entries), sum(e.quantity for e in entries)
-    running, rows = 0, []
-    for n, e in enumerate(entries, start=1):
-        running += e.quantity
-        rows.append((n, e.reservation_id, e.quantity, running, e.ttl_seconds, e.why.reference,
-                     e.why.idempotency_key, e.why.actor))
-    batch = values(
-        column("n", Integer), column("rid", PG_UUID(as_uuid=True)), column("qty", BigInteger),
-        column("cum", BigInteger), column("ttl", BigInteger), column("reference", Text),
-        column("key", Text), column("actor", Text), name="batch",
-    ).data(rows).cte("batch")
-    p_total, p_count = literal(total, BigInteger), literal(count, BigInteger)
+def _build_reserve_many() -> Select:
+    """The batch arrives as parallel arrays (element n of each is reservation n),
+    so one statement text serves every batch size and is compiled once."""
+    n = func.generate_series(1, bindparam("p_count", type_=Integer)).column_valued("n")
+
+    def element(name: str, type_):  # (:name::type[])[n]: parenthesized, or [n] reads as a type
+        return Grouping(bindparam(name, type_=ARRAY(type_)))[n]
+
+    batch = select(
+        n.label("n"),
+        element("p_rids", PG_UUID(as_uuid=True)).label("rid"),
+        element("p_qtys", BigInteger).label("qty"),
+        element("p_cums", BigInteger).label("cum"),
+        element("p_ttls", BigInteger).label("ttl"),
+        element("p_references", Text).label("reference"),
+        element("p_keys", Text).label("idem_key"),
+        element("p_actors", Text).label("actor"),
+    ).cte("batch")
+    p_total = bindparam("p_total", type_=BigInteger)
+    p_count = bindparam("p_count", type_=Integer)
     changed = _returning(
         update(sl)
-        .where(sl.c.tenant_id == tenant_id, sl.c.item_id == item_id,
-               sl.c.location_id == location_id, sl.c.on_hand >= sl.c.reserved + p_total)
+        .where(sl.c.tenant_id == bindparam("p_tenant_id"),
+               sl.c.item_id == bindparam("p_item_id"),
+               sl.c.location_id == bindparam("p_location_id"),
+               sl.c.on_hand >= sl.c.reserved + p_total)
         .values(reserved=sl.c.reserved + p_total, version=sl.c.version + p_count,
                 updated_at=func.now())
     ).cte("changed")
@@ -326,7 +324,7 @@ async def reserve_many(
                literal(MovementKind.RESERVE.value, Text), literal(0, BigInteger), batch.c.qty,
                changed.c.on_hand, changed.c.reserved - p_total + batch.c.cum,
                changed.c.version - p_count + batch.c.n, literal(None, Text), batch.c.reference,
-               batch.c.rid, batch.c.key, batch.c.actor)
+               batch.c.rid, batch.c.idem_key, batch.c.actor)
         .select_from(both).order_by(batch.c.n),
     ).cte("logged")
     expires = func.now() + batch.c.ttl * text("INTERVAL '1 second'")
@@ -341,17 +339,49 @@ async def reserve_many(
         select(changed.c.tenant_id, batch.c.rid, literal(0), changed.c.item_id,
                changed.c.location_id, batch.c.qty).select_from(both),
     ).cte("lines")
-    result = (await conn.execute(
+    return (
         select(heads.c.id, heads.c.created_at, heads.c.expires_at, changed.c.on_hand,
                changed.c.reserved, changed.c.version, changed.c.updated_at)
         .select_from(heads.join(changed, true())).add_cte(logged).add_cte(lines)
-    )).all()
+    )
+
+
+_RESERVE_MANY = _build_reserve_many()
+
+
+async def reserve_many(
+    conn: AsyncConnection,
+    tenant_id: UUID,
+    item_id: UUID,
+    location_id: UUID,
+    entries: list[BatchEntry],
+) -> dict[UUID, tuple[object, object]] | None:
+    """Several single-line reservations of one level in one statement: the level
+    changes once by their total, and each gets its own ledger row (versions
+    v+1..v+n, in order, as if applied one by one), reservation and line. Returns
+    {reservation id: (created_at, expires_at)}, or None (nothing written) when
+    the total does not fit. The caller has locked the level and checked."""
+    count, total = len(entries), sum(e.quantity for e in entries)
+    cums, running = [], 0
+    for e in entries:
+        running += e.quantity
+        cums.append(running)
+    result = (await conn.execute(_RESERVE_MANY, {
+        "p_tenant_id": tenant_id, "p_item_id": item_id, "p_location_id": location_id,
+        "p_count": count, "p_total": total, "p_cums": cums,
+        "p_rids": [e.reservation_id for e in entries],
+        "p_qtys": [e.quantity for e in entries],
+        "p_ttls": [e.ttl_seconds for e in entries],
+        "p_references": [e.why.reference for e in entries],
+        "p_keys": [e.why.idempotency_key for e in entries],
+        "p_actors": [e.why.actor for e in entries],
+    })).all()
     if not result:
         return None
     on_hand, reserved, version, updated_at = result[0][3:7]
-    for n, e in enumerate(entries, start=1):
+    for n, (e, cum) in enumerate(zip(entries, cums), start=1):
         changes.record(conn, changes.Change(
-            tenant_id, item_id, location_id, on_hand, reserved - total + rows[n - 1][3], 0,
+            tenant_id, item_id, location_id, on_hand, reserved - total + cum, 0,
             e.quantity, version - count + n, MovementKind.RESERVE.value, updated_at,
         ))
     return {r[0]: (r[1], r[2]) for r in result}
