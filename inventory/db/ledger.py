@@ -246,7 +246,7 @@ def _build_reserve_one() -> Select:
     return select(
         changed.c.item_id, changed.c.location_id, changed.c.on_hand, changed.c.reserved,
         changed.c.version, changed.c.updated_at, head.c.created_at, head.c.expires_at,
-    ).add_cte(_log_from(changed)).add_cte(line)
+    ).select_from(changed.join(head, true())).add_cte(_log_from(changed)).add_cte(line)
 
 
 _RESERVE_ONE = _build_reserve_one()
