@@ -92,10 +92,13 @@ def paced(url: str, scenario: str, rate: float, seconds: float, api_key: str, it
             return answer["data"]["reserveStock"]["__typename"]
         return "accepted"
 
+    cpu_before = time.process_time()
     tally = loadgen.run(loadgen.open_loop(
         url + "/graphql", {"Authorization": f"Bearer {api_key}"}, rate, seconds, body, classify,
         preopen=32))
-    return {"rate": round(rate, 1), **tally.summary()}
+    cpu_us = (time.process_time() - cpu_before) / max(tally.sent, 1) * 1e6
+    return {"rate": round(rate, 1), **tally.summary(),
+            "generator_cpu_us_per_request": round(cpu_us, 1)}
 
 
 def say(message: str) -> None:
@@ -580,7 +583,8 @@ def main(argv: list[str] | None = None) -> int:
                               args.items, args.locations, args.write_items)
                     row["service_paced"] = p
                     say(f"  service at {PACED_SHARE:.0%} of that ({p['rate']:.0f} req/s, open "
-                        f"loop): p50 {p['p50_ms']} ms  p99 {p['p99_ms']} ms  {p['outcomes']}")
+                        f"loop): p50 {p['p50_ms']} ms  p99 {p['p99_ms']} ms  {p['outcomes']}  "
+                        f"(generator CPU {p['generator_cpu_us_per_request']} us/request)")
                 if name == "flash" and who == "service":
                     on_hand, reserved = settled_level(db, FLASH_SKU)
                     row["oversell_check"] = {

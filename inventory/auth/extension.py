@@ -1,6 +1,6 @@
 """The schema extension that guards every operation (HTTP and WebSocket alike):
-authenticated caller, the scopes every root field needs, no NUL characters in
-strings, then the rate limit.
+authenticated caller, the scopes every root field needs, no text PostgreSQL
+cannot store (NUL, lone surrogates) in strings, then the rate limit.
 
 It runs after parsing and validation and before any resolver, so a refused
 operation reads and writes nothing. Refusals are GraphQL errors with
@@ -17,7 +17,7 @@ from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 
-from .limits import contains_nul
+from .limits import contains_unstorable_text
 from .scopes import required_scope, root_fields
 
 
@@ -57,9 +57,9 @@ class AccessGuard(SchemaExtension):
             scope = required_scope(operation, field)
             if scope is not None and not principal.allows(scope):
                 return refusal("FORBIDDEN")
-        if contains_nul(ec):
+        if contains_unstorable_text(ec):
             # PostgreSQL text cannot hold NUL; refuse before it reaches the driver.
-            return GraphQLError("strings must not contain NUL characters",
+            return GraphQLError("strings must be valid Unicode text without NUL characters",
                                 extensions={"code": "INVALID_INPUT"})
         limiter = getattr(context, "limiter", None)
         if limiter is None:

@@ -29,34 +29,48 @@ from strawberry.extensions import (
 )
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return any(_has_nul(v) for v in value)
+def _unstorable(text: str) -> bool:
+    """NUL, or a lone UTF-16 surrogate (a JSON escape such as \\ud800 decodes to
+    one): PostgreSQL text can hold neither, and the driver would fail on it."""
+    if "\x00" in text:
+        return True
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
     return False
 
 
-class _NulFinder(Visitor):
+def _has_unstorable(value: Any) -> bool:
+    if isinstance(value, str):
+        return _unstorable(value)
+    if isinstance(value, dict):
+        return any(_has_unstorable(k) or _has_unstorable(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_unstorable(v) for v in value)
+    return False
+
+
+class _UnstorableFinder(Visitor):
     found = False
 
     def enter_string_value(self, node: StringValueNode, *_args):
-        if "\x00" in node.value:
+        if _unstorable(node.value):
             self.found = True
 
 
-def contains_nul(ec) -> bool:
-    """Whether the operation's variables or string literals hold a NUL character
-    (checked by AccessGuard, which answers INVALID_INPUT)."""
-    if _has_nul(ec.variables):
+def contains_unstorable_text(ec) -> bool:
+    """Whether the operation's variables or string literals hold text PostgreSQL
+    cannot store (checked by AccessGuard, which answers INVALID_INPUT)."""
+    if _has_unstorable(ec.variables):
         return True
     query = ec.query or ""
-    # Only documents that could hold a NUL (raw or escaped) are walked.
-    if ec.graphql_document is None or ("\x00" not in query and "\\u" not in query):
+    # Only documents that could hold such text (raw or escaped) are walked.
+    if ec.graphql_document is None or (query.isascii() and "\\u" not in query):
         return False
-    finder = _NulFinder()
+    finder = _UnstorableFinder()
     visit(ec.graphql_document, finder)
     return finder.found
 

@@ -37,7 +37,7 @@ class PoolSettings:
     ping_idle_s: float = 1.0
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: one per process
 class Database:
     """Holds the engines of one process. `writer` is SERIALIZABLE; `reader` runs
     each statement in autocommit (its own snapshot, no BEGIN/ROLLBACK round trips:

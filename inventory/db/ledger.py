@@ -289,7 +289,11 @@ class BatchEntry:
 def _build_reserve_many() -> Select:
     """The batch arrives as parallel arrays (element n of each is reservation n),
     so one statement text serves every batch size and is compiled once."""
-    n = func.generate_series(1, bindparam("p_count", type_=Integer)).column_valued("n")
+    # `generate_series(1, :count) AS series(n)`: the column named explicitly, as
+    # both engines accept.
+    series = func.generate_series(1, bindparam("p_count", type_=Integer)).table_valued(
+        "n").render_derived(name="series")
+    n = series.c.n
 
     def element(name: str, type_):  # (:name::type[])[n]: parenthesized, or [n] reads as a type
         return Grouping(bindparam(name, type_=ARRAY(type_)))[n]

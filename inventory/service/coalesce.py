@@ -31,10 +31,17 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
+MAX_KEYS = 256  # per statement: bounds its size and the number of distinct texts
+
+
 class Coalescer(Generic[K, V]):
-    def __init__(self, load_many: Callable[[list[K]], Awaitable[dict[K, V]]], name: str):
+    def __init__(self, load_many: Callable[[list[K]], Awaitable[dict[K, V]]], name: str,
+                 retry_alone: Callable[[Exception], bool] = lambda error: True):
         self.load_many = load_many  # keys -> {key: value}; absent keys answer None
         self.name = name  # of the span of a shared load
+        # When a shared load fails with such an error, each key is loaded on its own,
+        # so that one request's bad key cannot fail the others.
+        self.retry_alone = retry_alone
         self._pending: dict[K, list[tuple[asyncio.Future, contextvars.Context]]] = {}
         self._loading: set[asyncio.Task] = set()
 
@@ -44,10 +51,14 @@ class Coalescer(Generic[K, V]):
             loop.call_soon(self._flush)  # after every request of this turn has asked
         future = loop.create_future()
         self._pending.setdefault(key, []).append((future, contextvars.copy_context()))
+        if len(self._pending) >= MAX_KEYS:
+            self._flush()  # the call scheduled above then takes whatever comes next
         return await future
 
     def _flush(self) -> None:
         pending, self._pending = self._pending, {}
+        if not pending:
+            return
         waiters = [waiter for waiting in pending.values() for waiter in waiting]
         context = waiters[0][1] if len(waiters) == 1 else contextvars.Context()
         task = asyncio.get_running_loop().create_task(self._load(pending, waiters),
@@ -64,7 +75,15 @@ class Coalescer(Generic[K, V]):
                 stats.lookups += len(waiters)
                 with tracing.linked_span(self.name, [context for _, context in waiters],
                                          **{"inventory.batch.size": len(waiters)}):
-                    found = await self.load_many(list(pending))
+                    found = await self._load_shared(list(pending))
+            for key, waiting in pending.items():
+                outcome = found.get(key)
+                for future, _ in waiting:
+                    if not future.done():
+                        if isinstance(outcome, Exception):
+                            future.set_exception(outcome)
+                        else:
+                            future.set_result(outcome)
         except asyncio.CancelledError:
             for future, _ in waiters:
                 future.cancel()
@@ -73,8 +92,25 @@ class Coalescer(Generic[K, V]):
             for future, _ in waiters:
                 if not future.done():
                     future.set_exception(error)
-            return
-        for key, waiting in pending.items():
-            for future, _ in waiting:
+        finally:
+            for future, _ in waiters:  # nobody waits forever, whatever happened
                 if not future.done():
-                    future.set_result(found.get(key))
+                    future.set_exception(RuntimeError("the lookup gave no answer"))
+
+    async def _load_shared(self, keys: list[K]) -> dict:
+        try:
+            return await self.load_many(keys)
+        except Exception as error:
+            if len(keys) == 1 or not self.retry_alone(error):
+                raise
+        answers = await asyncio.gather(*(self.load_many([key]) for key in keys),
+                                       return_exceptions=True)
+        found: dict = {}
+        for key, answer in zip(keys, answers):
+            if isinstance(answer, BaseException):
+                if not isinstance(answer, Exception):
+                    raise answer
+                found[key] = answer  # this key's own error, for its requests only
+            elif key in answer:
+                found[key] = answer[key]
+        return found

@@ -2,6 +2,7 @@
 become `DatabaseUnavailable` so the API can answer with a clear retryable error."""
 from __future__ import annotations
 
+import weakref
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import AsyncIterator
@@ -11,6 +12,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..db import queries
+from ..db.engine import Database
 from ..db.retry import DatabaseUnavailable
 from ..domain.models import (
     ItemView,
@@ -23,10 +25,14 @@ from .coalesce import Coalescer
 from .context import Ctx
 
 
+def reading(ctx: Ctx):
+    return _reading(ctx.db)
+
+
 @asynccontextmanager
-async def reading(ctx: Ctx) -> AsyncIterator[AsyncConnection]:
+async def _reading(db: Database) -> AsyncIterator[AsyncConnection]:
     try:
-        async with ctx.db.reader.connect() as conn:
+        async with db.reader.connect() as conn:
             yield conn
     except sa_exc.TimeoutError as error:
         raise DatabaseUnavailable("no database connection free in time") from error
@@ -36,19 +42,22 @@ async def reading(ctx: Ctx) -> AsyncIterator[AsyncConnection]:
 
 # Concurrent stockLevel reads of this process share statements (coalesce.py); one
 # coalescer per database (the process has one; tests may build several apps).
-_LOOKUPS: dict[int, tuple[object, Coalescer]] = {}
+_LOOKUPS: weakref.WeakKeyDictionary[Database, Coalescer] = weakref.WeakKeyDictionary()
 
 
 def _level_lookups(ctx: Ctx) -> Coalescer[tuple[UUID, str, str], StockLevelView]:
-    db = ctx.db
-    entry = _LOOKUPS.get(id(db))
-    if entry is None or entry[0] is not db:
+    lookups = _LOOKUPS.get(ctx.db)
+    if lookups is None:
+        db_ref = weakref.ref(ctx.db)
+
         async def load(keys: list[tuple[UUID, str, str]]) -> dict:
-            async with reading(ctx) as conn:
+            async with _reading(db_ref()) as conn:
                 return await queries.levels_by_codes(conn, keys)
 
-        entry = _LOOKUPS[id(db)] = (db, Coalescer(load, name="stockLevel batch"))
-    return entry[1]
+        lookups = _LOOKUPS[ctx.db] = Coalescer(
+            load, name="stockLevel batch",
+            retry_alone=lambda error: not isinstance(error, DatabaseUnavailable))
+    return lookups
 
 
 async def item_by_sku(ctx: Ctx, sku: str) -> ItemView | None:

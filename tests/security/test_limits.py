@@ -4,6 +4,8 @@ query limits (depth, aliases, tokens, page size, input lists, body size, batches
 production mode and CORS."""
 from __future__ import annotations
 
+import json
+
 import shutil
 import subprocess
 import time
@@ -197,10 +199,20 @@ def test_query_limits(client, tenants):
     body = client.post("mutation($i: ReserveStockInput!) { reserveStock(input: $i) "
                        "{ ... on UserError { code field } } }", {"i": {"lines": lines}}, key)
     assert body.json()["data"]["reserveStock"] == {"code": "INVALID_INPUT", "field": "lines"}
-    # NUL characters (which PostgreSQL text cannot hold) are refused up front.
-    for query, variables in (('{ item(sku: "a\\u0000b") { sku } }', None),
-                             ("query($s: String!) { item(sku: $s) { sku } }", {"s": "a\x00"})):
-        assert _error_code(client.post(query, variables, key)) == "INVALID_INPUT"
+    # NUL characters and lone surrogates (which PostgreSQL text cannot hold) are
+    # refused up front. json.dumps escapes a surrogate as \\ud800, as a client might.
+    level = "query($s: String!) { stockLevel(sku: $s, locationCode: \"WH-01\") { onHand } }"
+    # (A raw surrogate inside the document itself is already a syntax error.)
+    for query, variables, code in (
+            ('{ item(sku: "a\\u0000b") { sku } }', None, "INVALID_INPUT"),
+            ("query($s: String!) { item(sku: $s) { sku } }", {"s": "a\x00"}, "INVALID_INPUT"),
+            (level, {"s": "a\ud800"}, "INVALID_INPUT"),
+            ('{ item(sku: "a\ud800") { sku } }', None, "GRAPHQL_VALIDATION_FAILED")):
+        response = client.http.post(
+            client.url, content=json.dumps({"query": query, "variables": variables or {}}),
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+        assert response.status_code == 200, response.text
+        assert response.json()["errors"][0]["extensions"]["code"] == code, (query, variables)
 
 
 def test_body_size_batches_and_several_operations(client, tenants):
