@@ -4,13 +4,35 @@ request would have had alone, in arrival order."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 
 import httpx
+from sqlalchemy import text
 
 from .support import RESERVATION_FIELDS, assert_invariants, unique
 
 FIELDS = RESERVATION_FIELDS + " ... on InsufficientStockError { shortages { requested available } }"
+
+
+@contextlib.contextmanager
+def level_held(sync_engine, sku: str, code: str):
+    """Holds the level's row lock (as a slow writer would) until the block ends,
+    so that the requests sent meanwhile queue up and must form batches: without
+    it, a fast server can finish each reservation before the next arrives."""
+    with sync_engine.begin() as conn:
+        conn.execute(text(
+            "SELECT 1 FROM stock_levels sl JOIN items i ON i.id = sl.item_id "
+            "JOIN locations l ON l.id = sl.location_id "
+            "WHERE i.sku = :s AND l.code = :c FOR UPDATE OF sl"), {"s": sku, "c": code})
+        yield
+
+
+async def _sent_while_held(sync_engine, sku: str, code: str, requests) -> list:
+    with level_held(sync_engine, sku, code):
+        tasks = [asyncio.ensure_future(request) for request in requests]
+        await asyncio.sleep(1.0)  # every request is in the server, queued behind the lock
+    return await asyncio.gather(*tasks)
 
 
 def _batched_so_far(url: str) -> float:
@@ -30,7 +52,7 @@ async def test_flash_sale_batches_sell_exactly_the_stock(api, sync_engine):
 
     # 120 concurrent requests for 1, 2 or 3 units: 240 units asked, 37 there.
     quantities = [1 + i % 3 for i in range(120)]
-    results = await asyncio.gather(*[reserve(q) for q in quantities])
+    results = await _sent_while_held(sync_engine, sku, code, [reserve(q) for q in quantities])
 
     kinds = [r["__typename"] for r in results]
     assert set(kinds) == {"Reservation", "InsufficientStockError"}, kinds
@@ -60,7 +82,7 @@ async def test_batched_requests_keep_their_idempotency_keys(api, sync_engine):
     before = _batched_so_far(api.url)
     # Each key sent three times at once, interleaved with 30 requests without a key.
     sends = [{**body, "idempotencyKey": k} for k in keys for _ in range(3)] + [body] * 30
-    results = await asyncio.gather(*[
+    results = await _sent_while_held(sync_engine, sku, code, [
         api.mutate("reserveStock", s, RESERVATION_FIELDS) for s in sends])
     assert all(r["__typename"] == "Reservation" for r in results), results
     by_key: dict[str, set] = {}
