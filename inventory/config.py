@@ -19,7 +19,8 @@ ENV_HELP = {
     "INVENTORY_TX_MAX_ATTEMPTS": "attempts per write transaction before TRANSACTION_CONFLICT "
                                  "(default 10)",
     "INVENTORY_HOT_KEY_QUEUE": "reservations of the same stock level take turns within a "
-                               "process instead of conflicting in the database (default 1)",
+                               "process, and single-line ones of a busy level are applied "
+                               "in batches by one transaction (default 1)",
     "INVENTORY_SWEEP_INTERVAL": "seconds between sweeps of expired reservations; 0 disables "
                                 "(default 5)",
     "INVENTORY_GRAPHIQL": "serve the GraphiQL IDE at /graphql (default 1; 0 in production)",
