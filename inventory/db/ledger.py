@@ -72,14 +72,35 @@ def _log_from(changed):
         bindparam("p_idempotency_key", type_=Text),
         bindparam("p_actor", type_=Text),
     )
-    return insert(movements).from_select(
-        [
-            "tenant_id", "item_id", "location_id", "kind", "on_hand_delta", "reserved_delta",
-            "on_hand_after", "reserved_after", "version", "reason", "reference",
-            "reservation_id", "idempotency_key", "actor",
-        ],
-        source,
-    ).cte("logged")
+    return _insert_ledger(source)
+
+
+def _insert_ledger(source: Select):
+    """INSERT INTO movements (every column, in the order `source` selects them)."""
+    return insert(movements).from_select([
+        "tenant_id", "item_id", "location_id", "kind", "on_hand_delta", "reserved_delta",
+        "on_hand_after", "reserved_after", "version", "reason", "reference",
+        "reservation_id", "idempotency_key", "actor",
+    ], source).cte("logged")
+
+
+def _insert_reservations(changed, rows, rid, reference, ttl_seconds, quantity):
+    """The ACTIVE reservation (RETURNING id, created_at, expires_at) and its one
+    line, for each row of `rows`: the changed level, or it joined with a batch."""
+    # `n * INTERVAL '1 second'` works on PostgreSQL and CockroachDB alike.
+    expires = func.now() + ttl_seconds * text("INTERVAL '1 second'")
+    head = insert(reservations).from_select(
+        ["tenant_id", "id", "status", "reference", "expires_at"],
+        select(changed.c.tenant_id, rid, literal(ReservationStatus.ACTIVE.value, Text),
+               reference, expires).select_from(rows),
+    ).returning(reservations.c.id, reservations.c.created_at, reservations.c.expires_at
+                ).cte("head")
+    line = insert(reservation_lines).from_select(
+        ["tenant_id", "reservation_id", "line_no", "item_id", "location_id", "quantity"],
+        select(changed.c.tenant_id, rid, literal(0), changed.c.item_id, changed.c.location_id,
+               quantity).select_from(rows),
+    ).cte("line")
+    return head, line
 
 
 def _params(tenant_id: UUID, item_id: UUID, location_id: UUID, kind: MovementKind,
@@ -231,18 +252,9 @@ def _build_reserve_one() -> Select:
         )
         .values(reserved=sl.c.reserved + qty, version=sl.c.version + 1, updated_at=func.now())
     ).cte("changed")
-    # `n * INTERVAL '1 second'` works on PostgreSQL and CockroachDB alike.
-    expires = func.now() + bindparam("p_ttl", type_=BigInteger) * text("INTERVAL '1 second'")
-    head = insert(reservations).from_select(
-        ["tenant_id", "id", "status", "reference", "expires_at"],
-        select(changed.c.tenant_id, rid, literal(ReservationStatus.ACTIVE.value, Text),
-               bindparam("p_reference", type_=Text), expires),
-    ).returning(reservations.c.created_at, reservations.c.expires_at).cte("head")
-    line = insert(reservation_lines).from_select(
-        ["tenant_id", "reservation_id", "line_no", "item_id", "location_id", "quantity"],
-        select(changed.c.tenant_id, rid, literal(0), changed.c.item_id, changed.c.location_id,
-               qty),
-    ).cte("line")
+    head, line = _insert_reservations(
+        changed, changed, rid, bindparam("p_reference", type_=Text),
+        bindparam("p_ttl", type_=BigInteger), qty)
     return select(
         changed.c.item_id, changed.c.location_id, changed.c.on_hand, changed.c.reserved,
         changed.c.version, changed.c.updated_at, head.c.created_at, head.c.expires_at,
@@ -320,29 +332,15 @@ def _build_reserve_many() -> Select:
                 updated_at=func.now())
     ).cte("changed")
     both = changed.join(batch, true())
-    logged = insert(movements).from_select(
-        ["tenant_id", "item_id", "location_id", "kind", "on_hand_delta", "reserved_delta",
-         "on_hand_after", "reserved_after", "version", "reason", "reference",
-         "reservation_id", "idempotency_key", "actor"],
+    logged = _insert_ledger(
         select(changed.c.tenant_id, changed.c.item_id, changed.c.location_id,
                literal(MovementKind.RESERVE.value, Text), literal(0, BigInteger), batch.c.qty,
                changed.c.on_hand, changed.c.reserved - p_total + batch.c.cum,
                changed.c.version - p_count + batch.c.n, literal(None, Text), batch.c.reference,
                batch.c.rid, batch.c.idem_key, batch.c.actor)
-        .select_from(both).order_by(batch.c.n),
-    ).cte("logged")
-    expires = func.now() + batch.c.ttl * text("INTERVAL '1 second'")
-    heads = insert(reservations).from_select(
-        ["tenant_id", "id", "status", "reference", "expires_at"],
-        select(changed.c.tenant_id, batch.c.rid, literal(ReservationStatus.ACTIVE.value, Text),
-               batch.c.reference, expires).select_from(both),
-    ).returning(reservations.c.id, reservations.c.created_at, reservations.c.expires_at
-                ).cte("heads")
-    lines = insert(reservation_lines).from_select(
-        ["tenant_id", "reservation_id", "line_no", "item_id", "location_id", "quantity"],
-        select(changed.c.tenant_id, batch.c.rid, literal(0), changed.c.item_id,
-               changed.c.location_id, batch.c.qty).select_from(both),
-    ).cte("lines")
+        .select_from(both).order_by(batch.c.n))
+    heads, lines = _insert_reservations(
+        changed, both, batch.c.rid, batch.c.reference, batch.c.ttl, batch.c.qty)
     return (
         select(heads.c.id, heads.c.created_at, heads.c.expires_at, changed.c.on_hand,
                changed.c.reserved, changed.c.version, changed.c.updated_at)

@@ -178,17 +178,20 @@ async def locations_page(
     return [_location(r) for r in rows]
 
 
-def _levels_select(tenant_id: UUID):
-    return (
-        select(
-            sl.c.item_id, sl.c.location_id, items.c.sku, locations.c.code, sl.c.on_hand,
-            sl.c.reserved, sl.c.version, sl.c.updated_at,
-        )
-        .join(items, and_(items.c.tenant_id == sl.c.tenant_id, items.c.id == sl.c.item_id))
-        .join(locations, and_(locations.c.tenant_id == sl.c.tenant_id,
-                              locations.c.id == sl.c.location_id))
-        .where(sl.c.tenant_id == tenant_id)
+# Levels with their sku and location code (and tenant, for lookups across tenants).
+_LEVELS = (
+    select(
+        sl.c.tenant_id, sl.c.item_id, sl.c.location_id, items.c.sku, locations.c.code,
+        sl.c.on_hand, sl.c.reserved, sl.c.version, sl.c.updated_at,
     )
+    .join(items, and_(items.c.tenant_id == sl.c.tenant_id, items.c.id == sl.c.item_id))
+    .join(locations, and_(locations.c.tenant_id == sl.c.tenant_id,
+                          locations.c.id == sl.c.location_id))
+)
+
+
+def _levels_select(tenant_id: UUID):
+    return _LEVELS.where(sl.c.tenant_id == tenant_id)
 
 
 async def levels_for_items(
@@ -216,17 +219,9 @@ async def levels_by_keys(
 # Built once, values bound per call: a statement object built per request costs
 # SQLAlchemy a cache-key walk of the whole tree on every execution (about 6% of
 # a stockLevel request's CPU in bench/profile.py); a reused one memoizes it.
-_LEVELS_BY_CODES = (
-    select(
-        sl.c.tenant_id, sl.c.item_id, sl.c.location_id, items.c.sku, locations.c.code,
-        sl.c.on_hand, sl.c.reserved, sl.c.version, sl.c.updated_at,
-    )
-    .join(items, and_(items.c.tenant_id == sl.c.tenant_id, items.c.id == sl.c.item_id))
-    .join(locations, and_(locations.c.tenant_id == sl.c.tenant_id,
-                          locations.c.id == sl.c.location_id))
-    .where(tuple_(items.c.tenant_id, items.c.sku).in_(bindparam("p_items", expanding=True)),
-           tuple_(locations.c.tenant_id, locations.c.code).in_(
-               bindparam("p_locations", expanding=True)))
+_LEVELS_BY_CODES = _LEVELS.where(
+    tuple_(items.c.tenant_id, items.c.sku).in_(bindparam("p_items", expanding=True)),
+    tuple_(locations.c.tenant_id, locations.c.code).in_(bindparam("p_locations", expanding=True)),
 )
 
 
