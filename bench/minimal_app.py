@@ -92,11 +92,15 @@ line AS (
 head AS (
   INSERT INTO reservations (tenant_id, id, status, reference, expires_at)
   SELECT tenant_id, %(r)s, 'ACTIVE', NULL, now() + 600 * INTERVAL '1 second' FROM changed
-  RETURNING created_at, expires_at)
-SELECT changed.version, head.expires_at FROM changed, head"""
-NOTIFY = "SELECT pg_notify('inventory_stock_changes', %s)"
+  RETURNING created_at, expires_at),
+note AS (
+  SELECT pg_notify('inventory_stock_changes', json_build_array(json_build_array(
+    tenant_id, item_id, location_id, on_hand, reserved, 0, 1, version, 'RESERVE', updated_at))::text)
+  FROM changed)
+SELECT changed.version, head.expires_at FROM changed, head, note"""
 
 pool: AsyncConnectionPool | None = None
+write_pool: AsyncConnectionPool | None = None
 ids: dict[str, dict[str, UUID]] = {"items": {}, "locations": {}}
 
 
@@ -151,21 +155,22 @@ async def _resolve(conn, skus: list[str], codes: list[str]) -> None:
 async def reserve(request: Request) -> Response:
     body = orjson.loads(await request.body())
     lines = [(sku, code) for sku, code in body["lines"]]
-    async with pool.connection() as conn:
+    async with write_pool.connection() as conn:
         await _resolve(conn, [l[0] for l in lines], [l[1] for l in lines])
         keys = [(ids["items"][s], ids["locations"][c]) for s, c in lines]
         for attempt in range(MAX_TRIES):
             try:
+                if len(keys) == 1:
+                    # The product's single-line path: one statement (notification
+                    # included) in autocommit on a SERIALIZABLE session.
+                    rid = uuid4()
+                    row = await (await conn.execute(RESERVE_ONE, {
+                        "t": TENANT, "i": keys[0][0], "l": keys[0][1], "r": rid})).fetchone()
+                    if row is None:
+                        return _json({"error": "INSUFFICIENT_STOCK"})
+                    return _json({"reservation": {"id": str(rid), "status": "ACTIVE",
+                                                  "expiresAt": row[1].isoformat()}})
                 async with conn.transaction():  # BEGIN ISOLATION LEVEL SERIALIZABLE
-                    if len(keys) == 1:  # the product's single-line path: one statement
-                        rid = uuid4()
-                        row = await (await conn.execute(RESERVE_ONE, {
-                            "t": TENANT, "i": keys[0][0], "l": keys[0][1], "r": rid})).fetchone()
-                        if row is None:
-                            return _json({"error": "INSUFFICIENT_STOCK"})
-                        await conn.execute(NOTIFY, (orjson.dumps([{"v": row[0]}]).decode(),))
-                        return _json({"reservation": {"id": str(rid), "status": "ACTIVE",
-                                                      "expiresAt": row[1].isoformat()}})
                     levels = {(r[0], r[1]): r[2] - r[3] for r in await (await conn.execute(
                         LOCK, (TENANT, [k[0] for k in keys], [k[1] for k in keys]))).fetchall()}
                     if any(levels.get(k, 0) < 1 for k in keys):
@@ -185,17 +190,24 @@ async def reserve(request: Request) -> Response:
 
 @contextlib.asynccontextmanager
 async def lifespan(app):
-    global pool
+    global pool, write_pool
     url = os.environ["INVENTORY_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
     async def configure(conn):
-        # Reads run in autocommit (one round trip, like the service's reader); writes
-        # open `conn.transaction()`, which then begins ISOLATION LEVEL SERIALIZABLE.
+        # `conn.transaction()` then begins ISOLATION LEVEL SERIALIZABLE.
         await conn.set_isolation_level(psycopg.IsolationLevel.SERIALIZABLE)
 
+    # As in the service: reads in autocommit on default sessions; writes on
+    # sessions whose default isolation is SERIALIZABLE, so a single statement in
+    # autocommit is a SERIALIZABLE transaction of its own.
     pool = AsyncConnectionPool(url, min_size=2, max_size=POOL_SIZE, open=False,
-                               kwargs={"autocommit": True}, configure=configure)
+                               kwargs={"autocommit": True})
+    write_pool = AsyncConnectionPool(
+        url, min_size=2, max_size=POOL_SIZE, open=False, configure=configure,
+        kwargs={"autocommit": True, "options": "-c default_transaction_isolation=serializable"})
     await pool.open()
+    await write_pool.open()
     yield
+    await write_pool.close()
     await pool.close()
 
 

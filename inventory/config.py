@@ -10,8 +10,9 @@ ENV_HELP = {
     "INVENTORY_DATABASE_URL": "postgresql+psycopg://... or cockroachdb+psycopg://...; "
                               "unset: start an embedded PostgreSQL under the data folder",
     "INVENTORY_DATA_DIR": "data folder of the embedded database (default ./.inventory-data)",
-    "INVENTORY_POOL_SIZE": "database connections per process (default 10)",
-    "INVENTORY_POOL_MAX_OVERFLOW": "extra connections allowed at peaks (default 5)",
+    "INVENTORY_POOL_SIZE": "database connections per pool and process: one pool reads, one "
+                           "writes (default 10 each)",
+    "INVENTORY_POOL_MAX_OVERFLOW": "extra connections per pool allowed at peaks (default 5)",
     "INVENTORY_POOL_TIMEOUT": "seconds to wait for a free connection before answering "
                               "UNAVAILABLE (default 5)",
     "INVENTORY_POOL_PING_IDLE": "check a pooled connection before use only when it was idle "

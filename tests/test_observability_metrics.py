@@ -79,9 +79,10 @@ def test_metrics_move(private_api):
     assert moved("inventory_sweeper_runs_total") >= 2
     assert moved("inventory_sweeper_expired_total") >= 1
     assert value(after, "inventory_sweeper_last_run_timestamp_seconds") > time.time() - 10
-    assert value(after, "inventory_db_pool_capacity") == 15  # size 10 + overflow 5
-    assert value(after, "inventory_db_pool_connections_in_use") >= 0
-    assert ("inventory_db_pool_waiting", ()) in after
+    for pool in ("read", "write"):  # each: size 10 + overflow 5
+        assert value(after, "inventory_db_pool_capacity", pool=pool) == 15
+        assert value(after, "inventory_db_pool_connections_in_use", pool=pool) >= 0
+        assert ("inventory_db_pool_waiting", (("pool", pool),)) in after
     assert ("inventory_subscriptions_active", ()) in after
     assert ("inventory_tx_retries_exhausted_total", ()) in after
     for status in ("ACTIVE", "COMMITTED", "RELEASED", "EXPIRED"):
@@ -173,4 +174,4 @@ def test_metrics_sum_over_workers(two_workers):
         assert value(samples, "inventory_graphql_requests_total",
                      operation="query stockLevel", outcome="ok") == 40
         # Each worker reports its own pool; the scrape sums the live ones.
-        assert value(samples, "inventory_db_pool_capacity") == 30
+        assert value(samples, "inventory_db_pool_capacity", pool="write") == 30

@@ -1,4 +1,12 @@
-"""Engines: one async engine per process, plus a SERIALIZABLE view of it for writes."""
+"""Engines of one process: a pool for reads and a pool for writes.
+
+Write sessions default to SERIALIZABLE (CockroachDB's default; on PostgreSQL a
+startup option sets it), so that a write sent as a single statement in
+autocommit, its own implicit transaction, is as SERIALIZABLE as one between BEGIN
+and COMMIT, in one round trip instead of three. Reads keep the server's default
+(READ COMMITTED on PostgreSQL): a SERIALIZABLE read would take predicate locks
+and make concurrent writers fail more often, for no gain to a one-statement read.
+"""
 from __future__ import annotations
 
 import time
@@ -39,21 +47,33 @@ class PoolSettings:
 
 @dataclass(eq=False)  # compared and hashed by identity: one per process
 class Database:
-    """Holds the engines of one process. `writer` is SERIALIZABLE; `reader` runs
-    each statement in autocommit (its own snapshot, no BEGIN/ROLLBACK round trips:
-    every read is one statement, or independent ones) and shares the writer's pool."""
+    """Holds the engines of one process.
+
+    - `reader`: each statement in autocommit (its own snapshot, no BEGIN/ROLLBACK
+      round trips: every read is one statement, or independent ones);
+    - `writer`: SERIALIZABLE transactions (BEGIN ... COMMIT);
+    - `single_writer`: one write statement in autocommit, on a session whose
+      default isolation is SERIALIZABLE (see the module's docstring).
+    `engine` serves reads; `write_engine` (its own pool) serves both kinds of write.
+    """
 
     engine: AsyncEngine
+    write_engine: AsyncEngine
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
 
     def __post_init__(self) -> None:
         # Built once: execution_options() makes a new engine object on every call.
-        self._writer = self.engine.execution_options(isolation_level="SERIALIZABLE")
         self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._writer = self.write_engine.execution_options(isolation_level="SERIALIZABLE")
+        self._single_writer = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @property
     def writer(self) -> AsyncEngine:
         return self._writer
+
+    @property
+    def single_writer(self) -> AsyncEngine:
+        return self._single_writer
 
     @property
     def reader(self) -> AsyncEngine:
@@ -61,24 +81,43 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        await self.write_engine.dispose()
 
 
 def create_database(
     url: str, pool: PoolSettings | None = None, retry_policy: RetryPolicy | None = None
 ) -> Database:
     pool = pool or PoolSettings()
-    engine = create_async_engine(
-        normalize_url(url),
-        pool_size=pool.size,
-        max_overflow=pool.max_overflow,
-        pool_timeout=pool.timeout_s,
-        pool_recycle=pool.recycle_s,
-        pool_pre_ping=pool.ping_idle_s <= 0,
-        connect_args={"connect_timeout": 5},
-    )
-    if pool.ping_idle_s > 0:
-        ping_when_idle(engine.sync_engine, pool.ping_idle_s)
-    return Database(engine=engine, retry_policy=retry_policy or RetryPolicy())
+    url = normalize_url(url)
+
+    def engine(**connect_args) -> AsyncEngine:
+        made = create_async_engine(
+            url,
+            pool_size=pool.size,
+            max_overflow=pool.max_overflow,
+            pool_timeout=pool.timeout_s,
+            pool_recycle=pool.recycle_s,
+            pool_pre_ping=pool.ping_idle_s <= 0,
+            connect_args={"connect_timeout": 5, **connect_args},
+        )
+        if pool.ping_idle_s > 0:
+            ping_when_idle(made.sync_engine, pool.ping_idle_s)
+        return made
+
+    return Database(engine=engine(), write_engine=engine(**serializable_sessions(url)),
+                    retry_policy=retry_policy or RetryPolicy())
+
+
+def serializable_sessions(url: str) -> dict[str, str]:
+    """Connect arguments that make SERIALIZABLE the session's default isolation.
+    CockroachDB's default already is; PostgreSQL's is READ COMMITTED, changed by a
+    startup option (kept after any options the URL carries)."""
+    parsed = make_url(url)
+    if not parsed.get_backend_name().startswith("postgresql"):
+        return {}
+    given = parsed.query.get("options", "")
+    given = given if isinstance(given, str) else " ".join(given)
+    return {"options": f"{given} -c default_transaction_isolation=serializable".strip()}
 
 
 def ping_when_idle(sync_engine: Engine, idle_s: float) -> None:

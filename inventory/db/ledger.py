@@ -12,7 +12,7 @@ import functools
 from dataclasses import dataclass
 from uuid import UUID
 
-from sqlalchemy import Integer, Select, bindparam, func, insert, literal, select, text, true, update
+from sqlalchemy import Integer, Select, bindparam, cast, func, insert, literal, select, text, true, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import Grouping
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 
 from ..domain.models import MovementKind, ReservationStatus
 from . import changes
+from .dialect import change_feed_mode
 from .tables import movements, reservation_lines, reservations, stock_levels
 
 sl = stock_levels
@@ -236,10 +237,15 @@ class Reserved:
     expires_at: object
 
 
-def _build_reserve_one() -> Select:
+def _build_reserve_one(notify: bool) -> Select:
     """One statement for a whole single-line reservation: the guarded level
     change, its ledger row, the reservation and its line. Nothing is written
-    unless the guard passes (every other part selects FROM the changed row)."""
+    unless the guard passes (every other part selects FROM the changed row).
+
+    With `notify` the statement also sends the change notification itself
+    (pg_notify, delivered only if the statement's transaction commits), with the
+    payload `changes.encode` would make: sent in autocommit, the statement is the
+    whole transaction, one round trip."""
     qty = bindparam("p_d_res", type_=BigInteger)
     rid = bindparam("p_reservation_id", type_=PG_UUID(as_uuid=True))
     changed = _returning(
@@ -255,13 +261,26 @@ def _build_reserve_one() -> Select:
     head, line = _insert_reservations(
         changed, changed, rid, bindparam("p_reference", type_=Text),
         bindparam("p_ttl", type_=BigInteger), qty)
+    joined = changed.join(head, true())
+    if notify:
+        # The fields of changes.Change.to_wire, in order; a list of one change.
+        # A CTE that calls a volatile function is never inlined, so it runs.
+        wire = func.json_build_array(
+            changed.c.tenant_id, changed.c.item_id, changed.c.location_id, changed.c.on_hand,
+            changed.c.reserved, literal(0, BigInteger), qty, changed.c.version,
+            cast(literal(MovementKind.RESERVE.value), Text), changed.c.updated_at)
+        note = select(func.pg_notify(cast(literal(changes.CHANNEL), Text),
+                                     cast(func.json_build_array(wire), Text)).label("sent")
+                      ).select_from(changed).cte("note")
+        joined = joined.join(note, true())
     return select(
         changed.c.item_id, changed.c.location_id, changed.c.on_hand, changed.c.reserved,
         changed.c.version, changed.c.updated_at, head.c.created_at, head.c.expires_at,
-    ).select_from(changed.join(head, true())).add_cte(_log_from(changed)).add_cte(line)
+    ).select_from(joined).add_cte(_log_from(changed)).add_cte(line)
 
 
-_RESERVE_ONE = _build_reserve_one()
+_RESERVE_ONE = _build_reserve_one(notify=False)
+_RESERVE_ONE_NOTIFYING = _build_reserve_one(notify=True)
 
 
 async def reserve_one(
@@ -272,19 +291,28 @@ async def reserve_one(
     quantity: int,
     ttl_seconds: int,
     why: Why,
+    *,
+    notify_inline: bool = False,
 ) -> Reserved | None:
     """A single-line reservation in one round trip (why.reservation_id is its new
-    id); None, with nothing written, when the level is missing or short."""
+    id); None, with nothing written, when the level is missing or short.
+
+    `notify_inline`: the statement announces its change itself (where the change
+    feed is NOTIFY) instead of leaving it to the unit of work's announcement
+    before COMMIT; for a statement sent alone in autocommit."""
     params = _params(tenant_id, item_id, location_id, MovementKind.RESERVE, 0, quantity, why)
     params["p_ttl"] = ttl_seconds
-    row = (await conn.execute(_RESERVE_ONE, params)).first()
+    inline = notify_inline and change_feed_mode(conn.dialect) == "notify"
+    row = (await conn.execute(_RESERVE_ONE_NOTIFYING if inline else _RESERVE_ONE,
+                              params)).first()
     if not row:
         return None
     level = LevelRow(*row[:6])
-    changes.record(conn, changes.Change(
-        tenant_id, item_id, location_id, level.on_hand, level.reserved, 0, quantity,
-        level.version, MovementKind.RESERVE.value, level.updated_at,
-    ))
+    if not inline:
+        changes.record(conn, changes.Change(
+            tenant_id, item_id, location_id, level.on_hand, level.reserved, 0, quantity,
+            level.version, MovementKind.RESERVE.value, level.updated_at,
+        ))
     return Reserved(level, row[6], row[7])
 
 

@@ -106,16 +106,25 @@ async def run_transaction(
     *,
     idempotent: bool = False,
     policy: RetryPolicy | None = None,
+    single_statement: bool = False,
 ) -> T:
+    """Runs `work(conn)` in a SERIALIZABLE transaction, retried as DESIGN.md says.
+
+    With `single_statement`, `work` sends one write statement (it may read before
+    it, e.g. ids missing from a cache) in autocommit on a SERIALIZABLE session: the
+    statement is its own transaction and commit, one round trip. A connection lost
+    while it runs leaves the outcome unknown, as a lost COMMIT does."""
     policy = policy or db.retry_policy
+    engine = db.single_writer if single_statement else db.writer
     stats.transactions += 1
     connection_failures = 0
     last_state = ""
     for attempt in range(1, policy.max_attempts + 1):
         committing = False
         try:
-            async with db.writer.connect() as conn:
+            async with engine.connect() as conn:
                 async with conn.begin():
+                    committing = single_statement
                     result = await work(conn)
                     committing = True
                 # Leaving the block committed successfully.

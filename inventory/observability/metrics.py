@@ -62,12 +62,15 @@ TX_RETRIES = Counter("inventory_tx_retries_total",
                      ["sqlstate"])
 TX_EXHAUSTED = Counter("inventory_tx_retries_exhausted_total",
                        "Write transactions that ran out of attempts (TRANSACTION_CONFLICT)")
+# pool: "read" (autocommit reads) or "write" (SERIALIZABLE sessions), db/engine.py
 POOL_IN_USE = Gauge("inventory_db_pool_connections_in_use",
-                    "Database connections checked out of the pool", multiprocess_mode="livesum")
+                    "Database connections checked out of the pool", ["pool"],
+                    multiprocess_mode="livesum")
 POOL_WAITING = Gauge("inventory_db_pool_waiting",
-                     "Requests waiting for a free database connection", multiprocess_mode="livesum")
+                     "Requests waiting for a free database connection", ["pool"],
+                     multiprocess_mode="livesum")
 POOL_CAPACITY = Gauge("inventory_db_pool_capacity",
-                      "Pool size plus allowed overflow", multiprocess_mode="livesum")
+                      "Pool size plus allowed overflow", ["pool"], multiprocess_mode="livesum")
 SUBSCRIPTIONS = Gauge("inventory_subscriptions_active", "Open GraphQL subscriptions",
                       multiprocess_mode="livesum")
 RESERVATIONS = Gauge("inventory_reservations", "Reservations by status (all tenants)",
@@ -168,10 +171,11 @@ def sync_process(db=None) -> None:
     _copy(READ_BATCHES, "read_batches", coalesce.stats.loads)
     _copy(READS_COALESCED, "reads_coalesced", coalesce.stats.lookups)
     if db is not None:
-        in_use, waiting, capacity = pool_status(db.engine.pool)
-        POOL_IN_USE.set(in_use)
-        POOL_WAITING.set(waiting)
-        POOL_CAPACITY.set(capacity)
+        for name, engine in (("read", db.engine), ("write", db.write_engine)):
+            in_use, waiting, capacity = pool_status(engine.pool)
+            POOL_IN_USE.labels(name).set(in_use)
+            POOL_WAITING.labels(name).set(waiting)
+            POOL_CAPACITY.labels(name).set(capacity)
 
 
 def pool_status(pool) -> tuple[int, int, int]:

@@ -52,7 +52,7 @@ _caches: "weakref.WeakKeyDictionary[object, IdCache]" = weakref.WeakKeyDictionar
 
 def cache_for(conn) -> IdCache:
     """The cache of the database `conn` belongs to. Keyed by the connection pool,
-    which the SERIALIZABLE and default views of one engine share; dropped with it."""
+    which the write views of the database share (reads need no ids); dropped with it."""
     pool = conn.sync_engine.pool
     cache = _caches.get(pool)
     if cache is None:

@@ -85,7 +85,50 @@ async def reserve_stock(ctx: Ctx, cmd: ReserveStock, key: str | None):
         return await hot_levels.submit(keys[0], _Request(ctx, cmd, key, work))
     # Same-level reservations in this process take turns (keylocks.py).
     async with level_queue.hold(keys):
-        return await execute(ctx, cmd, key, work)
+        return await _reserve_alone(ctx, cmd, key, work)
+
+
+async def _reserve_alone(ctx: Ctx, cmd: ReserveStock, key: str | None, work):
+    """One reservation on its own: a valid single line without an idempotency
+    key is one statement in autocommit; anything else is a transaction."""
+    if key is None and len(cmd.lines) == 1 and not cmd.validate():
+        made = await _reserve_in_one_statement(ctx, cmd)
+        if made is not None:
+            return made
+        # Refused by the guard (or no such level): the transaction below tries
+        # again and, refused again, reads the level in the same snapshot to say
+        # exactly how much was available.
+    return await execute(ctx, cmd, key, work)
+
+
+async def _reserve_in_one_statement(ctx: Ctx, cmd: ReserveStock):
+    """The whole reservation (guarded level change, ledger row, reservation, line
+    and change notification) is one statement, sent in autocommit on a
+    SERIALIZABLE session: its own transaction, one round trip instead of BEGIN,
+    statement, notification and COMMIT. There is no idempotency record to write
+    in the same transaction, so this serves only requests without a key. None
+    when the guard refused (nothing written)."""
+    line = cmd.lines[0]
+
+    async def unit(conn: AsyncConnection) -> ReservationView | None:
+        # Ids come from the process cache (a miss reads them first, on this
+        # connection, before the write).
+        items, locs = await ids_for(conn, ctx.tenant_id, [
+            (line.sku, "lines[0].sku", line.location_code, "lines[0].locationCode")])
+        item_id, location_id = items[line.sku], locs[line.location_code]
+        reservation_id = uuid4()
+        made = await ledger.reserve_one(
+            conn, ctx.tenant_id, item_id, location_id, line.quantity,
+            cmd.ttl_seconds, Why(None, cmd.reference, reservation_id, None, ctx.actor),
+            notify_inline=True)
+        if made is None:
+            return None
+        return ReservationView(
+            reservation_id, ReservationStatus.ACTIVE, cmd.reference, made.expires_at,
+            made.created_at, (ReservationLineView(item_id, location_id, line.sku,
+                                                  line.location_code, line.quantity),))
+
+    return await transact(ctx, unit, idempotent=False, single_statement=True)
 
 
 def _insufficient(shortages: list[Shortage]) -> UserError:
@@ -114,7 +157,7 @@ async def _reserve_batch(batch: list[_Request]) -> list[ReservationView | UserEr
     line = first.cmd.lines[0]
     async with level_queue.hold([(first.ctx.tenant_id, str(line.sku), str(line.location_code))]):
         if len(batch) == 1:
-            return [await execute(first.ctx, first.cmd, first.key, first.work)]
+            return [await _reserve_alone(first.ctx, first.cmd, first.key, first.work)]
         outcome = await transact(first.ctx, _group_unit(batch),
                                  idempotent=all(r.key for r in batch))
     return outcome if isinstance(outcome, list) else [outcome] * len(batch)

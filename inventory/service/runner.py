@@ -117,12 +117,15 @@ async def execute(
     return await transact(ctx, unit, idempotent=idempotency_key is not None)
 
 
-async def transact(ctx: Ctx, unit: Work, *, idempotent: bool) -> Any:
+async def transact(ctx: Ctx, unit: Work, *, idempotent: bool,
+                   single_statement: bool = False) -> Any:
     """Runs `unit` as one retried SERIALIZABLE transaction that announces its
-    changes; expected failures come back as a `UserError`."""
+    changes; expected failures come back as a `UserError`. `single_statement`:
+    see `run_transaction` (the unit's statement then announces its own change)."""
     try:
         # announcing: the changes go out in the same transaction, just before COMMIT.
-        return await run_transaction(ctx.db, changes.announcing(unit), idempotent=idempotent)
+        return await run_transaction(ctx.db, changes.announcing(unit), idempotent=idempotent,
+                                     single_statement=single_statement)
     except Rejected as rejected:
         return rejected.error
     except RetriesExhausted as exc:
