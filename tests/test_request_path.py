@@ -134,3 +134,89 @@ async def test_id_cache_keeps_no_negatives(api):
         assert ok["status"] == "ACTIVE", ok
     short = await api.mutate("reserveStock", line)
     assert short["code"] == "INSUFFICIENT_STOCK"
+
+
+async def test_keyless_single_line_reservation_is_one_serializable_statement(
+    database_url, monkeypatch,
+):
+    """No BEGIN, no separate notification, no COMMIT: one statement in autocommit
+    on a session whose default isolation is SERIALIZABLE, which also sends the
+    change notification (with the after-values of the ledger row)."""
+    import psycopg
+
+    from inventory.db.changes import CHANNEL, decode
+
+    monkeypatch.setenv("INVENTORY_RATE_READ", "0")
+    monkeypatch.setenv("INVENTORY_RATE_WRITE", "0")
+    key = create_api_key(database_url)
+    app = create_app(Settings(database_url=database_url, sweep_interval_s=0, graphiql=False))
+    db = app.state.ctx.db
+    sent: list[tuple[str, bool]] = []
+    event.listen(db.write_engine.sync_engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *rest: sent.append(
+                     (statement, conn.connection.driver_connection.autocommit)))
+    listener = await psycopg.AsyncConnection.connect(
+        database_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://app") as client:
+            api = Api(client, "http://app", api_key=key)
+            sku, code = await api.item(), await api.location()
+            await api.receive(sku, code, 3)
+            await listener.execute(f"LISTEN {CHANNEL}")
+            sent.clear()
+            made = await api.mutate("reserveStock", {"lines": [
+                {"sku": sku, "locationCode": code, "quantity": 2}]}, "... on Reservation { id }")
+            assert made["__typename"] == "Reservation", made
+            assert [autocommit for _, autocommit in sent] == [True], sent
+            assert "pg_notify" in sent[0][0]
+            # A refusal is decided by the guard, then answered with the exact amount.
+            short = await api.mutate("reserveStock", {"lines": [
+                {"sku": sku, "locationCode": code, "quantity": 2}]})
+            assert short["code"] == "INSUFFICIENT_STOCK", short
+            assert "1 available" in short["message"], short
+        async with db.single_writer.connect() as conn:
+            isolation = (await conn.exec_driver_sql("SHOW default_transaction_isolation")).scalar()
+        async with db.reader.connect() as conn:
+            read_isolation = (await conn.exec_driver_sql(
+                "SHOW default_transaction_isolation")).scalar()
+        assert (isolation, read_isolation) == ("serializable", "read committed")
+        async with db.reader.connect() as conn:
+            item_id = (await conn.exec_driver_sql(
+                "SELECT id FROM items WHERE sku = %(s)s", {"s": sku})).scalar()
+        mine = []
+        # Other servers on this database may announce their own changes meanwhile.
+        async for note in listener.notifies(timeout=5):
+            mine = [c for c in decode(note.payload) if c.item_id == item_id]
+            if mine:
+                break
+        assert len(mine) == 1, mine
+        assert (mine[0].kind, mine[0].on_hand, mine[0].reserved, mine[0].reserved_delta,
+                mine[0].version) == ("RESERVE", 3, 2, 2, 2)
+    finally:
+        await listener.close()
+        await db.dispose()
+
+
+async def test_plain_json_posts_and_unusual_ones_answer_as_strawberry_does(api):
+    """graphql_view.py answers a plain JSON POST itself and hands anything else
+    to strawberry's own path, body intact."""
+    url = api.url + "/graphql"
+    plain = await api.client.post(url, content=b'{"query": "{ __typename }"}', headers={
+        **api.headers, "content-type": "application/json; charset=utf-8"})
+    assert plain.status_code == 200 and plain.json() == {"data": {"__typename": "Query"}}
+    assert plain.headers["content-type"] == "application/json"
+    # Variables of the wrong type: strawberry's 400 and its message.
+    odd = await api.client.post(url, json={"query": "{ __typename }", "variables": [1]},
+                                headers=api.headers)
+    assert odd.status_code == 400 and "variables" in odd.text
+    # NaN is not JSON to the fast parser, but strawberry's parser reads it: same answer
+    # as before the fast path existed.
+    nan = await api.client.post(url, content=b'{"query": "{ __typename }", "variables": '
+                                             b'{"x": NaN}}',
+                                headers={**api.headers, "content-type": "application/json"})
+    assert nan.status_code == 200 and nan.json()["data"] == {"__typename": "Query"}
+    # A GraphQL error keeps its code and HTTP 200.
+    bad = await api.client.post(url, json={"query": "{ nope }"}, headers=api.headers)
+    assert bad.status_code == 200
+    assert bad.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"

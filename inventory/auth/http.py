@@ -16,6 +16,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from ..db.engine import Database
+from ..http_body import replaying
 from ..db.retry import DatabaseUnavailable
 from .authenticator import Authenticator
 from .principal import Principal
@@ -144,16 +145,7 @@ class HttpGate:
             if not message.get("more_body"):
                 break
         body = b"".join(chunks)
-        sent = False
-
-        async def replay():
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        return body, replay
+        return body, replaying(body, receive)
 
     @staticmethod
     async def _refuse(send, status: int, code: str, message: str,
