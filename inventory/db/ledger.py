@@ -12,7 +12,9 @@ import functools
 from dataclasses import dataclass
 from uuid import UUID
 
-from sqlalchemy import Integer, Select, bindparam, cast, func, insert, literal, select, text, true, update
+from sqlalchemy import (
+    Integer, Select, bindparam, cast, func, insert, literal, select, text, true, tuple_, update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import Grouping
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -417,6 +419,17 @@ async def reserve_many(
     return {r[0]: (r[1], r[2]) for r in result}
 
 
+# Built once (expanding IN): a statement built per call costs SQLAlchemy its
+# construction and a cache-key walk on every execution.
+_LOCK_LEVELS = (
+    select(sl.c.item_id, sl.c.location_id, sl.c.on_hand, sl.c.reserved)
+    .where(sl.c.tenant_id == bindparam("p_tenant_id"),
+           tuple_(sl.c.item_id, sl.c.location_id).in_(bindparam("p_keys", expanding=True)))
+    .order_by(sl.c.item_id, sl.c.location_id)
+    .with_for_update()
+)
+
+
 async def lock_levels(
     conn: AsyncConnection, tenant_id: UUID, keys: list[tuple[UUID, UUID]]
 ) -> dict[tuple[UUID, UUID], tuple[int, int]]:
@@ -424,15 +437,5 @@ async def lock_levels(
     multi-line writers queue instead of deadlocking. Missing levels are absent."""
     if not keys:
         return {}
-    from sqlalchemy import tuple_
-
-    rows = await conn.execute(
-        select(sl.c.item_id, sl.c.location_id, sl.c.on_hand, sl.c.reserved)
-        .where(
-            sl.c.tenant_id == tenant_id,
-            tuple_(sl.c.item_id, sl.c.location_id).in_(sorted(keys)),
-        )
-        .order_by(sl.c.item_id, sl.c.location_id)
-        .with_for_update()
-    )
+    rows = await conn.execute(_LOCK_LEVELS, {"p_tenant_id": tenant_id, "p_keys": sorted(keys)})
     return {(r.item_id, r.location_id): (r.on_hand, r.reserved) for r in rows}

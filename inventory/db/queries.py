@@ -388,6 +388,8 @@ async def find_idempotency_records(
     conn: AsyncConnection, tenant_id: UUID, keys: list[str]
 ) -> dict[str, tuple[str, str, Any]]:
     """key -> (operation, request_hash, stored result) for the keys already used."""
+    if not keys:  # a batch without keys asks nothing (no round trip)
+        return {}
     k = idempotency_keys
     rows = await conn.execute(
         select(k.c.key, k.c.operation, k.c.request_hash, k.c.result)
