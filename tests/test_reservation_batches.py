@@ -140,3 +140,63 @@ async def test_unknown_sku_in_a_batch_is_not_stored_under_its_key(api, sync_engi
     again = await api.mutate("reserveStock", {"lines": [line], "idempotencyKey": key}, FIELDS)
     assert again["__typename"] == "Reservation"  # the key was still free
     assert_invariants(sync_engine)
+
+
+async def test_equal_keyless_reservations_are_one_statement_per_batch(
+        database_url, sync_engine, monkeypatch):
+    """The flash-sale batch (no keys, one quantity) is decided and written by one
+    statement in autocommit that also announces each change; the stock sells out
+    exactly, refusals say what was left, the ledger chains."""
+    import psycopg
+    from sqlalchemy import event
+
+    from inventory.app import create_app
+    from inventory.config import Settings
+    from inventory.db.changes import CHANNEL, decode
+
+    from .support import Api, create_api_key
+
+    monkeypatch.setenv("INVENTORY_RATE_READ", "0")
+    monkeypatch.setenv("INVENTORY_RATE_WRITE", "0")
+    key = create_api_key(database_url)
+    app = create_app(Settings(database_url=database_url, sweep_interval_s=0, graphiql=False))
+    db = app.state.ctx.db
+    batch_statements: list[bool] = []
+    event.listen(db.write_engine.sync_engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *rest: batch_statements.append(
+                     conn.connection.driver_connection.autocommit)
+                 if "generate_series" in statement and "FOR UPDATE" in statement else None)
+    listener = await psycopg.AsyncConnection.connect(
+        database_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://app", timeout=30) as client:
+            api = Api(client, "http://app", api_key=key)
+            sku, code = await api.item(), await api.location()
+            await api.receive(sku, code, 37)
+            await listener.execute(f"LISTEN {CHANNEL}")
+            body = {"lines": [{"sku": sku, "locationCode": code, "quantity": 2}]}
+            results = await _sent_while_held(sync_engine, sku, code, [
+                api.mutate("reserveStock", body, FIELDS) for _ in range(60)])
+            level = await api.level(sku, code)
+        made = [r for r in results if r["__typename"] == "Reservation"]
+        assert len(made) == 18 and level["reserved"] == 36 and level["version"] == 19
+        refused = [r for r in results if r["__typename"] != "Reservation"]
+        assert all(r["shortages"][0] == {"requested": 2, "available": 1} for r in refused)
+        assert batch_statements and all(batch_statements), batch_statements
+        async with db.reader.connect() as conn:
+            item_id = (await conn.exec_driver_sql(
+                "SELECT id FROM items WHERE sku = %(s)s", {"s": sku})).scalar()
+        versions: list[int] = []
+        async for note in listener.notifies(timeout=5):
+            for change in decode(note.payload):
+                if change.item_id == item_id and change.kind == "RESERVE":
+                    assert (change.on_hand, change.reserved) == (37, 2 * (change.version - 1))
+                    versions.append(change.version)
+            if len(versions) == 18:
+                break
+        assert sorted(versions) == list(range(2, 20))
+        assert_invariants(sync_engine)
+    finally:
+        await listener.close()
+        await db.dispose()

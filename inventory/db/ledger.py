@@ -239,6 +239,18 @@ class Reserved:
     expires_at: object
 
 
+def _notify_reserve(changed, reserved_after, quantity, version):
+    """pg_notify of one RESERVE change of the `changed` level, with the payload
+    `changes.encode` would make: a list of one change, its fields in the order of
+    changes.Change.to_wire."""
+    wire = func.json_build_array(
+        changed.c.tenant_id, changed.c.item_id, changed.c.location_id, changed.c.on_hand,
+        reserved_after, literal(0, BigInteger), quantity, version,
+        cast(literal(MovementKind.RESERVE.value), Text), changed.c.updated_at)
+    return func.pg_notify(cast(literal(changes.CHANNEL), Text),
+                          cast(func.json_build_array(wire), Text))
+
+
 def _build_reserve_one(notify: bool) -> Select:
     """One statement for a whole single-line reservation: the guarded level
     change, its ledger row, the reservation and its line. Nothing is written
@@ -265,15 +277,9 @@ def _build_reserve_one(notify: bool) -> Select:
         bindparam("p_ttl", type_=BigInteger), qty)
     joined = changed.join(head, true())
     if notify:
-        # The fields of changes.Change.to_wire, in order; a list of one change.
         # A CTE that calls a volatile function is never inlined, so it runs.
-        wire = func.json_build_array(
-            changed.c.tenant_id, changed.c.item_id, changed.c.location_id, changed.c.on_hand,
-            changed.c.reserved, literal(0, BigInteger), qty, changed.c.version,
-            cast(literal(MovementKind.RESERVE.value), Text), changed.c.updated_at)
-        note = select(func.pg_notify(cast(literal(changes.CHANNEL), Text),
-                                     cast(func.json_build_array(wire), Text)).label("sent")
-                      ).select_from(changed).cte("note")
+        note = select(_notify_reserve(changed, changed.c.reserved, qty, changed.c.version)
+                      .label("sent")).select_from(changed).cte("note")
         joined = joined.join(note, true())
     return select(
         changed.c.item_id, changed.c.location_id, changed.c.on_hand, changed.c.reserved,
@@ -328,18 +334,24 @@ class BatchEntry:
     why: Why
 
 
-def _build_reserve_many() -> Select:
-    """The batch arrives as parallel arrays (element n of each is reservation n),
-    so one statement text serves every batch size and is compiled once."""
-    # `generate_series(1, :count) AS series(n)`: the column named explicitly, as
-    # both engines accept.
-    series = func.generate_series(1, bindparam("p_count", type_=Integer)).table_valued(
-        "n").render_derived(name="series")
-    n = series.c.n
+def _series():
+    """`generate_series(1, :p_count) AS series(n)` (the column named explicitly,
+    as both engines accept) and a function giving element n of an array
+    parameter: a batch arrives as parallel arrays, so one statement text serves
+    every batch size and is compiled once."""
+    n = func.generate_series(1, bindparam("p_count", type_=Integer)).table_valued(
+        "n").render_derived(name="series").c.n
 
     def element(name: str, type_):  # (:name::type[])[n]: parenthesized, or [n] reads as a type
         return Grouping(bindparam(name, type_=ARRAY(type_)))[n]
 
+    return n, element
+
+
+def _build_reserve_many() -> Select:
+    """The batch arrives as parallel arrays (element n of each is reservation n),
+    so one statement text serves every batch size and is compiled once."""
+    n, element = _series()
     batch = select(
         n.label("n"),
         element("p_rids", PG_UUID(as_uuid=True)).label("rid"),
@@ -417,6 +429,93 @@ async def reserve_many(
             e.quantity, version - count + n, MovementKind.RESERVE.value, updated_at,
         ))
     return {r[0]: (r[1], r[2]) for r in result}
+
+
+def _build_reserve_fitting(notify: bool) -> Select:
+    """A batch of single-line reservations of one level, all of one quantity, in
+    ONE statement that decides too: it locks the level, takes the first k entries
+    that fit (with equal quantities, first come first served means exactly the
+    first k: once one does not fit, none after it does), and writes their ledger
+    rows (versions v+1..v+k, running reserved_after), reservations and lines,
+    and, with `notify`, one change notification per reservation. Sent alone in
+    autocommit it is the whole transaction, one round trip, and the level's lock
+    is held only while it runs.
+
+    Rows: the level's available before, then each reservation made (id,
+    created_at, expires_at); one row with NULLs when none fit; none when the
+    level does not exist."""
+    n, element = _series()
+    q = bindparam("p_qty", type_=BigInteger)
+    batch = select(
+        n.label("n"),
+        element("p_rids", PG_UUID(as_uuid=True)).label("rid"),
+        element("p_ttls", BigInteger).label("ttl"),
+        element("p_references", Text).label("reference"),
+        element("p_actors", Text).label("actor"),
+    ).cte("batch")
+    level = (sl.c.tenant_id == bindparam("p_tenant_id"),
+             sl.c.item_id == bindparam("p_item_id"),
+             sl.c.location_id == bindparam("p_location_id"))
+    cur = select(sl.c.on_hand, sl.c.reserved, sl.c.version).where(*level).with_for_update(
+        ).cte("cur")
+    fit = select(batch).select_from(batch.join(cur, true())).where(
+        batch.c.n * q <= cur.c.on_hand - cur.c.reserved).cte("fit")
+    taken = select(func.count()).select_from(fit).scalar_subquery()  # k
+    changed = _returning(
+        update(sl).where(*level, taken > 0)
+        .values(reserved=sl.c.reserved + q * taken, version=sl.c.version + taken,
+                updated_at=func.now())
+    ).cte("changed")
+    made = changed.join(fit, true()).join(cur, true())
+    reserved_after, version_after = cur.c.reserved + q * fit.c.n, cur.c.version + fit.c.n
+    logged = _insert_ledger(
+        select(changed.c.tenant_id, changed.c.item_id, changed.c.location_id,
+               literal(MovementKind.RESERVE.value, Text), literal(0, BigInteger), q,
+               changed.c.on_hand, reserved_after, version_after, literal(None, Text),
+               fit.c.reference, fit.c.rid, literal(None, Text), fit.c.actor)
+        .select_from(made).order_by(fit.c.n))
+    heads, lines = _insert_reservations(changed, made, fit.c.rid, fit.c.reference, fit.c.ttl, q)
+    answer = select(
+        (cur.c.on_hand - cur.c.reserved).label("available"), heads.c.id, heads.c.created_at,
+        heads.c.expires_at,
+    ).add_cte(logged).add_cte(lines)
+    if not notify:
+        return answer.select_from(cur.outerjoin(heads, true()))
+    # One notification per change (each well under the 8000-byte limit), counted
+    # into one row so that the CTE runs and the answer keeps its rows.
+    note = select(func.count(_notify_reserve(changed, reserved_after, q, version_after))
+                  .label("sent")).select_from(made).cte("note")
+    return answer.select_from(cur.outerjoin(heads, true()).join(note, true()))
+
+
+_RESERVE_FITTING = _build_reserve_fitting(notify=False)
+_RESERVE_FITTING_NOTIFYING = _build_reserve_fitting(notify=True)
+
+
+async def reserve_fitting(
+    conn: AsyncConnection,
+    tenant_id: UUID,
+    item_id: UUID,
+    location_id: UUID,
+    quantity: int,
+    entries: list[BatchEntry],
+) -> tuple[int, dict[UUID, tuple[object, object]]]:
+    """Runs `_build_reserve_fitting`'s statement for `entries` (each of
+    `quantity`, in arrival order): (available before, {reservation id:
+    (created_at, expires_at)} of those made). The statement announces its own
+    changes where the change feed is NOTIFY; elsewhere readers poll the ledger."""
+    inline = change_feed_mode(conn.dialect) == "notify"
+    rows = (await conn.execute(_RESERVE_FITTING_NOTIFYING if inline else _RESERVE_FITTING, {
+        "p_tenant_id": tenant_id, "p_item_id": item_id, "p_location_id": location_id,
+        "p_qty": quantity, "p_count": len(entries),
+        "p_rids": [e.reservation_id for e in entries],
+        "p_ttls": [e.ttl_seconds for e in entries],
+        "p_references": [e.why.reference for e in entries],
+        "p_actors": [e.why.actor for e in entries],
+    })).all()
+    if not rows:
+        return 0, {}
+    return rows[0][0], {r[1]: (r[2], r[3]) for r in rows if r[1] is not None}
 
 
 # Built once (expanding IN): a statement built per call costs SQLAlchemy its

@@ -158,8 +158,49 @@ async def _reserve_batch(batch: list[_Request]) -> list[ReservationView | UserEr
     async with level_queue.hold([(first.ctx.tenant_id, str(line.sku), str(line.location_code))]):
         if len(batch) == 1:
             return [await _reserve_alone(first.ctx, first.cmd, first.key, first.work)]
+        if not any(r.key for r in batch) and len({r.cmd.lines[0].quantity for r in batch}) == 1:
+            return await _reserve_batch_in_one_statement(batch)
         outcome = await transact(first.ctx, _group_unit(batch),
                                  idempotent=all(r.key for r in batch))
+    return outcome if isinstance(outcome, list) else [outcome] * len(batch)
+
+
+async def _reserve_batch_in_one_statement(batch: list[_Request]) -> list:
+    """A batch without idempotency keys whose requests all want the same quantity
+    (the flash sale): one statement decides and writes them all, in autocommit
+    (ledger.reserve_fitting). With equal quantities, taking them in arrival order
+    while they fit means taking the first k, which the statement can decide by
+    itself; each refused request is told what was left at its turn, as alone."""
+    first = batch[0]
+    line = first.cmd.lines[0]
+    quantity = line.quantity
+
+    async def unit(conn: AsyncConnection) -> list[ReservationView | UserError]:
+        items, locs = await ids_for(conn, first.ctx.tenant_id, [
+            (line.sku, "lines[0].sku", line.location_code, "lines[0].locationCode")])
+        item_id, location_id = items[line.sku], locs[line.location_code]
+        entries = []
+        for r in batch:
+            rid = uuid4()
+            entries.append(ledger.BatchEntry(rid, quantity, r.cmd.ttl_seconds,
+                                             Why(None, r.cmd.reference, rid, None, r.ctx.actor)))
+        available, made = await ledger.reserve_fitting(
+            conn, first.ctx.tenant_id, item_id, location_id, quantity, entries)
+        left = available - quantity * len(made)
+        refused = _insufficient([Shortage(line.sku, line.location_code, quantity, left)])
+        results: list[ReservationView | UserError] = []
+        for r, entry in zip(batch, entries):
+            if entry.reservation_id not in made:
+                results.append(refused)
+                continue
+            created_at, expires_at = made[entry.reservation_id]
+            results.append(ReservationView(
+                entry.reservation_id, ReservationStatus.ACTIVE, r.cmd.reference, expires_at,
+                created_at, (ReservationLineView(item_id, location_id, line.sku,
+                                                 line.location_code, quantity),)))
+        return results
+
+    outcome = await transact(first.ctx, unit, idempotent=False, single_statement=True)
     return outcome if isinstance(outcome, list) else [outcome] * len(batch)
 
 
