@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import (  # noqa: E402  (bench/ is a folder of scripts, not a package)
-    BENCH, CREATE_ITEM, FLASH_SKU, ROOT, Server, create_bench_key, free_port, graphql, need,
-    say, top_up,
+    BENCH, CREATE_ITEM, FLASH_SKU, ROOT, Database, Server, create_bench_key, free_port,
+    fresh_statistics, graphql, need, say, top_up,
 )
 
 
@@ -93,6 +93,7 @@ def main() -> int:
         say(f"driving {args.scenario} with wrk and sampling the worker with py-spy ...")
         load = subprocess.Popen(wrk, env=lua_env, stdout=subprocess.PIPE, text=True)
         time.sleep(1)
+        fresh_statistics(Database(url, None))  # see bench/run.py
         subprocess.run([py_spy, "record", "-p", str(service.process.pid), "-d",
                         str(int(args.seconds)), "-r", "250", "--nonblocking", "--format",
                         "raw", "-o", str(raw)], check=True, capture_output=True)
