@@ -14,11 +14,11 @@ from typing import Any
 
 import orjson
 import strawberry.http.async_base_view as strawberry_view
+from cross_web import HTTPException  # what strawberry's view raises for a bad request
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from strawberry.asgi import GraphQL
-from cross_web import HTTPException
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
@@ -186,4 +186,3 @@ class InventoryGraphQL(GraphQL):
             data["extensions"] = result.extensions
         add_trace_id(data)
         return data
-

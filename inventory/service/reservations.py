@@ -113,9 +113,7 @@ async def _reserve_in_one_statement(ctx: Ctx, cmd: ReserveStock):
     async def unit(conn: AsyncConnection) -> ReservationView | None:
         # Ids come from the process cache (a miss reads them first, on this
         # connection, before the write).
-        items, locs = await ids_for(conn, ctx.tenant_id, [
-            (line.sku, "lines[0].sku", line.location_code, "lines[0].locationCode")])
-        item_id, location_id = items[line.sku], locs[line.location_code]
+        item_id, location_id = await _line_ids(conn, ctx.tenant_id, line)
         reservation_id = uuid4()
         made = await ledger.reserve_one(
             conn, ctx.tenant_id, item_id, location_id, line.quantity,
@@ -123,10 +121,8 @@ async def _reserve_in_one_statement(ctx: Ctx, cmd: ReserveStock):
             notify_inline=True)
         if made is None:
             return None
-        return ReservationView(
-            reservation_id, ReservationStatus.ACTIVE, cmd.reference, made.expires_at,
-            made.created_at, (ReservationLineView(item_id, location_id, line.sku,
-                                                  line.location_code, line.quantity),))
+        return _single_line_view(reservation_id, cmd, item_id, location_id, made.created_at,
+                                 made.expires_at)
 
     return await transact(ctx, unit, idempotent=False, single_statement=True)
 
@@ -140,6 +136,24 @@ def _insufficient(shortages: list[Shortage]) -> UserError:
         ErrorCode.INSUFFICIENT_STOCK, f"not enough stock for {detail}",
         shortages=tuple(shortages),
     )
+
+
+async def _line_ids(conn: AsyncConnection, tenant_id: UUID, line) -> tuple[UUID, UUID]:
+    """(item id, location id) of a single-line reservation's line, or Rejected
+    (NOT_FOUND naming lines[0].sku or lines[0].locationCode)."""
+    items, locs = await ids_for(conn, tenant_id, [
+        (line.sku, "lines[0].sku", line.location_code, "lines[0].locationCode")])
+    return items[line.sku], locs[line.location_code]
+
+
+def _single_line_view(reservation_id: UUID, cmd: ReserveStock, item_id: UUID,
+                      location_id: UUID, created_at, expires_at) -> ReservationView:
+    """The ACTIVE reservation a single-line command made."""
+    line = cmd.lines[0]
+    return ReservationView(
+        reservation_id, ReservationStatus.ACTIVE, cmd.reference, expires_at, created_at,
+        (ReservationLineView(item_id, location_id, line.sku, line.location_code,
+                             line.quantity),))
 
 
 @dataclass(frozen=True)
@@ -159,49 +173,41 @@ async def _reserve_batch(batch: list[_Request]) -> list[ReservationView | UserEr
         if len(batch) == 1:
             return [await _reserve_alone(first.ctx, first.cmd, first.key, first.work)]
         if not any(r.key for r in batch) and len({r.cmd.lines[0].quantity for r in batch}) == 1:
-            return await _reserve_batch_in_one_statement(batch)
-        outcome = await transact(first.ctx, _group_unit(batch),
-                                 idempotent=all(r.key for r in batch))
+            outcome = await transact(first.ctx, _fitting_unit(batch), idempotent=False,
+                                     single_statement=True)
+        else:
+            outcome = await transact(first.ctx, _group_unit(batch),
+                                     idempotent=all(r.key for r in batch))
     return outcome if isinstance(outcome, list) else [outcome] * len(batch)
 
 
-async def _reserve_batch_in_one_statement(batch: list[_Request]) -> list:
+def _fitting_unit(batch: list[_Request]):
     """A batch without idempotency keys whose requests all want the same quantity
     (the flash sale): one statement decides and writes them all, in autocommit
     (ledger.reserve_fitting). With equal quantities, taking them in arrival order
     while they fit means taking the first k, which the statement can decide by
     itself; each refused request is told what was left at its turn, as alone."""
     first = batch[0]
-    line = first.cmd.lines[0]
+    tenant_id, line = first.ctx.tenant_id, first.cmd.lines[0]
     quantity = line.quantity
 
     async def unit(conn: AsyncConnection) -> list[ReservationView | UserError]:
-        items, locs = await ids_for(conn, first.ctx.tenant_id, [
-            (line.sku, "lines[0].sku", line.location_code, "lines[0].locationCode")])
-        item_id, location_id = items[line.sku], locs[line.location_code]
+        item_id, location_id = await _line_ids(conn, tenant_id, line)
         entries = []
         for r in batch:
             rid = uuid4()
             entries.append(ledger.BatchEntry(rid, quantity, r.cmd.ttl_seconds,
                                              Why(None, r.cmd.reference, rid, None, r.ctx.actor)))
         available, made = await ledger.reserve_fitting(
-            conn, first.ctx.tenant_id, item_id, location_id, quantity, entries)
-        left = available - quantity * len(made)
-        refused = _insufficient([Shortage(line.sku, line.location_code, quantity, left)])
-        results: list[ReservationView | UserError] = []
-        for r, entry in zip(batch, entries):
-            if entry.reservation_id not in made:
-                results.append(refused)
-                continue
-            created_at, expires_at = made[entry.reservation_id]
-            results.append(ReservationView(
-                entry.reservation_id, ReservationStatus.ACTIVE, r.cmd.reference, expires_at,
-                created_at, (ReservationLineView(item_id, location_id, line.sku,
-                                                 line.location_code, quantity),)))
-        return results
+            conn, tenant_id, item_id, location_id, quantity, entries)
+        refused = _insufficient([Shortage(line.sku, line.location_code, quantity,
+                                          available - quantity * len(made))])
+        return [_single_line_view(e.reservation_id, r.cmd, item_id, location_id,
+                                  *made[e.reservation_id])
+                if e.reservation_id in made else refused
+                for r, e in zip(batch, entries)]
 
-    outcome = await transact(first.ctx, unit, idempotent=False, single_statement=True)
-    return outcome if isinstance(outcome, list) else [outcome] * len(batch)
+    return unit
 
 
 def _group_unit(batch: list[_Request]):
@@ -222,12 +228,10 @@ def _group_unit(batch: list[_Request]):
         for i in keyed:
             first_with_key.setdefault(batch[i].key, i)
         try:
-            items, locs = await ids_for(conn, tenant_id, [
-                (line.sku, "lines[0].sku", line.location_code, "lines[0].locationCode")])
+            item_id, location_id = await _line_ids(conn, tenant_id, line)
         except Rejected as rejected:  # unknown sku or code: not stored under any key
             return [result if i in replayed else rejected.error
                     for i, result in enumerate(results)]
-        item_id, location_id = items[line.sku], locs[line.location_code]
         levels = await ledger.lock_levels(conn, tenant_id, [(item_id, location_id)])
         on_hand, reserved = levels.get((item_id, location_id), (0, 0))
         available, accepted = on_hand - reserved, []
@@ -249,12 +253,8 @@ def _group_unit(batch: list[_Request]):
                                              [entry for _, entry in accepted])
             assert made is not None, "level changed while locked"
             for i, entry in accepted:
-                created_at, expires_at = made[entry.reservation_id]
-                r = batch[i]
-                results[i] = ReservationView(
-                    entry.reservation_id, ReservationStatus.ACTIVE, r.cmd.reference, expires_at,
-                    created_at, (ReservationLineView(item_id, location_id, line.sku,
-                                                     line.location_code, entry.quantity),))
+                results[i] = _single_line_view(entry.reservation_id, batch[i].cmd, item_id,
+                                               location_id, *made[entry.reservation_id])
         fresh = []
         for i in keyed:
             r, j = batch[i], first_with_key[batch[i].key]
