@@ -7,7 +7,6 @@ operation is closed until someone decides who may call it.
 """
 from __future__ import annotations
 
-from typing import Any
 
 from graphql import (
     DocumentNode,
@@ -20,6 +19,7 @@ from graphql import (
     SelectionSetNode,
 )
 
+from ..document_cache import PerDocument
 from .principal import ADMIN, READ, WRITE
 
 ADMIN_QUERIES = {"ledgerAudit", "apiKeys"}
@@ -42,27 +42,6 @@ def required_scope(operation: OperationType, field: str) -> str | None:
     if field in ADMIN_QUERIES:
         return ADMIN
     return READ  # queries and subscriptions
-
-
-_ROOT_FIELDS_CACHE: dict[tuple[int, str | None], tuple[DocumentNode, Any]] = {}
-_ROOT_FIELDS_CACHE_MAX = 1024
-
-
-def root_fields(document: DocumentNode, operation_name: str | None) -> tuple[OperationType, list[str]] | None:
-    """The selected operation's type and root field names (through fragments).
-
-    Remembered per parsed document: the parser cache hands the same document
-    object to every request with the same text, so repeat requests skip the walk.
-    The entry keeps its document alive, so an id is never reused while cached."""
-    key = (id(document), operation_name)
-    hit = _ROOT_FIELDS_CACHE.get(key)
-    if hit is not None and hit[0] is document:
-        return hit[1]
-    found = _walk_root_fields(document, operation_name)
-    if len(_ROOT_FIELDS_CACHE) >= _ROOT_FIELDS_CACHE_MAX:
-        _ROOT_FIELDS_CACHE.clear()
-    _ROOT_FIELDS_CACHE[key] = (document, found)
-    return found
 
 
 def _walk_root_fields(document: DocumentNode, operation_name: str | None) -> tuple[OperationType, list[str]] | None:
@@ -90,3 +69,9 @@ def _walk_root_fields(document: DocumentNode, operation_name: str | None) -> tup
 
     collect(operations[0].selection_set)
     return operations[0].operation, names
+
+
+# The selected operation's type and root field names (through fragments), or
+# None when no single operation is selected. Remembered per parsed document, so
+# repeat requests skip the walk.
+root_fields = PerDocument(_walk_root_fields)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Annotated, Optional, Union
 
 import strawberry
-from strawberry.extensions import MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.extensions import MaxTokensLimiter, ParserCache
 
 from ..auth.extension import AccessGuard
 from ..auth.limits import query_limit_extensions, validation_limits
@@ -16,6 +16,7 @@ from .audit import LedgerAudit
 from .errors import ERROR_TYPES
 from .quiet import QuietSchema
 from .subscriptions import Subscription
+from .validation_cache import DocumentValidationCache
 from .types import Connection, Item, Location, Movement, Node, Reservation, StockLevel, Transfer
 
 
@@ -66,7 +67,7 @@ def build_schema(introspection: bool = True) -> strawberry.Schema:
         extensions=[
             # Bounded caches: repeat documents skip parsing and validation.
             lambda: ParserCache(maxsize=1024),
-            lambda: ValidationCache(maxsize=1024),
+            DocumentValidationCache,
             # Depth 12, aliases 30, with rules built once so the cache above hits.
             validation_limits(max_depth=12, max_aliases=30),
             lambda: MaxTokensLimiter(max_token_count=5000),
