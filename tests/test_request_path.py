@@ -220,3 +220,46 @@ async def test_plain_json_posts_and_unusual_ones_answer_as_strawberry_does(api):
     bad = await api.client.post(url, json={"query": "{ nope }"}, headers=api.headers)
     assert bad.status_code == 200
     assert bad.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+
+
+async def test_requests_leave_no_reference_cycles_behind(database_url, monkeypatch):
+    """Reads and writes are freed by reference counting when they end: nothing
+    of theirs is left for the cycle collector (graphql-core's executor used to
+    hold itself in a cycle, and with it each operation's request and context)."""
+    import gc
+
+    from graphql.execution.executor import Executor
+    from starlette.requests import Request
+
+    from inventory.resolvers.context import Context
+
+    monkeypatch.setenv("INVENTORY_RATE_READ", "0")
+    monkeypatch.setenv("INVENTORY_RATE_WRITE", "0")
+    key = create_api_key(database_url)
+    app = create_app(Settings(database_url=database_url, sweep_interval_s=0, graphiql=False))
+    per_request = (Executor, Request, Context)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://app") as client:
+            api = Api(client, "http://app", api_key=key)
+            sku, code = await api.item(), await api.location()
+            await api.receive(sku, code, 50)
+            gc.collect()
+            gc.set_debug(gc.DEBUG_SAVEALL)  # the collector keeps what it finds
+            try:
+                for _ in range(5):
+                    assert (await api.level(sku, code))["onHand"] == 50
+                    made = await api.mutate("reserveStock", {"lines": [
+                        {"sku": sku, "locationCode": code, "quantity": 1}]})
+                    assert made["__typename"] == "Reservation", made
+                refused = await api.mutate("reserveStock", {"lines": [
+                    {"sku": sku, "locationCode": code, "quantity": 0}]})
+                assert refused["code"] == "INVALID_INPUT", refused
+                gc.collect()
+                left = [type(o).__name__ for o in gc.garbage if isinstance(o, per_request)]
+            finally:
+                gc.set_debug(0)
+                gc.garbage.clear()
+    finally:
+        await app.state.ctx.db.dispose()
+    assert left == [], left
