@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import json
 import time
 from typing import Callable
 from urllib.parse import urlsplit
+
+import orjson
 
 
 class Connection:
@@ -60,10 +61,15 @@ class Connection:
 
 
 Classify = Callable[[int, bytes], str]  # (status, body) -> outcome name; "accepted" is timed
+NextBody = Callable[[], "dict | bytes"]  # a JSON document, or one already encoded
+
+
+def encode(body: "dict | bytes") -> bytes:
+    return body if isinstance(body, bytes) else orjson.dumps(body)
 
 
 async def closed_loop(url: str, headers: dict[str, str], clients: int, seconds: float,
-                      next_body: Callable[[], dict], classify: Classify,
+                      next_body: NextBody, classify: Classify,
                       timeout_s: float = 10.0) -> "Tally":
     """`clients` connections, each sending its next request as soon as the last answered."""
     tally = Tally()
@@ -74,7 +80,7 @@ async def closed_loop(url: str, headers: dict[str, str], clients: int, seconds: 
         try:
             while time.monotonic() < stop_at:
                 tally.sent += 1
-                body = json.dumps(next_body()).encode()
+                body = encode(next_body())
                 if not await tally.exchange(connection, body, time.perf_counter(), classify,
                                             timeout_s):
                     await asyncio.sleep(0.01)  # connection lost: do not spin
@@ -88,7 +94,7 @@ async def closed_loop(url: str, headers: dict[str, str], clients: int, seconds: 
 
 
 async def open_loop(url: str, headers: dict[str, str], rate: float, seconds: float,
-                    next_body: Callable[[], dict], classify: Classify,
+                    next_body: NextBody, classify: Classify,
                     timeout_s: float = 10.0, max_connections: int = 2048,
                     preopen: int = 0) -> "Tally":
     """Sends `rate` requests per second on schedule, whatever the answers.
@@ -131,7 +137,7 @@ async def open_loop(url: str, headers: dict[str, str], rate: float, seconds: flo
         else:
             tally.outcomes["not sent (generator at its connection limit)"] += 1
             continue
-        task = asyncio.create_task(send(connection, json.dumps(next_body()).encode(), scheduled))
+        task = asyncio.create_task(send(connection, encode(next_body()), scheduled))
         in_flight.add(task)
         task.add_done_callback(in_flight.discard)
     tally.elapsed = time.perf_counter() - started

@@ -38,6 +38,7 @@ from pathlib import Path
 from uuid import UUID
 
 import httpx
+import orjson
 import psutil
 import psycopg
 
@@ -70,34 +71,48 @@ PACED = {
 PACED_SHARE = 0.7
 
 
-def paced(url: str, scenario: str, rate: float, seconds: float, api_key: str, items: int,
-          locations: int, write_items: int) -> dict:
+def paced(url: str, scenario: str, mode: str, rate: float, seconds: float, api_key: str,
+          items: int, locations: int, write_items: int) -> dict:
     """Latency at `rate` req/s (PACED_SHARE of the peak wrk measured): an open-loop
     schedule (bench/loadgen.py), latency counted from each request's scheduled
-    time. wrk only drives closed loops, which measure latency at saturation."""
+    time. wrk only drives closed loops, which measure latency at saturation.
+    `mode` is "graphql" (the service) or "minimal" (the minimal app, whose tail
+    at 70% of its own peak shows what this machine adds to any Python server's)."""
     import random
     rng = random.Random(7)
+    minimal = mode == "minimal"
 
-    def body() -> dict:
+    def body() -> bytes:
         if scenario == "level":
-            return {"query": PACED["level"], "variables": {
-                "s": f"SKU-{rng.randint(1, items):06d}", "l": f"WH-{rng.randint(1, locations):02d}"}}
-        return {"query": PACED["reserve"], "variables": {"i": {"lines": [{
-            "sku": f"SKU-{rng.randint(1, write_items):06d}", "locationCode": "WH-01",
-            "quantity": 1}]}}}
+            sku, code = f"SKU-{rng.randint(1, items):06d}", f"WH-{rng.randint(1, locations):02d}"
+            if minimal:
+                return b'{"sku":"%s","code":"%s"}' % (sku.encode(), code.encode())
+            return orjson.dumps({"query": PACED["level"], "variables": {"s": sku, "l": code}})
+        sku = f"SKU-{rng.randint(1, write_items):06d}"
+        if minimal:
+            return b'{"lines":[["%s","WH-01"]]}' % sku.encode()
+        return orjson.dumps({"query": PACED["reserve"], "variables": {"i": {"lines": [{
+            "sku": sku, "locationCode": "WH-01", "quantity": 1}]}}})
 
     def classify(status: int, payload: bytes) -> str:
-        answer = json.loads(payload) if status == 200 else {}
-        if status != 200 or answer.get("errors"):
+        if status != 200:
             return f"error {status}"
+        if minimal:
+            if scenario == "reserve" and b'"reservation"' not in payload:
+                return "refused"
+            return "accepted"
+        answer = orjson.loads(payload)
+        if answer.get("errors"):
+            return "error 200"
         if scenario == "reserve" and answer["data"]["reserveStock"]["__typename"] != "Reservation":
             return answer["data"]["reserveStock"]["__typename"]
         return "accepted"
 
     cpu_before = time.process_time()
     tally = loadgen.run(loadgen.open_loop(
-        url + "/graphql", {"Authorization": f"Bearer {api_key}"}, rate, seconds, body, classify,
-        preopen=32))
+        url + (f"/{scenario}" if minimal else "/graphql"),
+        {} if minimal else {"Authorization": f"Bearer {api_key}"}, rate, seconds, body,
+        classify, preopen=32))
     cpu_us = (time.process_time() - cpu_before) / max(tally.sent, 1) * 1e6
     return {"rate": round(rate, 1), **tally.summary(),
             "generator_cpu_us_per_request": round(cpu_us, 1)}
@@ -463,10 +478,11 @@ def print_table(results: dict) -> None:
         print(f"  service / pgbench: {ratio(s['ok_per_s'], r['pgbench']['ok_per_s'])}   "
               f"service / minimal: {ratio(s['ok_per_s'], r['minimal']['ok_per_s'])}   "
               f"service worker RSS MB: {r.get('service_rss_mb')}")
-        if "service_paced" in r:
-            p = r["service_paced"]
-            print(f"  service at {PACED_SHARE:.0%} of its peak ({p['rate']:.0f} req/s, open loop): "
-                  f"p50 {p['p50_ms']} ms, p99 {p['p99_ms']} ms")
+        for who in ("service", "minimal"):
+            p = r.get(f"{who}_paced")
+            if p:
+                print(f"  {who} at {PACED_SHARE:.0%} of its peak ({p['rate']:.0f} req/s, open "
+                      f"loop): p50 {p['p50_ms']} ms, p99 {p['p99_ms']} ms")
         for who in ("service", "minimal", "pgbench"):
             cpu = (r.get(who) or {}).get("cpu_us_per_request")
             if cpu:
@@ -648,11 +664,11 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"  {who:8} {m['rps']:8.0f} req/s  p50 {m['p50_ms']:.1f} ms  "
                     f"p99 {m['p99_ms']:.1f} ms  errors {m['errors']}  rejected {m['rejected']}  "
                     f"CPU us/request {m['cpu_us_per_request']}")
-                if who == "service" and name in PACED:
-                    p = paced(service.url, name, PACED_SHARE * m["rps"], args.duration, api_key,
-                              args.items, args.locations, args.write_items)
-                    row["service_paced"] = p
-                    say(f"  service at {PACED_SHARE:.0%} of that ({p['rate']:.0f} req/s, open "
+                if name in PACED:
+                    p = paced(target.url, name, mode, PACED_SHARE * m["rps"], args.duration,
+                              api_key, args.items, args.locations, args.write_items)
+                    row[f"{who}_paced"] = p
+                    say(f"  {who} at {PACED_SHARE:.0%} of that ({p['rate']:.0f} req/s, open "
                         f"loop): p50 {p['p50_ms']} ms  p99 {p['p99_ms']} ms  {p['outcomes']}  "
                         f"(generator CPU {p['generator_cpu_us_per_request']} us/request)")
                 if name == "flash" and who == "service":
