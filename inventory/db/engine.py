@@ -63,7 +63,9 @@ class Database:
 
     def __post_init__(self) -> None:
         # Built once: execution_options() makes a new engine object on every call.
-        self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        # The read engine's connections are in autocommit from the start (see
+        # create_database), so its checkouts change nothing and reset nothing.
+        self._reader = self.engine
         self._writer = self.write_engine.execution_options(isolation_level="SERIALIZABLE")
         self._single_writer = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
 
@@ -90,9 +92,10 @@ def create_database(
     pool = pool or PoolSettings()
     url = normalize_url(url)
 
-    def engine(**connect_args) -> AsyncEngine:
+    def engine(isolation_level: str | None = None, **connect_args) -> AsyncEngine:
         made = create_async_engine(
             url,
+            **({"isolation_level": isolation_level} if isolation_level else {}),
             pool_size=pool.size,
             max_overflow=pool.max_overflow,
             pool_timeout=pool.timeout_s,
@@ -104,7 +107,9 @@ def create_database(
             ping_when_idle(made.sync_engine, pool.ping_idle_s)
         return made
 
-    return Database(engine=engine(), write_engine=engine(**serializable_sessions(url)),
+    # Reads: every connection in autocommit for its whole life. Set per checkout
+    # instead (execution_options), it cost about 30 us per read to set and reset.
+    return Database(engine=engine("AUTOCOMMIT"), write_engine=engine(**serializable_sessions(url)),
                     retry_policy=retry_policy or RetryPolicy())
 
 

@@ -24,6 +24,7 @@ from ..domain.models import (
     ReservationView,
     StockLevelView,
 )
+from .driver import DriverStatement
 from .tables import (
     idempotency_keys,
     items,
@@ -223,6 +224,13 @@ _LEVELS_BY_CODES = _LEVELS.where(
     tuple_(items.c.tenant_id, items.c.sku).in_(bindparam("p_items", expanding=True)),
     tuple_(locations.c.tenant_id, locations.c.code).in_(bindparam("p_locations", expanding=True)),
 )
+# One level, the common case when requests do not overlap: sent on the driver
+# (db/driver.py). Its text never changes, so the database plans it once
+# (prepared, with a generic plan of three index lookups).
+_LEVEL_BY_CODE = DriverStatement(_LEVELS.where(
+    sl.c.tenant_id == bindparam("p_tenant"), items.c.sku == bindparam("p_sku"),
+    locations.c.code == bindparam("p_code"),
+))
 
 
 async def levels_by_codes(
@@ -231,6 +239,10 @@ async def levels_by_codes(
     """Several (tenant, sku, location code) levels, of any tenants, in one statement.
     (The statement filters items and locations apart, so it may return other
     combinations of them too; only the wanted ones are kept.)"""
+    if len(wanted) == 1:
+        (tenant, sku, code), = wanted
+        rows = await _LEVEL_BY_CODE.rows(conn, {"p_tenant": tenant, "p_sku": sku, "p_code": code})
+        return {(tenant, sku, code): StockLevelView(*row[1:]) for row in rows}
     rows = await conn.execute(_LEVELS_BY_CODES, {
         "p_items": sorted({(t, sku) for t, sku, _ in wanted}),
         "p_locations": sorted({(t, code) for t, _, code in wanted}),
