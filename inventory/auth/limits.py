@@ -1,8 +1,8 @@
 """Query limits beyond the depth/alias/token limiters in inventory/schema/root.py.
 
 Limits in place, and where:
-- depth 12, aliases 30, tokens 5000: schema/root.py (validation_limits below,
-  MaxTokensLimiter);
+- depth 12, aliases 30, tokens 5000: schema/root.py (limit_rules below, applied by
+  schema/documents.py);
 - page size: `first` between 0 and 500 (resolvers/queries.py MAX_PAGE);
 - list lengths in inputs: reserveStock lines <= 100, texts <= 200 characters
   (domain/commands.py);
@@ -21,12 +21,8 @@ from typing import Any
 
 from graphql import StringValueNode, visit
 from graphql.language import Visitor
-from strawberry.extensions import (
-    AddValidationRules,
-    DisableIntrospection,
-    MaxAliasesLimiter,
-    QueryDepthLimiter,
-)
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 
 
 def _unstorable(text: str) -> bool:
@@ -75,16 +71,15 @@ def contains_unstorable_text(ec) -> bool:
     return finder.found
 
 
-def validation_limits(max_depth: int, max_aliases: int):
-    """Depth and alias limits as one extension factory whose validation rules are
-    built once. QueryDepthLimiter and MaxAliasesLimiter each build a new rule
-    class per instance, i.e. per request, which made every request miss the
-    ValidationCache (its key includes the rules) and re-validate the document:
-    about 2 ms of CPU for a trivial query here."""
+def limit_rules(max_depth: int, max_aliases: int, introspection: bool) -> list:
+    """Validation rules for the depth and alias limits (and against introspection
+    when it is off), built once for the schema's document checks
+    (inventory/schema/documents.py). QueryDepthLimiter and MaxAliasesLimiter each
+    build a new rule class per instance, i.e. per request, which made every
+    request miss the validation cache (its key includes the rules) and
+    re-validate the document: about 2 ms of CPU for a trivial query here."""
     rules = [*QueryDepthLimiter(max_depth=max_depth).validation_rules,
              *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules]
-    return lambda: AddValidationRules(rules)
-
-
-def query_limit_extensions(introspection: bool) -> list:
-    return [] if introspection else [DisableIntrospection]
+    if not introspection:
+        rules.append(NoSchemaIntrospectionCustomRule)
+    return rules

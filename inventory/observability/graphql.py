@@ -22,6 +22,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from ..db.retry import DatabaseUnavailable
+from ..document_cache import PerDocument
 from . import metrics, tracing
 
 # User errors (typed results) noted by the resolvers during this operation.
@@ -74,6 +75,15 @@ def _root_fields(op: OperationDefinitionNode | None) -> list[str]:
     if op is None:
         return []
     return sorted({s.name.value for s in op.selection_set.selections if isinstance(s, FieldNode)})
+
+
+def _describe(document, name: str | None) -> tuple[OperationDefinitionNode | None, list[str]]:
+    op = _operation(document, name)
+    return op, _root_fields(op)
+
+
+# The selected operation and its root fields, remembered per parsed document.
+_described = PerDocument(_describe)
 
 
 def outcome_of(graphql_codes: list[str], user_codes: list[str]) -> str:
@@ -129,8 +139,9 @@ class OperationObserver(SchemaExtension):
             op_type = ec.operation_type.value if ec.graphql_document is not None else "unknown"
         except Exception:  # no operation matches the given name
             op_type = "unknown"
-        op = _operation(ec.graphql_document, ec.operation_name)
-        fields = _root_fields(op) if valid else []
+        op, fields = _described(ec.graphql_document, ec.operation_name)
+        if not valid:
+            fields = []
         if not valid:
             label = "invalid"
         elif len(fields) > MAX_LABELLED_ROOT_FIELDS:

@@ -4,10 +4,9 @@ from __future__ import annotations
 from typing import Annotated, Optional, Union
 
 import strawberry
-from strawberry.extensions import MaxTokensLimiter, ParserCache
 
 from ..auth.extension import AccessGuard
-from ..auth.limits import query_limit_extensions, validation_limits
+from ..auth.limits import limit_rules
 from ..observability.graphql import OperationObserver
 from ..resolvers import mutations as m
 from ..resolvers import queries as q
@@ -16,7 +15,7 @@ from .audit import LedgerAudit
 from .errors import ERROR_TYPES
 from .quiet import QuietSchema
 from .subscriptions import Subscription
-from .validation_cache import DocumentValidationCache
+from .documents import document_checks
 from .types import Connection, Item, Location, Movement, Node, Reservation, StockLevel, Transfer
 
 
@@ -65,15 +64,12 @@ def build_schema(introspection: bool = True) -> strawberry.Schema:
         subscription=Subscription,
         types=[Item, Location, StockLevel, Reservation, Movement],
         extensions=[
-            # Bounded caches: repeat documents skip parsing and validation.
-            lambda: ParserCache(maxsize=1024),
-            DocumentValidationCache,
-            # Depth 12, aliases 30, with rules built once so the cache above hits.
-            validation_limits(max_depth=12, max_aliases=30),
-            lambda: MaxTokensLimiter(max_token_count=5000),
+            # Parse (at most 5000 tokens) and validate (depth 12, aliases 30,
+            # introspection only when allowed), both remembered for repeat documents.
+            document_checks(max_tokens=5000, rules=limit_rules(
+                max_depth=12, max_aliases=30, introspection=introspection)),
             OperationObserver,  # a span and metrics per operation, not per field
             # Authentication, scopes and rate limits of every operation (docs/security.md).
             AccessGuard,
-            *query_limit_extensions(introspection),
         ],
     )

@@ -1,6 +1,6 @@
 """The schema's cheaper request machinery gives strawberry's answers: extension
 hooks resolved once per class (schema/hooks.py) and validation remembered per
-document object (schema/validation_cache.py, document_cache.py)."""
+document object (schema/documents.py, document_cache.py)."""
 from __future__ import annotations
 
 import strawberry
