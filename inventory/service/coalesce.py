@@ -6,6 +6,12 @@ but across requests): under load, the per-statement cost in the database
 libraries and the pool checkout is paid once per batch. Each read still runs
 after its request arrived, so it sees every write acknowledged before that.
 
+With `max_loads`, at most that many loads run at once: lookups that arrive
+while they are all busy wait for the first to end and then go together. This is
+the group commit of reads: a process under load sends fewer, larger statements,
+so the cost of a read falls as the load rises instead of every request paying
+for its own statement; a lookup that finds a load free still goes at once.
+
 A lookup alone in its turn runs in its request's context (its trace); a shared
 one runs under its own span linked to each request's span.
 """
@@ -36,26 +42,40 @@ MAX_KEYS = 256  # per statement: bounds its size and the number of distinct text
 
 class Coalescer(Generic[K, V]):
     def __init__(self, load_many: Callable[[list[K]], Awaitable[dict[K, V]]], name: str,
-                 retry_alone: Callable[[Exception], bool] = lambda error: True):
+                 retry_alone: Callable[[Exception], bool] = lambda error: True,
+                 max_loads: int | None = None):
         self.load_many = load_many  # keys -> {key: value}; absent keys answer None
         self.name = name  # of the span of a shared load
         # When a shared load fails with such an error, each key is loaded on its own,
         # so that one request's bad key cannot fail the others.
         self.retry_alone = retry_alone
+        self.max_loads = max_loads  # loads at once; None: no limit
         self._pending: dict[K, list[tuple[asyncio.Future, contextvars.Context]]] = {}
         self._loading: set[asyncio.Task] = set()
+        self._flush_scheduled = False
+
+    def _busy(self) -> bool:
+        return self.max_loads is not None and len(self._loading) >= self.max_loads
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled and not self._busy():
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)  # after this turn's lookups
 
     async def get(self, key: K) -> V | None:
-        loop = asyncio.get_running_loop()
-        if not self._pending:
-            loop.call_soon(self._flush)  # after every request of this turn has asked
-        future = loop.create_future()
+        future = asyncio.get_running_loop().create_future()
         self._pending.setdefault(key, []).append((future, contextvars.copy_context()))
         if len(self._pending) >= MAX_KEYS:
-            self._flush()  # the call scheduled above then takes whatever comes next
+            self._flush(full=True)
+        else:
+            self._schedule_flush()  # when all loads are busy, the first to end flushes
         return await future
 
-    def _flush(self) -> None:
+    def _flush(self, full: bool = False) -> None:
+        if not full:
+            self._flush_scheduled = False
+            if self._busy():
+                return  # the load that ends first flushes again
         pending, self._pending = self._pending, {}
         if not pending:
             return
@@ -64,7 +84,12 @@ class Coalescer(Generic[K, V]):
         task = asyncio.get_running_loop().create_task(self._load(pending, waiters),
                                                       context=context)
         self._loading.add(task)  # keeps it referenced until it ends
-        task.add_done_callback(self._loading.discard)
+        task.add_done_callback(self._loaded)
+
+    def _loaded(self, task: asyncio.Task) -> None:
+        self._loading.discard(task)
+        if self._pending:
+            self._schedule_flush()
 
     async def _load(self, pending: dict, waiters: list) -> None:
         try:

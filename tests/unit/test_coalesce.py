@@ -95,3 +95,27 @@ async def test_a_malformed_answer_fails_the_waiters_instead_of_hanging(n):
     tasks = [asyncio.ensure_future(lookups.get(str(i))) for i in range(n)]
     done = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 1)
     assert all(isinstance(r, Exception) for r in done)
+
+
+async def test_with_one_load_at_a_time_later_lookups_wait_and_go_together():
+    loads: list[list[str]] = []
+    release = asyncio.Event()
+
+    async def load(keys: list[str]) -> dict[str, str]:
+        loads.append(sorted(keys))
+        if len(loads) == 1:
+            await release.wait()  # the first load is slow
+        return {k: k.upper() for k in keys}
+
+    lookups = Coalescer(load, name="test", max_loads=1)
+    first = asyncio.ensure_future(lookups.get("a"))
+    await asyncio.sleep(0.01)  # its load is running
+    later = [asyncio.ensure_future(lookups.get(k)) for k in ("b", "c")]
+    await asyncio.sleep(0.01)
+    later.append(asyncio.ensure_future(lookups.get("d")))  # another turn, still waiting
+    await asyncio.sleep(0.01)
+    assert loads == [["a"]]  # nothing else went while the first load ran
+    release.set()
+    assert await asyncio.gather(first, *later) == ["A", "B", "C", "D"]
+    assert loads == [["a"], ["b", "c", "d"]]  # the waiting lookups went as one
+    assert await lookups.get("e") == "E" and loads[-1] == ["e"]  # idle again: at once
