@@ -223,9 +223,10 @@ async def test_plain_json_posts_and_unusual_ones_answer_as_strawberry_does(api):
 
 
 async def test_requests_leave_no_reference_cycles_behind(database_url, monkeypatch):
-    """Reads and writes are freed by reference counting when they end: nothing
-    of theirs is left for the cycle collector (graphql-core's executor used to
-    hold itself in a cycle, and with it each operation's request and context)."""
+    """Reads (a level, a page), writes and a refusal are freed by reference
+    counting when they end: nothing of theirs is left for the cycle collector
+    (graphql-core's executor used to hold itself in a cycle, and with it each
+    operation's request and context)."""
     import gc
 
     from graphql.execution.executor import Executor
@@ -255,6 +256,8 @@ async def test_requests_leave_no_reference_cycles_behind(database_url, monkeypat
                 refused = await api.mutate("reserveStock", {"lines": [
                     {"sku": sku, "locationCode": code, "quantity": 0}]})
                 assert refused["code"] == "INVALID_INPUT", refused
+                page = await api.gql(PAGE, {"p": sku, "n": 5})
+                assert page["items"]["edges"][0]["node"]["sku"] == sku
                 gc.collect()
                 left = [type(o).__name__ for o in gc.garbage if isinstance(o, per_request)]
             finally:
