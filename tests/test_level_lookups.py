@@ -55,3 +55,25 @@ async def test_a_lost_connection_is_invalidated_and_raised_as_sqlalchemy_does(
             assert await queries.levels_by_codes(conn, [(tenant, sku, code)]) == {}
     finally:
         await db.dispose()
+
+
+async def test_a_failing_statement_keeps_a_healthy_connection(database_url):
+    """An error that is not a lost connection (here a statement timeout) is
+    raised as SQLAlchemy's class for it, and the connection stays in use."""
+    from sqlalchemy import func, select
+
+    from inventory.db.driver import DriverStatement
+
+    slow = DriverStatement(select(func.pg_sleep(1)))
+    db = create_database(database_url)
+    try:
+        async with db.reader.connect() as conn:
+            await conn.execute(text("SET statement_timeout = '20ms'"))
+            with pytest.raises(sa_exc.OperationalError) as raised:
+                await slow.rows(conn, {})
+            assert "statement timeout" in str(raised.value.orig)
+            assert not raised.value.connection_invalidated and not conn.invalidated
+            await conn.execute(text("RESET statement_timeout"))
+            assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
+    finally:
+        await db.dispose()

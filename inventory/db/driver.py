@@ -10,8 +10,8 @@ are worth it; the rest go through SQLAlchemy.
 
 The connection still comes from, and goes back to, SQLAlchemy's pool. A lost
 connection is invalidated, as SQLAlchemy does, so that the pool does not hand
-it out again, and surfaces as SQLAlchemy's own error types, so callers handle
-both paths alike. psycopg's OpenTelemetry instrumentation traces these
+it out again, and every error surfaces as SQLAlchemy's own type for it, so
+callers handle both paths alike. psycopg's OpenTelemetry instrumentation traces these
 statements like any other.
 """
 from __future__ import annotations
@@ -52,8 +52,14 @@ class DriverStatement:
             cursor = fairy.driver_connection.cursor()
             await cursor.execute(sql, params)
             return await cursor.fetchall()
-        except (psycopg.OperationalError, psycopg.InterfaceError) as error:
-            await conn.invalidate(error)
-            cls = (sa_exc.OperationalError if isinstance(error, psycopg.OperationalError)
-                   else sa_exc.InterfaceError)
-            raise cls(sql, params, error, connection_invalidated=True) from error
+        except psycopg.Error as error:
+            # As SQLAlchemy does: a closed or broken connection is invalidated, so
+            # the pool does not hand it out again; any error is raised as
+            # SQLAlchemy's class for it (OperationalError, DataError, ...).
+            driver = fairy.driver_connection
+            lost = driver.closed or driver.broken
+            if lost:
+                await conn.invalidate(error)
+            raise sa_exc.DBAPIError.instance(sql, params, error, psycopg.Error,
+                                             connection_invalidated=lost,
+                                             dialect=conn.dialect) from error
