@@ -2,6 +2,7 @@
 queries, and the sku/location id cache."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 
 import httpx
@@ -22,25 +23,37 @@ PAGE = """query($p: String!, $n: Int!) {
 }"""
 
 
+def _in_process_app(database_url: str, monkeypatch):
+    """The app in this process, and an API key for it. The app reads its security
+    settings from the environment here: no rate limits (setups send many writes
+    at once)."""
+    monkeypatch.setenv("INVENTORY_RATE_READ", "0")
+    monkeypatch.setenv("INVENTORY_RATE_WRITE", "0")
+    key = create_api_key(database_url)
+    return create_app(Settings(database_url=database_url, sweep_interval_s=0,
+                               graphiql=False)), key
+
+
+@contextlib.asynccontextmanager
+async def _api(app, key: str):
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://app") as client:
+        yield Api(client, "http://app", api_key=key)
+
+
 async def test_nested_items_page_issues_the_same_few_statements_whatever_its_size(
     database_url, monkeypatch,
 ):
-    # In process, so the app reads its security settings here: no rate limits
-    # (setup sends ~150 writes at once), and the key verified once and cached
-    # so its lookup is not among the counted statements.
-    monkeypatch.setenv("INVENTORY_RATE_READ", "0")
-    monkeypatch.setenv("INVENTORY_RATE_WRITE", "0")
+    # The key verified once and cached, so its lookup is not among the counted
+    # statements.
     monkeypatch.setenv("INVENTORY_AUTH_CACHE_SECONDS", "3600")
-    key = create_api_key(database_url)
-    app = create_app(Settings(database_url=database_url, sweep_interval_s=0, graphiql=False))
+    app, key = _in_process_app(database_url, monkeypatch)
     engine = app.state.ctx.db.engine
     statements: list[str] = []
     event.listen(engine.sync_engine, "before_cursor_execute",
                  lambda conn, cursor, statement, *rest: statements.append(statement))
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://app") as client:
-            api = Api(client, "http://app", api_key=key)
+        async with _api(app, key) as api:
             prefix = unique("PAGE")
             codes = [await api.location(), await api.location()]
             for i in range(50):
@@ -146,10 +159,7 @@ async def test_keyless_single_line_reservation_is_one_serializable_statement(
 
     from inventory.db.changes import CHANNEL, decode
 
-    monkeypatch.setenv("INVENTORY_RATE_READ", "0")
-    monkeypatch.setenv("INVENTORY_RATE_WRITE", "0")
-    key = create_api_key(database_url)
-    app = create_app(Settings(database_url=database_url, sweep_interval_s=0, graphiql=False))
+    app, key = _in_process_app(database_url, monkeypatch)
     db = app.state.ctx.db
     sent: list[tuple[str, bool]] = []
     event.listen(db.write_engine.sync_engine, "before_cursor_execute",
@@ -158,9 +168,7 @@ async def test_keyless_single_line_reservation_is_one_serializable_statement(
     listener = await psycopg.AsyncConnection.connect(
         database_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://app") as client:
-            api = Api(client, "http://app", api_key=key)
+        async with _api(app, key) as api:
             sku, code = await api.item(), await api.location()
             await api.receive(sku, code, 3)
             await listener.execute(f"LISTEN {CHANNEL}")
@@ -234,15 +242,10 @@ async def test_requests_leave_no_reference_cycles_behind(database_url, monkeypat
 
     from inventory.resolvers.context import Context
 
-    monkeypatch.setenv("INVENTORY_RATE_READ", "0")
-    monkeypatch.setenv("INVENTORY_RATE_WRITE", "0")
-    key = create_api_key(database_url)
-    app = create_app(Settings(database_url=database_url, sweep_interval_s=0, graphiql=False))
+    app, key = _in_process_app(database_url, monkeypatch)
     per_request = (Executor, Request, Context)
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://app") as client:
-            api = Api(client, "http://app", api_key=key)
+        async with _api(app, key) as api:
             sku, code = await api.item(), await api.location()
             await api.receive(sku, code, 50)
             gc.collect()

@@ -242,6 +242,7 @@ async def levels_by_codes(
     if len(wanted) == 1:
         (tenant, sku, code), = wanted
         rows = await _LEVEL_BY_CODE.rows(conn, {"p_tenant": tenant, "p_sku": sku, "p_code": code})
+        # _LEVELS's columns: tenant_id, then StockLevelView's fields in order.
         return {(tenant, sku, code): StockLevelView(*row[1:]) for row in rows}
     rows = await conn.execute(_LEVELS_BY_CODES, {
         "p_items": sorted({(t, sku) for t, sku, _ in wanted}),

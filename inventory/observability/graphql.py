@@ -142,7 +142,6 @@ class OperationObserver(SchemaExtension):
         op, fields = _described(ec.graphql_document, ec.operation_name)
         if not valid:
             fields = []
-        if not valid:
             label = "invalid"
         elif len(fields) > MAX_LABELLED_ROOT_FIELDS:
             label = f"{op_type} (multiple)"

@@ -34,20 +34,23 @@ def _parse(query: str, max_tokens: int):
     return parse(query, max_tokens=max_tokens)
 
 
+class DocumentChecks(SchemaExtension):
+    def __init__(self, max_tokens: int, rules: tuple[type, ...]):
+        self.max_tokens = max_tokens
+        self.rules = rules
+
+    def on_parse(self):
+        ec = self.execution_context
+        ec.graphql_document = _parse(ec.query, self.max_tokens)
+        yield
+
+    def on_validate(self):
+        ec = self.execution_context
+        ec.pre_execution_errors = _validate(ec.graphql_document, ec.schema._schema,
+                                            ec.validation_rules + self.rules)
+        yield
+
+
 def document_checks(max_tokens: int, rules: Sequence[type]) -> Callable[[], SchemaExtension]:
     """The extension factory for the schema's extension list."""
-    extra = tuple(rules)
-
-    class DocumentChecks(SchemaExtension):
-        def on_parse(self):
-            ec = self.execution_context
-            ec.graphql_document = _parse(ec.query, max_tokens)
-            yield
-
-        def on_validate(self):
-            ec = self.execution_context
-            ec.pre_execution_errors = _validate(ec.graphql_document, ec.schema._schema,
-                                                ec.validation_rules + extra)
-            yield
-
-    return DocumentChecks
+    return functools.partial(DocumentChecks, max_tokens, tuple(rules))
