@@ -88,24 +88,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> JSONResponse:
-        """Ready when the database answers and its schema is at the head migration."""
-        try:
-            async with asyncio.timeout(2):
-                async with db.reader.connect() as conn:
-                    current = await migrate.current_revision(conn)
-        except Exception as error:
-            return JSONResponse(
-                {"status": "unavailable", "database": f"unreachable: {type(error).__name__}"},
-                status_code=503,
-            )
-        head = migrate.head_revision()
-        if current != head:
-            return JSONResponse(
-                {"status": "unavailable", "migration": current, "head": head,
-                 "hint": "run `inventory migrate`"},
-                status_code=503,
-            )
-        return JSONResponse({"status": "ready", "migration": current})
+        ready, body = await readiness(db)
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     app = Starlette(
         routes=[
@@ -121,5 +105,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.ctx = ctx
     overload.install(app, settings)  # sheds /graphql requests beyond the configured bounds
     # Installed last, so outermost: shed (503) and refused requests are counted too.
-    install_observability(app, ctx)  # /metrics, tracing, metric sync
+    # /metrics (with readiness as a gauge), tracing, metric sync
+    install_observability(app, ctx, readiness=lambda: readiness(db))
     return app
+
+
+async def readiness(db) -> tuple[bool, dict]:
+    """Ready when the database answers and its schema is at the head migration;
+    the body says which it is not (/readyz, and the inventory_ready metric)."""
+    try:
+        async with asyncio.timeout(2):
+            async with db.reader.connect() as conn:
+                current = await migrate.current_revision(conn)
+    except Exception as error:
+        return False, {"status": "unavailable", "database": f"unreachable: {type(error).__name__}"}
+    head = migrate.head_revision()
+    if current != head:
+        return False, {"status": "unavailable", "migration": current, "head": head,
+                       "hint": "run `inventory migrate`"}
+    return True, {"status": "ready", "migration": current}

@@ -23,10 +23,11 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #   .logs      text/JSON log configuration with trace ids
 
 
-def install(app, ctx) -> None:
+def install(app, ctx, readiness=None) -> None:
     """Adds /metrics, tracing (when OTEL_* configure an exporter), the count of
     refused /graphql requests and the per-process metric sync to the app built
-    by inventory.app.create_app."""
+    by inventory.app.create_app. `readiness()` (awaitable, (ready, details)) is
+    the /readyz check, reported at each scrape as inventory_ready."""
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
@@ -42,7 +43,9 @@ def install(app, ctx) -> None:
     app.add_middleware(RefusalCounter)  # /graphql requests refused before GraphQL ran
 
     async def metrics_endpoint(request: Request) -> Response:
-        metrics.sync_process(ctx.db)
+        metrics.sync_process(ctx.db, ctx.hub)
+        if readiness is not None:
+            metrics.READY.set(1 if (await readiness())[0] else 0)
         try:
             await metrics.refresh_reservations(ctx.db)
         except Exception as error:  # the other metrics are still worth serving
@@ -55,7 +58,7 @@ def install(app, ctx) -> None:
     @contextlib.asynccontextmanager
     async def lifespan(app_):
         async with inner_lifespan(app_) as state:
-            syncer = asyncio.create_task(metrics.sync_loop(ctx.db))
+            syncer = asyncio.create_task(metrics.sync_loop(ctx.db, ctx.hub))
             try:
                 yield state
             finally:

@@ -30,8 +30,8 @@ from prometheus_client import (
 from sqlalchemy import text
 
 from ..db import retry
-from .. import sweeper
-from ..service import batches, coalesce
+from .. import overload, sweeper
+from ..service import audit, batches, coalesce
 
 from . import MULTIPROC_ENV
 SYNC_INTERVAL_S = 5.0
@@ -91,6 +91,20 @@ READS_COALESCED = Counter("inventory_reads_coalesced_total",
 SWEEPER_RUNS = Counter("inventory_sweeper_runs_total", "Completed sweeps of expired reservations")
 SWEEPER_EXPIRED = Counter("inventory_sweeper_expired_total", "Reservations expired by the sweeper")
 SWEEPER_FAILURES = Counter("inventory_sweeper_failures_total", "Sweeps that failed (and will retry)")
+SWEEPER_LAG = Gauge("inventory_sweeper_lag_seconds",
+                    "How long the oldest ACTIVE reservation past its expiry has waited for "
+                    "the sweeper (0: none)", multiprocess_mode="mostrecent")
+SHED = Counter("inventory_requests_shed_total",
+               "/graphql requests refused with 503 OVERLOADED by the load limiter (overload.py)")
+SUBSCRIPTION_OVERFLOWS = Counter(
+    "inventory_subscription_overflows_total",
+    "Subscriptions ended because their client fell too far behind (buffer full)")
+AUDITS = Counter("inventory_ledger_audits_total", "Ledger audits run (ledgerAudit query)")
+AUDIT_FAILURES = Counter("inventory_ledger_audit_failures_total",
+                         "Ledger audits that found a discrepancy between levels and the ledger")
+READY = Gauge("inventory_ready",
+              "1 when the database answers and is at the head migration (as /readyz), "
+              "checked at each scrape", multiprocess_mode="mostrecent")
 SWEEPER_LAST_RUN = Gauge("inventory_sweeper_last_run_timestamp_seconds",
                          "When a sweep last completed in any process (Unix time; seen within "
                          f"{SYNC_INTERVAL_S:g} s)", multiprocess_mode="max")
@@ -141,7 +155,8 @@ def observe_refusal(status: int) -> None:
 
 # What this process has copied so far from the counters kept elsewhere.
 _copied = {"tx": 0, "exhausted": 0, "runs": 0, "expired": 0, "failures": 0, "retries": {},
-           "batches": 0, "batched": 0, "read_batches": 0, "reads_coalesced": 0}
+           "batches": 0, "batched": 0, "read_batches": 0, "reads_coalesced": 0, "shed": 0,
+           "overflows": 0, "audits": 0, "audit_failures": 0}
 
 
 def _copy(counter, key: str, value: int) -> None:
@@ -151,8 +166,9 @@ def _copy(counter, key: str, value: int) -> None:
         _copied[key] = value
 
 
-def sync_process(db=None) -> None:
-    """Copies this process's retry, sweeper and pool figures into the metrics."""
+def sync_process(db=None, hub=None) -> None:
+    """Copies this process's retry, sweeper, shedding, audit, subscription
+    (`hub`: events.hub.Hub) and pool figures into the metrics."""
     _copy(TX, "tx", retry.stats.transactions)
     _copy(TX_EXHAUSTED, "exhausted", retry.stats.exhausted)
     for state, count in list(retry.stats.retries.items()):
@@ -170,6 +186,11 @@ def sync_process(db=None) -> None:
     _copy(BATCHED, "batched", batches.stats.requests)
     _copy(READ_BATCHES, "read_batches", coalesce.stats.loads)
     _copy(READS_COALESCED, "reads_coalesced", coalesce.stats.lookups)
+    _copy(SHED, "shed", overload.stats.shed)
+    _copy(AUDITS, "audits", audit.stats.runs)
+    _copy(AUDIT_FAILURES, "audit_failures", audit.stats.failed)
+    if hub is not None:
+        _copy(SUBSCRIPTION_OVERFLOWS, "overflows", hub.stats.overflows)
     if db is not None:
         for name, engine in (("read", db.engine), ("write", db.write_engine)):
             in_use, waiting, capacity = pool_status(engine.pool)
@@ -205,14 +226,16 @@ async def refresh_reservations(db) -> None:
     full = now - _reservations_cache["all_at"] >= RESERVATIONS_FULL_CACHE_S
     async with asyncio.timeout(2):
         async with db.reader.connect() as conn:
-            active, overdue = (await conn.execute(text(
-                "SELECT count(*), count(*) FILTER (WHERE expires_at <= now()) "
+            active, overdue, lag = (await conn.execute(text(
+                "SELECT count(*), count(*) FILTER (WHERE expires_at <= now()), "
+                "EXTRACT(EPOCH FROM now() - min(expires_at) FILTER (WHERE expires_at <= now())) "
                 "FROM reservations WHERE status = 'ACTIVE'"))).one()
             rows = (await conn.execute(text(
                 "SELECT status, count(*) FROM reservations WHERE status <> 'ACTIVE' "
                 "GROUP BY status"))).all() if full else None
     RESERVATIONS.labels("ACTIVE").set(active)
     RESERVATIONS_OVERDUE.set(overdue)
+    SWEEPER_LAG.set(float(lag or 0))
     if rows is not None:
         _reservations_cache["all_at"] = now
         counts = {"COMMITTED": 0, "RELEASED": 0, "EXPIRED": 0}
@@ -233,10 +256,10 @@ def render() -> bytes:
     return generate_latest()
 
 
-async def sync_loop(db) -> None:
+async def sync_loop(db, hub=None) -> None:
     """Keeps this process's copied figures fresh for scrapes served by another worker."""
     while True:
-        sync_process(db)
+        sync_process(db, hub)
         await asyncio.sleep(SYNC_INTERVAL_S)
 
 
