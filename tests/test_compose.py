@@ -283,3 +283,67 @@ def test_dockerfile_runs_inventory_serve_as_non_root():
     users = [rest for kw, rest in instructions if kw == "USER"]
     assert users and users[-1].split(":")[0] not in {"root", "0"}, "image runs as root"
     assert any(kw == "EXPOSE" and "8000" in rest.split() for kw, rest in instructions)
+
+
+# --------------------------------------------------------------------------- monitoring
+
+
+def host_mounts(service: dict) -> dict[str, Path]:
+    """Container path -> host path of the service's bind mounts (relative to the file)."""
+    mounts = {}
+    for mount in service.get("volumes") or []:
+        source, target = str(mount).split(":")[:2]
+        if source.startswith((".", "/")):
+            mounts[target] = (COMPOSE_FILE.parent / source).resolve()
+    return mounts
+
+
+def in_container(service: dict, path: str) -> Path:
+    """The host file a container path of the service resolves to, through its bind mounts."""
+    for target, source in sorted(host_mounts(service).items(), key=lambda m: -len(m[0])):
+        if path == target or path.startswith(target.rstrip("/") + "/"):
+            return source / path[len(target):].lstrip("/")
+    raise AssertionError(f"{path} is not mounted from the repository")
+
+
+def test_prometheus_scrapes_the_api_with_the_rules(services):
+    prometheus = services["prometheus"]
+    assert re.match(r"^prom/prometheus:v\d+\.\d+\.\d+$", prometheus["image"]), prometheus["image"]
+    flags = dict(a.split("=", 1) for a in command_argv(prometheus) if "=" in a)
+    config_path = in_container(prometheus, flags["--config.file"])
+    assert config_path == (ROOT / "deploy" / "prometheus" / "prometheus.yml")
+    config = yaml.safe_load(config_path.read_text())
+    for rule_file in config["rule_files"]:  # relative to the configuration file
+        assert (config_path.parent / rule_file).is_file(), rule_file
+    assert "alerts.yml" in config["rule_files"]
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "inventory"]
+    targets = [t for sc in job["static_configs"] for t in sc["targets"]]
+    assert targets, "no scrape target"
+    for target in targets:
+        host, port = target.rsplit(":", 1)
+        assert host in services and int(port) in container_ports(services[host]), target
+        assert dockerfile_of(services[host]) == DOCKERFILE.resolve(), f"{host} is not the API"
+    assert 9090 in container_ports(prometheus)
+    assert "api" in depends_on(prometheus)
+    assert any(str(v).endswith(":/prometheus") for v in prometheus["volumes"]), "no data volume"
+
+
+def test_grafana_is_provisioned_with_prometheus_and_the_dashboard(services):
+    grafana = services["grafana"]
+    assert re.match(r"^grafana/grafana:\d+\.\d+\.\d+$", grafana["image"]), grafana["image"]
+    assert 3000 in container_ports(grafana)
+    assert "prometheus" in depends_on(grafana)
+    provisioning = in_container(grafana, "/etc/grafana/provisioning")
+    (datasource,) = yaml.safe_load(
+        (provisioning / "datasources" / "prometheus.yml").read_text())["datasources"]
+    url = urlsplit(datasource["url"])
+    assert datasource["type"] == "prometheus"
+    assert url.hostname in services and url.port in container_ports(services[url.hostname])
+    assert str(services[url.hostname]["image"]).startswith("prom/prometheus:")
+    (provider,) = yaml.safe_load(
+        (provisioning / "dashboards" / "inventory.yml").read_text())["providers"]
+    folder = in_container(grafana, provider["options"]["path"] + "/inventory.json")
+    assert folder == ROOT / "deploy" / "grafana" / "inventory.json"
+    dashboard = json.loads(folder.read_text())
+    uids = {p["datasource"]["uid"] for p in dashboard["panels"] if "datasource" in p}
+    assert uids == {datasource["uid"]}, "panels must use the provisioned data source"

@@ -151,3 +151,53 @@ def test_rules_use_only_metrics_the_service_exports():
         used.update(re.findall(r"\b(inventory_[a-z0-9_]+)", rule["expr"]))
     assert used, "no inventory metrics in the rules"
     assert used <= exported, f"not exported by the service: {sorted(used - exported)}"
+
+
+# --------------------------------------------------------------------------- Grafana dashboard
+
+DASHBOARD = ROOT / "deploy" / "grafana" / "inventory.json"
+# What the dashboard shows, each by the metric a panel must query.
+DASHBOARD_TOPICS = {
+    "request rate": "inventory_graphql_requests_total",
+    "errors": "inventory_graphql_errors_total",
+    "latency": "inventory_graphql_request_duration_seconds_bucket",
+    "retries": "inventory_tx_retries_total",
+    "pool": "inventory_db_pool_connections_in_use",
+    "subscriptions": "inventory_subscriptions_active",
+    "reservations by status": "inventory_reservations",
+    "flash batches": "inventory_reservation_batches_total",
+}
+
+
+def dashboard_queries() -> list[tuple[str, str]]:
+    """(panel title, PromQL) of every query of the dashboard."""
+    import json
+
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    return [(panel["title"], target["expr"]) for panel in panels
+            for target in panel.get("targets", [])]
+
+
+def as_promql(expr: str) -> str:
+    """A dashboard query with Grafana's range variable replaced."""
+    return expr.replace("$__rate_interval", "1m")
+
+
+def test_dashboard_covers_every_topic_with_exported_metrics():
+    queries = dashboard_queries()
+    used = {name for _, expr in queries for name in re.findall(r"\b(inventory_[a-z0-9_]+)", expr)}
+    for topic, metric in DASHBOARD_TOPICS.items():
+        assert metric in used, f"no panel shows {topic} ({metric})"
+    exported = exported_metric_names()
+    assert used <= exported, f"not exported by the service: {sorted(used - exported)}"
+
+
+@needs_promtool
+def test_dashboard_queries_are_valid_promql(tmp_path):
+    """Each query as a recording rule: `promtool check rules` parses it."""
+    rules = [{"record": f"dashboard:query_{n}", "expr": as_promql(expr)}
+             for n, (_, expr) in enumerate(dashboard_queries())]
+    (tmp_path / "queries.yml").write_text(yaml.safe_dump(
+        {"groups": [{"name": "dashboard", "rules": rules}]}))
+    result = promtool("check", "rules", "queries.yml", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr

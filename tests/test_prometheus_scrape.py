@@ -1,7 +1,8 @@
 """A real Prometheus (Debian's package) scrapes `inventory serve --workers 2`
 with the shipped scrape configuration and alert rules: the request counter
 that moved and the latency histogram are queried through Prometheus's HTTP
-API, and every alert rule evaluates against the real series without error."""
+API, every alert rule evaluates against the real series without error and
+every query of the Grafana dashboard runs."""
 from __future__ import annotations
 
 import shutil
@@ -14,6 +15,7 @@ import pytest
 import yaml
 
 from .observability_support import post, setup_stock
+from .test_monitoring import as_promql, dashboard_queries
 from .support import ApiServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,5 +146,12 @@ def test_prometheus_scrapes_the_service(api_two_workers, tmp_path):
             r["alert"] for g in expected for r in g["rules"]}
         assert [(r["name"], r.get("lastError")) for r in rules if r["health"] != "ok"] == []
         assert prometheus.value("inventory_ready") == 1
+
+        # Every query of the Grafana dashboard runs on the real series.
+        for _title, expr in dashboard_queries():
+            prometheus.api("query", query=as_promql(expr))  # status "success", else fails
+        rate = dashboard_queries()[0][1]
+        assert "inventory_graphql_requests_total" in rate
+        assert prometheus.api("query", query=as_promql(rate))["result"], rate
     finally:
         prometheus.stop()
