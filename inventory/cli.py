@@ -1,4 +1,4 @@
-"""`inventory` command: serve, migrate, seed, keys."""
+"""`inventory` command: serve, migrate, seed, verify, chaos, cluster, keys."""
 from __future__ import annotations
 
 import argparse
@@ -165,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_parser(sub, common)
     from .chaos import runner as chaos
     chaos.add_parser(sub)
+    from .cluster import cli as cluster_cli
+    cluster_cli.add_parser(sub)
     from .auth.cli import add_commands as add_key_commands
 
     add_key_commands(sub, common)

@@ -1,6 +1,7 @@
 """`inventory chaos`: the workload plus faults against a private stack (its own
-embedded PostgreSQL in a temporary folder and its own API processes), then the
-checks. Never touches another server: every process it kills is its own."""
+embedded PostgreSQL, or with --cluster its own Patroni cluster, in a temporary
+folder, and its own API processes), then the checks. Never touches another
+server: every process it kills is its own."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +13,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,9 +23,10 @@ from ..api_process import ApiProcess as BaseApiProcess
 from ..auth.keys import create_key
 from ..auth.principal import ALL_SCOPES
 from ..db import embedded, migrate
-from ..db.engine import create_sync_engine
+from ..db.engine import create_sync_engine, libpq_conninfo
 from ..service.context import DEFAULT_TENANT_ID
 from .checker import CheckReport, check
+from .cluster_faults import FAULT_KINDS, ClusterFaults
 from .faults import Faults
 from .workload import Workload, WorkloadState, auth_headers
 
@@ -65,6 +68,12 @@ class ChaosConfig:
     grace_s: float = 30  # how long unresolved calls keep retrying after the end
     seed: int | None = None
     progress_s: float = 5
+    # A replicated cluster instead of the embedded server: `cluster` is one already
+    # running (the tests'), else `cluster_nodes` > 0 starts a private one.
+    cluster: object | None = None
+    cluster_nodes: int = 0
+    cluster_fault_s: float = 0  # mean interval between cluster faults; 0: none
+    cluster_faults: tuple[str, ...] = FAULT_KINDS
 
 
 @dataclass
@@ -74,6 +83,7 @@ class ChaosResult:
     checks: CheckReport
     elapsed_s: float
     violations: list[str] = field(default_factory=list)
+    cluster_faults: ClusterFaults | None = None
 
 
 class ChaosStack:
@@ -83,6 +93,8 @@ class ChaosStack:
         self.config = config
         self.folder = tempfile.TemporaryDirectory(prefix="inventory-chaos-")
         self.server = None
+        self.cluster = None
+        self.own_cluster = False
         self.apis: list[ApiProcess] = []
 
     def __enter__(self) -> "ChaosStack":
@@ -95,8 +107,18 @@ class ChaosStack:
     def _start(self) -> "ChaosStack":
         root = Path(self.folder.name)
         os.chmod(root, 0o755)  # the server may run as its own system user
-        self.url, self.server = embedded.start(root / "db")
-        self.libpq_url = self.url.replace("postgresql+psycopg://", "postgresql://", 1)
+        if self.config.cluster is not None or self.config.cluster_nodes:
+            from ..cluster import Cluster
+
+            self.cluster = self.config.cluster
+            if self.cluster is None:
+                self.own_cluster = True
+                self.cluster = Cluster.up(root / "cluster", self.config.cluster_nodes,
+                                          out=lambda s: print(s, flush=True))
+            self.url = self.cluster.writer_url
+        else:
+            self.url, self.server = embedded.start(root / "db")
+        self.libpq_url = libpq_conninfo(self.url)
         migrate.upgrade(self.url)
         self.engine = create_sync_engine(self.url)
         # The workload's credential: every request sends it, every acknowledged
@@ -118,6 +140,8 @@ class ChaosStack:
                 embedded.stop(self.server)
             except Exception:
                 pass  # already stopped
+        if self.own_cluster and self.cluster is not None:
+            self.cluster.down(out=lambda _: None)
         self.folder.cleanup()
 
 
@@ -156,7 +180,20 @@ async def run_chaos(stack: ChaosStack, config: ChaosConfig, out=print) -> ChaosR
     started = time.monotonic()
     stop_at = started + config.duration_s
     fault_tasks = faults.tasks(loop.time() + config.duration_s, config.backend_kill_s,
-                               config.db_restart_s, config.api_kill_s)
+                               config.db_restart_s if stack.server is not None else 0,
+                               config.api_kill_s)
+    cluster_faults = None
+    probe_stop = asyncio.Event()
+    cluster_tasks: list[asyncio.Task] = []
+    if stack.cluster is not None:
+        cluster_faults = ClusterFaults(stack.cluster, stack.libpq_url, rng,
+                                       kinds=tuple(config.cluster_faults))
+        end = loop.time() + config.duration_s
+        cluster_tasks = [asyncio.create_task(cluster_faults.sample_lag(end))]
+        if config.cluster_fault_s > 0:
+            cluster_tasks.append(asyncio.create_task(cluster_faults.run(
+                end, config.cluster_fault_s, out=out)))
+        probe = asyncio.create_task(cluster_faults.probe(probe_stop))
     clients = [asyncio.create_task(workload.client_loop(stop_at, config.grace_s))
                for _ in range(config.clients)]
 
@@ -165,14 +202,21 @@ async def run_chaos(stack: ChaosStack, config: ChaosConfig, out=print) -> ChaosR
         return (f"[{time.monotonic() - started:5.0f}s] ops ok={o['ok']} failed={o['failed']} "
                 f"unresolved={o['unresolved']} indeterminate attempts="
                 f"{sum(state.indeterminate.values())} | faults "
-                + ", ".join(f"{k}={n}" for k, n in sorted(faults.injected.items()))
+                + ", ".join(f"{k}={n}" for k, n in sorted(
+                    (faults.injected + (cluster_faults.injected if cluster_faults
+                                        else Counter())).items()))
                 + f" | violations={len(state.violations)}")
 
     while not all(t.done() for t in clients):
         await asyncio.wait(clients, timeout=config.progress_s)
         out(line())
-    for task in fault_tasks + clients:
+    for task in fault_tasks + cluster_tasks + clients:
         await task  # surfaces any crash of the harness itself
+    if stack.cluster is not None:  # the checks read the leader: wait for a whole cluster
+        await asyncio.to_thread(stack.cluster.wait_ready, 90)
+        await asyncio.sleep(1)  # the probe sees writes resume after the last fault
+        probe_stop.set()
+        await probe
     out("workload done; waiting for the sweeper, then checking ...")
     # Let every API process sweep: reservations of the last second must expire.
     await asyncio.sleep(1 + 3 * SWEEP_INTERVAL_S)
@@ -180,7 +224,8 @@ async def run_chaos(stack: ChaosStack, config: ChaosConfig, out=print) -> ChaosR
         check, stack.engine, state.calls, overdue_grace_s=2 * SWEEP_INTERVAL_S + 1,
         actor=stack.actor)
     return ChaosResult(state, faults, checks, time.monotonic() - started,
-                       violations=state.violations + checks.violations)
+                       violations=state.violations + checks.violations,
+                       cluster_faults=cluster_faults)
 
 
 def summary(result: ChaosResult) -> str:
@@ -214,6 +259,12 @@ def summary(result: ChaosResult) -> str:
         f"{result.checks.unresolved_applied}, not applied {result.checks.unresolved_not_applied}",
         f"Violations: {len(result.violations)}",
     ]
+    if result.cluster_faults is not None:
+        cf = result.cluster_faults
+        lines.append("Cluster faults: " + (", ".join(
+            f"{k}={v}" for k, v in sorted(cf.injected.items())) or "none")
+            + (f" (failed: {dict(cf.errors)})" if cf.errors else ""))
+        lines += cf.report()
     lines += [f"  VIOLATION {v}" for v in result.violations[:50]]
     return "\n".join(lines)
 
@@ -231,6 +282,15 @@ def add_parser(sub) -> None:
     p.add_argument("--api-kill-interval", type=float, default=15,
                    help="mean seconds between SIGKILLs of an API process (0: off)")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--cluster", action="store_true",
+                   help="run on a private Patroni cluster (inventory cluster) instead of the "
+                        "embedded server; database restarts are replaced by cluster faults")
+    p.add_argument("--nodes", type=int, default=3, help="cluster nodes with --cluster")
+    p.add_argument("--cluster-fault-interval", type=float, default=12,
+                   help="mean seconds between cluster faults with --cluster (0: off)")
+    p.add_argument("--cluster-faults", default=",".join(FAULT_KINDS),
+                   help="comma-separated cluster faults to cycle through (default: all: "
+                        + ", ".join(FAULT_KINDS) + ")")
     p.set_defaults(func=cmd_chaos)
 
 
@@ -238,15 +298,24 @@ def cmd_chaos(args: argparse.Namespace) -> int:
     if args.duration <= 0 or args.clients < 1 or args.api_processes < 1:
         print("--duration, --clients and --api-processes must be positive", file=sys.stderr)
         return 2
+    kinds = tuple(k.strip() for k in args.cluster_faults.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in FAULT_KINDS]
+    if unknown:
+        print(f"--cluster-faults: unknown {unknown}; choose from {', '.join(FAULT_KINDS)}",
+              file=sys.stderr)
+        return 2
     config = ChaosConfig(
         duration_s=args.duration, clients=args.clients, api_processes=args.api_processes,
         backend_kill_s=args.backend_kill_interval, db_restart_s=args.db_restart_interval,
-        api_kill_s=args.api_kill_interval, seed=args.seed)
+        api_kill_s=args.api_kill_interval, seed=args.seed,
+        cluster_nodes=args.nodes if args.cluster else 0,
+        cluster_fault_s=args.cluster_fault_interval if args.cluster else 0,
+        cluster_faults=kinds)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     # SIGTERM unwinds normally so the private database and API processes stop.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    print(f"Starting a private PostgreSQL and {config.api_processes} API processes ...",
-          flush=True)
+    print(f"Starting a private {'Patroni cluster' if args.cluster else 'PostgreSQL'} and "
+          f"{config.api_processes} API processes ...", flush=True)
     with ChaosStack(config) as stack:
         print(f"Running {config.clients} clients for {config.duration_s:.0f}s against "
               + ", ".join(api.url for api in stack.apis), flush=True)

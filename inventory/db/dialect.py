@@ -19,6 +19,11 @@ RETRYABLE_SQLSTATES = frozenset({SERIALIZATION_FAILURE, DEADLOCK_DETECTED})
 UNIQUE_VIOLATION = "23505"
 CHECK_VIOLATION = "23514"
 NUMERIC_OUT_OF_RANGE = "22003"
+# A write that reached a node that no longer accepts writes (a demoted leader, a
+# standby, or CockroachDB refusing a write in a read-only transaction): the write
+# was not applied, the connection is useless for writes and the writer is elsewhere.
+READ_ONLY_SQL_TRANSACTION = "25006"
+WRONG_NODE_SQLSTATES = frozenset({READ_ONLY_SQL_TRANSACTION})
 
 
 def is_cockroach(dialect: Dialect) -> bool:

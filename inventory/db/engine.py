@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, event, exc
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from .dialect import WRONG_NODE_SQLSTATES
 from .retry import RetryPolicy
 
 
@@ -29,6 +30,18 @@ def normalize_url(url: str) -> str:
         if url.startswith(prefix):
             return replacement + url[len(prefix):]
     return url
+
+
+def libpq_conninfo(url: str) -> str:
+    """The libpq connection string of a SQLAlchemy URL, for tools that connect with
+    psycopg directly. Keeps every host of a multi-host URL (`?host=h:p1&host=h:p2`
+    becomes `host=h,h port=p1,p2`) and options such as target_session_attrs."""
+    from psycopg.conninfo import make_conninfo
+    from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+
+    parsed = make_url(normalize_url(url)).set(drivername="postgresql+psycopg")
+    _args, kwargs = PGDialect_psycopg().create_connect_args(parsed)
+    return make_conninfo(**{key: value for key, value in kwargs.items() if value is not None})
 
 
 def redact(url: str) -> str:
@@ -105,6 +118,7 @@ def create_database(
         )
         if pool.ping_idle_s > 0:
             ping_when_idle(made.sync_engine, pool.ping_idle_s)
+        event.listen(made.sync_engine, "handle_error", _wrong_node_is_a_disconnect)
         return made
 
     # Reads: every connection in autocommit for its whole life. Set per checkout
@@ -123,6 +137,15 @@ def serializable_sessions(url: str) -> dict[str, str]:
     given = parsed.query.get("options", "")
     given = given if isinstance(given, str) else " ".join(given)
     return {"options": f"{given} -c default_transaction_isolation=serializable".strip()}
+
+
+def _wrong_node_is_a_disconnect(context) -> None:
+    """A node that refuses writes (a leader demoted by a failover) will refuse them
+    on every connection to it: treat the error as a disconnect, so the pool drops
+    the connection and its siblings, and new ones find the new leader."""
+    state = getattr(context.original_exception, "sqlstate", None)
+    if state in WRONG_NODE_SQLSTATES:
+        context.is_disconnect = True
 
 
 def ping_when_idle(sync_engine: Engine, idle_s: float) -> None:

@@ -1,9 +1,11 @@
 """The one retry runner every write goes through.
 
 Runs a unit of work in a SERIALIZABLE transaction and, on a retryable conflict
-(40001 on both engines, 40P01 deadlock on PostgreSQL) or a connection lost
-*before* COMMIT, rolls back and runs the whole unit again from the start after
-a jittered exponential backoff, up to a bounded number of attempts.
+(40001 on both engines, 40P01 deadlock on PostgreSQL), a connection lost
+*before* COMMIT, or a write refused by a node that is no longer the leader
+(25006: the write was not applied; the engine discards that connection and its
+pool, see engine.py), rolls back and runs the whole unit again from the start
+after a jittered exponential backoff, up to a bounded number of attempts.
 
 A failure *during* COMMIT (connection dropped, CockroachDB 40003 "result is
 ambiguous") leaves the outcome unknown. It is retried only when the unit of work
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING, Awaitable, Callable, TypeVar
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .dialect import RETRYABLE_SQLSTATES, STATEMENT_COMPLETION_UNKNOWN
+from .dialect import RETRYABLE_SQLSTATES, STATEMENT_COMPLETION_UNKNOWN, WRONG_NODE_SQLSTATES
 
 if TYPE_CHECKING:
     from .engine import Database
@@ -137,6 +139,11 @@ async def run_transaction(
             state = sqlstate_of(error)
             if state in RETRYABLE_SQLSTATES:
                 last_state = state
+            elif state in WRONG_NODE_SQLSTATES:  # refused, so not applied: like a lost
+                connection_failures += 1         # connection, whatever the phase
+                last_state = state
+                if connection_failures >= policy.max_connection_attempts:
+                    raise DatabaseUnavailable(f"no writable database: {error.orig}") from error
             elif state == STATEMENT_COMPLETION_UNKNOWN or (
                 committing and _is_connection_error(error)
             ):

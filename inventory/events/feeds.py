@@ -11,11 +11,10 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 import psycopg
-from sqlalchemy.engine import make_url
 
 from ..db import live
 from ..db.changes import CHANNEL, decode
-from ..db.engine import Database
+from ..db.engine import Database, libpq_conninfo
 from .hub import Hub
 
 log = logging.getLogger(__name__)
@@ -97,7 +96,7 @@ class PollFeed:
 
 
 def libpq_url(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return libpq_conninfo(url)  # every host of a multi-host URL: it follows the leader
 
 
 class NotifyFeed:
