@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route, WebSocketRoute
 
+from .auth.cost import CostLimits
 from .auth.http import HttpGate, Security
 from .auth.settings import SecuritySettings
 from .config import Settings
@@ -50,7 +51,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ctx = Ctx(db=db, hub=live.hub, actor="system:sweeper")  # requests replace tenant and actor
     security = Security(SecuritySettings.from_env(), db)
     graphql = InventoryGraphQL(
-        build_schema(introspection=security.settings.introspection), ctx, security=security,
+        build_schema(introspection=security.settings.introspection,
+                     cost=CostLimits(maximum=security.settings.query_max_cost)),
+        ctx, security=security,
         graphql_ide="graphiql" if settings.graphiql else None,
         **websocket_options(live), **security.graphql_options(),
     )

@@ -63,8 +63,10 @@ ENV_HELP = {
     "INVENTORY_JWT_TENANT_CLAIM": "JWT claim holding the tenant UUID (default tenant_id)",
     "INVENTORY_AUTH_CACHE_SECONDS": "seconds a verified credential is cached; a revoked key "
                                     "stops working within this time (default 5)",
-    "INVENTORY_RATE_READ": "queries per second per credential; 0 disables (default 100)",
-    "INVENTORY_RATE_READ_BURST": "query burst per credential (default 2x the rate)",
+    "INVENTORY_RATE_READ": "query cost points per second per credential; 0 disables (default 1000)",
+    "INVENTORY_RATE_READ_BURST": "query cost burst per credential (default 10x the rate)",
+    "INVENTORY_QUERY_MAX_COST": "largest calculated cost of one query (default 10000)",
+    "INVENTORY_WS_PER_CREDENTIAL": "open WebSockets per credential and process; 0: no cap (default 20)",
     "INVENTORY_RATE_WRITE": "mutation fields per second per credential; 0 disables "
                             "(default 50)",
     "INVENTORY_RATE_WRITE_BURST": "mutation burst per credential (default 2x the rate)",

@@ -17,14 +17,15 @@ import strawberry.http.async_base_view as strawberry_view
 from cross_web import HTTPException  # what strawberry's view raises for a bad request
 from graphql import GraphQLError
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import Response
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from .apq import ApqError, PersistedQueries
 from .db.retry import DatabaseUnavailable
-from .http_body import replaying
+from .auth.cost import BAD_REQUEST
+from .http_body import BadRequest, decode_json, error_body, graphql_request, replaying
 from .observability.tracing import add_trace_id
 from .resolvers.context import make_context
 from .service.context import Ctx
@@ -70,19 +71,41 @@ _strawberry_parse_content_type = strawberry_view.parse_content_type
 strawberry_view.parse_content_type = _cached_parse_content_type
 
 
-def _plain_json_post(scope) -> bool:
-    """A POST of one JSON document that wants one JSON answer: no streaming
-    transport asked for in Accept (multipart/mixed, text/event-stream)."""
+def _json_post(scope) -> tuple[bool, bool]:
+    """(a POST with a JSON body, that wants one JSON answer: no streaming
+    transport asked for in Accept: multipart/mixed, text/event-stream)."""
     if scope["method"] != "POST":
-        return False
+        return False, False
     content_type = accept = b""
     for name, value in scope["headers"]:
         if name == b"content-type":
             content_type = value
         elif name == b"accept":
             accept = value
-    return (content_type.split(b";", 1)[0].strip().lower() == b"application/json"
-            and b"multipart" not in accept.lower() and b"event-stream" not in accept.lower())
+    if content_type.split(b";", 1)[0].strip().lower() != b"application/json":
+        return False, False
+    accept = accept.lower()
+    return True, b"multipart" not in accept and b"event-stream" not in accept
+
+
+def _reason(error: HTTPException) -> str:
+    """strawberry's reason for a refused request, without the request's own text."""
+    if error.reason.startswith("Unknown operation named"):
+        return "no operation in the document has the given operationName"
+    return error.reason if len(error.reason) <= 120 else error.reason[:120] + "..."
+
+
+async def _send_json(send, status: int, payload: bytes, headers=()) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(payload)).encode()), *headers]})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _request_error(result: ExecutionResult) -> bool:
+    """A result refused because the request itself is wrong (HTTP 400)."""
+    return bool(result.errors) and result.data is None and any(
+        (e.extensions or {}).get("code") == BAD_REQUEST for e in result.errors)
 
 
 class InventoryGraphQL(GraphQL):
@@ -95,32 +118,46 @@ class InventoryGraphQL(GraphQL):
         self.lean_posts = not schema.config.enable_experimental_incremental_execution
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] == "http" and self.lean_posts and _plain_json_post(scope):
-            await self._post(scope, receive, send)
-        else:
+        if scope["type"] != "http":
             await super().__call__(scope, receive, send)
+            return
+        json_post, one_answer = _json_post(scope)
+        if json_post:
+            # Every JSON body is read and checked here, whichever path answers it:
+            # a malformed one is a 400 with a GraphQL error, never a 500.
+            body = await Request(scope, receive).body()
+            try:
+                data = graphql_request(decode_json(body))
+            except BadRequest as error:
+                await _send_json(send, 400, error_body(BAD_REQUEST, error.message))
+                return
+            if self.lean_posts and one_answer:
+                await self._post(scope, receive, send, data)
+                return
+            receive = replaying(body, receive)
+        request = Request(scope, receive)
+        try:
+            response = await self.run(request)
+        except HTTPException as error:  # strawberry's refusals, as GraphQL JSON
+            response = Response(error_body(BAD_REQUEST, _reason(error)),
+                                status_code=error.status_code, media_type="application/json")
+        await response(scope, receive, send)
 
-    async def _post(self, scope, receive, send) -> None:
+    def decode_json(self, data: str | bytes) -> object:
+        """strawberry's JSON reading (GET parameters, streaming POSTs)."""
+        try:
+            return decode_json(data)
+        except BadRequest as error:
+            raise HTTPException(400, error.message) from None
+
+    async def _post(self, scope, receive, send, data: dict) -> None:
         """strawberry's HTTP path for the common request: one JSON operation by
         POST, one JSON answer. The same hooks in the same order (context, APQ,
         execution, process_result), minus the generality this request does not
         need: header parsing for streaming transports, request adapters, two
         Response objects per request. About 8% of a stockLevel request's CPU
-        (docs/performance.md). Anything unusual (not an object, a batch, a field
-        of the wrong type) goes to strawberry's own path with the body replayed,
-        so its answers stay exactly strawberry's."""
+        (docs/performance.md)."""
         request = Request(scope, receive)
-        body = await request.body()
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            data = None
-        if not (isinstance(data, dict) and isinstance(data.get("query"), (str, type(None)))
-                and isinstance(data.get("variables"), (dict, type(None)))
-                and isinstance(data.get("extensions"), (dict, type(None)))
-                and isinstance(data.get("operationName"), (str, type(None)))):
-            await super().__call__(scope, replaying(body, receive), send)
-            return
         sub_response = await self.get_sub_response(request)
         context = await self.get_context(request, response=sub_response)
         request_data = GraphQLRequestData(
@@ -131,18 +168,14 @@ class InventoryGraphQL(GraphQL):
             result = await self.execute_single(request, self.request_adapter_class(request),
                                                sub_response, context, None, request_data)
         except HTTPException as error:
-            await PlainTextResponse(error.reason, status_code=error.status_code)(
-                scope, receive, send)
+            await _send_json(send, error.status_code,
+                             error_body(BAD_REQUEST, _reason(error)))
             return
         response_data = await self.process_result(request, result)
         if result.errors:
             self._handle_errors(result.errors, response_data)
-        payload = orjson.dumps(response_data)
-        await send({"type": "http.response.start", "status": sub_response.status_code or 200,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(payload)).encode()),
-                                *sub_response.headers.raw]})
-        await send({"type": "http.response.body", "body": payload})
+        await _send_json(send, sub_response.status_code or 200, orjson.dumps(response_data),
+                         sub_response.headers.raw)
         if sub_response.background:
             await sub_response.background()
 
@@ -155,16 +188,22 @@ class InventoryGraphQL(GraphQL):
     async def execute_single(self, request, request_adapter, sub_response, context,
                              root_value, request_data):
         """Resolves automatic persisted queries (see inventory/apq.py) first."""
-        query = self.persisted_queries.resolve(request_data.query, request_data.extensions)
+        principal = getattr(context, "principal", None)
+        query = self.persisted_queries.resolve(
+            request_data.query, request_data.extensions,
+            principal.tenant_id if principal is not None else None)
         if isinstance(query, ApqError):
             return ExecutionResult(
                 data=None, errors=[GraphQLError(query.message, extensions={"code": query.code})]
             )
         if query is not request_data.query:
             request_data = dataclasses.replace(request_data, query=query)
-        return await super().execute_single(
+        result = await super().execute_single(
             request, request_adapter, sub_response, context, root_value, request_data
         )
+        if _request_error(result):
+            sub_response.status_code = 400
+        return result
 
     async def get_context(self, request, response):
         # HTTP requests were authenticated by the gate (inventory/auth/http.py);

@@ -1,11 +1,20 @@
-"""The schema extension that guards every operation (HTTP and WebSocket alike):
-authenticated caller, the scopes every root field needs, no text PostgreSQL
-cannot store (NUL, lone surrogates) in strings, then the rate limit.
+"""The schema extension that guards every operation (HTTP and WebSocket alike).
 
-It runs after parsing and validation and before any resolver, so a refused
-operation reads and writes nothing. Refusals are GraphQL errors with
-extensions.code UNAUTHENTICATED, FORBIDDEN or RATE_LIMITED (with retryAfterMs;
-over HTTP also status 429 and Retry-After) and no other detail.
+Between parsing and validation (so that invalid, unreadable and refused
+documents are charged like any other request, and before graphql-core's
+validation does any work): an authenticated caller, then the rate limit. A
+read takes the operation's calculated cost from the read budget (at least 1;
+inventory/auth/cost.py, measured right after parsing; 1 for a document refused
+before running), a write one token per root mutation field from the write budget.
+
+Before any resolver: the scopes every root field needs, and no text PostgreSQL
+cannot store (NUL, lone surrogates) in strings. A refused operation reads and
+writes nothing. Refusals are GraphQL errors with extensions.code
+UNAUTHENTICATED, FORBIDDEN or RATE_LIMITED (with retryAfterMs; over HTTP also
+status 429 and Retry-After) and no other detail.
+
+It must come before DocumentChecks in the schema's extension list: validation
+hooks run in that order, and the charge must precede the validation.
 """
 from __future__ import annotations
 
@@ -17,6 +26,7 @@ from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 
+from .cost import charge
 from .limits import contains_unstorable_text
 from .scopes import required_scope, root_fields
 
@@ -31,8 +41,14 @@ def refusal(code: str, **extensions: Any) -> GraphQLError:
 
 
 class AccessGuard(SchemaExtension):
+    async def on_validate(self):
+        error = await self._admit()
+        if error is not None:
+            self.execution_context.pre_execution_errors = [error]
+        yield
+
     async def on_execute(self):
-        error = await self._check()
+        error = self._check()
         if error is not None:
             # execution_context.operation_type is strawberry's OperationType,
             # not graphql-core's: compare by value.
@@ -43,12 +59,35 @@ class AccessGuard(SchemaExtension):
             self.execution_context.result = ExecutionResult(data=None, errors=[error])
         yield
 
-    async def _check(self) -> GraphQLError | None:
+    async def _admit(self) -> GraphQLError | None:
         ec = self.execution_context
         context = ec.context
         principal = getattr(context, "principal", None)
         if principal is None:
             return refusal("UNAUTHENTICATED")
+        limiter = getattr(context, "limiter", None)
+        if limiter is None:
+            return None
+        write = ec.operation_type.value == OperationType.MUTATION.value
+        if write:
+            # One token per root mutation field: aliases cannot multiply work
+            # past the budget.
+            found = root_fields(ec.graphql_document, ec.operation_name)
+            cost = max(1, len(found[1])) if found else 1
+        else:
+            cost = charge(ec)
+        wait_ms = await limiter.check(principal, write, cost)
+        if wait_ms:
+            response = getattr(context, "response", None)
+            if isinstance(response, Response):  # HTTP; on a WebSocket only the error
+                response.status_code = 429
+                response.headers["Retry-After"] = str(max(1, math.ceil(wait_ms / 1000)))
+            return refusal("RATE_LIMITED", retryAfterMs=wait_ms)
+        return None
+
+    def _check(self) -> GraphQLError | None:
+        ec = self.execution_context
+        principal = ec.context.principal
         found = root_fields(ec.graphql_document, ec.operation_name) if ec.graphql_document else None
         if found is None:
             return refusal("FORBIDDEN")
@@ -61,18 +100,4 @@ class AccessGuard(SchemaExtension):
             # PostgreSQL text cannot hold NUL; refuse before it reaches the driver.
             return GraphQLError("strings must be valid Unicode text without NUL characters",
                                 extensions={"code": "INVALID_INPUT"})
-        limiter = getattr(context, "limiter", None)
-        if limiter is None:
-            return None
-        write = operation is OperationType.MUTATION
-        # A write costs one token per root mutation field: aliases cannot
-        # multiply work past the budget.
-        cost = max(1, len(fields)) if write else 1
-        wait_ms = await limiter.check(principal, write, cost)
-        if wait_ms:
-            response = getattr(context, "response", None)
-            if isinstance(response, Response):  # HTTP; on a WebSocket only the error
-                response.status_code = 429
-                response.headers["Retry-After"] = str(max(1, math.ceil(wait_ms / 1000)))
-            return refusal("RATE_LIMITED", retryAfterMs=wait_ms)
         return None

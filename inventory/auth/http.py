@@ -61,6 +61,8 @@ class Security:
         header = next((v for k, v in params.items()
                        if isinstance(k, str) and k.lower() == "authorization"), None)
         if header is None and context.request is not None:
+            if len(context.request.headers.getlist("authorization")) > 1:
+                raise ConnectionRejectionError({"code": "BAD_REQUEST"})
             header = context.request.headers.get("authorization")
         try:
             principal = await self.authenticator.authenticate(
@@ -72,6 +74,10 @@ class Security:
         if principal is None:
             raise ConnectionRejectionError()
         context.act_as(principal)
+
+
+def _several(scope, name: bytes) -> bool:
+    return sum(1 for key, _ in scope.get("headers") or () if key == name) > 1
 
 
 def _json_response(status: int, code: str, message: str, headers: list[tuple[bytes, bytes]],
@@ -111,6 +117,11 @@ class HttpGate:
         carries_operation = scope["method"] != "GET" or bool(scope.get("query_string"))
         if carries_operation:
             raw = headers.get(b"authorization")
+            if raw is not None and _several(scope, b"authorization"):
+                # Which one counts would depend on the proxy in between: refused.
+                await self._refuse(send, 400, "BAD_REQUEST",
+                                   "send one Authorization header, not several")
+                return
             try:
                 principal: Principal | None = await self.security.authenticator.authenticate(
                     raw.decode("latin-1") if raw else None)

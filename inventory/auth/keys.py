@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -39,16 +40,18 @@ def format_key(tenant_id: UUID, key_id: UUID, secret: str) -> str:
     return f"{PREFIX}{tenant_id.hex}{key_id.hex}_{secret}"
 
 
+# The one form `format_key` writes: lowercase hex ids, a token_urlsafe(32) secret.
+# Any other spelling (uppercase hex, braces, other lengths) is refused, so one
+# key has exactly one accepted text.
+CANONICAL = re.compile(r"inv_([0-9a-f]{32})([0-9a-f]{32})_([A-Za-z0-9_-]{43})")
+
+
 def parse_key(text: str) -> ParsedKey | None:
-    if not text.startswith(PREFIX) or len(text) > 200:
+    match = CANONICAL.fullmatch(text)
+    if match is None:
         return None
-    ids, sep, secret = text[len(PREFIX):].partition("_")
-    if not sep or len(ids) != 64 or not secret:
-        return None
-    try:
-        return ParsedKey(UUID(hex=ids[:32]), UUID(hex=ids[32:]), secret)
-    except ValueError:
-        return None
+    tenant, key_id, secret = match.groups()
+    return ParsedKey(UUID(hex=tenant), UUID(hex=key_id), secret)
 
 
 def create_key(conn: Connection, tenant_id: UUID, scopes: list[str], name: str) -> tuple[UUID, str]:

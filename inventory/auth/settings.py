@@ -18,10 +18,11 @@ class SecuritySettings:
     jwks_url: str | None = None
     jwt_tenant_claim: str = "tenant_id"
     auth_cache_s: float = 5.0
-    # Token buckets: requests (reads) or root mutation fields (writes) per second
-    # and burst, per credential; the tenant's budget is `tenant_factor` times that.
-    read_rate: float = 100.0
-    read_burst: float = 200.0
+    # Token buckets: cost points (reads, inventory/auth/cost.py) or root mutation
+    # fields (writes) per second and burst, per credential; the tenant's budget is
+    # `tenant_factor` times that.
+    read_rate: float = 1000.0
+    read_burst: float = 10_000.0
     write_rate: float = 50.0
     write_burst: float = 100.0
     tenant_factor: float = 4.0
@@ -29,11 +30,13 @@ class SecuritySettings:
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 256 * 1024
     introspection: bool = True
+    query_max_cost: int = 10_000
+    ws_per_credential: int = 20  # open WebSockets per credential and process, 0: no cap
 
     @classmethod
     def from_env(cls) -> "SecuritySettings":
         production = os.environ.get("INVENTORY_ENV", "").strip().lower() in PRODUCTION_VALUES
-        read_rate = _number("INVENTORY_RATE_READ", 100.0)
+        read_rate = _number("INVENTORY_RATE_READ", 1000.0)
         write_rate = _number("INVENTORY_RATE_WRITE", 50.0)
         origins = os.environ.get("INVENTORY_CORS_ORIGINS", "")
         settings = cls(
@@ -45,7 +48,7 @@ class SecuritySettings:
             jwt_tenant_claim=os.environ.get("INVENTORY_JWT_TENANT_CLAIM") or "tenant_id",
             auth_cache_s=_number("INVENTORY_AUTH_CACHE_SECONDS", 5.0),
             read_rate=read_rate,
-            read_burst=_number("INVENTORY_RATE_READ_BURST", read_rate * 2),
+            read_burst=_number("INVENTORY_RATE_READ_BURST", read_rate * 10),
             write_rate=write_rate,
             write_burst=_number("INVENTORY_RATE_WRITE_BURST", write_rate * 2),
             tenant_factor=_number("INVENTORY_RATE_TENANT_FACTOR", 4.0),
@@ -53,6 +56,8 @@ class SecuritySettings:
             cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
             max_body_bytes=_number("INVENTORY_MAX_BODY_BYTES", 256 * 1024, int),
             introspection=_flag("INVENTORY_INTROSPECTION", not production),
+            query_max_cost=_number("INVENTORY_QUERY_MAX_COST", 10_000, int),
+            ws_per_credential=_number("INVENTORY_WS_PER_CREDENTIAL", 20, int),
         )
         settings.check()
         return settings

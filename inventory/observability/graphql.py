@@ -36,6 +36,7 @@ _operations_seen: contextvars.ContextVar[list[bool] | None] = contextvars.Contex
 # User error codes that mean the server, not the request, failed.
 SERVER_SIDE_CODES = frozenset({"INTERNAL", "UNAVAILABLE", "TRANSACTION_CONFLICT", "RESULT_UNKNOWN"})
 MAX_LABELLED_ROOT_FIELDS = 3
+REFUSED_BEFORE_VALIDATION = frozenset({"RATE_LIMITED", "UNAUTHENTICATED"})
 # Raised out of the operation (strawberry answers them HTTP 400 with a plain
 # text reason, e.g. a mutation sent with GET): rejected requests, code BAD_REQUEST.
 REQUEST_ERRORS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
@@ -134,7 +135,11 @@ class OperationObserver(SchemaExtension):
             graphql_codes.append("BAD_REQUEST")
         elif raised is not None:
             graphql_codes.append("INTERNAL")
-        valid = ec.graphql_document is not None and not ec.pre_execution_errors
+        # Refused before validation (the access guard charges first): still
+        # counted under the operation it was.
+        valid = ec.graphql_document is not None and all(
+            code in REFUSED_BEFORE_VALIDATION
+            for code in graphql_codes[:len(ec.pre_execution_errors or ())])
         try:
             op_type = ec.operation_type.value if ec.graphql_document is not None else "unknown"
         except Exception:  # no operation matches the given name

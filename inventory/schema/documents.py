@@ -8,49 +8,118 @@ operation and runs each one's hooks through context managers; five extensions
 for this one concern cost a `stockLevel` read about 20 us (docs/performance.md).
 
 - Parsing stops past `max_tokens` tokens; parsed documents are remembered by
-  text (a bounded LRU), so repeat documents are not parsed again.
-- Validation runs the schema's rules plus `rules` (built once: depth, aliases,
-  introspection; inventory/auth/limits.py); results are remembered per parsed
-  document object (inventory/document_cache.py), keyed also by schema and rules.
-Errors are strawberry's own: a document too long or unreadable fails in parsing,
-an invalid one in validation, with graphql-core's messages.
+  text within a byte budget (inventory/document_cache.py), so repeat documents
+  are not parsed again. A syntax error is kept and reported in the validation
+  step, so that an unreadable document is charged to the caller's rate limit
+  like any other (AccessGuard charges between parsing and validation).
+- Right after parsing, the document is measured (inventory/auth/cost.py): the
+  operation to run, its size after expanding fragments, its cost. These are
+  remembered per parsed document; the cost depends on the variables only
+  through `first: $variable`. The cost goes into `extensions.cost` of the
+  response.
+- Validation: a document over the size bounds, over the maximum cost, or with
+  several operations and no operationName is refused without running
+  graphql-core's validation. Otherwise the schema's rules plus `rules` (built
+  once: depth, aliases, introspection; inventory/auth/limits.py) run, and
+  their result is remembered per parsed document object.
+- With `hide_suggestions` (introspection off), "Did you mean ...?" hints are
+  removed from every error message, so errors do not reveal schema names.
 """
 from __future__ import annotations
 
 import functools
+import re
 from typing import Callable, Sequence
 
-from graphql import parse
+from graphql import GraphQLError, GraphQLSchema, parse
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
-from ..document_cache import PerDocument
+from ..auth.cost import TOO_COMPLEX, Analysis, CostLimits, error, record_cost
+from ..document_cache import ParsedDocuments, PerDocument
 
 _validate = PerDocument(lambda document, schema, rules: validate_document(schema, document, rules))
+# Stands in for a document that did not parse, so the request goes on to the
+# validation step (where it is charged, then refused with the syntax error).
+_UNREADABLE = parse("{ __typename }")
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 
 
-@functools.lru_cache(maxsize=1024)
-def _parse(query: str, max_tokens: int):
-    return parse(query, max_tokens=max_tokens)
+def without_suggestions(error: GraphQLError) -> GraphQLError:
+    """The error with graphql-core's "Did you mean ...?" hints removed (in place)."""
+    if "Did you mean" in error.message:
+        error.message = _SUGGESTION.sub("", error.message)
+    return error
+
+
+class _Documents:
+    """Per schema: the parser cache and the per-document analyses."""
+
+    def __init__(self, max_tokens: int, limits: CostLimits):
+        self.limits = limits
+        self.parsed = ParsedDocuments(functools.partial(parse, max_tokens=max_tokens))
+        self.analyses = PerDocument(self._analyse)
+
+    def _analyse(self, document, operation_name, schema: GraphQLSchema) -> Analysis:
+        return Analysis(document, operation_name, schema, self.limits)
 
 
 class DocumentChecks(SchemaExtension):
-    def __init__(self, max_tokens: int, rules: tuple[type, ...]):
-        self.max_tokens = max_tokens
+    def __init__(self, documents: _Documents, rules: tuple[type, ...]):
+        self.documents = documents
         self.rules = rules
+        self.refusal: GraphQLError | None = None
 
     def on_parse(self):
         ec = self.execution_context
-        ec.graphql_document = _parse(ec.query, self.max_tokens)
+        try:
+            ec.graphql_document = self.documents.parsed(ec.query)
+        except GraphQLError as syntax_error:
+            self.refusal = syntax_error
+        except RecursionError:
+            self.refusal = error(TOO_COMPLEX, "the document is nested too deeply")
+        if self.refusal is not None:
+            ec.graphql_document = _UNREADABLE
+            yield
+            return
+        # strawberry keeps the operationName the request gave (None when it gave
+        # none) only in this attribute; `operation_name` falls back to the first.
+        name = getattr(ec, "_provided_operation_name", ec.operation_name)
+        analysis = self.documents.analyses(ec.graphql_document, name, ec.schema._schema)
+        if analysis.error is not None:
+            self.refusal = analysis.error
+        elif analysis.operation is not None:
+            cost = analysis.cost(ec.variables)
+            record_cost(ec, cost, self.documents.limits.maximum)
+            self.refusal = analysis.refusal(cost)
         yield
 
     def on_validate(self):
         ec = self.execution_context
-        ec.pre_execution_errors = _validate(ec.graphql_document, ec.schema._schema,
-                                            ec.validation_rules + self.rules)
+        if ec.pre_execution_errors is None:  # not refused already (rate limit)
+            if self.refusal is not None:
+                ec.pre_execution_errors = [self.refusal]
+            else:
+                ec.pre_execution_errors = _validate(ec.graphql_document, ec.schema._schema,
+                                                    ec.validation_rules + self.rules)
         yield
 
 
-def document_checks(max_tokens: int, rules: Sequence[type]) -> Callable[[], SchemaExtension]:
+
+class HintlessDocumentChecks(DocumentChecks):
+    """DocumentChecks that also remove "Did you mean" hints from every error."""
+
+    def on_operation(self):
+        yield
+        ec = self.execution_context
+        for errors in (ec.pre_execution_errors, getattr(ec.result, "errors", None)):
+            for e in errors or ():
+                without_suggestions(e)
+
+
+def document_checks(max_tokens: int, rules: Sequence[type], limits: CostLimits,
+                    hide_suggestions: bool) -> Callable[[], SchemaExtension]:
     """The extension factory for the schema's extension list."""
-    return functools.partial(DocumentChecks, max_tokens, tuple(rules))
+    documents = _Documents(max_tokens, limits)
+    cls = HintlessDocumentChecks if hide_suggestions else DocumentChecks
+    return functools.partial(cls, documents, tuple(rules))

@@ -1,10 +1,12 @@
 """The schema: Query and Mutation roots wired to the resolvers."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Optional, Union
 
 import strawberry
 
+from ..auth.cost import CostLimits
 from ..auth.extension import AccessGuard
 from ..auth.limits import limit_rules
 from ..observability.graphql import OperationObserver
@@ -57,19 +59,25 @@ class Mutation:
     release_reservation: ReservationResult = strawberry.mutation(resolver=m.release_reservation)
 
 
-def build_schema(introspection: bool = True) -> strawberry.Schema:
+def build_schema(introspection: bool = True, cost: CostLimits | None = None) -> strawberry.Schema:
+    cost = cost or CostLimits()
+    cost = replace(cost, default_page=q.DEFAULT_PAGE, max_page=q.MAX_PAGE)
     return QuietSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         types=[Item, Location, StockLevel, Reservation, Movement],
         extensions=[
-            # Parse (at most 5000 tokens) and validate (depth 12, aliases 30,
-            # introspection only when allowed), both remembered for repeat documents.
-            document_checks(max_tokens=5000, rules=limit_rules(
-                max_depth=12, max_aliases=30, introspection=introspection)),
-            OperationObserver,  # a span and metrics per operation, not per field
-            # Authentication, scopes and rate limits of every operation (docs/security.md).
+            # Authentication, rate limits (charged before validation, so first
+            # here) and scopes of every operation (docs/security.md).
             AccessGuard,
+            # Parse (at most 5000 tokens), measure (size after fragments, cost) and
+            # validate (depth 12, aliases 30, introspection only when allowed),
+            # remembered for repeat documents; no "Did you mean" hints when
+            # introspection is off.
+            document_checks(max_tokens=5000, rules=limit_rules(
+                max_depth=12, max_aliases=30, introspection=introspection),
+                limits=cost, hide_suggestions=not introspection),
+            OperationObserver,  # a span and metrics per operation, not per field
         ],
     )

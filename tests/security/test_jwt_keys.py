@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import http.server
 import json
+import secrets
 import threading
 import time
 import uuid
@@ -150,11 +151,16 @@ def test_settings_refuse_incomplete_or_weak_jwt_configuration(monkeypatch):
 
 def test_api_keys_parse_and_are_stored_as_hashes():
     tenant, key_id = uuid.uuid4(), uuid.uuid4()
-    text = keys.format_key(tenant, key_id, "s3cret")
+    secret = secrets.token_urlsafe(32)
+    text = keys.format_key(tenant, key_id, secret)
     parsed = keys.parse_key(text)
-    assert (parsed.tenant_id, parsed.key_id, parsed.secret) == (tenant, key_id, "s3cret")
+    assert (parsed.tenant_id, parsed.key_id, parsed.secret) == (tenant, key_id, secret)
+    # Only that one form: lowercase hex, a 43-character secret.
     for bad in ("inv_", "inv_zz_secret", "inv_" + "0" * 64, "inv_" + "g" * 64 + "_x",
-                "key_" + "0" * 64 + "_x", "inv_" + "0" * 64 + "_" + "x" * 300):
+                "key_" + "0" * 64 + "_x", "inv_" + "0" * 64 + "_" + "x" * 300,
+                keys.format_key(tenant, key_id, "s3cret"), text.upper(),
+                "inv_" + tenant.hex.upper() + key_id.hex + "_" + secret, text + " ",
+                "inv_" + "0" * 64 + "_" + "x" * 42 + "!"):
         assert keys.parse_key(bad) is None, bad
     assert keys.hash_secret("s3cret") != "s3cret" and len(keys.hash_secret("s3cret")) == 64
     with pytest.raises(ValueError):

@@ -18,7 +18,7 @@ from ..support import ApiServer, create_api_key, free_port, unique
 from .conftest import ALL, Client, tenant_snapshot
 
 SLOW = "0.01"  # tokens per second: no refill worth counting during a test
-READ_Q = "{ locations(first: 1) { nodes { code } } }"
+READ_Q = '{ location(code: "none") { code } }'  # costs 1 point
 
 
 def _codes(responses) -> list[str]:
@@ -231,12 +231,18 @@ def test_body_size_batches_and_several_operations(client, tenants):
     assert streamed.status_code == 413
     batch = client.http.post(client.url, json=[{"query": "{ __typename }"}] * 5, headers=headers)
     assert batch.status_code == 400  # batching is off: one operation per request
-    # Several operations in a document: only one runs (the named one, else the
-    # first), and the scope check looks at that same operation.
+    assert _error_code(batch) == "BAD_REQUEST"
+    # Several operations in a document: none runs without operationName (the
+    # GraphQL spec's rule), the named one with it, and the scope check looks at
+    # that same operation.
     read_only = tenants[1].keys["read"]
     document = ('query A { __typename } '
                 'mutation B { createLocation(input: {code: "NEVER", name: "n"}) { __typename } }')
-    assert client.data(document, None, read_only) == {"__typename": "Query"}
+    unnamed = client.post(document, None, read_only)
+    assert unnamed.status_code == 400 and _error_code(unnamed) == "BAD_REQUEST"
+    assert client.http.post(client.url, json={"query": document, "operationName": "A"},
+                            headers={"Authorization": f"Bearer {read_only}"}).json()["data"] \
+        == {"__typename": "Query"}
     named = client.http.post(client.url, json={"query": document, "operationName": "B"},
                              headers={"Authorization": f"Bearer {read_only}"})
     assert _error_code(named) == "FORBIDDEN"
@@ -282,3 +288,23 @@ def test_cors_allows_only_configured_origins(production, api_server):
                         headers={"Origin": "https://evil.example",
                                  "Authorization": f"Bearer {api_server.api_key}"})
     assert "access-control-allow-origin" not in simple.headers
+
+
+def test_no_schema_hints_when_introspection_is_off(production, api_server):
+    """With introspection off, errors do not suggest schema names (fields,
+    arguments, types, input fields); with it on they still help."""
+    cases = [
+        ("{ ledgerAudi { ok } }", None, "ledgerAudit"),
+        ("{ items(firs: 1) { nodes { sku } } }", None, "'first'"),
+        ("query($f: ItemFilte) { items(filter: $f) { nodes { sku } } }", None, "ItemFilter"),
+        ("mutation($i: ReceiveStockInput!) { receiveStock(input: $i) { __typename } }",
+         {"i": {"sku": "S", "locationCode": "L", "quantity": 1, "reasn": "r"}},
+         "'reason'"),
+    ]
+    for server, hints in ((production, False), (api_server, True)):
+        client = Client(server.url)
+        for query, variables, name in cases:
+            response = client.post(query, variables, server.api_key)
+            message = response.json()["errors"][0]["message"]
+            assert ("Did you mean" in message) is hints, (query, message)
+            assert (name in message) is hints, (query, message)

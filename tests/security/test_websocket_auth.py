@@ -77,7 +77,8 @@ async def test_transport_ws_with_credential_acts_for_its_tenant(secure_server, t
         await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
         assert json.loads(await ws.recv())["type"] == "connection_ack"
         result = await _run(ws, QUERY, {"c": a.data["code"]})
-        assert result == {"data": {"location": {"code": a.data["code"]}}}
+        assert result["data"] == {"location": {"code": a.data["code"]}}
+        assert result["extensions"]["cost"] == {"requested": 1, "maximum": 10_000}
         # Scopes are checked per operation on the socket too.
         denied = await _run(ws, "mutation { createLocation(input: {code: \"X\", name: \"X\"}) "
                                 "{ __typename } }", {})
@@ -88,7 +89,7 @@ async def test_transport_ws_with_credential_acts_for_its_tenant(secure_server, t
         await ws.send(json.dumps({"type": "connection_init",
                                   "payload": {"authorization": f"Bearer {b.keys['all']}"}}))
         assert json.loads(await ws.recv())["type"] == "connection_ack"
-        assert await _run(ws, QUERY, {"c": a.data["code"]}) == {"data": {"location": None}}
+        assert (await _run(ws, QUERY, {"c": a.data["code"]}))["data"] == {"location": None}
 
 
 async def test_legacy_graphql_ws_checks_connection_init(secure_server, tenants):

@@ -3,10 +3,14 @@ hooks resolved once per class (schema/hooks.py) and validation remembered per
 document object (schema/documents.py, document_cache.py)."""
 from __future__ import annotations
 
+import uuid
+from types import SimpleNamespace
+
 import strawberry
 from graphql import parse
 from strawberry.extensions import SchemaExtension
 
+from inventory.auth.principal import ALL_SCOPES, Principal
 from inventory.document_cache import PerDocument
 from inventory.schema.quiet import QuietSchema
 from inventory.schema.root import build_schema
@@ -92,10 +96,14 @@ async def test_validation_is_per_schema_and_rules_for_the_same_document():
     """The parser cache hands both schemas the same document object; the
     introspection-off schema must still refuse it at validation."""
     query = "{ __schema { queryType { name } } }"
-    closed = await build_schema(introspection=False).execute(query)
-    opened = await build_schema(introspection=True).execute(query)
+    caller = SimpleNamespace(principal=Principal(uuid.uuid4(), frozenset(ALL_SCOPES), "test",
+                                                 "test"), limiter=None)
+    closed = await build_schema(introspection=False).execute(query, context_value=caller)
+    opened = await build_schema(introspection=True).execute(query, context_value=caller)
     assert closed.errors and "introspection" in closed.errors[0].message.lower()
-    # Validation passed on the open schema; it stops later, at the access guard.
-    assert [e.extensions["code"] for e in opened.errors] == ["UNAUTHENTICATED"]
-    bad = await build_schema().execute("{ noSuchField }")
+    assert not opened.errors and opened.data == {"__schema": {"queryType": {"name": "Query"}}}
+    bad = await build_schema().execute("{ noSuchField }", context_value=caller)
     assert "noSuchField" in bad.errors[0].message
+    # Without a caller nothing is validated: the access guard refuses first.
+    anonymous = await build_schema().execute("{ noSuchField }")
+    assert [e.extensions["code"] for e in anonymous.errors] == ["UNAUTHENTICATED"]

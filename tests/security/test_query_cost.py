@@ -1,0 +1,152 @@
+"""Calculated query cost and the bounds checked before validation: the cost
+model's figures, the refusals of the server-freezing documents (checked by
+their answer, not by a time; bench/stall.py measures the time), cost charged to
+the read budget, invalid and refused documents charged too."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from ..support import ApiServer, create_api_key
+from .conftest import ALL, Client
+
+# The probe's 474-byte query: depth 12, 30 aliases possible, a 500-item page
+# walking back and forth between items and their levels.
+NESTED = ("items(first:500){nodes{stockLevels{item{stockLevels{item{stockLevels{item{"
+          "stockLevels{item{stockLevels{onHand}}}}}}}}}}}")
+STALL_QUERY = "{ " + " ".join(f"a{i}: {NESTED}" for i in range(3)) + " }"
+# Fragments F0-F5 each spread the next ten times; F6 holds one field: a
+# million stockLevel selections after expansion, from 611 bytes.
+SPREAD_QUERY = ("query { ...F0 } " + " ".join(
+    f"fragment F{i} on Query {{ " + " ".join([f"...F{i + 1}"] * 10) + " }" for i in range(6))
+    + ' fragment F6 on Query { stockLevel(sku: "S", locationCode: "L") { onHand } }')
+DASHBOARD_PAGE = """query($after: String) { items(first: 500, after: $after) {
+    pageInfo { hasNextPage endCursor }
+    nodes { sku reorderPoint stockLevels { locationCode onHand reserved available version } } } }"""
+README_RESERVE = """mutation {
+  reserveStock(input: {
+    lines: [{sku: "NO-SUCH-SKU", locationCode: "WH-01", quantity: 2}]
+    ttlSeconds: 600, reference: "order-1001"
+  }) {
+    __typename
+    ... on Reservation { id status expiresAt lines { sku locationCode quantity } }
+    ... on InsufficientStockError { shortages { sku locationCode requested available } }
+    ... on UserError { code message field }
+  }
+}"""
+
+
+def _error(response) -> dict:
+    assert response.status_code < 500, response.text
+    return response.json()["errors"][0]
+
+
+def test_every_answer_reports_its_cost_and_lists_multiply_by_first(client, tenants):
+    key = tenants[1].keys["all"]
+
+    def cost(query, variables=None):
+        response = client.post(query, variables, key)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert "errors" not in body, body
+        assert body["extensions"]["cost"]["maximum"] == 10_000
+        return body["extensions"]["cost"]["requested"]
+
+    assert cost("{ __typename }") == 0
+    assert cost('{ stockLevel(sku: "S", locationCode: "L") { onHand } }') == 1
+    # A connection costs 2, each of its `first` nodes its own cost.
+    assert cost("{ items(first: 7) { nodes { sku } } }") == 2 + 7
+    assert cost("query($n: Int) { items(first: $n) { nodes { sku } } }", {"n": 20}) == 2 + 20
+    assert cost("query($n: Int) { items(first: $n) { nodes { sku } } }", {"n": 30}) == 2 + 30
+    # Default page: 50; an edge and its node are an object each.
+    assert cost("{ items { edges { node { sku } } } }") == 2 + 50 * 2
+    # A list without `first` counts as 10 elements.
+    assert cost("{ items(first: 10) { nodes { stockLevels { onHand } } } }") == 2 + 10 * (1 + 10)
+    # The dashboard's page and the README's example pass easily.
+    assert cost(DASHBOARD_PAGE) == 2 + 1 + 500 * (1 + 10 * 1)
+    assert cost(README_RESERVE) < 100
+
+
+def test_the_freezing_documents_are_refused_before_running(client, tenants):
+    key = tenants[1].keys["all"]
+    costly = client.post(STALL_QUERY, None, key)
+    error = _error(costly)
+    assert error["extensions"]["code"] == "QUERY_TOO_COSTLY"
+    assert error["extensions"]["cost"]["maximum"] == 10_000
+    assert error["extensions"]["cost"]["requested"] > 10_000
+    assert costly.json()["data"] is None
+    assert costly.json()["extensions"]["cost"] == error["extensions"]["cost"]
+    spread = client.post(SPREAD_QUERY, None, key)
+    error = _error(spread)
+    assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert error["extensions"]["limit"] == "fieldSelections"
+    # Many fields of one name with selections below them (the overlap check's
+    # quadratic case) are refused too, while a few repeats pass.
+    overlap = "{ " + "items(first: 1) { nodes { sku name } } " * 40 + "}"
+    assert _error(client.post(overlap, None, key))["extensions"]["limit"] == "overlapChecks"
+    assert client.data("{ " + "items(first: 1) { nodes { sku } } " * 3 + "}", None, key)
+    # A fragment cycle is still validation's to report (the walk does not loop).
+    cycle = "query { ...A } fragment A on Query { ...B } fragment B on Query { ...A }"
+    assert _error(client.post(cycle, None, key))["extensions"]["code"] == \
+        "GRAPHQL_VALIDATION_FAILED"
+    # The server still answers at once.
+    assert client.data("{ __typename }", None, key) == {"__typename": "Query"}
+
+
+def test_several_operations_need_an_operation_name(client, tenants):
+    key = tenants[1].keys["all"]
+    document = "query A { __typename } query B { items(first: 1) { nodes { sku } } }"
+    response = client.post(document, None, key)
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/json")
+    assert _error(response)["extensions"]["code"] == "BAD_REQUEST"
+    assert response.json()["data"] is None
+    named = client.http.post(client.url, json={"query": document, "operationName": "A"},
+                             headers={"Authorization": f"Bearer {key}"})
+    assert named.json()["data"] == {"__typename": "Query"}
+    unknown = client.http.post(client.url, json={"query": document, "operationName": "C" * 5000},
+                               headers={"Authorization": f"Bearer {key}"})
+    assert unknown.status_code == 400
+    assert _error(unknown)["extensions"]["code"] == "BAD_REQUEST"
+    assert len(unknown.text) < 500  # the name is not echoed in full
+
+
+@pytest.fixture(scope="module")
+def costed(database_url, tmp_path_factory):
+    """A server whose read budget barely refills: 30 points of burst."""
+    server = ApiServer(database_url, tmp_path_factory.mktemp("costed") / "api.log",
+                       INVENTORY_RATE_READ="0.01", INVENTORY_RATE_READ_BURST="30",
+                       INVENTORY_RATE_TENANT_FACTOR="0").start()
+    yield server
+    server.stop()
+
+
+def _code(response) -> str:
+    body = response.json()
+    return body["errors"][0]["extensions"]["code"] if "errors" in body else "ok"
+
+
+def test_reads_are_charged_their_cost(costed, database_url):
+    client = Client(costed.url)
+    key = create_api_key(database_url, ALL, uuid.uuid4(), "cost")
+    page = "{ items(first: 10) { nodes { sku } } }"  # 12 points
+    assert [_code(client.post(page, None, key)) for _ in range(3)] == \
+        ["ok", "ok", "RATE_LIMITED"]
+    limited = client.post(page, None, key)
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+    # 6 points are left: a cheap read still passes.
+    assert _code(client.post('{ location(code: "x") { code } }', None, key)) == "ok"
+
+
+def test_invalid_and_refused_documents_are_charged(costed, database_url):
+    client = Client(costed.url)
+    for bad in ("{ " + " ".join(f"a{i}: __typename" for i in range(31)) + " }",  # invalid
+                "{ {",  # unreadable
+                SPREAD_QUERY,  # too complex
+                STALL_QUERY,  # too costly: charged 1 like the others, not its cost
+                "{ noSuchField }"):
+        key = create_api_key(database_url, ALL, uuid.uuid4(), "invalid")
+        codes = [_code(client.post(bad, None, key)) for _ in range(32)]
+        assert codes[:30] == [codes[0]] * 30 and codes[0] != "RATE_LIMITED", (bad, codes)
+        assert codes[30:] == ["RATE_LIMITED"] * 2, (bad, codes)
