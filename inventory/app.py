@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         PoolSettings(settings.pool_size, settings.pool_max_overflow, settings.pool_timeout_s,
                      ping_idle_s=settings.pool_ping_idle_s),
         RetryPolicy(max_attempts=settings.tx_max_attempts),
+        read_url=settings.read_database_url,
     )
     live = LiveStock(db, settings.database_url)
     ctx = Ctx(db=db, hub=live.hub, actor="system:sweeper")  # requests replace tenant and actor

@@ -9,6 +9,10 @@ from pathlib import Path
 ENV_HELP = {
     "INVENTORY_DATABASE_URL": "postgresql+psycopg://... or cockroachdb+psycopg://...; "
                               "unset: start an embedded PostgreSQL under the data folder",
+    "INVENTORY_READ_DATABASE_URL": "replicas for queries marked @boundedStaleness(maxMs:), "
+                                   "e.g. the standbys of `inventory cluster up` "
+                                   "(target_session_attrs=prefer-standby); unset: every read "
+                                   "goes to INVENTORY_DATABASE_URL",
     "INVENTORY_DATA_DIR": "data folder of the embedded database (default ./.inventory-data)",
     "INVENTORY_POOL_SIZE": "database connections per pool and process: one pool reads, one "
                            "writes (default 10 each)",
@@ -100,6 +104,7 @@ def _number(name: str, default: float, cast=float):
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None = None
+    read_database_url: str | None = None
     data_dir: Path = field(default_factory=lambda: Path(".inventory-data"))
     pool_size: int = 10
     pool_max_overflow: int = 5
@@ -119,6 +124,7 @@ class Settings:
     def from_env(cls) -> "Settings":
         return cls(
             database_url=os.environ.get("INVENTORY_DATABASE_URL") or None,
+            read_database_url=os.environ.get("INVENTORY_READ_DATABASE_URL") or None,
             data_dir=Path(os.environ.get("INVENTORY_DATA_DIR") or ".inventory-data"),
             pool_size=_number("INVENTORY_POOL_SIZE", 10, int),
             pool_max_overflow=_number("INVENTORY_POOL_MAX_OVERFLOW", 5, int),

@@ -3,11 +3,13 @@ for this module by `inventory cluster up` (as users start it), faults injected
 by the chaos tool's cluster faults, every write checked on the new leader."""
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
@@ -15,8 +17,9 @@ import pytest
 
 from inventory.chaos.runner import ChaosConfig, ChaosStack, run_chaos, summary
 from inventory.cluster import Cluster
+from inventory.db import migrate
 
-from .support import ROOT
+from .support import ROOT, Api, ApiServer, auth_headers
 
 
 def _cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
@@ -89,3 +92,152 @@ async def test_service_keeps_serving_across_leader_kills_and_loses_no_acknowledg
                 assert body["data"]["receiveStock"]["__typename"] == "StockLevel", body
                 ready = await client.get(api.url + "/readyz")
                 assert ready.status_code == 200, ready.text
+
+
+@pytest.fixture(scope="module")
+def cluster_api(cluster, tmp_path_factory):
+    """One API process on the cluster: writes and strong reads on the leader,
+    bounded-staleness reads on the standbys."""
+    migrate.upgrade(cluster.writer_url)
+    server = ApiServer(cluster.writer_url, tmp_path_factory.mktemp("cluster-api") / "api.log",
+                       INVENTORY_READ_DATABASE_URL=cluster.reader_url).start(timeout=60)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def capi(cluster_api):
+    async with httpx.AsyncClient(timeout=30, headers=auth_headers(cluster_api.url)) as client:
+        yield Api(client, cluster_api.url)
+
+
+BOUNDED_LEVEL = """query($sku: String!, $code: String!, $ms: Int!) @boundedStaleness(maxMs: $ms) {
+  stockLevel(sku: $sku, locationCode: $code) { onHand } }"""
+
+
+async def test_a_bounded_staleness_read_never_returns_data_older_than_its_bound(cluster, capi):
+    """A writer adds 1 unit at a time; readers read with a bound of B ms. Every read
+    must show at least every unit acknowledged more than B ms before it was sent.
+    Once the standbys apply WAL only 2 s after its commit, their data is older
+    than B and the leader must serve instead."""
+    bound_ms = 300
+    sku, code = await capi.item(), await capi.location()
+    await capi.receive(sku, code, 1)
+    acks: list[tuple[float, int]] = []  # (acknowledged at, onHand after)
+    reads: list[tuple[float, int, dict, str]] = []  # (sent at, onHand, consistency, phase)
+    phase = "replaying"
+    stop = asyncio.Event()
+
+    async def writer():
+        while not stop.is_set():
+            level = await capi.receive(sku, code, 1)
+            acks.append((time.monotonic(), level["onHand"]))
+
+    async def reader():
+        while not stop.is_set():
+            sent, current = time.monotonic(), phase
+            body = await capi.raw(BOUNDED_LEVEL, {"sku": sku, "code": code, "ms": bound_ms})
+            assert "errors" not in body, body
+            reads.append((sent, body["data"]["stockLevel"]["onHand"],
+                          body["extensions"]["consistency"], current))
+            await asyncio.sleep(0.01)
+
+    async def wait_for(condition, timeout=20) -> None:
+        """Until `condition` or the timeout; the checks below say what was missing."""
+        deadline = time.monotonic() + timeout
+        while not condition() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
+    tasks = [asyncio.create_task(writer())] + [asyncio.create_task(reader()) for _ in range(3)]
+    try:
+        await wait_for(lambda: sum(1 for r in reads if r[2]["servedBy"] == "replica") >= 20
+                       and len(acks) >= 20)
+        cluster.set_replay_delay(2000)
+        phase = "delayed"
+        # Patroni reloads every standby within a loop or two (loop_wait 1 s).
+        delayed_at = time.monotonic() + 3
+        await wait_for(lambda: sum(1 for r in reads if r[0] > delayed_at) >= 20)
+    finally:
+        cluster.set_replay_delay(0)
+        stop.set()
+        await asyncio.gather(*tasks)
+
+    acks.sort()
+    for sent, on_hand, served, _phase in reads:
+        assert served["stalenessMs"] <= bound_ms, served
+        due = [n for at, n in acks if at <= sent - bound_ms / 1000]
+        if due:
+            assert on_hand >= max(due), (f"read sent at {sent:.3f} saw {on_hand}, but "
+                                         f"{max(due)} was acknowledged > {bound_ms} ms before")
+    # Standbys 2 s behind: every read sent well after the change went to the leader.
+    late = [r for r in reads if r[0] > delayed_at]
+    assert late and all(r[2]["servedBy"] == "leader" for r in late), late[:5]
+    replica_reads = [r for r in reads if r[2]["servedBy"] == "replica"]
+    assert len(replica_reads) >= 20
+
+
+async def test_strong_reads_on_the_cluster_are_served_by_the_leader(cluster, capi):
+    sku, code = await capi.item(), await capi.location()
+    await capi.receive(sku, code, 5)
+    body = await capi.raw("query($sku: String!, $code: String!) { stockLevel(sku: $sku, "
+                          "locationCode: $code) { onHand } }", {"sku": sku, "code": code})
+    assert body["data"]["stockLevel"]["onHand"] == 5
+    assert body["extensions"]["consistency"] == {"servedBy": "leader", "stalenessMs": 0}
+
+
+async def test_without_a_writer_mutations_are_unavailable_and_readyz_503_until_one_is_back(
+        cluster, cluster_api):
+    """Maintenance mode keeps Patroni from failing over while the leader's
+    PostgreSQL is down: no node accepts writes. Mutations must answer UNAVAILABLE
+    with retryAfterMs and /readyz 503 (never a 500); once Patroni may act again, a
+    standby is promoted and both recover without restarting the API."""
+    mutation = ("mutation($i: ReceiveStockInput!) { receiveStock(input: $i) { __typename "
+                "... on UserError { code } ... on TransientError { retryAfterMs } "
+                "... on StockLevel { onHand } } }")
+    async with httpx.AsyncClient(timeout=30, headers=auth_headers(cluster_api.url)) as client:
+        api = Api(client, cluster_api.url)
+        sku, code = await api.item(), await api.location()
+        variables = {"i": {"sku": sku, "locationCode": code, "quantity": 1}}
+
+        async def attempt() -> tuple[int, str | None, int | None, int]:
+            """(HTTP status of a mutation, its code, retryAfterMs, /readyz status)."""
+            response = await client.post(api.url + "/graphql",
+                                         json={"query": mutation, "variables": variables})
+            body = response.json()
+            if response.status_code == 200 and "data" in body and body["data"]:
+                payload = body["data"]["receiveStock"]
+                found = (payload.get("code"), payload.get("retryAfterMs"))
+            else:  # refused before the resolver (the credential lookup needs the database)
+                error = body["errors"][0]["extensions"]
+                found = (error.get("code"), error.get("retryAfterMs"))
+            ready = await client.get(api.url + "/readyz")
+            return response.status_code, *found, ready.status_code
+
+        status, code_seen, _, ready = await attempt()
+        assert (status, code_seen, ready) == (200, None, 200)
+        cluster.set_maintenance(True)
+        leader = cluster.leader()
+        try:
+            assert cluster.kill_postgres(leader)
+            outage: list[tuple] = []
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and len(outage) < 3:
+                seen = await attempt()
+                assert seen[0] in (200, 503) and seen[3] in (200, 503), seen  # never a 500
+                if seen[1] == "UNAVAILABLE":
+                    outage.append(seen)
+            assert len(outage) == 3, outage
+            for _status, _code, retry_after_ms, ready in outage:
+                assert retry_after_ms and retry_after_ms > 0
+                assert ready == 503
+        finally:
+            cluster.set_maintenance(False)
+        deadline = time.monotonic() + 60
+        while True:
+            seen = await attempt()
+            assert seen[0] in (200, 503) and seen[3] in (200, 503), seen
+            if seen[1] is None and seen[3] == 200:
+                break
+            assert time.monotonic() < deadline, f"no recovery in 60 s: {seen}"
+            await asyncio.sleep(0.2)
+    cluster.wait_ready(90)  # whole again for the tests that follow

@@ -27,7 +27,10 @@ import httpx
 import psycopg
 from psycopg import sql
 
+from sqlalchemy.dialects import postgresql
+
 from ..api_process import free_port
+from ..db.dialect import staleness_sql
 from .config import (APP_DATABASE, APP_USER, SUPERUSER, NodePorts, etcd_command,
                      patroni_config, postgres_bin_dir, write_patroni_config)
 
@@ -52,17 +55,8 @@ class NodeStatus:
     replay_lag_ms: float | None = None  # data age on a standby (see replay_lag_sql)
 
 
-# A standby's data age: 0 when it has replayed everything it received (a
-# synchronous standby has received every acknowledged commit), else the time since
-# the last transaction it replayed committed. `now() - replay timestamp` alone
-# grows while the leader is idle, so it is only used while replay is behind.
-REPLAY_LAG_SQL = """
-SELECT pg_is_in_recovery(),
-       CASE WHEN NOT pg_is_in_recovery() THEN 0
-            WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
-            ELSE 1000 * extract(epoch FROM now() - pg_last_xact_replay_timestamp())
-       END
-"""
+# A node's data age, as bounded-staleness reads measure it (db/dialect.py).
+REPLAY_LAG_SQL = staleness_sql(postgresql.dialect())
 
 
 def _running_as_root() -> bool:
@@ -325,6 +319,43 @@ class Cluster:
         if response.status_code != 200:
             raise ClusterError(f"switchover refused: {response.status_code} {response.text}")
         return self.wait_leader(60, other_than=leader)
+
+    def set_maintenance(self, paused: bool) -> None:
+        """Patroni's maintenance mode: while on, Patroni neither fails over nor
+        restarts a stopped PostgreSQL (a leaderless cluster on demand)."""
+        self._patch_config({"pause": paused})
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:  # every member acts on it within a loop
+            try:
+                response = httpx.get(self._rest(self.nodes[0].name) + "/config", timeout=2)
+                if response.status_code == 200 and bool(response.json().get("pause")) == paused:
+                    time.sleep(2)  # > loop_wait: each Patroni has read it
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise ClusterError("maintenance mode not confirmed within 15s")
+
+    def _patch_config(self, patch: dict) -> None:
+        last = None
+        for node in self.nodes:
+            try:
+                response = httpx.patch(self._rest(node.name) + "/config", json=patch, timeout=10)
+            except httpx.HTTPError as error:
+                last = error
+                continue
+            if response.status_code == 200:
+                return
+            last = f"{response.status_code} {response.text}"
+        raise ClusterError(f"configuration change refused: {last}")
+
+    def set_replay_delay(self, delay_ms: int) -> None:
+        """Makes every standby apply WAL `delay_ms` after its commit
+        (recovery_min_apply_delay, through Patroni's dynamic configuration): a
+        lagging standby on demand. Commits are not held (they wait for the standby
+        to flush, not to apply). Patroni reloads the nodes within its loop."""
+        self._patch_config({"postgresql": {"parameters": {
+            "recovery_min_apply_delay": f"{int(delay_ms)}ms"}}})
 
     # ---- status ---------------------------------------------------------------------
 

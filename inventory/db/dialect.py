@@ -55,6 +55,46 @@ def change_feed_mode(dialect: Dialect) -> str:
     return chosen
 
 
+# How stale a replica's data is, in milliseconds, on the connection it runs on:
+# (is a replica, staleness). PostgreSQL: a standby that is streaming and has
+# replayed all it received is as fresh as the leader's last acknowledged commit
+# (a synchronous standby receives each before it is acknowledged); one that is
+# behind is at most as old as the last transaction it replayed (everything it
+# lacks committed after that one). The replay timestamp alone grows while the
+# leader is idle, hence the pairing. CockroachDB, with follower reads on the
+# session (follower_read_session_options), reads at follower_read_timestamp().
+_PG_STALENESS = """
+SELECT pg_is_in_recovery(),
+       CASE WHEN NOT pg_is_in_recovery() THEN 0
+            WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()
+                 AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')
+            THEN 0
+            ELSE coalesce(1000 * extract(epoch FROM clock_timestamp()
+                                         - pg_last_xact_replay_timestamp()), 'Infinity')
+       END
+"""
+_CRDB_STALENESS = """
+SELECT true, 1000 * extract(epoch FROM now() - follower_read_timestamp())
+"""
+
+
+def staleness_sql(dialect: Dialect) -> str:
+    return _CRDB_STALENESS if is_cockroach(dialect) else _PG_STALENESS
+
+
+def follower_read_session_options() -> str:
+    """CockroachDB's bounded-staleness reads for the `@boundedStaleness` directive.
+
+    `AS OF SYSTEM TIME with_max_staleness('<maxMs>ms')` is CockroachDB's own
+    bounded-staleness read, but it accepts only single-statement reads that touch
+    at most one row, and the service's reads join items, locations and levels.
+    So a replica session reads every statement at `follower_read_timestamp()`
+    (about 4.2 s old, served by the nearest replica); a bound tighter than that
+    is served by the leaseholder (strong), as on PostgreSQL when no standby is
+    fresh enough."""
+    return "-c default_transaction_use_follower_reads=on"
+
+
 def snapshot_isolation(dialect: Dialect) -> str:
     """Isolation for a read-only audit page: one consistent snapshot per page.
     PostgreSQL's REPEATABLE READ is a snapshot; CockroachDB is SERIALIZABLE."""

@@ -1,4 +1,5 @@
-"""Engines of one process: a pool for reads and a pool for writes.
+"""Engines of one process: a pool for reads and a pool for writes, and a pool
+for bounded-staleness reads when replicas are configured.
 
 Write sessions default to SERIALIZABLE (CockroachDB's default; on PostgreSQL a
 startup option sets it), so that a write sent as a single statement in
@@ -16,7 +17,7 @@ from sqlalchemy import create_engine, event, exc
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from .dialect import WRONG_NODE_SQLSTATES
+from .dialect import WRONG_NODE_SQLSTATES, follower_read_session_options
 from .retry import RetryPolicy
 
 
@@ -73,6 +74,9 @@ class Database:
     engine: AsyncEngine
     write_engine: AsyncEngine
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    # Replicas for reads that accept staleness (INVENTORY_READ_DATABASE_URL; on
+    # CockroachDB, follower reads); None: every read goes to the leader.
+    replica_engine: AsyncEngine | None = None
 
     def __post_init__(self) -> None:
         # Built once: execution_options() makes a new engine object on every call.
@@ -97,17 +101,23 @@ class Database:
     async def dispose(self) -> None:
         await self.engine.dispose()
         await self.write_engine.dispose()
+        if self.replica_engine is not None:
+            await self.replica_engine.dispose()
 
 
 def create_database(
-    url: str, pool: PoolSettings | None = None, retry_policy: RetryPolicy | None = None
+    url: str, pool: PoolSettings | None = None, retry_policy: RetryPolicy | None = None,
+    read_url: str | None = None,
 ) -> Database:
+    """`url`: the leader (a multi-host URL with target_session_attrs=read-write
+    follows it across failovers); `read_url`: replicas for bounded-staleness reads."""
     pool = pool or PoolSettings()
     url = normalize_url(url)
 
-    def engine(isolation_level: str | None = None, **connect_args) -> AsyncEngine:
+    def engine(isolation_level: str | None = None, engine_url: str = url,
+               **connect_args) -> AsyncEngine:
         made = create_async_engine(
-            url,
+            engine_url,
             **({"isolation_level": isolation_level} if isolation_level else {}),
             pool_size=pool.size,
             max_overflow=pool.max_overflow,
@@ -123,8 +133,13 @@ def create_database(
 
     # Reads: every connection in autocommit for its whole life. Set per checkout
     # instead (execution_options), it cost about 30 us per read to set and reset.
+    replica = None
+    if read_url:
+        replica = engine("AUTOCOMMIT", engine_url=normalize_url(read_url))
+    elif make_url(url).get_backend_name() == "cockroachdb":
+        replica = engine("AUTOCOMMIT", options=follower_read_session_options())
     return Database(engine=engine("AUTOCOMMIT"), write_engine=engine(**serializable_sessions(url)),
-                    retry_policy=retry_policy or RetryPolicy())
+                    retry_policy=retry_policy or RetryPolicy(), replica_engine=replica)
 
 
 def serializable_sessions(url: str) -> dict[str, str]:

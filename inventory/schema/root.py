@@ -14,6 +14,7 @@ from ..resolvers import mutations as m
 from ..resolvers import queries as q
 from ..resolvers import audit as audit_resolvers
 from .audit import LedgerAudit
+from .consistency import ReadConsistencyExtension, bounded_staleness
 from .errors import ERROR_TYPES
 from .quiet import QuietSchema
 from .subscriptions import Subscription
@@ -67,6 +68,7 @@ def build_schema(introspection: bool = True, cost: CostLimits | None = None) -> 
         mutation=Mutation,
         subscription=Subscription,
         types=[Item, Location, StockLevel, Reservation, Movement],
+        directives=[bounded_staleness],
         extensions=[
             # Authentication, rate limits (charged before validation, so first
             # here) and scopes of every operation (docs/security.md).
@@ -79,5 +81,7 @@ def build_schema(introspection: bool = True, cost: CostLimits | None = None) -> 
                 max_depth=12, max_aliases=30, introspection=introspection),
                 limits=cost, hide_suggestions=not introspection),
             OperationObserver,  # a span and metrics per operation, not per field
+            # @boundedStaleness and extensions.consistency (docs/distributed.md).
+            ReadConsistencyExtension,
         ],
     )

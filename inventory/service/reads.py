@@ -1,5 +1,9 @@
 """Queries. Each opens a short read on the shared pool; connection failures
-become `DatabaseUnavailable` so the API can answer with a clear retryable error."""
+become `DatabaseUnavailable` so the API can answer with a clear retryable error.
+
+Reads go to the leader unless the operation accepts bounded staleness
+(service/consistency.py): then to a replica whose data is fresh enough, measured
+on the very connection that serves the read, else to the leader."""
 from __future__ import annotations
 
 import weakref
@@ -11,7 +15,7 @@ from uuid import UUID
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..db import queries
+from ..db import queries, replicas
 from ..db.engine import Database
 from ..db.retry import DatabaseUnavailable
 from ..domain.models import (
@@ -21,12 +25,42 @@ from ..domain.models import (
     ReservationView,
     StockLevelView,
 )
+from . import consistency
 from .coalesce import Coalescer
 from .context import Ctx
 
 
+def _bounded(ctx: Ctx) -> consistency.ReadConsistency | None:
+    chosen = consistency.current.get()
+    if chosen is None or chosen.max_staleness_ms is None or ctx.db.replica_engine is None:
+        return None
+    return chosen
+
+
 def reading(ctx: Ctx):
-    return _reading(ctx.db)
+    chosen = _bounded(ctx)
+    return _reading(ctx.db) if chosen is None else _bounded_reading(ctx.db, chosen)
+
+
+@asynccontextmanager
+async def _bounded_reading(db: Database, chosen: consistency.ReadConsistency
+                           ) -> AsyncIterator[AsyncConnection]:
+    """A replica connection if its data is at most the bound old, else the leader's.
+    An unreachable replica is not an error: the leader serves."""
+    replica = await replicas.fresh_connection(db.replica_engine, chosen.max_staleness_ms)
+    if replica is None:
+        async with _reading(db) as conn:
+            chosen.served(consistency.LEADER, 0)
+            yield conn
+        return
+    conn, is_replica, staleness_ms = replica
+    try:
+        chosen.served(consistency.REPLICA if is_replica else consistency.LEADER, staleness_ms)
+        yield conn
+    except (sa_exc.OperationalError, sa_exc.InterfaceError, OSError) as error:
+        raise DatabaseUnavailable(f"replica unreachable: {error}") from error
+    finally:
+        await conn.close()
 
 
 @asynccontextmanager
@@ -110,7 +144,12 @@ async def levels_by_keys(
 async def stock_level(ctx: Ctx, sku: str, location_code: str) -> StockLevelView | None:
     """The level, or a zero level when both item and location exist but no stock
     was ever recorded there; None when either does not exist."""
-    level = await _level_lookups(ctx).get((ctx.tenant_id, sku, location_code))
+    if _bounded(ctx) is not None:  # not coalesced with strong reads on the leader
+        async with reading(ctx) as conn:
+            found = await queries.levels_by_codes(conn, [(ctx.tenant_id, sku, location_code)])
+        level = next(iter(found.values()), None)
+    else:
+        level = await _level_lookups(ctx).get((ctx.tenant_id, sku, location_code))
     if level is not None:
         return level
     async with reading(ctx) as conn:
