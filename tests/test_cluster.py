@@ -19,6 +19,7 @@ from inventory.chaos.runner import ChaosConfig, ChaosStack, run_chaos, summary
 from inventory.cluster import Cluster
 from inventory.db import migrate
 
+from .live_support import WsClient
 from .support import ROOT, Api, ApiServer, auth_headers
 
 
@@ -241,3 +242,64 @@ async def test_without_a_writer_mutations_are_unavailable_and_readyz_503_until_o
             assert time.monotonic() < deadline, f"no recovery in 60 s: {seen}"
             await asyncio.sleep(0.2)
     cluster.wait_ready(90)  # whole again for the tests that follow
+
+
+async def test_a_subscription_receives_every_acknowledged_change_across_a_failover(
+        cluster, cluster_api, tmp_path_factory):
+    """Subscribed on one API process, written through another: the leader's
+    PostgreSQL is SIGKILLed between writes. The subscriber's change feed must
+    reconnect to the new leader and catch up, so that every acknowledged change
+    arrives, once and in order."""
+    writer_server = ApiServer(cluster.writer_url,
+                              tmp_path_factory.mktemp("cluster-writer") / "api.log").start(60)
+    try:
+        async with httpx.AsyncClient(timeout=30, headers=auth_headers(cluster_api.url)) as client:
+            api = Api(client, cluster_api.url)
+            probe = (await api.item(), await api.location())
+            await api.receive(*probe, 1)
+            sku, code = await api.item(), await api.location()
+            acknowledged: dict[int, int] = {}  # version -> onHand, as the writer was told
+
+            async def write(n: int) -> None:
+                """receiveStock of 1 with a key, retried with that key until acknowledged."""
+                variables = {"i": {"sku": sku, "locationCode": code, "quantity": 1,
+                                   "idempotencyKey": f"failover-sub-{sku}-{n}"}}
+                deadline = time.monotonic() + 60
+                while True:
+                    try:
+                        response = await client.post(writer_server.url + "/graphql", json={
+                            "query": "mutation($i: ReceiveStockInput!) { receiveStock(input: "
+                                     "$i) { __typename ... on UserError { code } "
+                                     "... on StockLevel { onHand version } } }",
+                            "variables": variables}, headers=auth_headers(writer_server.url))
+                        assert response.status_code in (200, 503), response.text
+                        payload = (response.json().get("data") or {}).get("receiveStock") or {}
+                        if payload.get("__typename") == "StockLevel":
+                            acknowledged[payload["version"]] = payload["onHand"]
+                            return
+                        assert payload.get("code") in (None, "UNAVAILABLE", "RESULT_UNKNOWN",
+                                                       "TRANSACTION_CONFLICT"), payload
+                    except httpx.TransportError:
+                        pass
+                    assert time.monotonic() < deadline, f"write {n} never acknowledged"
+                    await asyncio.sleep(0.2)
+
+            async with WsClient(cluster_api.url) as ws:
+                await ws.subscribe_ready(probe, {"skus": [sku]})
+                for n in range(10):
+                    await write(n)
+                old_leader = cluster.leader()
+                assert await asyncio.to_thread(cluster.kill_postgres, old_leader)
+                for n in range(10, 20):
+                    await write(n)
+                assert await asyncio.to_thread(cluster.wait_leader, 60, old_leader)
+                for n in range(20, 25):
+                    await write(n)
+                received = [(c["version"], c["onHand"]) for c in await ws.changes(
+                    len(acknowledged), timeout=30)]
+                assert await ws.quiet(0.5) == []  # nothing twice
+        assert received == sorted(acknowledged.items()), received
+        assert len(received) == 25
+    finally:
+        writer_server.stop()
+        await asyncio.to_thread(cluster.wait_ready, 90)

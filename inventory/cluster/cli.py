@@ -22,7 +22,8 @@ def add_parser(sub) -> None:
 
     up = actions.add_parser("up", help="start etcd and N Patroni nodes; print the URLs")
     with_dir(up)
-    up.add_argument("--nodes", type=int, default=3, help="PostgreSQL nodes (default 3)")
+    up.add_argument("--nodes", type=int, default=3,
+                    help="PostgreSQL nodes (default 3; 1 runs without replication)")
     up.add_argument("--timeout", type=float, default=120,
                     help="seconds to wait for a leader and a synchronous standby")
     up.set_defaults(func=cmd_up)
@@ -47,8 +48,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     except (ClusterError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    standbys = ", ".join(cluster.sync_standbys()) or "none (one node: no replication)"
     print(f"\nCluster {cluster.state['scope']} ready in {cluster.dir}: leader "
-          f"{cluster.leader()}, synchronous standby {', '.join(cluster.sync_standbys())}.")
+          f"{cluster.leader()}, synchronous standby {standbys}.")
     print("Use it with (then `inventory migrate`, `inventory serve`):")
     _print_urls(cluster)
     print(f"\nStop it with `inventory cluster down --dir {cluster.dir}`.")

@@ -60,8 +60,10 @@ def etcd_command(data_dir: Path, client_port: int, peer_port: int, token: str) -
 
 
 def patroni_config(*, scope: str, node: NodePorts, node_dir: Path, etcd_port: int,
-                   passwords: dict[str, str], bin_dir: Path) -> dict:
-    """Patroni 3.0 settings for one node (see /work docs/distributed.md)."""
+                   passwords: dict[str, str], bin_dir: Path, synchronous: bool = True) -> dict:
+    """Patroni 3.0 settings for one node (docs/distributed.md). `synchronous` off
+    only for a one-node cluster (a baseline for benchmarks): with no standby,
+    strict synchronous mode would hold every commit."""
     hba = [
         "local all all peer",
         f"host replication {REPLICATION_USER} 127.0.0.1/32 scram-sha-256",
@@ -84,7 +86,7 @@ def patroni_config(*, scope: str, node: NodePorts, node_dir: Path, etcd_port: in
                 "maximum_lag_on_failover": 1048576,
                 # An acknowledged commit is on the leader and on a synchronous standby;
                 # strict: with no standby, commits wait rather than go unreplicated.
-                "synchronous_mode": True, "synchronous_mode_strict": True,
+                "synchronous_mode": synchronous, "synchronous_mode_strict": synchronous,
                 # A crashed leader postmaster is failed over, not restarted in place.
                 "primary_start_timeout": 0,
                 "postgresql": {

@@ -270,7 +270,7 @@ class Cluster:
         roles = [m.get("role") for m in members]
         running = all(m.get("state") in ("running", "streaming") for m in members)
         return (len(members) == len(self.nodes) and running and roles.count("leader") == 1
-                and "sync_standby" in roles)
+                and ("sync_standby" in roles or len(self.nodes) == 1))
 
     def wait_ready(self, timeout: float = 120, out: Out | None = None,
                    progress_s: float = 5) -> None:
@@ -384,8 +384,8 @@ class Cluster:
            timeout: float = 120) -> "Cluster":
         """Starts etcd and `nodes` Patroni nodes under `directory` and waits until a
         leader and a synchronous standby serve; creates the service's database."""
-        if nodes < 2:
-            raise ClusterError("--nodes must be at least 2 (a leader and a synchronous standby)")
+        if nodes < 1:
+            raise ClusterError("--nodes must be at least 1 (2 or more for replication)")
         directory = directory.resolve()
         bin_dir = postgres_bin_dir()
         for tool in ("patroni", "etcd"):
@@ -437,7 +437,7 @@ class Cluster:
                 etcd_port=etcd["client_port"], passwords={
                     "superuser": self.state["passwords"]["superuser"],
                     "replication": self.state["passwords"]["replication"]},
-                bin_dir=bin_dir))
+                bin_dir=bin_dir, synchronous=len(self.nodes) > 1))
             if service_account:
                 for path in (node_dir, self._config_path(node.name)):
                     os.chown(path, service_account.pw_uid, service_account.pw_gid)
