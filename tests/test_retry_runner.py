@@ -91,3 +91,37 @@ async def test_unreachable_database_is_unavailable_quickly(database_url):
         assert result.code is ErrorCode.UNAVAILABLE and result.retryable
     finally:
         await dead.dispose()
+
+
+async def test_write_refused_by_a_read_only_node_is_retried_like_a_lost_connection(
+        db, database_url):
+    """A leader demoted by a failover refuses writes with 25006 (as any standby or
+    read-only session does). The write was not applied: it is retried like a lost
+    connection, the refusing connections are not reused, and with no writable
+    node in reach the caller gets DatabaseUnavailable, not a crash."""
+    separator = "&" if "?" in database_url else "?"
+    read_only = database_url + separator + "options=-c%20default_transaction_read_only%3Don"
+    refusing = create_database(read_only, PoolSettings(size=2, max_overflow=0, timeout_s=2))
+    seen: list[str] = []
+    listener = lambda attempt, state: seen.append(state)  # noqa: E731
+    retry.retry_listeners.append(listener)
+    try:
+        used = []
+
+        async def write(conn):
+            used.append((await conn.get_raw_connection()).driver_connection)
+            await conn.execute(text("UPDATE retry_probe SET n = n + 1 WHERE id = 1"))
+
+        for single_statement in (False, True):
+            seen.clear()
+            used.clear()
+            with pytest.raises(DatabaseUnavailable, match="no writable database"):
+                await run_transaction(refusing, write, single_statement=single_statement,
+                                      policy=RetryPolicy(max_attempts=10))
+            assert seen == ["25006", "25006"], seen  # 3 attempts, as for a lost connection
+            # Each attempt had a new connection; those that hit the node were closed.
+            assert len(used) == 3 and len({id(c) for c in used}) == 3
+            assert all(c.closed for c in used)
+    finally:
+        retry.retry_listeners.remove(listener)
+        await refusing.dispose()

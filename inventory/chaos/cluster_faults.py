@@ -5,8 +5,8 @@ leader's PostgreSQL, SIGKILL of the leader's Patroni (its PostgreSQL keeps
 running until Patroni, restarted as a supervisor would, demotes it), a planned
 switchover, and a standby killed (Patroni and PostgreSQL) and started again.
 
-A probe commits a replicated transaction every few milliseconds through the
-multi-host URL; the write pause of a fault is the gap between the last commit
+A probe commits a replicated transaction every 20 ms through the multi-host
+URL; the write pause of a fault is the gap between the last commit
 before it and the first after it. A sampler reads the standbys' replay lag from
 the leader's `pg_stat_replication`.
 """
@@ -39,7 +39,8 @@ class FaultRecord:
     node: str
     at: float  # time.monotonic() just before the fault
     new_leader: str | None = None
-    pause_s: float | None = None
+    pause_s: float | None = None  # as a new client sees it (the probe)
+    workload_pause_s: float | None = None  # between acknowledged workload writes
 
 
 @dataclass
@@ -135,9 +136,10 @@ class ClusterFaults:
     # ---- measurements ---------------------------------------------------------------
 
     async def probe(self, stop: asyncio.Event) -> None:
-        """Commits `SELECT pg_current_xact_id()` (a transaction id, so a commit record
-        that waits for the synchronous standby) in a loop, reconnecting as needed,
-        until `stop` is set."""
+        """Commits a transactional WAL message (a transaction that wrote WAL, so its
+        commit waits for the synchronous standby like any write; a bare transaction
+        id would commit without waiting) in a loop, reconnecting as needed, until
+        `stop` is set."""
         conn: psycopg.AsyncConnection | None = None
         while not stop.is_set():
             try:
@@ -145,8 +147,9 @@ class ClusterFaults:
                     conn = await asyncio.wait_for(psycopg.AsyncConnection.connect(
                         self.writer_conninfo, autocommit=True, connect_timeout=1,
                         application_name="inventory-chaos-probe"), PROBE_TIMEOUT_S * 2)
-                await asyncio.wait_for(conn.execute("SELECT pg_current_xact_id()"),
-                                       PROBE_TIMEOUT_S)
+                await asyncio.wait_for(conn.execute(
+                    "SELECT pg_logical_emit_message(true, 'inventory-chaos-probe', '')"),
+                    PROBE_TIMEOUT_S)
                 self.commits.append(time.monotonic())
             except (asyncio.TimeoutError, psycopg.Error, OSError) as error:
                 self.probe_errors[getattr(error, "sqlstate", None) or type(error).__name__] += 1
@@ -178,31 +181,28 @@ class ClusterFaults:
             except (psycopg.Error, OSError, ClusterError):
                 continue
 
-    def compute_pauses(self) -> None:
-        """Each fault's write pause: the longest gap between probe commits from the
-        last one before the fault until the next fault."""
-        commits = sorted(self.commits)
+    def compute_pauses(self, acknowledged: list[float] = ()) -> None:
+        """Each fault's write pause: the longest gap, from the last commit before
+        the fault until the next fault, between the probe's commits (a client
+        that connects afresh) and between acknowledged workload writes (clients
+        of the API, whose pooled connections may sit on a fenced-off primary)."""
         starts = [r.at for r in self.records] + [float("inf")]
         for record, end in zip(self.records, starts[1:]):
-            before = [t for t in commits if t <= record.at]
-            after = [t for t in commits if record.at < t < end]
-            if before and after:
-                window = [before[-1], *after]
-                record.pause_s = max(b - a for a, b in zip(window, window[1:]))
+            record.pause_s = _longest_gap(self.commits, record.at, end)
+            record.workload_pause_s = _longest_gap(acknowledged, record.at, end)
 
-    def report(self) -> list[str]:
-        self.compute_pauses()
+    def report(self, acknowledged: list[float] = ()) -> list[str]:
+        """Summary lines; `acknowledged`: when each acknowledged workload write was."""
+        self.compute_pauses(acknowledged)
         lines = []
-        by_kind: dict[str, list[float]] = {}
-        for record in self.records:
-            if record.pause_s is not None:
-                by_kind.setdefault(record.kind, []).append(record.pause_s)
-        for kind in FAULT_KINDS:
-            pauses = by_kind.get(kind)
-            if pauses:
-                lines.append(f"  write pause after {kind}: n={len(pauses)} p50="
-                             f"{statistics.median(pauses):.2f}s max={max(pauses):.2f}s "
-                             f"({', '.join(f'{p:.2f}' for p in pauses)})")
+        for label, attribute in (("probe", "pause_s"), ("workload", "workload_pause_s")):
+            for kind in FAULT_KINDS:
+                pauses = [getattr(r, attribute) for r in self.records
+                          if r.kind == kind and getattr(r, attribute) is not None]
+                if pauses:
+                    lines.append(f"  write pause after {kind} ({label}): n={len(pauses)} p50="
+                                 f"{statistics.median(pauses):.2f}s max={max(pauses):.2f}s "
+                                 f"({', '.join(f'{p:.2f}' for p in pauses)})")
         failovers = sum(1 for r in self.records if r.kind in LEADER_FAULTS
                         and r.new_leader and r.new_leader != r.node)
         lines.insert(0, f"Leader changes: {failovers}; probe commits {len(self.commits)}, "
@@ -218,6 +218,16 @@ class ClusterFaults:
     def leader_failovers(self) -> int:
         return sum(1 for r in self.records if r.kind in LEADER_FAULTS
                    and r.new_leader and r.new_leader != r.node)
+
+
+def _longest_gap(times, start: float, end: float) -> float | None:
+    ordered = sorted(times)
+    before = [t for t in ordered if t <= start]
+    after = [t for t in ordered if start < t < end]
+    if not before or not after:
+        return None
+    window = [before[-1], *after]
+    return max(b - a for a, b in zip(window, window[1:]))
 
 
 async def _close_quietly(conn: psycopg.AsyncConnection) -> None:

@@ -264,7 +264,7 @@ def summary(result: ChaosResult) -> str:
         lines.append("Cluster faults: " + (", ".join(
             f"{k}={v}" for k, v in sorted(cf.injected.items())) or "none")
             + (f" (failed: {dict(cf.errors)})" if cf.errors else ""))
-        lines += cf.report()
+        lines += cf.report([c.done_at for c in s.calls if c.outcome == "ok" and c.done_at])
     lines += [f"  VIOLATION {v}" for v in result.violations[:50]]
     return "\n".join(lines)
 

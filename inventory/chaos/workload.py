@@ -64,6 +64,7 @@ class Call:
     indeterminate_attempts: int = 0
     result: dict[str, Any] | None = None
     lines: int = 1  # ledger rows one application of this call writes, when ok
+    done_at: float | None = None  # time.monotonic() of the final answer
 
 
 @dataclass
@@ -164,6 +165,7 @@ class Workload:
             await asyncio.sleep(delay * self.random.uniform(0.5, 1.5))
             delay = min(delay * 2, 1.0)
         self.state.outcomes[call.outcome] += 1
+        call.done_at = time.monotonic()
         # Short-lived reservations are left alone for the sweeper to expire.
         if (call.outcome == "ok" and call.op == "reserveStock"
                 and call.result["status"] == "ACTIVE" and call.input["ttlSeconds"] > 1):
