@@ -43,7 +43,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from bench import loadgen
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable as bench/overload.py
+from bench import loadgen  # noqa: E402
 from inventory.chaos.runner import ApiProcess, create_client_key
 from inventory.db import embedded, migrate, seed
 from inventory.db.audit import audit

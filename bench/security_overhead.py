@@ -8,6 +8,7 @@ figures are noisy (run it twice).
 """
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 import time
@@ -77,4 +78,6 @@ async def main(n: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 5000))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("iterations", type=int, nargs="?", default=5000)
+    asyncio.run(main(parser.parse_args().iterations))

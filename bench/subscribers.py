@@ -28,9 +28,10 @@ from pathlib import Path
 
 import httpx
 
-from inventory.db import embedded, migrate
-from tests.live_support import WsClient
-from tests.support import API_KEYS, Api, create_api_key, free_port
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable as bench/subscribers.py
+from inventory.db import embedded, migrate  # noqa: E402
+from tests.live_support import WsClient  # noqa: E402
+from tests.support import API_KEYS, Api, create_api_key, free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_KEY_VAR = "INVENTORY_BENCH_API_KEY"  # the API key, parent to subscriber process
