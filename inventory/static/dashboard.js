@@ -104,22 +104,35 @@ const NO_READ = "This API key lacks the inventory:read scope. Enter a key that h
 
 // ---------------------------------------------------------------- HTTP queries
 
+const sleep = ms => new Promise(resolve => setTimeout(resolve, ms));
+
+// One GraphQL request over HTTP. A rate-limited request (the key's read budget
+// is charged each query's calculated cost) waits as told and is sent again.
 async function gql(query, variables = {}) {
-  const response = await fetch(httpUrl, {
-    method: "POST",
-    headers: {"Content-Type": "application/json", "Authorization": "Bearer " + state.apiKey},
-    body: JSON.stringify({query, variables}),
-  });
-  if (response.status === 401) throw new KeyRefused(REFUSED);
-  if (!response.ok && response.status !== 400) throw new Error(`HTTP ${response.status}`);
-  const body = await response.json();
-  if (body.errors) {
-    const code = body.errors[0].extensions?.code;
+  for (let attempt = 1; ; attempt++) {
+    const response = await fetch(httpUrl, {
+      method: "POST",
+      headers: {"Content-Type": "application/json", "Authorization": "Bearer " + state.apiKey},
+      body: JSON.stringify({query, variables}),
+    });
+    if (response.status === 401) throw new KeyRefused(REFUSED);
+    const body = response.headers.get("content-type")?.includes("json") ? await response.json() : {};
+    const error = body.errors?.[0];
+    const code = error?.extensions?.code;
+    if ((response.status === 429 || code === "RATE_LIMITED" || code === "OVERLOADED") && attempt < 20) {
+      const wait = error?.extensions?.retryAfterMs ?? 1000 * (Number(response.headers.get("retry-after")) || 1);
+      $("status").dataset.waits = String(Number($("status").dataset.waits || 0) + 1);
+      $("status-detail").textContent = `the server asked to slow down: waiting ${(wait / 1000).toFixed(1)} s`;
+      await sleep(wait);
+      $("status-detail").textContent = "";
+      continue;
+    }
     if (code === "FORBIDDEN") throw new KeyRefused(NO_READ);
     if (code === "UNAUTHENTICATED") throw new KeyRefused(REFUSED);
-    throw new Error(body.errors[0].message);
+    if (error) throw new Error(error.message);
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    return body.data;
   }
-  return body.data;
 }
 
 const ITEMS = `query($after: String) { items(first: ${ITEMS_PAGE}, after: $after) {
