@@ -2,7 +2,8 @@
 
 A command is a code span (or a line of a fenced block that is not a Mermaid
 diagram) that starts with `inventory `, `.venv/bin/inventory `, `bench/...`,
-`.venv/bin/python bench/...` or `scripts/...`. Each is run with `--help`: an
+`.venv/bin/python bench/...`, `.venv/bin/python -m bench.<name>` or
+`scripts/...`. Each is run with `--help`: an
 `inventory` command must answer with the usage of exactly its subcommands (argparse
 would otherwise print a parent's help for a misspelt subcommand), a `bench/` or
 `scripts/` file must exist and exit 0.
@@ -24,7 +25,7 @@ _FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```", re.M | re.S)
 _SPAN = re.compile(r"`([^`\n]+)`")
 _COMMAND = re.compile(
     r"^(?:\.venv/bin/)?(?:python3?\s+|\.venv/bin/python3?\s+)?"
-    r"(?P<tool>inventory(?=\s|$)|bench/[\w./-]+|scripts/[\w.-]+)(?P<rest>.*)$")
+    r"(?P<tool>inventory(?=\s|$)|bench/[\w./-]+|-m\s+bench\.\w+|scripts/[\w.-]+)(?P<rest>.*)$")
 _WORD = re.compile(r"^[a-z][a-z-]*$")
 
 
@@ -40,7 +41,7 @@ def commands_in(markdown: str) -> list[tuple[str, ...]]:
         match = _COMMAND.match(text.strip())
         if not match:
             continue
-        tool = match["tool"]
+        tool = " ".join(match["tool"].split())
         command: tuple[str, ...] = (tool,)
         if tool == "inventory":
             for word in match["rest"].split():
@@ -61,12 +62,17 @@ def problem_with(command: tuple[str, ...]) -> str | None:
         if not (ROOT / tool).is_file():
             return f"{tool}: no such file"
         argv = [sys.executable, tool, "--help"]
+    elif tool.startswith("-m "):
+        module = tool.split()[1]
+        if not (ROOT / (module.replace(".", "/") + ".py")).is_file():
+            return f"python {tool}: no such module"
+        argv = [sys.executable, "-m", module, "--help"]
     else:
         if not os.access(ROOT / tool, os.X_OK):
             return f"{tool}: no such executable"
         argv = [str(ROOT / tool), "--help"]
     out = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    shown = " ".join(command)
+    shown = ("python " if tool.startswith("-m ") else "") + " ".join(command)
     if out.returncode != 0:
         last = (out.stderr.strip().splitlines() or ["(no output)"])[-1]
         return f"`{shown} --help` exited {out.returncode}: {last}"
@@ -94,7 +100,8 @@ def test_every_command_quoted_in_the_design_document_exists():
 def test_a_command_that_does_not_exist_is_reported():
     markdown = """
 Run `inventory chaos --duration 5`, `inventory frobnicate --fast`,
-`.venv/bin/python bench/no_such_bench.py --x 1` and `inventory cluster explode`.
+`.venv/bin/python bench/no_such_bench.py --x 1`, `inventory cluster explode`
+and `.venv/bin/python -m bench.nothing_here --seconds 8`.
 
 ```sh
 inventory keys create --tenant T --scopes S --name N
@@ -109,10 +116,11 @@ flowchart LR
     assert commands == [
         ("inventory", "keys", "create"), ("inventory", "chaos"),
         ("inventory", "frobnicate"), ("bench/no_such_bench.py",),
-        ("inventory", "cluster", "explode"),
+        ("inventory", "cluster", "explode"), ("-m bench.nothing_here",),
     ]
     found = problems(commands[1:])  # the first only shows that fenced blocks count
-    assert len(found) == 3, found
+    assert len(found) == 4, found
     assert any("inventory frobnicate" in p for p in found)
     assert any("bench/no_such_bench.py: no such file" in p for p in found)
     assert any("inventory cluster explode" in p for p in found)
+    assert any("python -m bench.nothing_here: no such module" in p for p in found)
