@@ -7,7 +7,9 @@ import itertools
 import json
 from typing import Any
 
+import pytest
 import websockets
+from websockets.exceptions import ConnectionClosed
 
 from .support import API_KEYS
 
@@ -20,6 +22,16 @@ subscription($skus: [String!], $codes: [String!], $since: [LevelVersionInput!]) 
     sku locationCode onHand reserved available version kind at
   }
 }"""
+
+
+async def closed_with(ws) -> int:
+    """Reads a raw websocket until the server closes it (no ack, no data may
+    come first); returns the close code."""
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            message = json.loads(await ws.recv())
+            assert message["type"] not in {"connection_ack", "next", "data"}, message
+    return closed.value.rcvd.code
 
 
 class WsClient:

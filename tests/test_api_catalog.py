@@ -120,9 +120,8 @@ async def test_malformed_and_unknown_node_ids(api):
     assert data["node"] is None
 
 
-async def test_movements_ledger_listing(api):
-    sku, code = await api.item(), await api.location()
-    await api.receive(sku, code, 5)
+async def test_movements_ledger_listing(api, stocked_level):
+    sku, code = await stocked_level(5)
     await api.mutate("adjustStock", {"sku": sku, "locationCode": code, "delta": -2,
                                      "reason": "damaged"})
     query = """query($s: String, $c: String, $after: String) {
@@ -147,11 +146,11 @@ async def test_movements_ledger_listing(api):
 
 
 async def test_validation_errors_are_coded_not_500(api):
-    response = await api.client.post(api.url + "/graphql", json={"query": "{ nope }"})
+    response = await api.post("{ nope }")
     assert response.status_code == 200
     assert response.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
-    response = await api.client.post(api.url + "/graphql", content=b"{not json",
-                                     headers={"content-type": "application/json"})
+    response = await api.http("POST", content=b"{not json",
+                              headers={"content-type": "application/json"})
     assert response.status_code == 400
 
 
@@ -164,5 +163,5 @@ async def test_health_and_readiness(api):
 
 
 async def test_graphiql_is_served(api):
-    response = await api.client.get(api.url + "/graphql", headers={"accept": "text/html"})
+    response = await api.http("GET", headers={"accept": "text/html"})
     assert response.status_code == 200 and "graphiql" in response.text.lower()

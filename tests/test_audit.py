@@ -6,9 +6,7 @@ from sqlalchemy import create_engine, text
 
 from inventory.db.audit import audit
 
-from .conftest import create_database
-from .support import unique
-from .test_cli import run_cli
+from .support import create_database, run_cli, unique
 
 
 def test_verify_pages_passes_then_reports_each_corruption(pg_base_url):

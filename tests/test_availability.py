@@ -6,31 +6,31 @@ UNAVAILABLE, not a 500 (nor a 401: the key is fine). Uses its own database
 server, so the rest of the suite is not disturbed."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import subprocess
 import time
 
-import httpx
+from sqlalchemy import create_engine
 
 from inventory.db import embedded, migrate
 
-from .support import Api, ApiServer, create_api_key, unique
+from .support import assert_invariants, create_api_key
 
 LEVEL = "query($s: String!, $l: String!) { stockLevel(sku: $s, locationCode: $l) { onHand } }"
 
 
-async def test_database_outage_fails_fast_and_recovers_without_restart(tmp_path):
+async def test_database_outage_fails_fast_and_recovers_without_restart(
+        tmp_path, start_api_server, graphql, stocked_level):
     url, server = embedded.start(tmp_path / "db")
     migrate.upgrade(url)
-    api_server = ApiServer(url, tmp_path / "api.log", INVENTORY_POOL_TIMEOUT="2").start()
     try:
-        # A client timeout far above the service's own: a hang fails the test.
-        async with httpx.AsyncClient(timeout=20) as client:
-            api = Api(client, api_server.url)
-            sku, code = unique("AV"), unique("LOC")
-            await api.location(code)
-            await api.item(sku)
-            await api.receive(sku, code, 3)
+        with start_api_server("outage", database_url=url, INVENTORY_POOL_TIMEOUT="2") \
+                as api_server:
+            # The client's timeout (30 s) is far above the service's own: a hang fails.
+            api = graphql(api_server)
+            client = api.client
+            sku, code = await stocked_level(3, client=api)
             unverified_key = create_api_key(url, name="not yet used")
 
             embedded.stop(server, "immediate")
@@ -55,7 +55,7 @@ async def test_database_outage_fails_fast_and_recovers_without_restart(tmp_path)
             deadline = time.monotonic() + 30
             while (await client.get(api_server.url + "/readyz")).status_code != 200:
                 assert time.monotonic() < deadline, "API did not become ready again"
-                time.sleep(0.2)
+                await asyncio.sleep(0.2)
             # Same process, no restart: the retried write lands once.
             write = await api.mutate("receiveStock", {
                 "sku": sku, "locationCode": code, "quantity": 1, "idempotencyKey": "av-1"},
@@ -63,7 +63,11 @@ async def test_database_outage_fails_fast_and_recovers_without_restart(tmp_path)
             assert write == {"__typename": "StockLevel", "onHand": 4}, write
             assert (await api.level(sku, code))["onHand"] == 4
             assert api_server.process.poll() is None
+            engine = create_engine(url)
+            try:
+                assert_invariants(engine)  # before this database goes away
+            finally:
+                engine.dispose()
     finally:
-        api_server.stop()
         with contextlib.suppress(subprocess.CalledProcessError):  # already down if we failed
             embedded.stop(server)

@@ -1,83 +1,145 @@
-"""Every kind of bad input gets a typed error and writes nothing."""
+"""Every kind of bad input gets a typed error and writes nothing: one table,
+one test case per row."""
 from __future__ import annotations
+
+import uuid
 
 import pytest
 
+from inventory.domain import ids
+
 from .support import snapshot
+
+# Placeholders for the module's stocked level (`stocked` below): sku SKU with
+# 10 units at location A, none at location B. `fill` swaps them for real names.
+SKU, A, B = "<sku>", "<a>", "<b>"
+LINE = {"sku": SKU, "locationCode": A, "quantity": 1}
+BIG = 10 ** 13
+UNKNOWN_RESERVATION = ids.encode("Reservation", uuid.uuid4())
+
+# (mutation, input, the error code it must answer). Add a row per new case; its
+# id names the case in the test report.
+BAD_INPUT = [
+    pytest.param("receiveStock", {"sku": SKU, "locationCode": A, "quantity": 0},
+                 "INVALID_INPUT", id="receive-zero"),
+    pytest.param("receiveStock", {"sku": SKU, "locationCode": A, "quantity": -3},
+                 "INVALID_INPUT", id="receive-negative"),
+    pytest.param("receiveStock", {"sku": SKU, "locationCode": A, "quantity": BIG},
+                 "INVALID_INPUT", id="receive-above-10^12"),
+    pytest.param("receiveStock", {"sku": "NOPE-1", "locationCode": A, "quantity": 1},
+                 "NOT_FOUND", id="receive-unknown-sku"),
+    pytest.param("receiveStock", {"sku": "", "locationCode": A, "quantity": 1},
+                 "INVALID_INPUT", id="receive-empty-sku"),
+    pytest.param("receiveStock", {"sku": SKU, "locationCode": A, "quantity": 1, "reason": "x" * 500},
+                 "INVALID_INPUT", id="receive-reason-too-long"),
+    pytest.param("receiveStock", {"sku": SKU, "locationCode": A, "quantity": 1, "idempotencyKey": ""},
+                 "INVALID_INPUT", id="receive-empty-idempotency-key"),
+    pytest.param("adjustStock", {"sku": SKU, "locationCode": A, "delta": 0},
+                 "INVALID_INPUT", id="adjust-zero"),
+    pytest.param("adjustStock", {"sku": SKU, "locationCode": A, "delta": -BIG},
+                 "INVALID_INPUT", id="adjust-below-minus-10^12"),
+    pytest.param("adjustStock", {"sku": SKU, "locationCode": A, "delta": -11},
+                 "INSUFFICIENT_STOCK", id="adjust-below-zero"),
+    pytest.param("adjustStock", {"sku": "NOPE-1", "locationCode": A, "delta": 1},
+                 "NOT_FOUND", id="adjust-unknown-sku"),
+    pytest.param("adjustStock", {"sku": SKU, "locationCode": "NOPE-1", "delta": 1},
+                 "NOT_FOUND", id="adjust-unknown-location"),
+    pytest.param("setStock", {"sku": "NOPE-1", "locationCode": A, "onHand": 1},
+                 "NOT_FOUND", id="set-unknown-sku"),
+    pytest.param("setStock", {"sku": SKU, "locationCode": "NOPE-1", "onHand": 1},
+                 "NOT_FOUND", id="set-unknown-location"),
+    pytest.param("setStock", {"sku": SKU, "locationCode": A, "onHand": -1},
+                 "INVALID_INPUT", id="set-negative"),
+    pytest.param("setStock", {"sku": SKU, "locationCode": A, "onHand": 1, "compareQuantity": 9},
+                 "QUANTITY_MISMATCH", id="set-compare-differs"),
+    pytest.param("transferStock", {"sku": SKU, "fromLocationCode": A, "toLocationCode": B, "quantity": 0},
+                 "INVALID_INPUT", id="transfer-zero"),
+    pytest.param("transferStock", {"sku": SKU, "fromLocationCode": A, "toLocationCode": B, "quantity": 11},
+                 "INSUFFICIENT_STOCK", id="transfer-more-than-available"),
+    pytest.param("transferStock", {"sku": SKU, "fromLocationCode": "NOPE-1", "toLocationCode": B, "quantity": 1},
+                 "NOT_FOUND", id="transfer-unknown-location"),
+    pytest.param("reserveStock", {"lines": []},
+                 "INVALID_INPUT", id="reserve-no-lines"),
+    pytest.param("reserveStock", {"lines": [LINE, LINE]},
+                 "INVALID_INPUT", id="reserve-duplicate-lines"),
+    pytest.param("reserveStock", {"lines": [{**LINE, "quantity": 0}]},
+                 "INVALID_INPUT", id="reserve-zero"),
+    pytest.param("reserveStock", {"lines": [{**LINE, "quantity": BIG}]},
+                 "INVALID_INPUT", id="reserve-above-10^12"),
+    pytest.param("reserveStock", {"lines": [{**LINE, "sku": "NOPE-1"}]},
+                 "NOT_FOUND", id="reserve-unknown-sku"),
+    pytest.param("reserveStock", {"lines": [LINE], "ttlSeconds": 0},
+                 "INVALID_INPUT", id="reserve-ttl-zero"),
+    pytest.param("reserveStock", {"lines": [LINE], "ttlSeconds": 10 ** 8},
+                 "INVALID_INPUT", id="reserve-ttl-too-long"),
+    pytest.param("reserveStock", {"lines": [LINE, {**LINE, "locationCode": B}]},
+                 "INSUFFICIENT_STOCK", id="reserve-one-line-short"),
+    pytest.param("commitReservation", {"reservationId": "not-an-id"},
+                 "INVALID_INPUT", id="commit-malformed-id"),
+    pytest.param("releaseReservation", {"reservationId": UNKNOWN_RESERVATION},
+                 "NOT_FOUND", id="release-unknown-reservation"),
+    pytest.param("commitReservation", {"reservationId": UNKNOWN_RESERVATION},
+                 "NOT_FOUND", id="commit-unknown-reservation"),
+    pytest.param("releaseReservation", {"reservationId": ""},
+                 "INVALID_INPUT", id="release-empty-id"),
+    pytest.param("createItem", {"sku": "bad sku", "name": "x"},
+                 "INVALID_INPUT", id="item-sku-with-space"),
+    pytest.param("createItem", {"sku": "OK-SKU-1", "name": ""},
+                 "INVALID_INPUT", id="item-empty-name"),
+    pytest.param("createItem", {"sku": "OK-SKU-2", "name": "x", "reorderPoint": -1},
+                 "INVALID_INPUT", id="item-negative-reorder-point"),
+    pytest.param("createLocation", {"code": "x" * 100, "name": "x"},
+                 "INVALID_INPUT", id="location-code-too-long"),
+]
+
+
+def fill(value, names: dict[str, str]):
+    """`value` with every placeholder string replaced by its real name."""
+    if isinstance(value, dict):
+        return {k: fill(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [fill(v, names) for v in value]
+    return names.get(value, value) if isinstance(value, str) else value
 
 
 @pytest.fixture(scope="module")
-async def stocked(api):
-    sku, a, b = await api.item(), await api.location(), await api.location()
-    await api.receive(sku, a, 10)
-    return sku, a, b
+async def stocked(api, stocked_level) -> dict[str, str]:
+    """The placeholders' names: 10 units of a new sku at A, a second location B."""
+    sku, a = await stocked_level(10)
+    return {SKU: sku, A: a, B: await api.location()}
 
 
-def cases(sku, a, b):
-    big = 10 ** 13
-    line = {"sku": sku, "locationCode": a, "quantity": 1}
-    return [
-        ("receiveStock", {"sku": sku, "locationCode": a, "quantity": 0}, "INVALID_INPUT"),
-        ("receiveStock", {"sku": sku, "locationCode": a, "quantity": -3}, "INVALID_INPUT"),
-        ("receiveStock", {"sku": sku, "locationCode": a, "quantity": big}, "INVALID_INPUT"),
-        ("receiveStock", {"sku": "NOPE-1", "locationCode": a, "quantity": 1}, "NOT_FOUND"),
-        ("receiveStock", {"sku": "", "locationCode": a, "quantity": 1}, "INVALID_INPUT"),
-        ("receiveStock", {"sku": sku, "locationCode": a, "quantity": 1, "reason": "x" * 500},
-         "INVALID_INPUT"),
-        ("receiveStock", {"sku": sku, "locationCode": a, "quantity": 1, "idempotencyKey": ""},
-         "INVALID_INPUT"),
-        ("adjustStock", {"sku": sku, "locationCode": a, "delta": 0}, "INVALID_INPUT"),
-        ("adjustStock", {"sku": sku, "locationCode": a, "delta": -big}, "INVALID_INPUT"),
-        ("adjustStock", {"sku": sku, "locationCode": a, "delta": -11}, "INSUFFICIENT_STOCK"),
-        ("setStock", {"sku": sku, "locationCode": a, "onHand": -1}, "INVALID_INPUT"),
-        ("setStock", {"sku": sku, "locationCode": a, "onHand": 1, "compareQuantity": 9},
-         "QUANTITY_MISMATCH"),
-        ("transferStock", {"sku": sku, "fromLocationCode": a, "toLocationCode": b,
-                           "quantity": 0}, "INVALID_INPUT"),
-        ("transferStock", {"sku": sku, "fromLocationCode": a, "toLocationCode": b,
-                           "quantity": 11}, "INSUFFICIENT_STOCK"),
-        ("transferStock", {"sku": sku, "fromLocationCode": "NOPE-1", "toLocationCode": b,
-                           "quantity": 1}, "NOT_FOUND"),
-        ("reserveStock", {"lines": []}, "INVALID_INPUT"),
-        ("reserveStock", {"lines": [line, line]}, "INVALID_INPUT"),
-        ("reserveStock", {"lines": [{**line, "quantity": 0}]}, "INVALID_INPUT"),
-        ("reserveStock", {"lines": [{**line, "quantity": big}]}, "INVALID_INPUT"),
-        ("reserveStock", {"lines": [{**line, "sku": "NOPE-1"}]}, "NOT_FOUND"),
-        ("reserveStock", {"lines": [line], "ttlSeconds": 0}, "INVALID_INPUT"),
-        ("reserveStock", {"lines": [line], "ttlSeconds": 10 ** 8}, "INVALID_INPUT"),
-        ("reserveStock", {"lines": [line] + [{**line, "locationCode": b, "quantity": 1}]},
-         "INSUFFICIENT_STOCK"),
-        ("commitReservation", {"reservationId": "not-an-id"}, "INVALID_INPUT"),
-        ("releaseReservation", {"reservationId": ""}, "INVALID_INPUT"),
-        ("createItem", {"sku": "bad sku", "name": "x"}, "INVALID_INPUT"),
-        ("createItem", {"sku": "OK-SKU-1", "name": ""}, "INVALID_INPUT"),
-        ("createItem", {"sku": "OK-SKU-2", "name": "x", "reorderPoint": -1}, "INVALID_INPUT"),
-        ("createLocation", {"code": "x" * 100, "name": "x"}, "INVALID_INPUT"),
-    ]
+@pytest.mark.parametrize("mutation, bad_input, code", BAD_INPUT)
+async def test_bad_input_is_typed_and_writes_nothing(api, sync_engine, stocked, mutation,
+                                                     bad_input, code):
+    body = fill(bad_input, stocked)
+    with sync_engine.connect() as conn:
+        before = snapshot(conn, [stocked[SKU]])
+    result = await api.mutate(mutation, body)
+    assert result.get("code") == code, result
+    assert result["message"], result
+    with sync_engine.connect() as conn:
+        assert snapshot(conn, [stocked[SKU]]) == before
 
 
-async def test_bad_input_is_typed_and_writes_nothing(api, sync_engine, stocked):
-    for name, body, expected in cases(*stocked):
-        with sync_engine.connect() as conn:
-            before = snapshot(conn)
-        result = await api.mutate(name, body)
-        assert result.get("code") == expected, (name, body, result)
-        assert result["message"], (name, body)
-        with sync_engine.connect() as conn:
-            assert snapshot(conn) == before, (name, body)
-
-
-@pytest.mark.parametrize("quantity", ["1.5", '"3"', "true", "null", "99999999999999999999999"])
-async def test_malformed_scalars_are_graphql_errors_not_500(api, stocked, quantity):
-    sku, a, _ = stocked
-    response = await api.client.post(api.url + "/graphql", json={"query": f"""
+@pytest.mark.parametrize("quantity, answer", [
+    ("1.5", "GRAPHQL_VALIDATION_FAILED"),
+    ('"3"', "GRAPHQL_VALIDATION_FAILED"),
+    ("true", "GRAPHQL_VALIDATION_FAILED"),
+    ("null", "GRAPHQL_VALIDATION_FAILED"),
+    # A number too large for a quantity still parses; then the domain refuses it.
+    ("99999999999999999999999", "receiveStock: INVALID_INPUT"),
+])
+async def test_malformed_scalars_are_typed_errors_not_500(api, stocked, quantity, answer):
+    sku, a = stocked[SKU], stocked[A]
+    response = await api.post(f"""
         mutation {{ receiveStock(input: {{sku: "{sku}", locationCode: "{a}",
-          quantity: {quantity}}}) {{ __typename ... on UserError {{ code }} }} }}"""})
-    assert response.status_code == 200
+          quantity: {quantity}}}) {{ __typename ... on UserError {{ code }} }} }}""")
+    assert response.status_code == 200, response.text
+    assert "Traceback" not in response.text
     body = response.json()
-    if "errors" in body:
-        assert body["errors"][0]["extensions"]["code"] in {"GRAPHQL_VALIDATION_FAILED",
-                                                           "INVALID_INPUT"}
-        assert "Traceback" not in response.text
-    else:  # a number too large for a quantity still parses, then the domain refuses it
-        assert body["data"]["receiveStock"]["code"] == "INVALID_INPUT"
+    if body.get("errors"):
+        got = body["errors"][0]["extensions"]["code"]
+    else:
+        got = f"receiveStock: {body['data']['receiveStock']['code']}"
+    assert got == answer, body

@@ -10,15 +10,7 @@ import time
 import httpx
 from sqlalchemy import create_engine, text
 
-from .conftest import create_database
-from .support import ROOT, assert_invariants, free_port
-
-
-def run_cli(*args: str, env: dict | None = None, timeout: float = 60):
-    return subprocess.run(
-        [sys.executable, "-m", "inventory.cli", *args], cwd=ROOT, capture_output=True,
-        text=True, timeout=timeout, env={**os.environ, **(env or {})},
-    )
+from .support import ROOT, assert_invariants, create_database, free_port, run_cli
 
 
 def test_help_lists_commands_and_environment():

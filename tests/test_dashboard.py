@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .support import Api, ApiServer, create_api_key, unique
+from .support import Api, create_api_key, create_database, unique
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 pytestmark = pytest.mark.skipif(
@@ -85,12 +85,10 @@ def shoot(browser, folder: Path, name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def dashboard_server(database_url, tmp_path_factory):
+def dashboard_server(start_api_server):
     # No credential cache: a revoked key is refused on its next request.
-    server = ApiServer(database_url, tmp_path_factory.mktemp("api-dash") / "api.log",
-                       INVENTORY_AUTH_CACHE_SECONDS="0").start()
-    yield server
-    server.stop()
+    with start_api_server("api-dash", INVENTORY_AUTH_CACHE_SECONDS="0") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -149,9 +147,8 @@ async def reserve(api: Api, sku: str, code: str, quantity: int, reference: str) 
 
 
 async def test_a_write_shows_in_the_table_the_feed_and_the_chart(
-        browser, dashboard_server, api, screenshots):
-    sku, code = await api.item(reorder_point=3), await api.location()
-    await api.receive(sku, code, 10)
+        browser, dashboard_server, api, screenshots, stocked_level):
+    sku, code = await stocked_level(10, reorder_point=3)
     open_dashboard(browser, dashboard_server)
     await wait_for(browser, STATUS, "live", 30)
     assert browser.current_url == dashboard_server.url + "/dashboard"
@@ -229,9 +226,8 @@ async def test_search_and_location_filter_narrow_the_table(browser, dashboard_se
 
 
 async def test_a_dropped_connection_shows_then_recovers(browser, dashboard_server, api,
-                                                       screenshots):
-    sku, code = await api.item(), await api.location()
-    await api.receive(sku, code, 10)
+                                                       screenshots, stocked_level):
+    sku, code = await stocked_level(10)
     open_dashboard(browser, dashboard_server)
     await wait_for(browser, STATUS, "live", 30)
     await search(browser, sku)
@@ -269,13 +265,12 @@ async def submit_key(browser, key: str) -> None:
 
 
 async def test_wrong_revoked_and_underscoped_keys_get_a_clear_message(
-        browser, dashboard_server, database_url, api, screenshots):
+        browser, dashboard_server, database_url, api, screenshots, stocked_level):
     from sqlalchemy import create_engine
 
     from inventory.db import api_keys
 
-    sku, code = await api.item(), await api.location()
-    await api.receive(sku, code, 4)
+    sku, code = await stocked_level(4)
     # A key that does not exist.
     open_dashboard(browser, dashboard_server, "inv_" + "0" * 64 + "_guess")
     await wait_for(browser, STATUS, "refused", 15)
@@ -316,15 +311,13 @@ async def test_wrong_revoked_and_underscoped_keys_get_a_clear_message(
 
 
 @pytest.fixture(scope="module")
-def ten_thousand_levels(pg_base_url, tmp_path_factory):
+def ten_thousand_levels(pg_base_url, start_api_server):
     """A server on its own database holding 2,500 items in 4 locations."""
     from sqlalchemy import create_engine
 
     from inventory.db import migrate
     from inventory.db.seed import seed
     from inventory.service.context import DEFAULT_TENANT_ID
-
-    from .conftest import create_database
 
     url = create_database(pg_base_url, "inventory_dashboard_10k")
     migrate.upgrade(url)
@@ -336,10 +329,9 @@ def ten_thousand_levels(pg_base_url, tmp_path_factory):
     # Reads are charged their calculated cost (docs/security.md): the whole load
     # costs about 28,000, more than this budget's burst, so the page usually
     # waits as the server says.
-    server = ApiServer(url, tmp_path_factory.mktemp("api-10k") / "api.log",
-                       INVENTORY_RATE_READ="2000", INVENTORY_RATE_READ_BURST="10000").start()
-    yield server
-    server.stop()
+    with start_api_server("api-10k", database_url=url, INVENTORY_RATE_READ="2000",
+                          INVENTORY_RATE_READ_BURST="10000") as server:
+        yield server
 
 
 async def test_ten_thousand_levels_are_paged(browser, ten_thousand_levels, screenshots):

@@ -6,52 +6,41 @@ import asyncio
 import json
 import uuid
 
-import httpx
 import psycopg
 import pytest
 import websockets
 
 from inventory.events.feeds import LISTENER_NAME
 
-from .live_support import LEGACY_WS, LEVEL_SUBSCRIPTION, TRANSPORT_WS, WsClient
-from .security.conftest import ADMIN, ALL, READ, WRITE
-from .security.test_websocket_auth import _closed_with
-from .support import Api, ApiServer, create_api_key, unique
+from .live_support import LEGACY_WS, LEVEL_SUBSCRIPTION, TRANSPORT_WS, WsClient, closed_with
+from .support import ADMIN, ALL_SCOPES, READ, WRITE, create_api_key, unique
 
 
 @pytest.fixture(scope="module")
-def second_server(database_url, tmp_path_factory):
-    server = ApiServer(database_url, tmp_path_factory.mktemp("api2") / "api.log").start()
-    yield server
-    server.stop()
+def second_server(start_api_server):
+    with start_api_server("api2") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
-def poll_server(database_url, tmp_path_factory):
+def poll_server(start_api_server):
     """Ledger-polling feed (as on CockroachDB), tiny buffers and few subscriptions."""
-    server = ApiServer(
-        database_url, tmp_path_factory.mktemp("api-poll") / "api.log",
-        INVENTORY_CHANGE_FEED="poll", INVENTORY_CHANGE_POLL_INTERVAL="0.05",
-        INVENTORY_SUBSCRIBER_BUFFER="3", INVENTORY_WS_MAX_SUBSCRIPTIONS="2",
-    ).start()
-    yield server
-    server.stop()
+    with start_api_server("api-poll", INVENTORY_CHANGE_FEED="poll",
+                          INVENTORY_CHANGE_POLL_INTERVAL="0.05",
+                          INVENTORY_SUBSCRIBER_BUFFER="3",
+                          INVENTORY_WS_MAX_SUBSCRIPTIONS="2") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
-async def probe(api) -> tuple[str, str]:
+async def probe(stocked_level) -> tuple[str, str]:
     """A level that changes once, used to know a subscription is registered."""
-    sku, code = await api.item(), await api.location()
-    await api.receive(sku, code, 1)
-    return sku, code
+    return await stocked_level(1)
 
 
-async def level(api, reorder_point: int = 0) -> tuple[str, str]:
-    return await api.item(reorder_point=reorder_point), await api.location()
-
-
-async def test_write_on_one_process_reaches_subscriber_on_another(api, probe, second_server):
-    sku, code = await level(api)
+async def test_write_on_one_process_reaches_subscriber_on_another(
+        api, probe, second_server, stocked_level):
+    sku, code = await stocked_level(0)
     async with WsClient(second_server.url) as ws:
         await ws.subscribe_ready(probe, {"skus": [sku]})
         await api.receive(sku, code, 7)
@@ -65,10 +54,10 @@ async def test_write_on_one_process_reaches_subscriber_on_another(api, probe, se
     assert first["at"]
 
 
-async def test_rolled_back_and_retried_writes_announce_nothing_extra(api, probe, second_server):
-    sku, code = await level(api)
+async def test_rolled_back_and_retried_writes_announce_nothing_extra(
+        api, probe, second_server, stocked_level):
+    sku, code = await stocked_level(100)
     short = await api.item()
-    await api.receive(sku, code, 100)
     await api.receive(short, code, 1)
     async with WsClient(second_server.url) as ws:
         await ws.subscribe_ready(probe, {"skus": [sku, short]})
@@ -90,10 +79,10 @@ async def test_rolled_back_and_retried_writes_announce_nothing_extra(api, probe,
     assert [c["onHand"] for c in got] == list(range(101, 116))
 
 
-async def test_reconnect_with_last_versions_replays_what_was_missed(api, probe, second_server):
-    sku, code = await level(api)
+async def test_reconnect_with_last_versions_replays_what_was_missed(
+        api, probe, second_server, stocked_level):
+    sku, code = await stocked_level(10)
     other_sku = await api.item()
-    await api.receive(sku, code, 10)
     await api.receive(other_sku, code, 1)
     async with WsClient(second_server.url) as ws:
         await ws.subscribe_ready(probe, {"skus": [sku]})
@@ -115,9 +104,9 @@ async def test_reconnect_with_last_versions_replays_what_was_missed(api, probe, 
     assert (live["version"], live["onHand"]) == (6, 15)
 
 
-async def test_legacy_graphql_ws_protocol_and_low_stock(api, probe, second_server):
-    sku, code = await level(api, reorder_point=5)
-    await api.receive(sku, code, 10)
+async def test_legacy_graphql_ws_protocol_and_low_stock(api, probe, second_server,
+                                                        stocked_level):
+    sku, code = await stocked_level(10, reorder_point=5)
     async with WsClient(second_server.url, LEGACY_WS) as ws:
         await ws.subscribe("""subscription($codes: [String!]) { lowStock(locationCodes: $codes) {
             sku locationCode available reorderPoint low version } }""", {"codes": [code]})
@@ -136,9 +125,8 @@ async def test_legacy_graphql_ws_protocol_and_low_stock(api, probe, second_serve
     assert (recovered["available"], recovered["low"], recovered["version"]) == (9, False, 4)
 
 
-async def test_sweeper_expiry_is_announced(api, probe, second_server):
-    sku, code = await level(api)
-    await api.receive(sku, code, 4)
+async def test_sweeper_expiry_is_announced(api, probe, second_server, stocked_level):
+    sku, code = await stocked_level(4)
     async with WsClient(second_server.url) as ws:
         await ws.subscribe_ready(probe, {"skus": [sku]})
         await api.mutate("reserveStock", {
@@ -149,15 +137,14 @@ async def test_sweeper_expiry_is_announced(api, probe, second_server):
 
 
 async def test_listener_reconnects_and_catches_up(
-        api, probe, second_server, poll_server, database_url):
-    sku, code = await level(api)
+        api, graphql, probe, second_server, poll_server, database_url, stocked_level):
+    sku, code = await stocked_level(0)
     async with WsClient(second_server.url) as ws:
         await ws.subscribe_ready(probe, {"skus": [sku]})
         # Written through a poll-mode process, which sends no notification: the
         # listening process can only learn of it from the ledger catch-up that
         # follows a reconnect.
-        async with httpx.AsyncClient(timeout=30) as client:
-            await Api(client, poll_server.url).receive(sku, code, 3)
+        await graphql(poll_server).receive(sku, code, 3)
         assert await ws.quiet(0.3) == []
         libpq = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
         async with await psycopg.AsyncConnection.connect(libpq, autocommit=True) as conn:
@@ -169,8 +156,9 @@ async def test_listener_reconnects_and_catches_up(
     assert [(c["version"], c["onHand"]) for c in got] == [(1, 3), (2, 7)]
 
 
-async def test_poll_feed_delivers_writes_from_another_process(api, probe, poll_server):
-    sku, code = await level(api)
+async def test_poll_feed_delivers_writes_from_another_process(api, probe, poll_server,
+                                                              stocked_level):
+    sku, code = await stocked_level(0)
     async with WsClient(poll_server.url) as ws:
         await ws.subscribe_ready(probe, {"skus": [sku]})
         for _ in range(3):
@@ -224,14 +212,6 @@ async def test_unknown_sku_is_a_typed_error(api, second_server, protocol):
 # that its subscribe message does start a subscription for a good credential
 # (the `since` replay answers at once), so the refusals below are meaningful.
 
-async def fresh_level(api) -> tuple[str, str]:
-    """A level at version 1: a subscription with `since` version 0 for it gets
-    version 1 replayed as soon as it starts."""
-    sku, code = await level(api)
-    await api.receive(sku, code, 1)
-    return sku, code
-
-
 def replaying(sku: str, code: str) -> dict:
     return {"skus": [sku], "since": [{"sku": sku, "locationCode": code, "version": 0}]}
 
@@ -240,8 +220,8 @@ def replaying(sku: str, code: str) -> dict:
 @pytest.mark.parametrize("payload", [
     None, {}, {"authorization": "Bearer inv_" + "0" * 64 + "_guess"}])
 async def test_socket_without_credential_is_closed_before_subscribing(
-        api, second_server, protocol, payload):
-    sku, code = await fresh_level(api)
+        second_server, protocol, payload, stocked_level):
+    sku, code = await stocked_level(1)  # version 1: replayed to a subscription since 0
     async with WsClient(second_server.url, protocol) as ws:  # control: the test key
         await ws.subscribe(LEVEL_SUBSCRIPTION, replaying(sku, code))
         assert (await ws.changes(1))[0]["version"] == 1
@@ -255,7 +235,7 @@ async def test_socket_without_credential_is_closed_before_subscribing(
         await ws.send(json.dumps({
             "id": "1", "type": "subscribe" if protocol == TRANSPORT_WS else "start",
             "payload": {"query": LEVEL_SUBSCRIPTION, "variables": replaying(sku, code)}}))
-        code_ = await _closed_with(ws)
+        code_ = await closed_with(ws)
     if protocol == TRANSPORT_WS:
         assert code_ == 4403
 
@@ -263,8 +243,8 @@ async def test_socket_without_credential_is_closed_before_subscribing(
 @pytest.mark.parametrize("protocol, scopes", [
     (TRANSPORT_WS, (WRITE,)), (TRANSPORT_WS, (ADMIN,)), (LEGACY_WS, (WRITE, ADMIN))])
 async def test_key_without_read_scope_cannot_subscribe(
-        api, second_server, database_url, protocol, scopes):
-    sku, code = await fresh_level(api)
+        api, second_server, database_url, protocol, scopes, stocked_level):
+    sku, code = await stocked_level(1)  # version 1: replayed to a subscription since 0
     key = create_api_key(database_url, scopes, name="no read")
     async with WsClient(second_server.url, protocol, api_key=key) as ws:  # a valid key: acked
         for query, variables in ((LEVEL_SUBSCRIPTION, replaying(sku, code)),
@@ -286,12 +266,11 @@ async def test_key_without_read_scope_cannot_subscribe(
 
 
 async def test_subscriptions_see_only_the_tenant_of_their_credential(
-        api, probe, second_server, database_url):
-    other = create_api_key(database_url, ALL, tenant_id=uuid.uuid4(), name="tenant B")
-    other_api = Api(api.client, api.url, api_key=other)
-    other_probe = await other_api.item(), await other_api.location()
-    await other_api.receive(*other_probe, 1)
-    sku, code = await fresh_level(api)
+        api, probe, second_server, database_url, stocked_level):
+    other = create_api_key(database_url, ALL_SCOPES, tenant_id=uuid.uuid4(), name="tenant B")
+    other_api = api.with_key(other)
+    other_probe = await stocked_level(1, client=other_api)
+    sku, code = await stocked_level(1)
     async with WsClient(second_server.url, api_key=other) as ws:
         await ws.subscribe_ready(other_probe)  # no filter: every level of tenant B
         await api.receive(sku, code, 5)  # tenant A

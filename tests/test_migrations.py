@@ -5,7 +5,7 @@ from sqlalchemy import create_engine, inspect
 
 from inventory.db import migrate
 
-from .conftest import create_database
+from .support import create_database
 
 TABLES = {"locations", "items", "stock_levels", "reservations", "reservation_lines",
           "movements", "idempotency_keys", "alembic_version", "api_keys"}

@@ -3,6 +3,7 @@ HTTP receiver in the test plays the collector (Jaeger in the compose file).
 Logs come out as JSON lines when asked."""
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import threading
@@ -15,8 +16,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from .observability_support import post, setup_stock
-from .support import ApiServer
 
 
 class OtlpReceiver(ThreadingHTTPServer):
@@ -78,23 +77,20 @@ def receiver():
     server.server_close()
 
 
-def test_spans_exported_over_otlp_http(receiver, database_url, tmp_path):
-    api = ApiServer(
-        database_url, tmp_path / "api.log",
-        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
-        OTEL_SERVICE_NAME="inventory-under-test",
-        OTEL_BSP_SCHEDULE_DELAY="100",
-        INVENTORY_LOG_FORMAT="json",
-        INVENTORY_LOG_LEVEL="INFO",
-    ).start()
-    try:
-        sku, code = setup_stock(api.url, 3)
+async def test_spans_exported_over_otlp_http(receiver, start_api_server, graphql,
+                                             stocked_level):
+    with start_api_server("otlp", OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+                          OTEL_SERVICE_NAME="inventory-under-test",
+                          OTEL_BSP_SCHEDULE_DELAY="100", INVENTORY_LOG_FORMAT="json",
+                          INVENTORY_LOG_LEVEL="INFO") as api:
+        client = graphql(api)
+        sku, code = await stocked_level(3, client=client)
         trace_id, parent_id = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
-        response = post(
-            api.url,
+        response = await client.post(
             "query Level($s: String!, $c: String!) { stockLevel(sku: $s, locationCode: $c) "
             "{ onHand } }", {"s": sku, "c": code},
             headers={"traceparent": f"00-{trace_id}-{parent_id}-01"})
+        assert response.status_code == 200, response.text
         assert response.headers["x-trace-id"] == trace_id
         deadline = time.monotonic() + 15
         while True:
@@ -103,9 +99,8 @@ def test_spans_exported_over_otlp_http(receiver, database_url, tmp_path):
             if "query Level" in names and any(s.kind == s.SPAN_KIND_SERVER for _, s in ours):
                 break
             assert time.monotonic() < deadline, f"spans not received: {names}"
-            time.sleep(0.1)
-    finally:
-        api.stop()
+            await asyncio.sleep(0.1)
+    log = api.log_path.read_text()
     assert set(receiver.paths) == {"/v1/traces"}
     assert receiver.content_types == {"application/x-protobuf"}
     spans = {s.span_id: s for _, s in ours}
@@ -124,10 +119,9 @@ def test_spans_exported_over_otlp_http(receiver, database_url, tmp_path):
     secret = api.api_key.split("_", 2)[2]  # inv_<ids>_<secret>; the secret may contain "_"
     assert api.api_key and not any(secret.encode() in s.SerializeToString()
                                    for _, s in receiver.spans())
-    assert secret not in (tmp_path / "api.log").read_text()
+    assert secret not in log
 
     # The log (INVENTORY_LOG_FORMAT=json): uvicorn's and ours, one JSON object a line.
-    records = [json.loads(line) for line in (tmp_path / "api.log").read_text().splitlines()
-               if line.startswith("{")]
+    records = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     assert any(r["logger"].startswith("uvicorn") for r in records), records
     assert all({"time", "level", "logger", "message"} <= r.keys() for r in records)

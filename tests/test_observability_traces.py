@@ -7,7 +7,6 @@ import threading
 import time
 import uuid
 
-import httpx
 import pytest
 import uvicorn
 from opentelemetry.sdk.trace import TracerProvider
@@ -20,8 +19,7 @@ from inventory.config import Settings
 from inventory.observability import tracing
 from inventory.service.context import DEFAULT_TENANT_ID
 
-from .observability_support import post, receive_with_forced_retry, setup_stock
-from .support import API_KEYS, create_api_key, free_port
+from .support import API_KEYS, DATABASES, create_api_key, free_port, receive_with_forced_retry
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +57,26 @@ def traced_url(database_url, exporter):
         assert thread.is_alive() and time.monotonic() < deadline, "in-process server did not start"
         time.sleep(0.05)
     url = f"http://127.0.0.1:{port}"
-    API_KEYS[url] = create_api_key(database_url)  # post() sends it
+    API_KEYS[url] = create_api_key(database_url)  # the GraphQL client sends it
+    DATABASES[url] = database_url
     yield url
     API_KEYS.pop(url, None)
     server.should_exit = True
     thread.join(15)
     assert not tracing.enabled()  # lifespan shutdown removed the instrumentation
+
+
+@pytest.fixture(scope="module")
+def traced(graphql, traced_url):
+    """The GraphQL client on the traced in-process server."""
+    return graphql(traced_url)
+
+
+async def post(client, query: str, variables: dict | None = None, **kwargs):
+    """The response to one operation, which must be HTTP 200."""
+    response = await client.post(query, variables, **kwargs)
+    assert response.status_code == 200, response.text
+    return response
 
 
 def spans_of(exporter, trace_id: str, *, settle: float = 10.0):
@@ -125,11 +137,11 @@ RESERVE = """mutation($sku: String!, $code: String!, $q: Quantity!) {
     __typename ... on UserError { code message } } }"""
 
 
-def test_query_span_tree(traced_url, exporter, database_url):
-    sku, code = setup_stock(traced_url, 5)
+async def test_query_span_tree(traced, stocked_level, exporter, database_url):
+    sku, code = await stocked_level(5, client=traced)
     key = create_api_key(database_url, scopes=["inventory:read"])  # not verified yet
     headers = {"Authorization": f"Bearer {key}"}
-    response = post(traced_url, LEVEL_QUERY, {"sku": sku, "code": code}, headers=headers)
+    response = await post(traced, LEVEL_QUERY, {"sku": sku, "code": code}, headers=headers)
     body = response.json()
     assert body["data"]["stockLevel"]["onHand"] == 5
     trace_id = response.headers["x-trace-id"]
@@ -158,18 +170,19 @@ def test_query_span_tree(traced_url, exporter, database_url):
         assert secret not in repr(dict(span.attributes)), span.name
 
     # The same key again: verified from the cache, so no lookup in this trace.
-    response = post(traced_url, LEVEL_QUERY, {"sku": sku, "code": code}, headers=headers)
+    response = await post(traced, LEVEL_QUERY, {"sku": sku, "code": code}, headers=headers)
     _, operation, sql, auth_sql = tree(spans_of(exporter, response.headers["x-trace-id"]))
     assert operation.name == "query Level" and sql and auth_sql == []
 
 
-def test_span_records_the_credentials_tenant(traced_url, exporter, database_url):
+async def test_span_records_the_credentials_tenant(traced, stocked_level, exporter,
+                                                  database_url):
     """The tenant on the operation span is the one of the caller's credential
     (the per-request context is rebound to it), not the process's default."""
     tenant = uuid.uuid4()
     key = create_api_key(database_url, scopes=["inventory:read"], tenant_id=tenant)
-    sku, code = setup_stock(traced_url, 1)  # the default tenant's stock
-    response = post(traced_url, LEVEL_QUERY, {"sku": sku, "code": code},
+    sku, code = await stocked_level(1, client=traced)  # the default tenant's stock
+    response = await post(traced, LEVEL_QUERY, {"sku": sku, "code": code},
                     headers={"Authorization": f"Bearer {key}"})
     assert response.json()["data"] == {"stockLevel": None}  # another tenant's level: invisible
     _, operation, _, _ = tree(spans_of(exporter, response.headers["x-trace-id"]))
@@ -177,18 +190,18 @@ def test_span_records_the_credentials_tenant(traced_url, exporter, database_url)
     assert operation.attributes["inventory.outcome"] == "ok"
 
     # And right after, the default tenant's key again: each request its own tenant.
-    response = post(traced_url, LEVEL_QUERY, {"sku": sku, "code": code})
+    response = await post(traced, LEVEL_QUERY, {"sku": sku, "code": code})
     assert response.json()["data"]["stockLevel"]["onHand"] == 1
     _, operation, _, _ = tree(spans_of(exporter, response.headers["x-trace-id"]))
     assert operation.attributes["inventory.tenant_id"] == str(DEFAULT_TENANT_ID)
 
 
-def test_mutation_with_real_retry(traced_url, exporter, database_url):
+async def test_mutation_with_real_retry(traced, stocked_level, exporter, database_url):
     """A transaction holding the level's row lock commits while the mutation waits
     for it: PostgreSQL refuses the mutation's update with 40001, the runner
     retries, and the retry is an event on the operation span."""
-    sku, code = setup_stock(traced_url, 5)
-    response = receive_with_forced_retry(traced_url, database_url, sku, code)
+    sku, code = await stocked_level(5, client=traced)
+    response = await receive_with_forced_retry(traced, database_url, sku, code)
     _, operation, sql, _ = tree(spans_of(exporter, response.headers["x-trace-id"]))
     assert operation.name == "mutation Receive"
     retries = [e for e in operation.events if e.name == "transaction.retry"]
@@ -202,9 +215,9 @@ def test_mutation_with_real_retry(traced_url, exporter, database_url):
     assert operation.attributes["inventory.outcome"] == "ok"
 
 
-def test_failed_mutations(traced_url, exporter):
-    sku, code = setup_stock(traced_url, 1)
-    response = post(traced_url, RESERVE, {"sku": sku, "code": code, "q": 5})
+async def test_failed_mutations(traced, stocked_level, exporter):
+    sku, code = await stocked_level(1, client=traced)
+    response = await post(traced, RESERVE, {"sku": sku, "code": code, "q": 5})
     assert response.json()["data"]["reserveStock"]["code"] == "INSUFFICIENT_STOCK"
     _, operation, _, _ = tree(spans_of(exporter, response.headers["x-trace-id"]))
     assert operation.name == "mutation reserveStock"  # unnamed: its root field
@@ -212,7 +225,7 @@ def test_failed_mutations(traced_url, exporter):
     assert operation.attributes["inventory.outcome"] == "user_error"
 
     # A request the schema rejects: an error status, the code, the trace id in the error.
-    response = post(traced_url, "mutation { receiveStock(input: {sku: 1}) { __typename } }")
+    response = await post(traced, "mutation { receiveStock(input: {sku: 1}) { __typename } }")
     body = response.json()
     trace_id = response.headers["x-trace-id"]
     assert body["errors"][0]["extensions"]["traceId"] == trace_id
@@ -224,10 +237,10 @@ def test_failed_mutations(traced_url, exporter):
     assert sql == []
 
 
-def test_incoming_traceparent_is_honoured(traced_url, exporter):
-    sku, code = setup_stock(traced_url, 2)
+async def test_incoming_traceparent_is_honoured(traced, stocked_level, exporter):
+    sku, code = await stocked_level(2, client=traced)
     trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
-    response = post(traced_url, LEVEL_QUERY, {"sku": sku, "code": code},
+    response = await post(traced, LEVEL_QUERY, {"sku": sku, "code": code},
                     headers={"traceparent": f"00-{trace_id}-{parent_id}-01"})
     assert response.headers["x-trace-id"] == trace_id
     assert response.json()["extensions"]["traceId"] == trace_id
@@ -236,10 +249,13 @@ def test_incoming_traceparent_is_honoured(traced_url, exporter):
     assert operation.name == "query Level" and sql
 
 
-def test_probes_are_not_traced(traced_url, exporter):
+async def test_probes_are_not_traced(traced, exporter):
     exporter.clear()
     for path in ("/healthz", "/readyz", "/metrics"):
-        response = httpx.get(traced_url + path, timeout=10)
+        response = await traced.client.get(traced.url + path)
         assert response.status_code == 200 and "x-trace-id" not in response.headers
-    time.sleep(0.2)
-    assert exporter.get_finished_spans() == ()
+    # A traced request after the probes: once its spans are in, a probe's would be too.
+    marker = (await post(traced, "{ __typename }")).headers["x-trace-id"]
+    assert spans_of(exporter, marker)
+    traces = {format(s.context.trace_id, "032x") for s in exporter.get_finished_spans()}
+    assert traces == {marker}

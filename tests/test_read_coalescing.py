@@ -3,27 +3,19 @@ through the real HTTP server, every request still gets its own tenant's answer."
 from __future__ import annotations
 
 import asyncio
-import re
 import uuid
 
-import httpx
 
-from .support import Api, create_api_key, unique
+from .support import create_api_key, unique
 
 QUERY = """query($s: String!, $l: String!) {
   stockLevel(sku: $s, locationCode: $l) { sku locationCode onHand reserved version } }"""
 
 
-def _metric(url: str, name: str) -> float:
-    body = httpx.get(url + "/metrics", timeout=10).text
-    match = re.search(rf"^{name} (\S+)$", body, re.M)
-    return float(match.group(1)) if match else 0.0
-
-
-async def test_concurrent_reads_of_two_tenants_each_get_their_own(api, database_url):
-    other = Api(api.client, api.url, create_api_key(
-        database_url, ("inventory:read", "inventory:write", "inventory:admin"), uuid.uuid4(),
-        "second tenant"))
+async def test_concurrent_reads_of_two_tenants_each_get_their_own(api, database_url,
+                                                                 scrape_metrics):
+    other = api.with_key(create_api_key(database_url, tenant_id=uuid.uuid4(),
+                                        name="second tenant"))
     sku, code, empty_code = unique("SAME"), unique("LOC"), unique("LOC")
     stock = {}
     for n, tenant in enumerate((api, other)):  # same sku and code in both tenants
@@ -32,7 +24,7 @@ async def test_concurrent_reads_of_two_tenants_each_get_their_own(api, database_
         await tenant.item(sku)
         await tenant.receive(sku, code, 10 + n)
         stock[tenant] = 10 + n
-    before = _metric(api.url, "inventory_reads_coalesced_total")
+    before = scrape_metrics(api.url)
 
     asks = [(tenant, s, c) for _ in range(15) for tenant in (api, other)
             for s, c in ((sku, code), (sku, empty_code), (unique("NONE"), code))]
@@ -48,5 +40,5 @@ async def test_concurrent_reads_of_two_tenants_each_get_their_own(api, database_
         else:
             assert level == {"sku": sku, "locationCode": c, "onHand": stock[tenant],
                              "reserved": 0, "version": 1}
-    assert _metric(api.url, "inventory_reads_coalesced_total") > before, \
+    assert scrape_metrics(api.url).increase(before, "inventory_reads_coalesced_total") > 0, \
         "no read was coalesced: the test did not test coalescing"

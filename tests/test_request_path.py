@@ -2,17 +2,13 @@
 queries, and the sku/location id cache."""
 from __future__ import annotations
 
-import contextlib
 import hashlib
 
-import httpx
 from sqlalchemy import event
 
 from inventory.apq import NOT_FOUND, PersistedQueries
-from inventory.app import create_app
-from inventory.config import Settings
 
-from .support import Api, create_api_key, unique
+from .support import RoundTrips, in_process_app, unique
 
 PAGE = """query($p: String!, $n: Int!) {
   items(first: $n, filter: {skuPrefix: $p}) {
@@ -23,52 +19,33 @@ PAGE = """query($p: String!, $n: Int!) {
 }"""
 
 
-def _in_process_app(database_url: str, monkeypatch):
-    """The app in this process, and an API key for it. The app reads its security
-    settings from the environment here: no rate limits (setups send many writes
-    at once)."""
-    monkeypatch.setenv("INVENTORY_RATE_READ", "0")
-    monkeypatch.setenv("INVENTORY_RATE_WRITE", "0")
-    key = create_api_key(database_url)
-    return create_app(Settings(database_url=database_url, sweep_interval_s=0,
-                               graphiql=False)), key
-
-
-@contextlib.asynccontextmanager
-async def _api(app, key: str):
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://app") as client:
-        yield Api(client, "http://app", api_key=key)
-
-
 async def test_nested_items_page_issues_the_same_few_statements_whatever_its_size(
-    database_url, monkeypatch,
+    database_url, monkeypatch, graphql,
 ):
     # The key verified once and cached, so its lookup is not among the counted
     # statements.
-    monkeypatch.setenv("INVENTORY_AUTH_CACHE_SECONDS", "3600")
-    app, key = _in_process_app(database_url, monkeypatch)
+    app, key = in_process_app(database_url, monkeypatch, INVENTORY_AUTH_CACHE_SECONDS="3600")
     engine = app.state.ctx.db.engine
     statements: list[str] = []
     event.listen(engine.sync_engine, "before_cursor_execute",
                  lambda conn, cursor, statement, *rest: statements.append(statement))
     try:
-        async with _api(app, key) as api:
-            prefix = unique("PAGE")
-            codes = [await api.location(), await api.location()]
-            for i in range(50):
-                sku = await api.item(f"{prefix}-{i:03d}")
-                for code in codes:
-                    await api.receive(sku, code, i + 1)
-            seen = {}
-            for size in (5, 50):
-                statements.clear()
-                data = await api.gql(PAGE, {"p": prefix, "n": size})
-                edges = data["items"]["edges"]
-                assert len(edges) == size
-                assert all(len(e["node"]["stockLevels"]) == 2 for e in edges)
-                assert {l["location"]["code"] for l in edges[-1]["node"]["stockLevels"]} == set(codes)
-                seen[size] = list(statements)
+        api = graphql(app=app, api_key=key, database_url=database_url)
+        prefix = unique("PAGE")
+        codes = [await api.location(), await api.location()]
+        for i in range(50):
+            sku = await api.item(f"{prefix}-{i:03d}")
+            for code in codes:
+                await api.receive(sku, code, i + 1)
+        seen = {}
+        for size in (5, 50):
+            statements.clear()
+            data = await api.gql(PAGE, {"p": prefix, "n": size})
+            edges = data["items"]["edges"]
+            assert len(edges) == size
+            assert all(len(e["node"]["stockLevels"]) == 2 for e in edges)
+            assert {l["location"]["code"] for l in edges[-1]["node"]["stockLevels"]} == set(codes)
+            seen[size] = list(statements)
     finally:
         await app.state.ctx.db.dispose()
     # The page, one batch of levels, one batch of items and one of locations at most.
@@ -83,39 +60,36 @@ def _apq(query: str | None, digest: str) -> dict:
     return body
 
 
-async def test_automatic_persisted_queries_round_trip(api):
-    sku, code = await api.item(), await api.location()
-    await api.receive(sku, code, 4)
+async def test_automatic_persisted_queries_round_trip(api, stocked_level):
+    sku, code = await stocked_level(4)
     # A document no other test sends, so this server has not stored its hash yet.
     query = f'query {unique("Apq").replace("-", "_")} {{ stockLevel(sku: "{sku}", ' \
             f'locationCode: "{code}") {{ onHand }} }}'
     digest = hashlib.sha256(query.encode()).hexdigest()
-    url = api.url + "/graphql"
 
-    first = (await api.client.post(url, json=_apq(None, digest))).json()
+    first = (await api.http("POST", json=_apq(None, digest))).json()
     assert first["data"] is None
     assert first["errors"][0]["extensions"]["code"] == NOT_FOUND
 
-    registered = (await api.client.post(url, json=_apq(query, digest))).json()
+    registered = (await api.http("POST", json=_apq(query, digest))).json()
     assert registered["data"] == {"stockLevel": {"onHand": 4}}
     assert registered["extensions"]["cost"]["requested"] == 1
 
-    by_hash = (await api.client.post(url, json=_apq(None, digest))).json()
+    by_hash = (await api.http("POST", json=_apq(None, digest))).json()
     assert by_hash["data"] == {"stockLevel": {"onHand": 4}}
     # Also over GET, as CDN-friendly clients send it.
-    got = await api.client.get(url, headers={"accept": "application/json"}, params={
+    got = await api.http("GET", headers={"accept": "application/json"}, params={
         "extensions": f'{{"persistedQuery":{{"version":1,"sha256Hash":"{digest}"}}}}'})
     assert got.json()["data"] == {"stockLevel": {"onHand": 4}}
 
 
 async def test_persisted_query_with_wrong_hash_or_bad_extension_is_refused(api):
-    url = api.url + "/graphql"
-    wrong = (await api.client.post(url, json=_apq("{ __typename }", "0" * 64))).json()
+    wrong = (await api.http("POST", json=_apq("{ __typename }", "0" * 64))).json()
     assert wrong["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_INVALID"
     # The mismatched document was not stored under the wrong hash.
-    again = (await api.client.post(url, json=_apq(None, "0" * 64))).json()
+    again = (await api.http("POST", json=_apq(None, "0" * 64))).json()
     assert again["errors"][0]["extensions"]["code"] == NOT_FOUND
-    bad = (await api.client.post(url, json={
+    bad = (await api.http("POST", json={
         "extensions": {"persistedQuery": {"version": 1, "sha256Hash": 7}}})).json()
     assert bad["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_INVALID"
 
@@ -150,52 +124,46 @@ async def test_id_cache_keeps_no_negatives(api):
     assert short["code"] == "INSUFFICIENT_STOCK"
 
 
-async def test_keyless_single_line_reservation_is_one_serializable_statement(
-    database_url, monkeypatch,
+async def test_keyless_single_line_reservation_is_one_round_trip_and_announces_it(
+    database_url, monkeypatch, graphql,
 ):
-    """No BEGIN, no separate notification, no COMMIT: one statement in autocommit
-    on a session whose default isolation is SERIALIZABLE, which also sends the
-    change notification (with the after-values of the ledger row)."""
+    """A single-line reservation without idempotency key costs one round trip to
+    the database (no BEGIN, no separate notification, no COMMIT), and its change
+    notification still goes out, with the after-values of the ledger row."""
     import psycopg
 
     from inventory.db.changes import CHANNEL, decode
 
-    app, key = _in_process_app(database_url, monkeypatch)
+    app, key = in_process_app(database_url, monkeypatch)
     db = app.state.ctx.db
-    sent: list[tuple[str, bool]] = []
-    event.listen(db.write_engine.sync_engine, "before_cursor_execute",
-                 lambda conn, cursor, statement, *rest: sent.append(
-                     (statement, conn.connection.driver_connection.autocommit)))
     listener = await psycopg.AsyncConnection.connect(
         database_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
     try:
-        async with _api(app, key) as api:
-            sku, code = await api.item(), await api.location()
-            await api.receive(sku, code, 3)
-            await listener.execute(f"LISTEN {CHANNEL}")
-            sent.clear()
+        api = graphql(app=app, api_key=key, database_url=database_url)
+        # Made through this app: its id cache knows the sku and code.
+        sku = await api.item()
+        code = await api.location()
+        await api.receive(sku, code, 3)
+        await listener.execute(f"LISTEN {CHANNEL}")
+        with RoundTrips(db.write_engine) as writes, RoundTrips(db.engine) as reads:
             made = await api.mutate("reserveStock", {"lines": [
-                {"sku": sku, "locationCode": code, "quantity": 2}]}, "... on Reservation { id }")
-            assert made["__typename"] == "Reservation", made
-            assert [autocommit for _, autocommit in sent] == [True], sent
-            assert "pg_notify" in sent[0][0]
-            # A refusal is decided by the guard, then answered with the exact amount.
-            short = await api.mutate("reserveStock", {"lines": [
-                {"sku": sku, "locationCode": code, "quantity": 2}]})
-            assert short["code"] == "INSUFFICIENT_STOCK", short
-            assert "1 available" in short["message"], short
-        async with db.single_writer.connect() as conn:
-            isolation = (await conn.exec_driver_sql("SHOW default_transaction_isolation")).scalar()
-        async with db.reader.connect() as conn:
-            read_isolation = (await conn.exec_driver_sql(
-                "SHOW default_transaction_isolation")).scalar()
-        assert (isolation, read_isolation) == ("serializable", "read committed")
+                {"sku": sku, "locationCode": code, "quantity": 2}]},
+                "... on Reservation { id }")
+        assert made["__typename"] == "Reservation", made
+        assert (writes.count, reads.count) == (1, 0)
+        # A refusal is decided by the guard, then answered with the exact amount.
+        short = await api.mutate("reserveStock", {"lines": [
+            {"sku": sku, "locationCode": code, "quantity": 2}]})
+        assert short["code"] == "INSUFFICIENT_STOCK", short
+        assert "1 available" in short["message"], short
+        assert await api.level(sku, code) == {"onHand": 3, "reserved": 2, "available": 1,
+                                              "version": 2}
         async with db.reader.connect() as conn:
             item_id = (await conn.exec_driver_sql(
                 "SELECT id FROM items WHERE sku = %(s)s", {"s": sku})).scalar()
         mine = []
         # Other servers on this database may announce their own changes meanwhile.
-        async for note in listener.notifies(timeout=5):
+        async for note in listener.notifies(timeout=10):
             mine = [c for c in decode(note.payload) if c.item_id == item_id]
             if mine:
                 break
@@ -210,29 +178,28 @@ async def test_keyless_single_line_reservation_is_one_serializable_statement(
 async def test_plain_json_posts_and_unusual_ones_answer_as_strawberry_does(api):
     """graphql_view.py answers a plain JSON POST itself, refuses a malformed one,
     and hands anything else to strawberry's own path, body intact."""
-    url = api.url + "/graphql"
-    plain = await api.client.post(url, content=b'{"query": "{ __typename }"}', headers={
-        **api.headers, "content-type": "application/json; charset=utf-8"})
+    plain = await api.http("POST", content=b'{"query": "{ __typename }"}', headers={
+        "content-type": "application/json; charset=utf-8"})
     assert plain.status_code == 200 and plain.json()["data"] == {"__typename": "Query"}
     assert plain.headers["content-type"] == "application/json"
     # Variables of the wrong type: a 400 naming the field, as GraphQL JSON.
-    odd = await api.client.post(url, json={"query": "{ __typename }", "variables": [1]},
-                                headers=api.headers)
+    odd = await api.http("POST", json={"query": "{ __typename }", "variables": [1]})
     assert odd.status_code == 400 and "variables" in odd.text
     assert odd.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
     # NaN is not JSON to the fast parser, but strawberry's parser reads it: same answer
     # as before the fast path existed.
-    nan = await api.client.post(url, content=b'{"query": "{ __typename }", "variables": '
-                                             b'{"x": NaN}}',
-                                headers={**api.headers, "content-type": "application/json"})
+    nan = await api.http("POST", content=b'{"query": "{ __typename }", "variables": '
+                                          b'{"x": NaN}}',
+                         headers={"content-type": "application/json"})
     assert nan.status_code == 200 and nan.json()["data"] == {"__typename": "Query"}
     # A GraphQL error keeps its code and HTTP 200.
-    bad = await api.client.post(url, json={"query": "{ nope }"}, headers=api.headers)
+    bad = await api.http("POST", json={"query": "{ nope }"})
     assert bad.status_code == 200
     assert bad.json()["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
 
 
-async def test_requests_leave_no_reference_cycles_behind(database_url, monkeypatch):
+async def test_requests_leave_no_reference_cycles_behind(database_url, monkeypatch, graphql,
+                                                         stocked_level):
     """Reads (a level, a page), writes and a refusal are freed by reference
     counting when they end: nothing of theirs is left for the cycle collector
     (graphql-core's executor used to hold itself in a cycle, and with it each
@@ -244,30 +211,29 @@ async def test_requests_leave_no_reference_cycles_behind(database_url, monkeypat
 
     from inventory.resolvers.context import Context
 
-    app, key = _in_process_app(database_url, monkeypatch)
+    app, key = in_process_app(database_url, monkeypatch)
     per_request = (Executor, Request, Context)
     try:
-        async with _api(app, key) as api:
-            sku, code = await api.item(), await api.location()
-            await api.receive(sku, code, 50)
+        api = graphql(app=app, api_key=key, database_url=database_url)
+        sku, code = await stocked_level(50, client=api)
+        gc.collect()
+        gc.set_debug(gc.DEBUG_SAVEALL)  # the collector keeps what it finds
+        try:
+            for _ in range(5):
+                assert (await api.level(sku, code))["onHand"] == 50
+                made = await api.mutate("reserveStock", {"lines": [
+                    {"sku": sku, "locationCode": code, "quantity": 1}]})
+                assert made["__typename"] == "Reservation", made
+            refused = await api.mutate("reserveStock", {"lines": [
+                {"sku": sku, "locationCode": code, "quantity": 0}]})
+            assert refused["code"] == "INVALID_INPUT", refused
+            page = await api.gql(PAGE, {"p": sku, "n": 5})
+            assert page["items"]["edges"][0]["node"]["sku"] == sku
             gc.collect()
-            gc.set_debug(gc.DEBUG_SAVEALL)  # the collector keeps what it finds
-            try:
-                for _ in range(5):
-                    assert (await api.level(sku, code))["onHand"] == 50
-                    made = await api.mutate("reserveStock", {"lines": [
-                        {"sku": sku, "locationCode": code, "quantity": 1}]})
-                    assert made["__typename"] == "Reservation", made
-                refused = await api.mutate("reserveStock", {"lines": [
-                    {"sku": sku, "locationCode": code, "quantity": 0}]})
-                assert refused["code"] == "INVALID_INPUT", refused
-                page = await api.gql(PAGE, {"p": sku, "n": 5})
-                assert page["items"]["edges"][0]["node"]["sku"] == sku
-                gc.collect()
-                left = [type(o).__name__ for o in gc.garbage if isinstance(o, per_request)]
-            finally:
-                gc.set_debug(0)
-                gc.garbage.clear()
+            left = [type(o).__name__ for o in gc.garbage if isinstance(o, per_request)]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
     finally:
         await app.state.ctx.db.dispose()
     assert left == [], left

@@ -9,13 +9,23 @@ import time
 import uuid
 from dataclasses import dataclass
 
-import pytest
 from sqlalchemy import text
 
 from inventory.auth import keys as key_module
 from inventory.db import api_keys
 
-from .conftest import ADMIN, ALL, READ, WRITE, alg_none_token, tenant_snapshot, token, unknown_data
+from ..support import create_api_key, unique
+from .support import (
+    ADMIN,
+    ALL,
+    READ,
+    WRITE,
+    alg_none_token,
+    stock_for,
+    tenant_snapshot,
+    token,
+    unknown_data,
+)
 
 STOCK = "... on StockLevel { onHand reserved available version }"
 ERR = "... on UserError { code message field }"
@@ -28,6 +38,7 @@ class Op:
     variables: dict  # values are format strings over tenant A's data
     scope: str
     foreign: bool = True  # takes identifiers another tenant could try to reach
+    success: str | None = None  # a mutation's success type
 
     def vars(self, data: dict[str, str]) -> dict:
         return json.loads(json.dumps(self.variables) % data) if self.variables else {}
@@ -60,33 +71,36 @@ OPS = [
        {"id": _s("reservationId")}, READ),
     Op("createLocation", "mutation($i: CreateLocationInput!) { createLocation(input: $i) "
        "{ __typename " + ERR + " } }", {"i": {"code": _s("code"), "name": "x"}}, ADMIN,
-       foreign=False),
+       foreign=False, success="Location"),
     Op("createItem", "mutation($i: CreateItemInput!) { createItem(input: $i) "
        "{ __typename " + ERR + " } }", {"i": {"sku": _s("sku"), "name": "x"}}, ADMIN,
-       foreign=False),
+       foreign=False, success="Item"),
     Op("receiveStock", "mutation($i: ReceiveStockInput!) { receiveStock(input: $i) "
        "{ __typename " + ERR + STOCK + " } }",
-       {"i": {"sku": _s("sku"), "locationCode": _s("code"), "quantity": 5}}, WRITE),
+       {"i": {"sku": _s("sku"), "locationCode": _s("code"), "quantity": 5}}, WRITE,
+       success="StockLevel"),
     Op("adjustStock", "mutation($i: AdjustStockInput!) { adjustStock(input: $i) "
        "{ __typename " + ERR + STOCK + " } }",
-       {"i": {"sku": _s("sku"), "locationCode": _s("code"), "delta": -1}}, WRITE),
+       {"i": {"sku": _s("sku"), "locationCode": _s("code"), "delta": -1}}, WRITE,
+       success="StockLevel"),
     Op("setStock", "mutation($i: SetStockInput!) { setStock(input: $i) "
        "{ __typename " + ERR + STOCK + " } }",
-       {"i": {"sku": _s("sku"), "locationCode": _s("code"), "onHand": 3}}, WRITE),
+       {"i": {"sku": _s("sku"), "locationCode": _s("code"), "onHand": 10}}, WRITE,
+       success="StockLevel"),
     Op("transferStock", "mutation($i: TransferStockInput!) { transferStock(input: $i) "
        "{ __typename " + ERR + " } }",
        {"i": {"sku": _s("sku"), "fromLocationCode": _s("code"),
-              "toLocationCode": _s("code2"), "quantity": 1}}, WRITE),
+              "toLocationCode": _s("code2"), "quantity": 1}}, WRITE, success="Transfer"),
     Op("reserveStock", "mutation($i: ReserveStockInput!) { reserveStock(input: $i) "
        "{ __typename " + ERR + " } }",
        {"i": {"lines": [{"sku": _s("sku"), "locationCode": _s("code"), "quantity": 1}]}},
-       WRITE),
+       WRITE, success="Reservation"),
     Op("commitReservation", "mutation($i: CommitReservationInput!) { commitReservation("
        "input: $i) { __typename " + ERR + " } }", {"i": {"reservationId": _s("reservationId")}},
-       WRITE),
+       WRITE, success="Reservation"),
     Op("releaseReservation", "mutation($i: ReleaseReservationInput!) { releaseReservation("
        "input: $i) { __typename " + ERR + " } }",
-       {"i": {"reservationId": _s("reservationId")}}, WRITE),
+       {"i": {"reservationId": _s("releaseId")}}, WRITE, success="Reservation"),
 ]
 
 # A key that lacks the operation's scope but holds the others.
@@ -132,13 +146,14 @@ def _whole_snapshot(sync_engine) -> dict:
                                         "FROM stock_levels")).one()}
 
 
-def test_every_operation_refuses_bad_credentials(client, tenants, database_url, sync_engine):
+async def test_every_operation_refuses_bad_credentials(secure_api, tenants, database_url,
+                                                       sync_engine):
     a, _ = tenants
     credentials = _bad_credentials(a.id, database_url)
     before = _whole_snapshot(sync_engine)
     for op in OPS:
         for case, credential in credentials.items():
-            response = client.post(op.query, op.vars(a.data), credential)
+            response = await secure_api.post(op.query, op.vars(a.data), credential=credential)
             assert response.status_code == 401, (op.name, case, response.text)
             assert response.headers["www-authenticate"] == "Bearer"
             body = response.json()
@@ -149,13 +164,13 @@ def test_every_operation_refuses_bad_credentials(client, tenants, database_url, 
     assert _whole_snapshot(sync_engine) == before
 
 
-def test_every_operation_checks_its_scope(client, tenants, sync_engine):
+async def test_every_operation_checks_its_scope(secure_api, tenants, sync_engine):
     a, _ = tenants
     before = tenant_snapshot(sync_engine, a.id)
     for op in OPS:
         for credential in (a.keys[LACKING[op.scope]],
                            token(a.id, [s for s in ALL if s != op.scope])):
-            response = client.post(op.query, op.vars(a.data), credential)
+            response = await secure_api.post(op.query, op.vars(a.data), credential=credential)
             assert response.status_code == 200, (op.name, response.text)
             body = response.json()
             assert body["data"] is None, (op.name, body)
@@ -171,15 +186,16 @@ def _normalised(body: dict, names: dict[str, str]) -> str:
     return text_
 
 
-def test_another_tenants_ids_answer_like_unknown_ids(client, tenants, sync_engine):
+async def test_another_tenants_ids_answer_like_unknown_ids(secure_api, tenants, sync_engine):
     a, b = tenants
     before = tenant_snapshot(sync_engine, a.id)
     foreign_ops = [op for op in OPS if op.foreign]
     for op in foreign_ops:
         for credential in (b.keys["all"], token(b.id)):
-            foreign = client.post(op.query, op.vars(a.data), credential)
+            foreign = await secure_api.post(op.query, op.vars(a.data), credential=credential)
             unknown_names = unknown_data()
-            unknown = client.post(op.query, op.vars(unknown_names), credential)
+            unknown = await secure_api.post(op.query, op.vars(unknown_names),
+                                            credential=credential)
             assert foreign.status_code == unknown.status_code == 200, op.name
             assert (_normalised(foreign.json(), a.data)
                     == _normalised(unknown.json(), unknown_names)), (op.name, foreign.json())
@@ -187,36 +203,54 @@ def test_another_tenants_ids_answer_like_unknown_ids(client, tenants, sync_engin
             # returned either; error messages may echo the caller's own input.)
     assert tenant_snapshot(sync_engine, a.id) == before
     # B's full listings do not contain A's objects either.
-    codes = client.data("{ locations(first: 500) { nodes { code } } }", None, b.keys["all"])
+    codes = await secure_api.gql("{ locations(first: 500) { nodes { code } } }",
+                                 credential=b.keys["all"])
     assert a.data["code"] not in {n["code"] for n in codes["locations"]["nodes"]}
 
 
-def test_the_right_credential_works_and_the_ledger_records_who(client, tenants, sync_engine):
-    """The controls: the same operations succeed with the right credential (so
-    the refusals above are not an accident), and each change names its actor."""
-    a, _ = tenants
+def _answered(op: Op, body: dict) -> bool:
+    """Whether an operation did its work: a mutation returned its success type,
+    a query found the object (or a non-empty list)."""
+    if body.get("errors") or not body.get("data"):
+        return False
+    (value,) = body["data"].values()
+    if op.success:
+        return value["__typename"] == op.success
+    return bool(value) and bool(value.get("nodes", True))
+
+
+async def test_the_right_credential_works_and_the_ledger_records_who(
+        secure_api, database_url, sync_engine):
+    """The controls: every operation succeeds with a credential holding just
+    its scope (so the refusals above are not an accident), and each change
+    names its actor. A tenant of its own, so no other test's data moves."""
+    tenant = uuid.uuid4()
+    keys = {name: create_api_key(database_url, scopes, tenant, name)
+            for name, scopes in (("all", ALL), ("write only", (WRITE,)), ("read", (READ,)))}
+    data = await stock_for(secure_api.with_key(keys["all"]))
     for op in OPS:
-        if op.scope == ADMIN:
-            continue  # A's objects exist already; creating them again is ALREADY_EXISTS
-        body = client.post(op.query, op.vars(a.data), token(a.id, [op.scope], sub="alice")).json()
-        assert "errors" not in body, (op.name, body)
-    by_key = client.data(
-        "mutation($i: ReceiveStockInput!) { receiveStock(input: $i) { __typename } }",
-        {"i": {"sku": a.data["sku"], "locationCode": a.data["code"], "quantity": 1}},
-        a.keys["write"])
-    assert by_key["receiveStock"]["__typename"] == "StockLevel"
+        names = data if op.scope != ADMIN else {**data, "sku": unique("C-SKU"),
+                                                "code": unique("C-LOC")}
+        body = (await secure_api.post(op.query, op.vars(names),
+                                      credential=token(tenant, [op.scope], sub="alice"))).json()
+        assert _answered(op, body), (op.name, body)
+    by_key = await secure_api.with_key(keys["write only"]).succeed(
+        "receiveStock", {"sku": data["sku"], "locationCode": data["code"], "quantity": 1})
+    assert by_key["__typename"] == "StockLevel"
     with sync_engine.connect() as conn:
         actors = dict(conn.execute(text(
             "SELECT kind, array_agg(DISTINCT actor) FROM movements WHERE tenant_id = :t "
-            "GROUP BY kind"), {"t": a.id}).all())
+            "GROUP BY kind"), {"t": tenant}).all())
         write_key_id = conn.execute(text(
             "SELECT id FROM api_keys WHERE tenant_id = :t AND name = 'write only'"),
-            {"t": a.id}).scalar()
-    assert "jwt:alice" in actors["ADJUST"]
-    assert "jwt:alice" in actors["TRANSFER_OUT"] and "jwt:alice" in actors["COMMIT"]
-    assert f"key:{write_key_id}" in actors["RECEIVE"]
+            {"t": tenant}).scalar()
+    assert actors["ADJUST"] == actors["SET"] == actors["COMMIT"] == ["jwt:alice"]
+    assert actors["TRANSFER_OUT"] == actors["TRANSFER_IN"] == ["jwt:alice"]
+    assert actors["RELEASE"] == ["jwt:alice"]
+    assert f"key:{write_key_id}" in actors["RECEIVE"] and "jwt:alice" in actors["RECEIVE"]
     assert None not in actors["RECEIVE"]
     # ...and the API shows it.
-    listed = client.data("query($s: String!) { movements(sku: $s, first: 1) { nodes { actor } } }",
-                         {"s": a.data["sku"]}, a.keys["read"])
+    listed = await secure_api.gql(
+        "query($s: String!) { movements(sku: $s, first: 1) { nodes { actor } } }",
+        {"s": data["sku"]}, credential=keys["read"])
     assert listed["movements"]["nodes"] == [{"actor": f"key:{write_key_id}"}]

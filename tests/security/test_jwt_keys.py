@@ -20,7 +20,7 @@ from inventory.auth import keys
 from inventory.auth.settings import SecuritySettings
 from inventory.auth.tokens import JwtVerifier
 
-from .conftest import ALL, AUDIENCE, ISSUER, SECRET
+from .support import AUDIENCE, ISSUER, SECRET
 
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 EC_KEY = ec.generate_private_key(ec.SECP256R1())
@@ -165,37 +165,59 @@ def test_api_keys_parse_and_are_stored_as_hashes():
     assert keys.hash_secret("s3cret") != "s3cret" and len(keys.hash_secret("s3cret")) == 64
     with pytest.raises(ValueError):
         keys.create_key(None, tenant, ["inventory:everything"], "x")
-    assert set(ALL) == {"inventory:read", "inventory:write", "inventory:admin"}
 
 
 def test_concurrent_first_requests_share_one_verification():
     """A burst with a new credential costs one key lookup, not one per request;
-    a failure reaches every waiter; a cancelled first request does not fail the rest."""
+    a failure reaches every waiter; a cancelled first request does not fail the rest.
+    The stand-in lookup waits on a gate the test opens, so no timing is assumed."""
     from inventory.auth import principal as p
     from inventory.auth.authenticator import Authenticator
 
     calls = []
+    gate = asyncio.Event()
 
     class Counting(Authenticator):
         async def _verify(self, credential):  # stands in for the database lookup
             calls.append(credential)
-            await asyncio.sleep(0.05)
+            await gate.wait()
             if credential == "boom":
                 raise RuntimeError("database down")
             return p.Principal(uuid.uuid4(), frozenset(), "key:x", "key:x")
 
+    async def until(condition, what: str) -> None:
+        for _ in range(1000):  # event-loop turns, not time
+            if condition():
+                return
+            await asyncio.sleep(0)
+        raise AssertionError(f"never happened: {what}")
+
     async def scenario():
         auth = Counting(SecuritySettings(), db=None)
-        results = await asyncio.gather(*[auth.authenticate("Bearer k") for _ in range(100)])
+        burst = [asyncio.create_task(auth.authenticate("Bearer k")) for _ in range(100)]
+        await until(lambda: calls == ["k"], "the first lookup")
+        await asyncio.sleep(0)  # every request of the burst is waiting now
+        gate.set()
+        results = await asyncio.gather(*burst)
         assert len({id(r) for r in results}) == 1 and calls == ["k"]
-        failures = await asyncio.gather(*[auth.authenticate("Bearer boom") for _ in range(5)],
-                                        return_exceptions=True)
+
+        gate.clear()
+        failing = [asyncio.create_task(auth.authenticate("Bearer boom")) for _ in range(5)]
+        await until(lambda: "boom" in calls, "the failing lookup")
+        await asyncio.sleep(0)
+        gate.set()
+        failures = await asyncio.gather(*failing, return_exceptions=True)
         assert all(isinstance(f, RuntimeError) for f in failures) and calls.count("boom") == 1
+
+        gate.clear()
         first = asyncio.create_task(auth.authenticate("Bearer c"))
-        await asyncio.sleep(0.01)
+        await until(lambda: "c" in calls, "the first request's lookup")
         second = asyncio.create_task(auth.authenticate("Bearer c"))
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # the second waits on the first's lookup
         first.cancel()
-        assert await second is not None and calls.count("c") == 2
+        await until(lambda: calls.count("c") == 2, "the second request's own lookup")
+        gate.set()
+        assert await second is not None
+        assert first.cancelled()
 
     asyncio.run(scenario())

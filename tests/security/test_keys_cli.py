@@ -12,9 +12,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from inventory.db import migrate
 
-from ..conftest import create_database
-from ..support import ROOT
-from .conftest import Client
+from ..support import ROOT, create_database
 
 
 def _cli(*args: str, url: str) -> subprocess.CompletedProcess:
@@ -23,7 +21,7 @@ def _cli(*args: str, url: str) -> subprocess.CompletedProcess:
                           env=env, capture_output=True, text=True, timeout=60)
 
 
-def test_keys_create_list_revoke(database_url, secure_server, sync_engine):
+async def test_keys_create_list_revoke(database_url, secure_api, sync_engine):
     tenant = str(uuid.uuid4())
     created = _cli("create", "--tenant", tenant, "--scopes", "inventory:read,inventory:admin",
                    "--name", "warehouse sync", url=database_url)
@@ -37,12 +35,10 @@ def test_keys_create_list_revoke(database_url, secure_server, sync_engine):
     assert key.split("_")[-1] not in stored.key_hash  # only the hash is stored
     assert stored.scopes == "inventory:admin inventory:read"
 
-    client = Client(secure_server.url)
-    code = f"CLI-{uuid.uuid4().hex[:8]}"
-    client.data("mutation($i: CreateLocationInput!) { createLocation(input: $i) "
-                "{ __typename } }", {"i": {"code": code, "name": "n"}}, key)
-    assert client.data("query($c: String!) { location(code: $c) { code } }",
-                       {"c": code}, key) == {"location": {"code": code}}
+    client = secure_api.with_key(key)
+    code = await client.location(f"CLI-{uuid.uuid4().hex[:8]}")
+    assert await client.gql("query($c: String!) { location(code: $c) { code } }",
+                            {"c": code}) == {"location": {"code": code}}
 
     listing = _cli("list", "--tenant", tenant, url=database_url)
     assert key_id in listing.stdout and "active" in listing.stdout
@@ -51,7 +47,7 @@ def test_keys_create_list_revoke(database_url, secure_server, sync_engine):
     revoked = _cli("revoke", key_id, url=database_url)
     assert revoked.returncode == 0, revoked.stderr
     assert "revoked" in _cli("list", "--tenant", tenant, url=database_url).stdout
-    assert client.post("{ __typename }", None, key).status_code == 401  # cache is off here
+    assert (await client.post("{ __typename }")).status_code == 401  # cache is off here
     again = _cli("revoke", key_id, url=database_url)
     assert again.returncode == 1 and "no active key" in again.stderr
 

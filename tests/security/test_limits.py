@@ -14,8 +14,8 @@ import uuid
 import httpx
 import pytest
 
-from ..support import ApiServer, create_api_key, free_port, unique
-from .conftest import ALL, Client, tenant_snapshot
+from ..support import create_api_key, free_port, unique
+from .support import ALL, tenant_snapshot
 
 SLOW = "0.01"  # tokens per second: no refill worth counting during a test
 READ_Q = '{ location(code: "none") { code } }'  # costs 1 point
@@ -32,31 +32,29 @@ def _codes(responses) -> list[str]:
     return out
 
 
-def _write(client: Client, key: str, code: str, aliases: int = 1) -> httpx.Response:
+async def _write(client, key: str, code: str, aliases: int = 1) -> httpx.Response:
     fields = " ".join(
         f'm{i}: createLocation(input: {{code: "{code}-{i}", name: "n"}}) {{ __typename }}'
         for i in range(aliases))
-    return client.post(f"mutation {{ {fields} }}", None, key)
+    return await client.post(f"mutation {{ {fields} }}", credential=key)
 
 
 @pytest.fixture(scope="module")
-def limited(database_url, tmp_path_factory):
+def limited(start_api_server):
     """A server whose buckets barely refill: reads burst 4, writes burst 3, the
     tenant's budget 1.5 times a credential's."""
-    server = ApiServer(database_url, tmp_path_factory.mktemp("limited") / "api.log",
-                       INVENTORY_RATE_READ=SLOW, INVENTORY_RATE_READ_BURST="4",
-                       INVENTORY_RATE_WRITE=SLOW, INVENTORY_RATE_WRITE_BURST="3",
-                       INVENTORY_RATE_TENANT_FACTOR="1.5").start()
-    yield server
-    server.stop()
+    with start_api_server("limited", INVENTORY_RATE_READ=SLOW, INVENTORY_RATE_READ_BURST="4",
+                          INVENTORY_RATE_WRITE=SLOW, INVENTORY_RATE_WRITE_BURST="3",
+                          INVENTORY_RATE_TENANT_FACTOR="1.5") as server:
+        yield server
 
 
-def test_rate_limits_per_credential_and_tenant_reads_and_writes_apart(
-        limited, database_url, sync_engine):
+async def test_rate_limits_per_credential_and_tenant_reads_and_writes_apart(
+        limited, graphql, database_url, sync_engine):
     tenant = uuid.uuid4()
     key1, key2 = (create_api_key(database_url, ALL, tenant, f"k{i}") for i in (1, 2))
-    client = Client(limited.url)
-    reads = [client.post(READ_Q, None, key1) for _ in range(6)]
+    client = graphql(limited)
+    reads = [await client.post(READ_Q, credential=key1) for _ in range(6)]
     assert _codes(reads) == ["ok"] * 4 + ["RATE_LIMITED"] * 2
     refused = reads[-1]
     assert refused.status_code == 429
@@ -65,16 +63,16 @@ def test_rate_limits_per_credential_and_tenant_reads_and_writes_apart(
     assert refused.json()["data"] is None
     # Writes have their own budget, untouched by the reads.
     before = tenant_snapshot(sync_engine, tenant)
-    writes = [_write(client, key1, unique("RL")) for _ in range(4)]
+    writes = [await _write(client, key1, unique("RL")) for _ in range(4)]
     assert _codes(writes) == ["ok"] * 3 + ["RATE_LIMITED"]
     after = tenant_snapshot(sync_engine, tenant)
     assert len(after["locations"]) == len(before["locations"]) + 3  # the refused one wrote nothing
     # key2 has its own bucket, but the tenant's (6 reads) has only 2 left.
-    assert _codes([client.post(READ_Q, None, key2) for _ in range(3)]) == \
+    assert _codes([await client.post(READ_Q, credential=key2) for _ in range(3)]) == \
         ["ok", "ok", "RATE_LIMITED"]
     # Another tenant is not affected.
     other = create_api_key(database_url, ALL, uuid.uuid4(), "other")
-    assert _codes([client.post(READ_Q, None, other)]) == ["ok"]
+    assert _codes([await client.post(READ_Q, credential=other)]) == ["ok"]
 
 
 async def test_rate_limits_apply_on_websockets(limited, database_url):
@@ -101,16 +99,16 @@ async def test_rate_limits_apply_on_websockets(limited, database_url):
         assert codes == ["ok"] * 4 + ["RATE_LIMITED"] * 2
 
 
-def test_aliased_writes_cost_one_token_each(limited, database_url, sync_engine):
+async def test_aliased_writes_cost_one_token_each(limited, graphql, database_url, sync_engine):
     tenant = uuid.uuid4()
     key = create_api_key(database_url, ALL, tenant, "aliases")
-    client = Client(limited.url)
+    client = graphql(limited)
     # Four mutations in one request cost four tokens: over a burst of three, so
     # the request is refused whole (it is capped at the burst, so it can never
     # pass either, but nothing of it runs).
     before = tenant_snapshot(sync_engine, tenant)
-    assert _codes([_write(client, key, unique("AL"), aliases=2)]) == ["ok"]
-    assert _codes([_write(client, key, unique("AL"), aliases=2)]) == ["RATE_LIMITED"]
+    assert _codes([await _write(client, key, unique("AL"), aliases=2)]) == ["ok"]
+    assert _codes([await _write(client, key, unique("AL"), aliases=2)]) == ["RATE_LIMITED"]
     assert len(tenant_snapshot(sync_engine, tenant)["locations"]) == \
         len(before["locations"]) + 2
 
@@ -139,42 +137,38 @@ def redis_url(tmp_path_factory):
         process.wait(5)
 
 
-def test_rate_limits_are_shared_between_processes_through_redis(
-        database_url, redis_url, tmp_path_factory):
+async def test_rate_limits_are_shared_between_processes_through_redis(
+        database_url, redis_url, start_api_server, graphql):
     url, redis_process = redis_url
     env = dict(INVENTORY_REDIS_URL=url, INVENTORY_RATE_READ=SLOW,
                INVENTORY_RATE_READ_BURST="6", INVENTORY_RATE_WRITE=SLOW,
                INVENTORY_RATE_WRITE_BURST="6", INVENTORY_RATE_TENANT_FACTOR="0")
-    folder = tmp_path_factory.mktemp("redis-apis")
-    servers = [ApiServer(database_url, folder / f"api{i}.log", **env).start() for i in (1, 2)]
-    try:
+    with start_api_server("redis-api1", **env) as one, \
+            start_api_server("redis-api2", **env) as two:
         key = create_api_key(database_url, ALL, uuid.uuid4(), "shared")
-        clients = [Client(s.url) for s in servers]
+        clients = [graphql(one), graphql(two)]
         # Alternate between the processes: together they allow one burst, not two.
-        results = _codes([clients[i % 2].post(READ_Q, None, key) for i in range(10)])
+        results = _codes([await clients[i % 2].post(READ_Q, credential=key)
+                          for i in range(10)])
         assert results == ["ok"] * 6 + ["RATE_LIMITED"] * 4
         # Redis down: the limiter fails open and the API keeps serving.
         redis_process.terminate()
         redis_process.wait(5)
         fresh = create_api_key(database_url, ALL, uuid.uuid4(), "after redis")
-        assert _codes([clients[0].post(READ_Q, None, fresh) for _ in range(3)]) == ["ok"] * 3
-    finally:
-        for s in servers:
-            s.stop()
+        assert _codes([await clients[0].post(READ_Q, credential=fresh)
+                       for _ in range(3)]) == ["ok"] * 3
 
 
-def test_without_redis_each_process_has_its_own_buckets(limited, database_url, tmp_path_factory):
+async def test_without_redis_each_process_has_its_own_buckets(
+        limited, database_url, start_api_server, graphql):
     """The control for the Redis test: two processes without Redis allow a burst each."""
-    other = ApiServer(database_url, tmp_path_factory.mktemp("second") / "api.log",
-                      **{k: v for k, v in limited.env.items() if k.startswith("INVENTORY_RATE")}
-                      ).start()
-    try:
+    rates = {k: v for k, v in limited.env.items() if k.startswith("INVENTORY_RATE")}
+    with start_api_server("second", **rates) as other:
         key = create_api_key(database_url, ALL, uuid.uuid4(), "local")
-        clients = [Client(limited.url), Client(other.url)]
-        results = _codes([clients[i % 2].post(READ_Q, None, key) for i in range(10)])
+        clients = [graphql(limited), graphql(other)]
+        results = _codes([await clients[i % 2].post(READ_Q, credential=key)
+                          for i in range(10)])
         assert results.count("ok") == 8  # 4 per process
-    finally:
-        other.stop()
 
 
 # ------------------------------------------------------------------ query limits
@@ -184,20 +178,21 @@ def _error_code(response: httpx.Response) -> str:
     return response.json()["errors"][0]["extensions"]["code"]
 
 
-def test_query_limits(client, tenants):
+async def test_query_limits(secure_api, tenants):
     key = tenants[1].keys["all"]
+    client = secure_api.with_key(key)
     deep = "{ items(first: 1) { nodes { stockLevels { item { stockLevels { item { stockLevels " \
            "{ item { stockLevels { item { stockLevels { item { sku } } } } } } } } } } } } } }"
-    assert _error_code(client.post(deep, None, key)) == "GRAPHQL_VALIDATION_FAILED"
+    assert _error_code(await client.post(deep)) == "GRAPHQL_VALIDATION_FAILED"
     aliases = "{ " + " ".join(f"a{i}: __typename" for i in range(31)) + " }"
-    assert _error_code(client.post(aliases, None, key)) == "GRAPHQL_VALIDATION_FAILED"
+    assert _error_code(await client.post(aliases)) == "GRAPHQL_VALIDATION_FAILED"
     tokens = "{ " + "__typename " * 5001 + "}"
-    assert _error_code(client.post(tokens, None, key)) == "GRAPHQL_VALIDATION_FAILED"
-    assert _error_code(client.post("{ items(first: 501) { nodes { sku } } }", None, key)) \
+    assert _error_code(await client.post(tokens)) == "GRAPHQL_VALIDATION_FAILED"
+    assert _error_code(await client.post("{ items(first: 501) { nodes { sku } } }")) \
         == "INVALID_INPUT"
     lines = [{"sku": "X", "locationCode": "Y", "quantity": 1}] * 101
-    body = client.post("mutation($i: ReserveStockInput!) { reserveStock(input: $i) "
-                       "{ ... on UserError { code field } } }", {"i": {"lines": lines}}, key)
+    body = await client.post("mutation($i: ReserveStockInput!) { reserveStock(input: $i) "
+                             "{ ... on UserError { code field } } }", {"i": {"lines": lines}})
     assert body.json()["data"]["reserveStock"] == {"code": "INVALID_INPUT", "field": "lines"}
     # NUL characters and lone surrogates (which PostgreSQL text cannot hold) are
     # refused up front. json.dumps escapes a surrogate as \\ud800, as a client might.
@@ -208,28 +203,29 @@ def test_query_limits(client, tenants):
             ("query($s: String!) { item(sku: $s) { sku } }", {"s": "a\x00"}, "INVALID_INPUT"),
             (level, {"s": "a\ud800"}, "INVALID_INPUT"),
             ('{ item(sku: "a\ud800") { sku } }', None, "GRAPHQL_VALIDATION_FAILED")):
-        response = client.http.post(
-            client.url, content=json.dumps({"query": query, "variables": variables or {}}),
+        response = await client.client.post(
+            client.url + "/graphql", content=json.dumps({"query": query, "variables": variables or {}}),
             headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
         assert response.status_code == 200, response.text
         assert response.json()["errors"][0]["extensions"]["code"] == code, (query, variables)
 
 
-def test_body_size_batches_and_several_operations(client, tenants):
+async def test_body_size_batches_and_several_operations(secure_api, tenants):
     key = tenants[1].keys["all"]
+    client = secure_api.with_key(key)
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    big = client.http.post(client.url, content=b'{"query": "' + b" " * 300_000 + b'{ __typename }"}',
+    big = await client.client.post(client.url + "/graphql", content=b'{"query": "' + b" " * 300_000 + b'{ __typename }"}',
                            headers=headers)
     assert big.status_code == 413 and big.json()["errors"][0]["extensions"]["code"] == \
         "PAYLOAD_TOO_LARGE"
 
-    def chunks():  # no Content-Length: the limit is counted while reading
+    async def chunks():  # no Content-Length: the limit is counted while reading
         for _ in range(40):
             yield b" " * 10_000
 
-    streamed = client.http.post(client.url, content=chunks(), headers=headers)
+    streamed = await client.client.post(client.url + "/graphql", content=chunks(), headers=headers)
     assert streamed.status_code == 413
-    batch = client.http.post(client.url, json=[{"query": "{ __typename }"}] * 5, headers=headers)
+    batch = await client.client.post(client.url + "/graphql", json=[{"query": "{ __typename }"}] * 5, headers=headers)
     assert batch.status_code == 400  # batching is off: one operation per request
     assert _error_code(batch) == "BAD_REQUEST"
     # Several operations in a document: none runs without operationName (the
@@ -238,39 +234,39 @@ def test_body_size_batches_and_several_operations(client, tenants):
     read_only = tenants[1].keys["read"]
     document = ('query A { __typename } '
                 'mutation B { createLocation(input: {code: "NEVER", name: "n"}) { __typename } }')
-    unnamed = client.post(document, None, read_only)
+    unnamed = await client.post(document, credential=read_only)
     assert unnamed.status_code == 400 and _error_code(unnamed) == "BAD_REQUEST"
-    assert client.http.post(client.url, json={"query": document, "operationName": "A"},
-                            headers={"Authorization": f"Bearer {read_only}"}).json()["data"] \
+    assert (await client.client.post(
+        client.url + "/graphql", json={"query": document, "operationName": "A"},
+        headers={"Authorization": f"Bearer {read_only}"})).json()["data"] \
         == {"__typename": "Query"}
-    named = client.http.post(client.url, json={"query": document, "operationName": "B"},
+    named = await client.client.post(client.url + "/graphql", json={"query": document, "operationName": "B"},
                              headers={"Authorization": f"Bearer {read_only}"})
     assert _error_code(named) == "FORBIDDEN"
-    assert client.data('{ location(code: "NEVER") { code } }', None, key) == {"location": None}
+    assert await client.gql('{ location(code: "NEVER") { code } }') == {"location": None}
 
 
 @pytest.fixture(scope="module")
-def production(database_url, tmp_path_factory):
-    server = ApiServer(database_url, tmp_path_factory.mktemp("prod") / "api.log",
-                       INVENTORY_ENV="production",
-                       INVENTORY_CORS_ORIGINS="https://shop.example").start()
-    yield server
-    server.stop()
+def production(start_api_server):
+    with start_api_server("prod", INVENTORY_ENV="production",
+                          INVENTORY_CORS_ORIGINS="https://shop.example") as server:
+        yield server
 
 
-def test_production_mode_turns_off_graphiql_and_introspection(production, api_server):
+async def test_production_mode_turns_off_graphiql_and_introspection(production, api_server,
+                                                                   graphql):
     headers = {"Accept": "text/html"}
     assert httpx.get(production.url + "/graphql", headers=headers).status_code == 404
     assert "graphiql" in httpx.get(api_server.url + "/graphql", headers=headers).text.lower()
     # A query in the URL, however encoded, needs a credential like a POST.
     for query_string in ("query={__typename}", "%71uery={__typename}"):
         assert httpx.get(f"{api_server.url}/graphql?{query_string}").status_code == 401
-    client = Client(production.url)
-    introspection = client.post("{ __schema { types { name } } }", None, production.api_key)
+    client = graphql(production)
+    introspection = await client.post("{ __schema { types { name } } }")
     assert _error_code(introspection) == "GRAPHQL_VALIDATION_FAILED"
-    assert client.data("{ __typename }", None, production.api_key) == {"__typename": "Query"}
-    dev = Client(api_server.url)
-    assert dev.data("{ __schema { queryType { name } } }", None, api_server.api_key)
+    assert await client.gql("{ __typename }") == {"__typename": "Query"}
+    assert await graphql(api_server).gql("{ __schema { queryType { name } } }") == {
+        "__schema": {"queryType": {"name": "Query"}}}
 
 
 def test_cors_allows_only_configured_origins(production, api_server):
@@ -290,7 +286,7 @@ def test_cors_allows_only_configured_origins(production, api_server):
     assert "access-control-allow-origin" not in simple.headers
 
 
-def test_no_schema_hints_when_introspection_is_off(production, api_server):
+async def test_no_schema_hints_when_introspection_is_off(production, api_server, graphql):
     """With introspection off, errors do not suggest schema names (fields,
     arguments, types, input fields); with it on they still help."""
     cases = [
@@ -302,9 +298,9 @@ def test_no_schema_hints_when_introspection_is_off(production, api_server):
          "'reason'"),
     ]
     for server, hints in ((production, False), (api_server, True)):
-        client = Client(server.url)
+        client = graphql(server)
         for query, variables, name in cases:
-            response = client.post(query, variables, server.api_key)
+            response = await client.post(query, variables)
             message = response.json()["errors"][0]["message"]
             assert ("Did you mean" in message) is hints, (query, message)
             assert (name in message) is hints, (query, message)

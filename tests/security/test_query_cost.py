@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from ..support import ApiServer, create_api_key
-from .conftest import ALL, Client
+from ..support import create_api_key
+from .support import ALL
 
 # The probe's 474-byte query: depth 12, 30 aliases possible, a 500-item page
 # walking back and forth between items and their levels.
@@ -42,70 +42,73 @@ def _error(response) -> dict:
     return response.json()["errors"][0]
 
 
-def test_every_answer_reports_its_cost_and_lists_multiply_by_first(client, tenants):
+async def test_every_answer_reports_its_cost_and_lists_multiply_by_first(secure_api, tenants):
+    client = secure_api
     key = tenants[1].keys["all"]
 
-    def cost(query, variables=None):
-        response = client.post(query, variables, key)
+    async def cost(query, variables=None):
+        response = await client.post(query, variables, credential=key)
         assert response.status_code == 200, response.text
         body = response.json()
         assert "errors" not in body, body
         assert body["extensions"]["cost"]["maximum"] == 10_000
         return body["extensions"]["cost"]["requested"]
 
-    assert cost("{ __typename }") == 0
-    assert cost('{ stockLevel(sku: "S", locationCode: "L") { onHand } }') == 1
+    assert await cost("{ __typename }") == 0
+    assert await cost('{ stockLevel(sku: "S", locationCode: "L") { onHand } }') == 1
     # A connection costs 2, each of its `first` nodes its own cost.
-    assert cost("{ items(first: 7) { nodes { sku } } }") == 2 + 7
-    assert cost("query($n: Int) { items(first: $n) { nodes { sku } } }", {"n": 20}) == 2 + 20
-    assert cost("query($n: Int) { items(first: $n) { nodes { sku } } }", {"n": 30}) == 2 + 30
+    assert await cost("{ items(first: 7) { nodes { sku } } }") == 2 + 7
+    assert await cost("query($n: Int) { items(first: $n) { nodes { sku } } }", {"n": 20}) == 2 + 20
+    assert await cost("query($n: Int) { items(first: $n) { nodes { sku } } }", {"n": 30}) == 2 + 30
     # Default page: 50; an edge and its node are an object each.
-    assert cost("{ items { edges { node { sku } } } }") == 2 + 50 * 2
+    assert await cost("{ items { edges { node { sku } } } }") == 2 + 50 * 2
     # A list without `first` counts as 10 elements.
-    assert cost("{ items(first: 10) { nodes { stockLevels { onHand } } } }") == 2 + 10 * (1 + 10)
+    assert await cost("{ items(first: 10) { nodes { stockLevels { onHand } } } }") == 2 + 10 * (1 + 10)
     # The dashboard's page and the README's example pass easily.
-    assert cost(DASHBOARD_PAGE) == 2 + 1 + 500 * (1 + 10 * 1)
-    assert cost(README_RESERVE) < 100
+    assert await cost(DASHBOARD_PAGE) == 2 + 1 + 500 * (1 + 10 * 1)
+    assert await cost(README_RESERVE) < 100
 
 
-def test_the_freezing_documents_are_refused_before_running(client, tenants):
+async def test_the_freezing_documents_are_refused_before_running(secure_api, tenants):
+    client = secure_api
     key = tenants[1].keys["all"]
-    costly = client.post(STALL_QUERY, None, key)
+    costly = await client.post(STALL_QUERY, credential=key)
     error = _error(costly)
     assert error["extensions"]["code"] == "QUERY_TOO_COSTLY"
     assert error["extensions"]["cost"]["maximum"] == 10_000
     assert error["extensions"]["cost"]["requested"] > 10_000
     assert costly.json()["data"] is None
     assert costly.json()["extensions"]["cost"] == error["extensions"]["cost"]
-    spread = client.post(SPREAD_QUERY, None, key)
+    spread = await client.post(SPREAD_QUERY, credential=key)
     error = _error(spread)
     assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
     assert error["extensions"]["limit"] == "fieldSelections"
     # Many fields of one name with selections below them (the overlap check's
     # quadratic case) are refused too, while a few repeats pass.
     overlap = "{ " + "items(first: 1) { nodes { sku name } } " * 40 + "}"
-    assert _error(client.post(overlap, None, key))["extensions"]["limit"] == "overlapChecks"
-    assert client.data("{ " + "items(first: 1) { nodes { sku } } " * 3 + "}", None, key)
+    assert _error(await client.post(overlap, credential=key))["extensions"]["limit"] == "overlapChecks"
+    assert await client.gql("{ " + "items(first: 1) { nodes { sku } } " * 3 + "}", credential=key)
     # A fragment cycle is still validation's to report (the walk does not loop).
     cycle = "query { ...A } fragment A on Query { ...B } fragment B on Query { ...A }"
-    assert _error(client.post(cycle, None, key))["extensions"]["code"] == \
+    assert _error(await client.post(cycle, credential=key))["extensions"]["code"] == \
         "GRAPHQL_VALIDATION_FAILED"
     # The server still answers at once.
-    assert client.data("{ __typename }", None, key) == {"__typename": "Query"}
+    assert await client.gql("{ __typename }", credential=key) == {"__typename": "Query"}
 
 
-def test_several_operations_need_an_operation_name(client, tenants):
+async def test_several_operations_need_an_operation_name(secure_api, tenants):
+    client = secure_api
     key = tenants[1].keys["all"]
     document = "query A { __typename } query B { items(first: 1) { nodes { sku } } }"
-    response = client.post(document, None, key)
+    response = await client.post(document, credential=key)
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("application/json")
     assert _error(response)["extensions"]["code"] == "BAD_REQUEST"
     assert response.json()["data"] is None
-    named = client.http.post(client.url, json={"query": document, "operationName": "A"},
+    named = await client.client.post(client.url + "/graphql", json={"query": document, "operationName": "A"},
                              headers={"Authorization": f"Bearer {key}"})
     assert named.json()["data"] == {"__typename": "Query"}
-    unknown = client.http.post(client.url, json={"query": document, "operationName": "C" * 5000},
+    unknown = await client.client.post(client.url + "/graphql", json={"query": document, "operationName": "C" * 5000},
                                headers={"Authorization": f"Bearer {key}"})
     assert unknown.status_code == 400
     assert _error(unknown)["extensions"]["code"] == "BAD_REQUEST"
@@ -113,13 +116,11 @@ def test_several_operations_need_an_operation_name(client, tenants):
 
 
 @pytest.fixture(scope="module")
-def costed(database_url, tmp_path_factory):
+def costed(start_api_server):
     """A server whose read budget barely refills: 30 points of burst."""
-    server = ApiServer(database_url, tmp_path_factory.mktemp("costed") / "api.log",
-                       INVENTORY_RATE_READ="0.01", INVENTORY_RATE_READ_BURST="30",
-                       INVENTORY_RATE_TENANT_FACTOR="0").start()
-    yield server
-    server.stop()
+    with start_api_server("costed", INVENTORY_RATE_READ="0.01", INVENTORY_RATE_READ_BURST="30",
+                          INVENTORY_RATE_TENANT_FACTOR="0") as server:
+        yield server
 
 
 def _code(response) -> str:
@@ -127,26 +128,26 @@ def _code(response) -> str:
     return body["errors"][0]["extensions"]["code"] if "errors" in body else "ok"
 
 
-def test_reads_are_charged_their_cost(costed, database_url):
-    client = Client(costed.url)
+async def test_reads_are_charged_their_cost(costed, database_url, graphql):
+    client = graphql(costed)
     key = create_api_key(database_url, ALL, uuid.uuid4(), "cost")
     page = "{ items(first: 10) { nodes { sku } } }"  # 12 points
-    assert [_code(client.post(page, None, key)) for _ in range(3)] == \
+    assert [_code(await client.post(page, credential=key)) for _ in range(3)] == \
         ["ok", "ok", "RATE_LIMITED"]
-    limited = client.post(page, None, key)
+    limited = await client.post(page, credential=key)
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
     # 6 points are left: a cheap read still passes.
-    assert _code(client.post('{ location(code: "x") { code } }', None, key)) == "ok"
+    assert _code(await client.post('{ location(code: "x") { code } }', credential=key)) == "ok"
 
 
-def test_invalid_and_refused_documents_are_charged(costed, database_url):
-    client = Client(costed.url)
+async def test_invalid_and_refused_documents_are_charged(costed, database_url, graphql):
+    client = graphql(costed)
     for bad in ("{ " + " ".join(f"a{i}: __typename" for i in range(31)) + " }",  # invalid
                 "{ {",  # unreadable
                 SPREAD_QUERY,  # too complex
                 STALL_QUERY,  # too costly: charged 1 like the others, not its cost
                 "{ noSuchField }"):
         key = create_api_key(database_url, ALL, uuid.uuid4(), "invalid")
-        codes = [_code(client.post(bad, None, key)) for _ in range(32)]
+        codes = [_code(await client.post(bad, credential=key)) for _ in range(32)]
         assert codes[:30] == [codes[0]] * 30 and codes[0] != "RATE_LIMITED", (bad, codes)
         assert codes[30:] == ["RATE_LIMITED"] * 2, (bad, codes)

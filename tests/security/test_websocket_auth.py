@@ -8,21 +8,14 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from .conftest import token
+from ..live_support import closed_with
+from .support import token
 
 QUERY = "query($c: String!) { location(code: $c) { code } }"
 
 
 def _ws_url(server) -> str:
     return server.url.replace("http://", "ws://") + "/graphql"
-
-
-async def _closed_with(ws) -> int:
-    with pytest.raises(ConnectionClosed) as closed:
-        while True:
-            message = json.loads(await ws.recv())
-            assert message["type"] not in {"connection_ack", "next", "data"}, message
-    return closed.value.rcvd.code
 
 
 @pytest.mark.parametrize("payload", [
@@ -42,7 +35,7 @@ async def test_transport_ws_without_valid_credential_is_closed(secure_server, te
         # A subscribe right behind the init must not run either.
         await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
             "query": QUERY, "variables": {"c": tenants[0].data["code"]}}}))
-        assert await _closed_with(ws) == 4403
+        assert await closed_with(ws) == 4403
 
 
 async def test_transport_ws_subscribe_before_init_is_closed(secure_server, tenants):
@@ -50,7 +43,7 @@ async def test_transport_ws_subscribe_before_init_is_closed(secure_server, tenan
                                   subprotocols=["graphql-transport-ws"]) as ws:
         await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
             "query": QUERY, "variables": {"c": tenants[0].data["code"]}}}))
-        assert await _closed_with(ws) == 4401
+        assert await closed_with(ws) == 4401
 
 
 async def _run(ws, query, variables) -> dict:
