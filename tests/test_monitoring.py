@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from .monitoring_support import as_promql, dashboard_queries
+
 ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
 RULES = PROMETHEUS_DIR / "alerts.yml"
@@ -155,7 +157,6 @@ def test_rules_use_only_metrics_the_service_exports():
 
 # --------------------------------------------------------------------------- Grafana dashboard
 
-DASHBOARD = ROOT / "deploy" / "grafana" / "inventory.json"
 # What the dashboard shows, each by the metric a panel must query.
 DASHBOARD_TOPICS = {
     "request rate": "inventory_graphql_requests_total",
@@ -167,20 +168,6 @@ DASHBOARD_TOPICS = {
     "reservations by status": "inventory_reservations",
     "flash batches": "inventory_reservation_batches_total",
 }
-
-
-def dashboard_queries() -> list[tuple[str, str]]:
-    """(panel title, PromQL) of every query of the dashboard."""
-    import json
-
-    panels = json.loads(DASHBOARD.read_text())["panels"]
-    return [(panel["title"], target["expr"]) for panel in panels
-            for target in panel.get("targets", [])]
-
-
-def as_promql(expr: str) -> str:
-    """A dashboard query with Grafana's range variable replaced."""
-    return expr.replace("$__rate_interval", "1m")
 
 
 def test_dashboard_covers_every_topic_with_exported_metrics():

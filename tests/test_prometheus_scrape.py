@@ -14,9 +14,8 @@ import httpx
 import pytest
 import yaml
 
-from .observability_support import post, setup_stock
-from .test_monitoring import as_promql, dashboard_queries
-from .support import ApiServer, free_port
+from .monitoring_support import as_promql, dashboard_queries
+from .support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
@@ -27,10 +26,6 @@ pytestmark = pytest.mark.skipif(
 LEVEL = "query($s: String!, $c: String!) { stockLevel(sku: $s, locationCode: $c) { onHand } }"
 COUNTER = 'sum(inventory_graphql_requests_total{operation="query stockLevel",outcome="ok"})'
 REQUESTS = 30
-
-
-class TwoWorkers(ApiServer):
-    extra_args = ("--workers", "2")
 
 
 def wait_until(check, what: str, timeout: float = 60):
@@ -94,22 +89,26 @@ class Prometheus:
 
 
 @pytest.fixture
-def api_two_workers(database_url, tmp_path):
-    server = TwoWorkers(database_url, tmp_path / "api.log").start(timeout=60)
-    yield server
-    server.stop()
+def api_two_workers(start_api_server):
+    with start_api_server("two-workers", workers=2) as server:
+        yield server
 
 
-def test_prometheus_scrapes_the_service(api_two_workers, tmp_path):
+async def test_prometheus_scrapes_the_service(api_two_workers, graphql, stocked_level,
+                                              tmp_path):
     url = api_two_workers.url
-    sku, code = setup_stock(url, 1)
+    client = graphql(api_two_workers)
+    sku, code = await stocked_level(1, client=client)
     prometheus = Prometheus(tmp_path, url.removeprefix("http://")).start()
     try:
-        wait_until(lambda: prometheus.value('up{job="inventory"}') == 1, "a successful scrape")
-        before = prometheus.value(COUNTER) or 0.0
+        # The series exists (one request) and is scraped before the measured
+        # requests: a series first seen after all of them shows no increase,
+        # and its rate() stays 0.
+        await client.gql(LEVEL, {"s": sku, "c": code})
+        before = wait_until(lambda: prometheus.value(COUNTER), "the counter's first scrape")
         for _ in range(REQUESTS):
             # A new connection per request, so the kernel spreads them over both workers.
-            post(url, LEVEL, {"s": sku, "c": code}, headers={"connection": "close"})
+            await client.gql(LEVEL, {"s": sku, "c": code}, headers={"connection": "close"})
         # The counter moved by exactly the requests made, whichever worker was scraped.
         wait_until(lambda: prometheus.value(COUNTER) == before + REQUESTS or None,
                    f"{COUNTER} to reach {before + REQUESTS}")
