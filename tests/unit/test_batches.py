@@ -9,21 +9,30 @@ from inventory.service.batches import MAX_BATCH, LevelBatches
 
 
 async def test_batches_form_only_while_the_key_is_busy_and_keep_arrival_order():
+    """The first request of an idle key runs alone; those that arrive meanwhile
+    go together, in arrival order; another key does not wait for this one. The
+    "transactions" wait on a gate the test opens: no timing is assumed."""
     seen: list[list[int]] = []
+    gate = asyncio.Event()
 
     async def run(batch: list[int]) -> list[int]:
         seen.append(batch)
-        await asyncio.sleep(0.01)  # the "transaction"
+        if batch != [99]:
+            await gate.wait()
         return [n * 10 for n in batch]
 
     batches = LevelBatches(run, name="test batch")
     first = asyncio.ensure_future(batches.submit("a", 0))
-    await asyncio.sleep(0.001)  # its batch (of one) is now being applied
-    results = await asyncio.gather(first, *(batches.submit("a", n) for n in range(1, 10)),
-                                   batches.submit("b", 99))
-    assert results == [n * 10 for n in range(10)] + [990]
-    # The first request of an idle key runs alone; those that arrived meanwhile go
-    # together, in arrival order; another key does not wait for this one.
+    for _ in range(100):  # event-loop turns until its batch (of one) is applied
+        if seen:
+            break
+        await asyncio.sleep(0)
+    assert seen == [[0]]
+    rest = [asyncio.ensure_future(batches.submit("a", n)) for n in range(1, 10)]
+    assert await batches.submit("b", 99) == 990  # while key "a" is still busy
+    gate.set()
+    results = await asyncio.gather(first, *rest)
+    assert results == [n * 10 for n in range(10)]
     assert seen == [[0], [99], [1, 2, 3, 4, 5, 6, 7, 8, 9]]
     assert len(batches) == 0  # nothing left behind once the queues are drained
 
@@ -93,7 +102,9 @@ async def test_too_few_results_fail_the_requests_instead_of_hanging():
     assert all(isinstance(r, RuntimeError) for r in done)
 
 
-async def test_shutdown_cancels_the_waiting_requests():
+async def test_a_cancelled_drain_cancels_the_requests_waiting_on_it():
+    """The drain task cancelled (as the event loop's shutdown cancels every
+    task): the requests waiting on it end cancelled instead of hanging."""
     started = asyncio.Event()
 
     async def run(batch: list[int]) -> list[int]:
@@ -102,9 +113,39 @@ async def test_shutdown_cancels_the_waiting_requests():
         return batch
 
     batches = LevelBatches(run, name="test batch")
+    before = asyncio.all_tasks()
     waiting = [asyncio.ensure_future(batches.submit("k", n)) for n in range(3)]
     await started.wait()
-    batches._drainers["k"].cancel()
+    (drain,) = asyncio.all_tasks() - before - set(waiting) - {asyncio.current_task()}
+    drain.cancel()
     done = await asyncio.wait_for(asyncio.gather(*waiting, return_exceptions=True), 1)
     assert all(isinstance(r, asyncio.CancelledError) for r in done)
     assert len(batches) == 0
+
+
+def test_event_loop_shutdown_leaves_no_request_waiting_and_no_error():
+    """A server's shutdown ends its event loop, which cancels every task: the
+    waiting requests end cancelled, the batcher forgets its queue, and nothing
+    is reported to the loop's exception handler."""
+    errors: list[dict] = []
+    state: dict = {}
+
+    async def run(batch: list[int]) -> list[int]:
+        state["started"].set()
+        await asyncio.sleep(10)
+        return batch
+
+    async def serve() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: errors.append(
+            context))
+        state["started"] = asyncio.Event()
+        state["batches"] = batches = LevelBatches(run, name="test batch")
+        state["waiting"] = [asyncio.ensure_future(batches.submit("k", n)) for n in range(3)]
+        await state["started"].wait()
+        # Returning with the batch running: the runner's close is the shutdown.
+
+    with asyncio.Runner() as runner:
+        runner.run(serve())
+    assert all(task.cancelled() for task in state["waiting"])
+    assert len(state["batches"]) == 0
+    assert errors == []
