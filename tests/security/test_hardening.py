@@ -17,7 +17,8 @@ async def test_only_the_canonical_key_form_is_accepted(secure_api, tenants):
                     prefix + "{" + ids[:31] + ids[32:] + "}_" + secret,
                     key + "=",
                     key[:-1]):
-        assert await client.post("{ __typename }", credential=variant).status_code == 401, variant
+        assert (await client.post("{ __typename }", credential=variant)).status_code == 401, \
+            variant
 
 
 async def test_duplicate_authorization_headers_are_refused(secure_api, tenants):
