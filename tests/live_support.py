@@ -24,13 +24,15 @@ subscription($skus: [String!], $codes: [String!], $since: [LevelVersionInput!]) 
 }"""
 
 
-async def closed_with(ws) -> int:
+async def closed_with(ws, seen: list | None = None) -> int:
     """Reads a raw websocket until the server closes it (no ack, no data may
-    come first); returns the close code."""
+    come first; what does come is appended to `seen`); returns the close code."""
     with pytest.raises(ConnectionClosed) as closed:
         while True:
             message = json.loads(await ws.recv())
             assert message["type"] not in {"connection_ack", "next", "data"}, message
+            if seen is not None:
+                seen.append(message)
     return closed.value.rcvd.code
 
 
@@ -99,12 +101,3 @@ class WsClient:
 
     async def changes(self, count: int, timeout: float = 10) -> list[dict]:
         return [(await self.next_data(timeout))["stockLevelChanged"] for _ in range(count)]
-
-    async def quiet(self, seconds: float) -> list[dict]:
-        """Messages that arrive within `seconds` (expecting none, usually)."""
-        seen = []
-        try:
-            while True:
-                seen.append(await self.receive(seconds))
-        except (asyncio.TimeoutError, TimeoutError):
-            return seen

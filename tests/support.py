@@ -120,12 +120,13 @@ class ApiServer(ApiProcess):
         return self
 
 
-def in_process_app(database_url: str, monkeypatch, **env: str):
-    """The app in this process (no sweeper, no GraphiQL) and an all-scopes API
-    key for it; talk to it with `graphql(app=app, api_key=key, database_url=...)`.
-    The app reads its security settings from the environment: no rate limits
-    (setups send many writes at once), plus any INVENTORY_* setting in `env`.
-    Dispose of `app.state.ctx.db` at the end."""
+def in_process_app(database_url: str, monkeypatch, settings: dict | None = None, **env: str):
+    """The app in this process (no sweeper, no GraphiQL, plus any Settings field
+    in `settings`) and an all-scopes API key for it; talk to it with
+    `graphql(app=app, api_key=key, database_url=...)`. The app reads its security
+    settings from the environment: no rate limits (setups send many writes at
+    once), plus any INVENTORY_* setting in `env`. Dispose of `app.state.ctx.db`
+    at the end."""
     from inventory.app import create_app
     from inventory.config import Settings
 
@@ -133,8 +134,8 @@ def in_process_app(database_url: str, monkeypatch, **env: str):
                         **env}.items():
         monkeypatch.setenv(name, value)
     key = create_api_key(database_url)
-    return create_app(Settings(database_url=database_url, sweep_interval_s=0,
-                               graphiql=False)), key
+    return create_app(Settings(database_url=database_url, sweep_interval_s=0, graphiql=False,
+                               **(settings or {}))), key
 
 
 class RoundTrips:
@@ -370,18 +371,27 @@ def assert_invariants(engine) -> None:
     assert problems == [], "\n".join(problems)
 
 
-RECEIVE_ONE = """mutation Receive($sku: String!, $code: String!) {
-  receiveStock(input: {sku: $sku, locationCode: $code, quantity: 1}) {
-    __typename ... on UserError { code } } }"""
+RECEIVE_ONE = """mutation Receive($sku: String!, $code: String!, $key: String) {
+  receiveStock(input: {sku: $sku, locationCode: $code, quantity: 1, idempotencyKey: $key}) {
+    __typename ... on UserError { code } ... on TransientError { retryAfterMs }
+    ... on StockLevel { onHand } } }"""
 
 
 async def receive_with_forced_retry(client: Api, database_url: str, sku: str,
                                     code: str) -> httpx.Response:
+    """`receive_after_a_conflict` that must end in a StockLevel (the runner retried)."""
+    response = await receive_after_a_conflict(client, database_url, sku, code)
+    assert response.json()["data"]["receiveStock"]["__typename"] == "StockLevel", response.text
+    return response
+
+
+async def receive_after_a_conflict(client: Api, database_url: str, sku: str, code: str,
+                                   idempotency_key: str | None = None) -> httpx.Response:
     """Runs `receiveStock` (operation "Receive", 1 unit) through `client` while
     another transaction holds the level's row lock, and commits that
     transaction once the mutation waits for the lock: the mutation's
-    SERIALIZABLE update then fails with 40001 and is retried. Returns the
-    mutation's response (a StockLevel)."""
+    SERIALIZABLE update then fails with 40001 (a real serialization failure).
+    Returns the mutation's response (HTTP 200)."""
     import asyncio
     import time
 
@@ -393,7 +403,8 @@ async def receive_with_forced_retry(client: Api, database_url: str, sku: str,
             "UPDATE stock_levels SET version = version WHERE (item_id, location_id) = "
             "(SELECT i.id, l.id FROM items i, locations l WHERE i.sku = %s AND l.code = %s)",
             (sku, code))
-        mutation = asyncio.ensure_future(client.post(RECEIVE_ONE, {"sku": sku, "code": code}))
+        mutation = asyncio.ensure_future(client.post(
+            RECEIVE_ONE, {"sku": sku, "code": code, "key": idempotency_key}))
         deadline = time.monotonic() + 30
         while not (await (await watcher.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
@@ -404,5 +415,4 @@ async def receive_with_forced_retry(client: Api, database_url: str, sku: str,
         await blocker.commit()
         response = await mutation
     assert response.status_code == 200, response.text
-    assert response.json()["data"]["receiveStock"]["__typename"] == "StockLevel", response.text
     return response

@@ -1,7 +1,9 @@
 """Locations, items and the read side of the API, through the running server."""
 from __future__ import annotations
 
-from .support import unique
+from uuid import uuid4
+
+from .support import create_api_key, unique
 
 
 async def test_create_location_and_query_it(api):
@@ -75,6 +77,7 @@ async def test_items_pagination_and_filters(api):
         page = (await api.gql(query, {"first": 2, "after": after,
                                       "f": {"skuPrefix": prefix}}))["items"]
         seen += [e["node"]["sku"] for e in page["edges"]]
+        assert page["pageInfo"]["hasPreviousPage"] is (after is not None)
         if not page["pageInfo"]["hasNextPage"]:
             break
         after = page["pageInfo"]["endCursor"]
@@ -94,12 +97,25 @@ async def test_sku_prefix_treats_wildcards_literally(api):
     assert [n["sku"] for n in data["items"]["nodes"]] == [f"{prefix}_a"]
 
 
-async def test_locations_pagination(api):
-    codes = sorted([await api.location() for _ in range(3)])
-    data = await api.gql("{ locations(first: 500) { nodes { code } pageInfo { hasNextPage } } }")
-    listed = [n["code"] for n in data["locations"]["nodes"]]
-    assert [c for c in listed if c in codes] == codes
-    assert listed == sorted(listed)
+async def test_locations_pagination_walks_every_page_in_code_order(api, database_url):
+    """A tenant of its own, so its five locations are the whole listing: pages of
+    two, each after the previous page's end cursor, with hasPreviousPage and
+    hasNextPage telling where the page is."""
+    tenant = api.with_key(create_api_key(database_url, tenant_id=uuid4(), name="locations"))
+    codes = sorted([await tenant.location() for _ in range(5)])
+    query = """query($after: String) { locations(first: 2, after: $after) {
+        edges { cursor node { code } } pageInfo { hasNextPage hasPreviousPage endCursor } } }"""
+    pages, after = [], None
+    while True:
+        page = (await tenant.gql(query, {"after": after}))["locations"]
+        pages.append(([e["node"]["code"] for e in page["edges"]],
+                      page["pageInfo"]["hasPreviousPage"], page["pageInfo"]["hasNextPage"]))
+        assert page["pageInfo"]["endCursor"] == page["edges"][-1]["cursor"]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert pages == [(codes[0:2], False, True), (codes[2:4], True, True),
+                     (codes[4:], True, False)]
 
 
 async def test_page_size_and_cursor_errors_are_typed(api):
@@ -112,8 +128,6 @@ async def test_page_size_and_cursor_errors_are_typed(api):
 async def test_malformed_and_unknown_node_ids(api):
     body = await api.raw('{ node(id: "not-an-id") { id } }')
     assert body["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
-    from uuid import uuid4
-
     from inventory.domain import ids
     data = await api.gql("query($id: ID!) { node(id: $id) { id } }",
                          {"id": ids.encode("Item", uuid4())})

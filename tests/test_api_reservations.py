@@ -4,9 +4,12 @@ from __future__ import annotations
 import asyncio
 import time
 
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
-from .support import RESERVATION_FIELDS
+from inventory.db import migrate
+from inventory.domain import ids
+
+from .support import RESERVATION_FIELDS, create_database, in_process_app
 
 
 async def test_multi_line_reserve_then_commit_ships(api, stocked_level):
@@ -59,7 +62,6 @@ async def test_all_or_nothing_reports_every_short_line(api, stocked_level):
 async def test_unknown_and_malformed_reservation_ids(api):
     from uuid import uuid4
 
-    from inventory.domain import ids
     missing = await api.mutate("commitReservation",
                                {"reservationId": ids.encode("Reservation", uuid4())})
     assert (missing["code"], missing["field"]) == ("NOT_FOUND", "reservationId")
@@ -91,18 +93,36 @@ async def test_expired_reservations_are_swept_and_stop_holding_stock(api, sync_e
     assert (late["code"], late["status"]) == ("RESERVATION_NOT_ACTIVE", "EXPIRED")
 
 
-async def test_commit_after_expiry_before_sweep_is_refused(api, sync_engine, stocked_level):
-    """Past expiry counts as not active even before the sweeper gets to it."""
-    sku, a = await stocked_level(3)
-    r = await api.mutate("reserveStock", {"lines": [{"sku": sku, "locationCode": a,
-                                                     "quantity": 1}], "ttlSeconds": 60},
-                         RESERVATION_FIELDS)
-    from inventory.domain import ids
-    (rid,) = ids.decode_as("Reservation", r["id"])
-    with sync_engine.begin() as conn:  # move the expiry into the past
-        conn.execute(text("UPDATE reservations SET expires_at = now() - interval '1 hour' "
-                          "WHERE id = :id"), {"id": rid})
-    late = await api.mutate("commitReservation", {"reservationId": r["id"]},
-                            "... on ReservationNotActiveError { status }")
-    assert (late["code"], late["status"]) == ("RESERVATION_NOT_ACTIVE", "EXPIRED")
-    assert (await api.level(sku, a))["onHand"] == 3
+async def test_commit_and_release_after_expiry_are_refused_before_any_sweep(
+        pg_base_url, monkeypatch, graphql, stocked_level):
+    """Past expiry counts as not active even before a sweeper gets to it. On a
+    database of its own with no sweeper at all (the shared one has several),
+    so the refusal can only come from the expiry check: the reservation is
+    still ACTIVE in the database and its units still reserved."""
+    url = create_database(pg_base_url, "inventory_unswept")
+    migrate.upgrade(url)
+    app, key = in_process_app(url, monkeypatch)  # sweep interval 0: no sweeper
+    engine = create_engine(url)
+    try:
+        client = graphql(app=app, api_key=key, database_url=url)
+        sku, a = await stocked_level(3, client=client)
+        r = await client.succeed("reserveStock", {
+            "lines": [{"sku": sku, "locationCode": a, "quantity": 1}], "ttlSeconds": 60},
+            RESERVATION_FIELDS)
+        (rid,) = ids.decode_as("Reservation", r["id"])
+        with engine.begin() as conn:  # move the expiry into the past
+            conn.execute(text("UPDATE reservations SET expires_at = now() - interval '1 hour' "
+                              "WHERE id = :id"), {"id": rid})
+        for name in ("commitReservation", "releaseReservation"):
+            late = await client.mutate(name, {"reservationId": r["id"]},
+                                       "... on ReservationNotActiveError { status }")
+            assert (late["code"], late["status"]) == ("RESERVATION_NOT_ACTIVE", "EXPIRED")
+        with engine.connect() as conn:
+            stored = conn.execute(text("SELECT status FROM reservations WHERE id = :id"),
+                                  {"id": rid}).scalar()
+        assert stored == "ACTIVE"  # nobody swept it
+        assert await client.level(sku, a) == {"onHand": 3, "reserved": 1, "available": 2,
+                                              "version": 2}
+    finally:
+        engine.dispose()
+        await app.state.ctx.db.dispose()

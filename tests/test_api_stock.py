@@ -101,3 +101,24 @@ async def test_transfer_errors(api):
     unknown = await api.mutate("transferStock", {"sku": sku, "fromLocationCode": a,
                                                  "toLocationCode": "NOPE-9", "quantity": 1})
     assert (unknown["code"], unknown["field"]) == ("NOT_FOUND", "toLocationCode")
+
+
+async def test_quantities_above_32_bits_round_trip_over_http(api, stocked_level):
+    """Quantity is 64-bit (GraphQL Int is 32): amounts past 2^31 and 2^32 are
+    received, reserved, reported and listed exactly."""
+    sku, code = await stocked_level(0)
+    big = 3 * 2 ** 31 + 7  # 6,442,450,951
+    received = await api.succeed("receiveStock", {"sku": sku, "locationCode": code,
+                                                  "quantity": big}, LEVEL_FIELDS)
+    assert (received["onHand"], received["available"]) == (big, big)
+    reserved = await api.succeed("reserveStock", {"lines": [
+        {"sku": sku, "locationCode": code, "quantity": 2 ** 32}]},
+        "... on Reservation { lines { quantity } }")
+    assert reserved["lines"] == [{"quantity": 2 ** 32}]
+    assert await api.level(sku, code) == {"onHand": big, "reserved": 2 ** 32,
+                                          "available": big - 2 ** 32, "version": 2}
+    listed = await api.gql("""query($s: String!) { movements(sku: $s) {
+        nodes { kind onHandDelta reservedDelta onHandAfter } } }""", {"s": sku})
+    assert listed["movements"]["nodes"] == [
+        {"kind": "RESERVE", "onHandDelta": 0, "reservedDelta": 2 ** 32, "onHandAfter": big},
+        {"kind": "RECEIVE", "onHandDelta": big, "reservedDelta": 0, "onHandAfter": big}]

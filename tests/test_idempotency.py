@@ -79,3 +79,68 @@ async def test_commit_with_key_is_replayed_not_refused(api, stocked_level):
     second = await api.mutate("commitReservation", body, RESERVATION_FIELDS)
     assert first["status"] == second["status"] == "COMMITTED"
     assert (await api.level(sku, code))["onHand"] == 1
+
+
+async def test_business_rejections_are_replayed_and_keep_their_key(api, stocked_level):
+    """QUANTITY_MISMATCH, RESERVATION_NOT_ACTIVE and ALREADY_EXISTS are results:
+    replayed as first given even once the request would now succeed, and their
+    key cannot be used for another request."""
+    sku, code = await stocked_level(10)
+
+    async def replayed(name: str, body: dict, change_the_world, selection: str = "") -> dict:
+        key = unique("key")
+        first = await api.mutate(name, {**body, "idempotencyKey": key}, selection)
+        await change_the_world()
+        assert await api.mutate(name, {**body, "idempotencyKey": key}, selection) == first
+        reused = await api.mutate("receiveStock", {"sku": sku, "locationCode": code,
+                                                   "quantity": 1, "idempotencyKey": key})
+        assert reused["code"] == "IDEMPOTENCY_KEY_REUSED", reused
+        return first
+
+    async def set_to_9():
+        await api.succeed("setStock", {"sku": sku, "locationCode": code, "onHand": 9})
+
+    mismatch = await replayed(
+        "setStock", {"sku": sku, "locationCode": code, "onHand": 5, "compareQuantity": 9},
+        set_to_9, "... on QuantityMismatchError { expected actual }")
+    assert (mismatch["code"], mismatch["expected"], mismatch["actual"]) == (
+        "QUANTITY_MISMATCH", 9, 10)
+    assert (await api.level(sku, code))["onHand"] == 9  # the replay did not set 5
+
+    reservation = await api.succeed("reserveStock", {"lines": [
+        {"sku": sku, "locationCode": code, "quantity": 1}]}, "... on Reservation { id }")
+    await api.succeed("releaseReservation", {"reservationId": reservation["id"]})
+
+    async def nothing():
+        pass
+
+    not_active = await replayed("commitReservation", {"reservationId": reservation["id"]},
+                                nothing, "... on ReservationNotActiveError { status }")
+    assert (not_active["code"], not_active["status"]) == ("RESERVATION_NOT_ACTIVE", "RELEASED")
+
+    taken = unique("LOC")
+    await api.location(taken)
+    exists = await replayed("createLocation", {"code": taken, "name": "again"}, nothing)
+    assert (exists["code"], exists["field"]) == ("ALREADY_EXISTS", "code")
+
+
+async def test_refused_input_leaves_its_key_unrecorded(api, sync_engine, stocked_level):
+    """Input that fails validation, or names an unknown sku or location, is not
+    recorded: the key stays usable once the input is fixed."""
+    sku, code = await stocked_level(0)
+    for bad, expected in (({"sku": sku, "locationCode": code, "quantity": 0}, "INVALID_INPUT"),
+                          ({"sku": sku, "locationCode": "NOPE-1", "quantity": 2}, "NOT_FOUND"),
+                          ({"sku": "NOPE-1", "locationCode": code, "quantity": 2},
+                           "NOT_FOUND")):
+        key = unique("key")
+        with sync_engine.connect() as conn:
+            before = snapshot(conn, [sku])
+        refused = await api.mutate("receiveStock", {**bad, "idempotencyKey": key})
+        assert refused["code"] == expected, refused
+        with sync_engine.connect() as conn:
+            assert snapshot(conn, [sku]) == before  # no key stored either
+        fixed = await api.mutate("receiveStock", {"sku": sku, "locationCode": code,
+                                                  "quantity": 2, "idempotencyKey": key},
+                                 LEVEL_FIELDS)
+        assert fixed["__typename"] == "StockLevel", fixed
+    assert (await api.level(sku, code))["onHand"] == 6

@@ -68,9 +68,9 @@ async def test_rolled_back_and_retried_writes_announce_nothing_extra(
             {"sku": short, "locationCode": code, "quantity": 5},
         ]})
         assert result["__typename"] == "InsufficientStockError", result
-        assert await ws.quiet(0.5) == []
         # Concurrent writes to one level conflict and retry; each committed
-        # version arrives once, in order.
+        # version arrives once, in order. They are also the marker for the
+        # rollback: an announced rolled-back change would come before them.
         await asyncio.gather(*(
             api.mutate("adjustStock", {"sku": sku, "locationCode": code, "delta": 1})
             for _ in range(15)))
@@ -99,15 +99,19 @@ async def test_reconnect_with_last_versions_replays_what_was_missed(
         replayed = await ws.changes(3)
         await api.mutate("adjustStock", {"sku": sku, "locationCode": code, "delta": 1})
         (live,) = await ws.changes(1)
-        assert await ws.quiet(0.3) == []
+        # A marker: nothing (no duplicate of a replayed version) comes before it.
+        await api.mutate("adjustStock", {"sku": sku, "locationCode": code, "delta": 1})
+        (marker,) = await ws.changes(1)
     assert [(c["version"], c["onHand"]) for c in replayed] == [(3, 12), (4, 13), (5, 14)]
     assert (live["version"], live["onHand"]) == (6, 15)
+    assert (marker["version"], marker["onHand"]) == (7, 16)
 
 
-async def test_legacy_graphql_ws_protocol_and_low_stock(api, probe, second_server,
-                                                        stocked_level):
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_low_stock_announces_falling_low_and_recovering(api, probe, second_server,
+                                                              stocked_level, protocol):
     sku, code = await stocked_level(10, reorder_point=5)
-    async with WsClient(second_server.url, LEGACY_WS) as ws:
+    async with WsClient(second_server.url, protocol) as ws:
         await ws.subscribe("""subscription($codes: [String!]) { lowStock(locationCodes: $codes) {
             sku locationCode available reorderPoint low version } }""", {"codes": [code]})
         # Subscribed after lowStock on the same socket: once this one is
@@ -139,13 +143,17 @@ async def test_sweeper_expiry_is_announced(api, probe, second_server, stocked_le
 async def test_listener_reconnects_and_catches_up(
         api, graphql, probe, second_server, poll_server, database_url, stocked_level):
     sku, code = await stocked_level(0)
+    marker, marker_code = await stocked_level(0)
     async with WsClient(second_server.url) as ws:
-        await ws.subscribe_ready(probe, {"skus": [sku]})
+        await ws.subscribe_ready(probe, {"skus": [sku, marker]})
         # Written through a poll-mode process, which sends no notification: the
         # listening process can only learn of it from the ledger catch-up that
-        # follows a reconnect.
+        # follows a reconnect. A change written after it through a notifying
+        # process arrives first.
         await graphql(poll_server).receive(sku, code, 3)
-        assert await ws.quiet(0.3) == []
+        await api.receive(marker, marker_code, 1)
+        (first,) = await ws.changes(1)
+        assert (first["sku"], first["version"]) == (marker, 1), first
         libpq = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
         async with await psycopg.AsyncConnection.connect(libpq, autocommit=True) as conn:
             await conn.execute(
@@ -199,13 +207,51 @@ async def test_subscription_limit_per_connection(api, poll_server):
     assert "limit" in message["payload"][0]["message"]
 
 
+LOW_STOCK = "subscription($codes: [String!]) { lowStock(locationCodes: $codes) { sku } }"
+# (subscription, variables, the error code). In variables, "<sku>" and "<code>"
+# name a real level (the probe's) and "<nope>" a name that exists nowhere.
+BAD_SUBSCRIPTIONS = [
+    pytest.param(LEVEL_SUBSCRIPTION, {"skus": ["<nope>"]}, "NOT_FOUND", id="unknown-sku"),
+    pytest.param(LEVEL_SUBSCRIPTION, {"codes": ["<nope>"]}, "NOT_FOUND",
+                 id="unknown-location-code"),
+    pytest.param(LEVEL_SUBSCRIPTION, {"skus": ["<sku>"], "since": [
+        {"sku": "<nope>", "locationCode": "<code>", "version": 0}]}, "NOT_FOUND",
+        id="unknown-sku-in-since"),
+    pytest.param(LEVEL_SUBSCRIPTION, {"skus": ["<sku>"], "since": [
+        {"sku": "<sku>", "locationCode": "<code>", "version": -1}]}, "INVALID_INPUT",
+        id="negative-since-version"),
+    pytest.param(LEVEL_SUBSCRIPTION, {"skus": [f"S-{n}" for n in range(501)]},
+                 "INVALID_INPUT", id="501-skus"),
+    pytest.param(LEVEL_SUBSCRIPTION, {"codes": [f"L-{n}" for n in range(501)]},
+                 "INVALID_INPUT", id="501-location-codes"),
+    pytest.param(LEVEL_SUBSCRIPTION, {"skus": ["<sku>"], "since": [
+        {"sku": "<sku>", "locationCode": "<code>", "version": n} for n in range(5001)]},
+        "INVALID_INPUT", id="5001-since-entries"),
+    pytest.param(LOW_STOCK, {"codes": ["<nope>"]}, "NOT_FOUND", id="low-stock-unknown-code"),
+    pytest.param(LOW_STOCK, {"codes": [f"L-{n}" for n in range(501)]}, "INVALID_INPUT",
+                 id="low-stock-501-location-codes"),
+]
+
+
+def _named(value, names: dict[str, str]):
+    if isinstance(value, dict):
+        return {k: _named(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_named(v, names) for v in value]
+    return names.get(value, value)
+
+
 @pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
-async def test_unknown_sku_is_a_typed_error(api, second_server, protocol):
+@pytest.mark.parametrize("query, variables, code", BAD_SUBSCRIPTIONS)
+async def test_bad_subscription_input_is_a_typed_error(second_server, probe, protocol, query,
+                                                       variables, code):
+    names = {"<sku>": probe[0], "<code>": probe[1], "<nope>": unique("NOPE")}
     async with WsClient(second_server.url, protocol) as ws:
-        await ws.subscribe(LEVEL_SUBSCRIPTION, {"skus": [unique("NOPE")]})
+        op_id = await ws.subscribe(query, _named(variables, names))
         message = await ws.receive()
+    assert message["id"] == op_id and message["type"] in ("error", "next", "data"), message
     errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
-    assert errors[0]["extensions"]["code"] == "NOT_FOUND", message
+    assert [e["extensions"]["code"] for e in errors] == [code], message
 
 
 # Access checks on subscriptions (see docs/security.md). Each test first shows
@@ -235,9 +281,12 @@ async def test_socket_without_credential_is_closed_before_subscribing(
         await ws.send(json.dumps({
             "id": "1", "type": "subscribe" if protocol == TRANSPORT_WS else "start",
             "payload": {"query": LEVEL_SUBSCRIPTION, "variables": replaying(sku, code)}}))
-        code_ = await closed_with(ws)
+        seen: list[dict] = []
+        code_ = await closed_with(ws, seen)
     if protocol == TRANSPORT_WS:
-        assert code_ == 4403
+        assert (code_, seen) == (4403, [])
+    else:  # graphql-ws has no close code of its own: an error message, then 1011
+        assert code_ == 1011 and [m["type"] for m in seen] == ["connection_error"], seen
 
 
 @pytest.mark.parametrize("protocol, scopes", [
@@ -246,23 +295,34 @@ async def test_key_without_read_scope_cannot_subscribe(
         api, second_server, database_url, protocol, scopes, stocked_level):
     sku, code = await stocked_level(1)  # version 1: replayed to a subscription since 0
     key = create_api_key(database_url, scopes, name="no read")
-    async with WsClient(second_server.url, protocol, api_key=key) as ws:  # a valid key: acked
-        for query, variables in ((LEVEL_SUBSCRIPTION, replaying(sku, code)),
-                                 ("subscription { lowStock { sku } }", {})):
-            op_id = await ws.subscribe(query, variables)
-            messages = []
-            while not messages or messages[-1]["type"] not in ("complete", "error"):
-                messages.append(await ws.receive())
-                # No data (a started subscription would replay version 1), only FORBIDDEN.
-                payload = messages[-1].get("payload")
-                assert not isinstance(payload, dict) or payload.get("data") is None, messages
-            assert all(m["id"] == op_id for m in messages), messages
-            payloads = [m["payload"] for m in messages if m["type"] in ("next", "data")]
-            errors = (messages[-1]["payload"] if messages[-1]["type"] == "error"
-                      else [e for p in payloads for e in p.get("errors", [])])
-            assert [e["extensions"]["code"] for e in errors] == ["FORBIDDEN"], messages
-        await api.receive(sku, code, 1)  # a live change: nothing may arrive for it
-        assert await ws.quiet(0.5) == []
+
+    async def refused(ws, query: str, variables: dict) -> None:
+        """The next messages are this operation's, and only FORBIDDEN."""
+        op_id = await ws.subscribe(query, variables)
+        messages = []
+        while not messages or messages[-1]["type"] not in ("complete", "error"):
+            messages.append(await ws.receive())
+            # No data (a started subscription would replay version 1), only FORBIDDEN.
+            payload = messages[-1].get("payload")
+            assert not isinstance(payload, dict) or payload.get("data") is None, messages
+        assert all(m["id"] == op_id for m in messages), messages
+        payloads = [m["payload"] for m in messages if m["type"] in ("next", "data")]
+        errors = (messages[-1]["payload"] if messages[-1]["type"] == "error"
+                  else [e for p in payloads for e in p.get("errors", [])])
+        assert [e["extensions"]["code"] for e in errors] == ["FORBIDDEN"], messages
+
+    async with WsClient(second_server.url, protocol, api_key=key) as ws, \
+            WsClient(second_server.url) as control:  # a valid key: acked
+        await refused(ws, LEVEL_SUBSCRIPTION, replaying(sku, code))
+        await refused(ws, "subscription { lowStock { sku } }", {})
+        await control.subscribe(LEVEL_SUBSCRIPTION, replaying(sku, code))
+        assert (await control.changes(1))[0]["version"] == 1
+        # A live change, delivered by this process (the control socket gets it):
+        # nothing may arrive for it on the refused socket, whose next message is
+        # the answer to the marker operation sent after it.
+        await api.receive(sku, code, 1)
+        assert (await control.changes(1))[0]["version"] == 2
+        await refused(ws, "subscription { lowStock { sku } }", {})
 
 
 async def test_subscriptions_see_only_the_tenant_of_their_credential(
@@ -274,8 +334,8 @@ async def test_subscriptions_see_only_the_tenant_of_their_credential(
     async with WsClient(second_server.url, api_key=other) as ws:
         await ws.subscribe_ready(other_probe)  # no filter: every level of tenant B
         await api.receive(sku, code, 5)  # tenant A
-        assert await ws.quiet(0.5) == []
-        await other_api.receive(*other_probe, 2)  # the socket still delivers B's changes
+        # B's next change is the marker: had A's been delivered, it would come first.
+        await other_api.receive(*other_probe, 2)
         (seen,) = await ws.changes(1)
         assert (seen["sku"], seen["version"], seen["onHand"]) == (other_probe[0], 2, 3)
         # A's sku by name answers like an unknown one.

@@ -148,9 +148,13 @@ async def test_metrics_sum_over_workers(start_api_server, graphql, stocked_level
         for _ in range(40):
             # A new connection per request so the kernel spreads them over the workers.
             await client.gql(LEVEL, {"s": sku, "c": code}, headers={"connection": "close"})
+        # Each worker reports its own pool, once its periodic sync or a scrape
+        # has run in it: wait for both.
+        await wait_until(lambda: scrape_metrics(server).value(
+            "inventory_db_pool_capacity", pool="write") == 30, "both workers' pools", every=0.2)
         for _ in range(6):
             samples = scrape_metrics(server)
             assert samples.value("inventory_graphql_requests_total",
                                  operation="query stockLevel", outcome="ok") == 40
-            # Each worker reports its own pool; the scrape sums the live ones.
+            # The scrape sums the live workers' pools.
             assert samples.value("inventory_db_pool_capacity", pool="write") == 30

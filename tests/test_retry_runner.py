@@ -79,17 +79,23 @@ async def test_exhausted_retries_raise_typed_error(db):
     assert retry.stats.exhausted == before + 1
 
 
-async def test_unreachable_database_is_unavailable_quickly(database_url):
+async def test_unreachable_database_is_unavailable_after_bounded_attempts(database_url):
+    """Nothing listens on the port: the runner tries to connect as often as its
+    policy allows (here twice: one retry), then answers UNAVAILABLE, retryable."""
     dead = create_database(
         "postgresql+psycopg://postgres@127.0.0.1:1/nowhere", PoolSettings(size=1, timeout_s=1)
     )
     dead.retry_policy = RetryPolicy(max_connection_attempts=2, base_delay_s=0.001)
+    seen: list[tuple[int, str]] = []
+    retry.retry_listeners.append(lambda attempt, state: seen.append((attempt, state)))
     try:
         with pytest.raises(DatabaseUnavailable):
             await run_transaction(dead, lambda conn: conn.execute(text("SELECT 1")))
+        assert seen == [(1, "connection")]
         result = await receive_stock(Ctx(db=dead), ReceiveStock("S-1", "L-1", 1), "k")
         assert result.code is ErrorCode.UNAVAILABLE and result.retryable
     finally:
+        retry.retry_listeners.pop()
         await dead.dispose()
 
 

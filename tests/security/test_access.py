@@ -69,6 +69,8 @@ OPS = [
        {"id": _s("levelId")}, READ),
     Op("node(Reservation)", "query($id: ID!) { node(id: $id) { id } }",
        {"id": _s("reservationId")}, READ),
+    Op("ledgerAudit", "{ ledgerAudit(pageSize: 10) { ok discrepancyCount } }", {}, ADMIN,
+       foreign=False),
     Op("createLocation", "mutation($i: CreateLocationInput!) { createLocation(input: $i) "
        "{ __typename " + ERR + " } }", {"i": {"code": _s("code"), "name": "x"}}, ADMIN,
        foreign=False, success="Location"),

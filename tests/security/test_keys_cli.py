@@ -2,17 +2,21 @@
 against the running API; migration 0002 re-runs cleanly."""
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 
 from sqlalchemy import create_engine, inspect, text
 
 from inventory.db import migrate
 
-from ..support import ROOT, create_database
+from inventory.db import api_keys
+
+from ..support import ROOT, create_api_key, create_database, in_process_app
 
 
 def _cli(*args: str, url: str) -> subprocess.CompletedProcess:
@@ -77,3 +81,36 @@ def test_migration_0002_is_idempotent(pg_base_url):
             ["tenant_id", "id"]
     finally:
         engine.dispose()
+
+
+async def test_a_revoked_key_works_only_while_the_cache_holds_it(
+        database_url, sync_engine, monkeypatch, graphql):
+    """INVENTORY_AUTH_CACHE_SECONDS (3 here): a key verified just before its
+    revocation keeps working from the cache, and is refused once the cached
+    verification runs out (within a deadline). If the machine stalled so long
+    that the cache ran out before the second request, the round is repeated
+    with a new key rather than judged."""
+    cache_s = 3.0
+    app, _ = in_process_app(database_url, monkeypatch,
+                            INVENTORY_AUTH_CACHE_SECONDS=str(cache_s))
+    try:
+        for _ in range(3):
+            name = f"revoked while cached {uuid.uuid4()}"
+            key = create_api_key(database_url, ("inventory:read",), uuid.uuid4(), name)
+            client = graphql(app=app, api_key=key, database_url=database_url)
+            started = time.monotonic()
+            assert (await client.post("{ __typename }")).status_code == 200  # now cached
+            with sync_engine.begin() as conn:
+                key_id = conn.execute(text("SELECT id FROM api_keys WHERE name = :n"),
+                                      {"n": name}).scalar_one()
+                assert api_keys.revoke_key(conn, key_id) == 1
+            cached = await client.post("{ __typename }")
+            if time.monotonic() - started < cache_s:
+                break
+        assert cached.status_code == 200  # revoked, but still in the cache
+        deadline = time.monotonic() + 30
+        while (await client.post("{ __typename }")).status_code != 401:
+            assert time.monotonic() < deadline, "the revoked key was never refused"
+            await asyncio.sleep(0.1)
+    finally:
+        await app.state.ctx.db.dispose()
