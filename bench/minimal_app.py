@@ -92,12 +92,8 @@ line AS (
 head AS (
   INSERT INTO reservations (tenant_id, id, status, reference, expires_at)
   SELECT tenant_id, %(r)s, 'ACTIVE', NULL, now() + 600 * INTERVAL '1 second' FROM changed
-  RETURNING created_at, expires_at),
-note AS (
-  SELECT pg_notify('inventory_stock_changes', json_build_array(json_build_array(
-    tenant_id, item_id, location_id, on_hand, reserved, 0, 1, version, 'RESERVE', updated_at))::text)
-  FROM changed)
-SELECT changed.version, head.expires_at FROM changed, head, note"""
+  RETURNING created_at, expires_at)
+SELECT changed.version, head.expires_at FROM changed, head"""
 
 pool: AsyncConnectionPool | None = None
 write_pool: AsyncConnectionPool | None = None
@@ -161,8 +157,8 @@ async def reserve(request: Request) -> Response:
         for attempt in range(MAX_TRIES):
             try:
                 if len(keys) == 1:
-                    # The product's single-line path: one statement (notification
-                    # included) in autocommit on a SERIALIZABLE session.
+                    # The product's single-line path: one statement in autocommit
+                    # on a SERIALIZABLE session.
                     rid = uuid4()
                     row = await (await conn.execute(RESERVE_ONE, {
                         "t": TENANT, "i": keys[0][0], "l": keys[0][1], "r": rid})).fetchone()

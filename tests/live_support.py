@@ -101,3 +101,17 @@ class WsClient:
 
     async def changes(self, count: int, timeout: float = 10) -> list[dict]:
         return [(await self.next_data(timeout))["stockLevelChanged"] for _ in range(count)]
+
+
+async def ledger_changes(reader, after: str, wanted, count: int, timeout: float = 10) -> list:
+    """Changes the ledger reader yields after cursor `after` that `wanted(change)`
+    accepts, once `count` of them have come (or the deadline passed)."""
+    found: list = []
+    deadline = asyncio.get_running_loop().time() + timeout
+    cursor = after
+    while len(found) < count and asyncio.get_running_loop().time() < deadline:
+        batch = await reader.read(cursor, None)
+        found += [c for c in batch.changes if wanted(c)]
+        cursor = batch.cursor
+        await asyncio.sleep(0.02)
+    return found

@@ -285,6 +285,34 @@ def test_dockerfile_runs_inventory_serve_as_non_root():
     assert any(kw == "EXPOSE" and "8000" in rest.split() for kw, rest in instructions)
 
 
+def _fraction(argv: list[str], flag: str) -> float:
+    for arg in argv:
+        if arg.startswith(flag + "="):
+            value = arg.split("=", 1)[1]
+            assert not value.endswith("%"), f"{flag}: use a fraction, got {value}"
+            return float(value)
+    raise AssertionError(f"{flag} not set")
+
+
+def test_cockroach_nodes_fit_one_host_together(services):
+    """All nodes share one host: 2 x max-sql-memory + cache, summed over the
+    nodes, stays within CockroachDB's 80%-of-RAM guidance."""
+    total = 0.0
+    for svc in roach_nodes(services).values():
+        argv = command_argv(svc)
+        total += 2 * _fraction(argv, "--max-sql-memory") + _fraction(argv, "--cache")
+    assert total <= 0.8, f"the nodes may take {total:.0%} of the host's memory"
+
+
+def test_cockroach_ports_are_published_on_loopback_only(services):
+    """The cluster is insecure: nothing of it may listen beyond this host."""
+    for name, svc in roach_nodes(services).items():
+        for entry in svc.get("ports") or []:
+            host_ip = entry.get("host_ip") if isinstance(entry, dict) else (
+                str(entry).rsplit(":", 2)[0] if str(entry).count(":") == 2 else None)
+            assert host_ip == "127.0.0.1", f"{name} publishes {entry} beyond 127.0.0.1"
+
+
 # --------------------------------------------------------------------------- monitoring
 
 

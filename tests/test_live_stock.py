@@ -10,7 +10,7 @@ import psycopg
 import pytest
 import websockets
 
-from inventory.events.feeds import LISTENER_NAME
+from inventory.db.changes import READER_NAME
 
 from .live_support import LEGACY_WS, LEVEL_SUBSCRIPTION, TRANSPORT_WS, WsClient, closed_with
 from .support import ADMIN, ALL_SCOPES, READ, WRITE, create_api_key, unique
@@ -23,11 +23,9 @@ def second_server(start_api_server):
 
 
 @pytest.fixture(scope="module")
-def poll_server(start_api_server):
-    """Ledger-polling feed (as on CockroachDB), tiny buffers and few subscriptions."""
-    with start_api_server("api-poll", INVENTORY_CHANGE_FEED="poll",
-                          INVENTORY_CHANGE_POLL_INTERVAL="0.05",
-                          INVENTORY_SUBSCRIBER_BUFFER="3",
+def small_server(start_api_server):
+    """Tiny subscriber buffers and few subscriptions per connection."""
+    with start_api_server("api-small", INVENTORY_SUBSCRIBER_BUFFER="3",
                           INVENTORY_WS_MAX_SUBSCRIPTIONS="2") as server:
         yield server
 
@@ -140,47 +138,67 @@ async def test_sweeper_expiry_is_announced(api, probe, second_server, stocked_le
     assert (expired["kind"], expired["reserved"], expired["version"]) == ("EXPIRE", 0, 3)
 
 
-async def test_listener_reconnects_and_catches_up(
-        api, graphql, probe, second_server, poll_server, database_url, stocked_level):
+async def _drop_feed_connections(database_url: str) -> int:
+    """Terminates the change feeds' backends once there are some (a feed dropped
+    a moment ago may still be reconnecting); how many were terminated."""
+    libpq = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    deadline = asyncio.get_running_loop().time() + 10
+    async with await psycopg.AsyncConnection.connect(libpq, autocommit=True) as conn:
+        while True:
+            cur = await conn.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = %s AND datname = current_database()", (READER_NAME,))
+            dropped = (await cur.fetchone())[0]
+            if dropped or asyncio.get_running_loop().time() > deadline:
+                return dropped
+            await asyncio.sleep(0.05)
+
+
+async def test_feed_reconnects_and_resumes_from_its_cursor(
+        api, probe, second_server, database_url, stocked_level):
+    """The feed's connections are dropped twice (as in a failover) while writes
+    commit; the feed reconnects by itself and resumes from its cursor: every
+    version arrives once, in order (the last one is the marker: nothing twice
+    before it)."""
     sku, code = await stocked_level(0)
-    marker, marker_code = await stocked_level(0)
     async with WsClient(second_server.url) as ws:
-        await ws.subscribe_ready(probe, {"skus": [sku, marker]})
-        # Written through a poll-mode process, which sends no notification: the
-        # listening process can only learn of it from the ledger catch-up that
-        # follows a reconnect. A change written after it through a notifying
-        # process arrives first.
-        await graphql(poll_server).receive(sku, code, 3)
-        await api.receive(marker, marker_code, 1)
-        (first,) = await ws.changes(1)
-        assert (first["sku"], first["version"]) == (marker, 1), first
-        libpq = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
-        async with await psycopg.AsyncConnection.connect(libpq, autocommit=True) as conn:
-            await conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE application_name = %s", (LISTENER_NAME,))
-        await api.receive(sku, code, 4)  # while reconnecting, or after
-        got = await ws.changes(2)
-    assert [(c["version"], c["onHand"]) for c in got] == [(1, 3), (2, 7)]
-
-
-async def test_poll_feed_delivers_writes_from_another_process(api, probe, poll_server,
-                                                              stocked_level):
-    sku, code = await stocked_level(0)
-    async with WsClient(poll_server.url) as ws:
         await ws.subscribe_ready(probe, {"skus": [sku]})
-        for _ in range(3):
-            await api.receive(sku, code, 2)
-        got = await ws.changes(3)
-    assert [(c["version"], c["onHand"]) for c in got] == [(1, 2), (2, 4), (3, 6)]
+        await api.receive(sku, code, 1)
+        assert [c["version"] for c in await ws.changes(1)] == [1]
+        for _ in range(2):
+            assert await _drop_feed_connections(database_url) >= 1
+            for _ in range(3):  # while the feed reconnects, or after
+                await api.receive(sku, code, 1)
+        got = await ws.changes(6)
+    assert [(c["version"], c["onHand"]) for c in got] == [(v, v) for v in range(2, 8)]
 
 
-async def test_overflow_closes_the_subscription_with_a_clear_error(api, probe, poll_server):
+async def test_subscribers_with_the_same_or_other_selections_each_get_their_fields(
+        api, probe, second_server, stocked_level):
+    """Subscribers of one selection share its result per event; another
+    selection of the same event gets its own fields, not theirs."""
+    sku, code = await stocked_level(0)
+    narrow = """subscription($skus: [String!], $codes: [String!], $since: [LevelVersionInput!]) {
+      stockLevelChanged(skus: $skus, locationCodes: $codes, since: $since) {
+        sku locationCode low } }"""
+    async with WsClient(second_server.url) as a, WsClient(second_server.url) as b, \
+            WsClient(second_server.url) as c:
+        await a.subscribe_ready(probe, {"skus": [sku]})
+        await b.subscribe_ready(probe, {"skus": [sku]})
+        await c.subscribe_ready(probe, {"skus": [sku]}, query=narrow)
+        await api.receive(sku, code, 5)
+        (got_a,), (got_b,) = await a.changes(1), await b.changes(1)
+        got_c = (await c.next_data())["stockLevelChanged"]
+    assert got_a == got_b and (got_a["sku"], got_a["onHand"], got_a["version"]) == (sku, 5, 1)
+    assert got_c == {"sku": sku, "locationCode": code, "low": False}
+
+
+async def test_overflow_closes_the_subscription_with_a_clear_error(api, probe, small_server):
     code = await api.location()
     skus = [await api.item() for _ in range(6)]
     for sku in skus:
         await api.receive(sku, code, 5)
-    async with WsClient(poll_server.url) as ws:
+    async with WsClient(small_server.url) as ws:
         await ws.subscribe_ready(probe, {"codes": [code]})
         # Six changes in one transaction arrive at once; the buffer holds three.
         await api.mutate("reserveStock", {"lines": [
@@ -196,9 +214,9 @@ async def test_overflow_closes_the_subscription_with_a_clear_error(api, probe, p
     assert "since" in errors[0]["message"]
 
 
-async def test_subscription_limit_per_connection(api, poll_server):
+async def test_subscription_limit_per_connection(api, small_server):
     quiet = {"skus": [await api.item()]}  # no traffic: nothing ends these early
-    async with WsClient(poll_server.url) as ws:
+    async with WsClient(small_server.url) as ws:
         for _ in range(2):
             await ws.subscribe(LEVEL_SUBSCRIPTION, quiet)
         await ws.subscribe(LEVEL_SUBSCRIPTION, quiet)

@@ -38,3 +38,35 @@ def test_upgrade_from_empty_rerun_and_downgrade(pg_base_url):
     assert _tables(url) == {"alembic_version"}
     migrate.upgrade(url)
     assert _tables(url) == TABLES
+
+
+def test_statement_per_transaction_writes_each_version_after_its_statements(pg_base_url):
+    """The CockroachDB way, run here on PostgreSQL: every statement in
+    autocommit (no transaction around DDL), each revision's version written after
+    its own statements; and it re-runs cleanly."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    url = create_database(pg_base_url, "inventory_migrations_autocommit")
+    sent: list[tuple[str, bool]] = []
+
+    def note(conn, cursor, statement, *rest):
+        sent.append((statement, conn.connection.driver_connection.autocommit))
+
+    event.listen(Engine, "before_cursor_execute", note)
+    try:
+        migrate.upgrade(url, statement_per_transaction=True)
+        migrate.upgrade(url, statement_per_transaction=True)
+    finally:
+        event.remove(Engine, "before_cursor_execute", note)
+    assert _tables(url) == TABLES
+    assert sent and all(autocommit for _, autocommit in sent), sent
+    ddl = [n for n, (s, _) in enumerate(sent) if s.lstrip().upper().startswith(("CREATE", "ALTER"))
+           and "alembic_version" not in s]
+    versions = [n for n, (s, _) in enumerate(sent)
+                if s.lstrip().upper().startswith(("INSERT INTO ALEMBIC_VERSION",
+                                                 "UPDATE ALEMBIC_VERSION"))]
+    assert len(versions) == 3 and ddl, sent  # one version write per revision
+    assert ddl[-1] < versions[-1]  # the last revision's DDL before its version
+    # Each revision's version comes after at least one statement of its own.
+    assert all(b - a > 1 for a, b in zip([-1, *versions], versions)), sent

@@ -124,27 +124,26 @@ async def test_id_cache_keeps_no_negatives(api):
     assert short["code"] == "INSUFFICIENT_STOCK"
 
 
-async def test_keyless_single_line_reservation_is_one_round_trip_and_announces_it(
+async def test_keyless_single_line_reservation_is_one_round_trip_the_feed_reads(
     database_url, monkeypatch, graphql,
 ):
     """A single-line reservation without idempotency key costs one round trip to
-    the database (no BEGIN, no separate notification, no COMMIT), and its change
-    notification still goes out, with the after-values of the ledger row."""
-    import psycopg
+    the database (no BEGIN, no notification, no COMMIT), and the change feed
+    reads its ledger row, with the after-values, once committed."""
+    from inventory.db.changes import XminReader
 
-    from inventory.db.changes import CHANNEL, decode
+    from .live_support import ledger_changes
 
     app, key = in_process_app(database_url, monkeypatch)
     db = app.state.ctx.db
-    listener = await psycopg.AsyncConnection.connect(
-        database_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
+    reader = XminReader(database_url)
     try:
         api = graphql(app=app, api_key=key, database_url=database_url)
         # Made through this app: its id cache knows the sku and code.
         sku = await api.item()
         code = await api.location()
         await api.receive(sku, code, 3)
-        await listener.execute(f"LISTEN {CHANNEL}")
+        cursor = await reader.start()
         with RoundTrips(db.write_engine) as writes, RoundTrips(db.engine) as reads:
             made = await api.mutate("reserveStock", {"lines": [
                 {"sku": sku, "locationCode": code, "quantity": 2}]},
@@ -161,17 +160,12 @@ async def test_keyless_single_line_reservation_is_one_round_trip_and_announces_i
         async with db.reader.connect() as conn:
             item_id = (await conn.exec_driver_sql(
                 "SELECT id FROM items WHERE sku = %(s)s", {"s": sku})).scalar()
-        mine = []
-        # Other servers on this database may announce their own changes meanwhile.
-        async for note in listener.notifies(timeout=10):
-            mine = [c for c in decode(note.payload) if c.item_id == item_id]
-            if mine:
-                break
+        mine = await ledger_changes(reader, cursor, lambda c: c.item_id == item_id, 1)
         assert len(mine) == 1, mine
         assert (mine[0].kind, mine[0].on_hand, mine[0].reserved, mine[0].reserved_delta,
                 mine[0].version) == ("RESERVE", 3, 2, 2, 2)
     finally:
-        await listener.close()
+        await reader.close()
         await db.dispose()
 
 

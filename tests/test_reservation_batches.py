@@ -148,22 +148,21 @@ async def test_unknown_sku_in_a_batch_is_not_stored_under_its_key(api, sync_engi
 
 async def test_equal_keyless_reservations_are_one_statement_per_batch(
         database_url, sync_engine, monkeypatch, stocked_level, graphql):
-    """The flash-sale batch (no keys, one quantity) is decided, written and
-    announced by one statement: the app's round trips to the database are one
-    per batch plus one per request answered alone. The stock sells out exactly,
-    refusals say what was left, the ledger chains."""
-    import psycopg
+    """The flash-sale batch (no keys, one quantity) is decided and written by
+    one statement: the app's round trips to the database are one per batch plus
+    one per request answered alone. The stock sells out exactly, refusals say
+    what was left, the ledger chains, and the change feed reads every change."""
+    from inventory.db.changes import XminReader
 
-    from inventory.db.changes import CHANNEL, decode
+    from .live_support import ledger_changes
 
     app, key = in_process_app(database_url, monkeypatch)
     db = app.state.ctx.db
-    listener = await psycopg.AsyncConnection.connect(
-        database_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
+    reader = XminReader(database_url)
     try:
         api = graphql(app=app, api_key=key, database_url=database_url)
         sku, code = await stocked_level(37, client=api)
-        await listener.execute(f"LISTEN {CHANNEL}")
+        cursor = await reader.start()
         body = {"lines": [{"sku": sku, "locationCode": code, "quantity": 2}]}
         before = Metrics((await api.http("GET", "/metrics")).text)
         with RoundTrips(db.write_engine) as writes, RoundTrips(db.engine) as reads:
@@ -183,15 +182,11 @@ async def test_equal_keyless_reservations_are_one_statement_per_batch(
         async with db.reader.connect() as conn:
             item_id = (await conn.exec_driver_sql(
                 "SELECT id FROM items WHERE sku = %(s)s", {"s": sku})).scalar()
-        versions: list[int] = []
-        async for note in listener.notifies(timeout=10):
-            for change in decode(note.payload):
-                if change.item_id == item_id and change.kind == "RESERVE":
-                    assert (change.on_hand, change.reserved) == (37, 2 * (change.version - 1))
-                    versions.append(change.version)
-            if len(versions) == 18:
-                break
-        assert sorted(versions) == list(range(2, 20))
+        got = await ledger_changes(
+            reader, cursor, lambda c: c.item_id == item_id and c.kind == "RESERVE", 18)
+        assert all((c.on_hand, c.reserved) == (37, 2 * (c.version - 1)) for c in got), got
+        versions = [c.version for c in got]
+        assert versions == list(range(2, 20))
     finally:
-        await listener.close()
+        await reader.close()
         await db.dispose()

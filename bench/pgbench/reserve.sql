@@ -1,8 +1,8 @@
 -- single-line reserveStock without an idempotency key: the product's statement (ids by
 -- subselect on the unique sku/code indexes; the product has them cached): one
--- data-modifying statement (guarded level change, ledger row, reservation, line and the
--- change notification). The product sends it alone in autocommit on a session whose
--- default isolation is SERIALIZABLE; here BEGIN ISOLATION LEVEL SERIALIZABLE, the
+-- data-modifying statement (guarded level change, ledger row, reservation and line).
+-- The product sends it alone in autocommit on a session whose default isolation is
+-- SERIALIZABLE; here BEGIN ISOLATION LEVEL SERIALIZABLE, the
 -- statement and COMMIT go in one pipeline, one round trip as well, so that the read
 -- scripts sharing these sessions (mix) keep the default isolation, as the service's do.
 \set i random(1, :witems)
@@ -29,11 +29,8 @@ line AS (
 head AS (
   INSERT INTO reservations (tenant_id, id, status, reference, expires_at)
   SELECT tenant_id, r.id, 'ACTIVE', NULL, now() + 3600 * INTERVAL '1 second' FROM changed, r
-  RETURNING created_at, expires_at),
-note AS (SELECT pg_notify('inventory_stock_changes', json_build_array(json_build_array(
-    changed.tenant_id, changed.item_id, changed.location_id, changed.on_hand, changed.reserved,
-    0, 1, changed.version, 'RESERVE', changed.updated_at))::text) FROM changed)
+  RETURNING created_at, expires_at)
 SELECT changed.item_id, changed.location_id, changed.on_hand, changed.reserved, changed.version,
-       changed.updated_at, head.created_at, head.expires_at FROM changed, head, note;
+       changed.updated_at, head.created_at, head.expires_at FROM changed, head;
 COMMIT;
 \endpipeline

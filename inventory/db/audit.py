@@ -6,8 +6,10 @@ for each page of items reads only that page's levels, ledger sums (grouped in
 the database, so a page costs a few rows per level, not its whole history) and
 ACTIVE reservation lines. Memory is bounded by the page size whatever the size
 of the tables. Each page is read in its own snapshot (REPEATABLE READ on
-PostgreSQL), so the audit can run against a live system without false alarms
-and without holding one transaction open for the whole walk.
+PostgreSQL, SERIALIZABLE on CockroachDB), so the audit can run against a live
+system without false alarms and without holding one transaction open for the
+whole walk. CockroachDB may abort even a read-only transaction with 40001: a
+page so aborted is read again, from the start, in a new snapshot.
 
 Checks, per level: on_hand/reserved equal the ledger sums, version equals the
 number of ledger rows and the versions have no gap, no negative quantity,
@@ -20,14 +22,20 @@ Across the table: no ledger row for an item that does not exist.
 """
 from __future__ import annotations
 
+import time
 from collections import defaultdict
-from dataclasses import dataclass, field
-from typing import Callable
+from dataclasses import dataclass, field, fields
+from typing import Callable, TypeVar
 from uuid import UUID
 
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError
 
-from .dialect import snapshot_isolation
+from .dialect import SERIALIZATION_FAILURE, snapshot_isolation
+from .retry import sqlstate_of
+
+T = TypeVar("T")
+PAGE_ATTEMPTS = 5
 
 DEFAULT_PAGE_SIZE = 500
 
@@ -100,7 +108,8 @@ _ORPHANS = text("""
 """)
 _OVERDUE = text("""
     SELECT COUNT(*) FROM reservations
-    WHERE status = 'ACTIVE' AND expires_at < now() - make_interval(secs => :grace)
+    WHERE status = 'ACTIVE'
+      AND expires_at < now() - CAST(:grace AS DOUBLE PRECISION) * INTERVAL '1 second'
       AND (CAST(:t AS UUID) IS NULL OR tenant_id = CAST(:t AS UUID))
 """)
 
@@ -138,6 +147,13 @@ class AuditReport:
     def ok(self) -> bool:
         return not self.discrepancies
 
+    def add(self, page: "AuditReport") -> None:
+        """Adds the counts and findings of one page."""
+        for f in fields(self):
+            if f.name != "discrepancies":
+                setattr(self, f.name, getattr(self, f.name) + getattr(page, f.name))
+        self.discrepancies += page.discrepancies
+
 
 Progress = Callable[[AuditReport], None]
 
@@ -161,23 +177,48 @@ def audit(
         report.tenants += 1
         after = UUID(int=0)
         while True:
-            items = page_conn.execute(_ITEMS, {"t": tenant, "after": after, "n": page_size}).all()
-            if not items:
+            def read_page(c: Connection, after=after) -> tuple[AuditReport, UUID | None]:
+                page = AuditReport()
+                items = c.execute(_ITEMS, {"t": tenant, "after": after, "n": page_size}).all()
+                if items:
+                    _check_page(c, tenant, {row.id: row.sku for row in items}, page)
+                return page, (items[-1].id if items else None)
+
+            page, last = _in_snapshot(page_conn, read_page)
+            if last is None:
                 break
-            _check_page(page_conn, tenant, {row.id: row.sku for row in items}, report)
-            page_conn.rollback()
+            report.add(page)
             report.pages += 1
-            after = items[-1].id
+            after = last
             if progress:
                 progress(report)
-    for row in page_conn.execute(_ORPHANS, {"t": tenant_id}):
+
+    def read_totals(c: Connection) -> tuple[list, int]:
+        return (c.execute(_ORPHANS, {"t": tenant_id}).all(),
+                c.execute(_OVERDUE, {"t": tenant_id, "grace": overdue_grace_s}).scalar_one())
+
+    orphans, report.overdue_active_reservations = _in_snapshot(page_conn, read_totals)
+    for row in orphans:
         report.discrepancies.append(Discrepancy(
             "ledger rows for an item that does not exist", row.tenant_id, row.item_id, None,
             f"{row.n} rows"))
-    report.overdue_active_reservations = page_conn.execute(
-        _OVERDUE, {"t": tenant_id, "grace": overdue_grace_s}).scalar_one()
-    page_conn.rollback()
     return report
+
+
+def _in_snapshot(conn: Connection, read: Callable[[Connection], T]) -> T:
+    """`read(conn)` in one snapshot of its own, read again from the start when
+    the engine aborts it with 40001 (a bounded number of times)."""
+    for attempt in range(1, PAGE_ATTEMPTS + 1):
+        try:
+            result = read(conn)
+            conn.rollback()
+            return result
+        except DBAPIError as error:
+            conn.rollback()
+            if sqlstate_of(error) != SERIALIZATION_FAILURE or attempt == PAGE_ATTEMPTS:
+                raise
+            time.sleep(min(0.05 * 2 ** attempt, 1.0))
+    raise AssertionError("unreachable")
 
 
 def _tenants(conn: Connection, only: UUID | None):
@@ -186,7 +227,7 @@ def _tenants(conn: Connection, only: UUID | None):
         return
     after = UUID(int=0)
     while True:
-        tenant = conn.execute(_TENANTS, {"after": after}).scalar()
+        tenant = _in_snapshot(conn, lambda c: c.execute(_TENANTS, {"after": after}).scalar())
         if tenant is None:
             return
         yield tenant

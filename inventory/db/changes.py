@@ -1,33 +1,49 @@
-"""Stock-level changes of one write transaction, announced inside it.
+"""Committed stock-level changes, read back from the ledger.
 
-Every ledger statement notes the level it produced (`record`). The runner wraps
-each unit of work with `announcing`, which starts an empty list per attempt and,
-just before COMMIT and in the same transaction, hands the list to the change
-feed: on PostgreSQL one `pg_notify` per batch, delivered by the server only if
-the transaction commits. A rolled-back or retried attempt therefore announces
-nothing. Where notifications do not exist (CockroachDB) or the poll feed is
-chosen, nothing is sent and readers poll the `movements` ledger instead.
+Writers do nothing for the change feed: every change already is a ledger row
+(`movements`, written by the same statement as the level), so readers take
+committed rows from there and writers hold no lock and send nothing on the
+feed's behalf.
+
+A `LedgerReader` yields `Batch`es. A batch's `cursor` is a promise: every change
+committed before it has been yielded, in this batch or an earlier one. Passing
+that cursor to `batches` again (after a restart, a dropped connection or a
+failover) resumes without loss. Delivery is at-least-once; a consumer drops
+repeats by (level, version), which the ledger makes unique. Inside a batch the
+changes of one level come in version order. Cursors are opaque strings, safe to
+store. Two readers, one per engine (the SQL they send is in `dialect`):
+
+- `XminReader` (PostgreSQL): polls rows whose writer's transaction id
+  (`movements.xact_id`) is below `pg_snapshot_xmin(pg_current_snapshot())`, the
+  oldest transaction still running. No transaction that could still commit a
+  row has an id below it, so nothing can appear behind the cursor later.
+- `ChangefeedReader` (CockroachDB): a sinkless changefeed on `movements`; a batch
+  ends at each resolved timestamp, below which the changefeed has emitted every
+  change.
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
-
 import json
+import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, AsyncIterator, Callable, Collection, Protocol
 from uuid import UUID
 
-from sqlalchemy import exc as sa_exc
+import psycopg
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from .dialect import change_feed_mode
+from . import dialect
+from .engine import libpq_conninfo, normalize_url
 
-CHANNEL = "inventory_stock_changes"
-MAX_PAYLOAD_BYTES = 7000  # PostgreSQL's limit is 8000 bytes per notification
-_KEY = "inventory.pending_changes"
-T = TypeVar("T")
+log = logging.getLogger(__name__)
+READER_NAME = "inventory-change-feed"  # application_name, seen in pg_stat_activity
+Tenants = Callable[[], Collection[UUID]]  # which tenants' changes to read; None: all
 
 
 @dataclass(frozen=True)
@@ -44,75 +60,202 @@ class Change:
     version: int
     kind: str
     at: datetime
+    # Where the reader found it, comparable with `LedgerReader.position_of` of a
+    # cursor: a change below a cursor taken at some moment had committed by then.
+    position: Any = None
 
     @property
     def level(self) -> tuple[UUID, UUID, UUID]:
         return (self.tenant_id, self.item_id, self.location_id)
 
-    def to_wire(self) -> list[Any]:
-        return [str(self.tenant_id), str(self.item_id), str(self.location_id), self.on_hand,
-                self.reserved, self.on_hand_delta, self.reserved_delta, self.version,
-                self.kind, self.at.isoformat()]
 
-    @classmethod
-    def from_wire(cls, raw: list[Any]) -> "Change":
-        t, i, l, on, res, d_on, d_res, v, kind, at = raw
-        return cls(UUID(t), UUID(i), UUID(l), on, res, d_on, d_res, v, kind,
-                   datetime.fromisoformat(at))
+@dataclass(frozen=True)
+class Batch:
+    changes: list[Change]
+    cursor: str  # every change committed before this point has been yielded
 
 
-def record(conn: AsyncConnection, change: Change) -> None:
-    """Notes a change if the current unit of work collects them (others, e.g.
-    seeding, do not)."""
-    pending = conn.info.get(_KEY)
-    if pending is not None:
-        pending.append(change)
+class LedgerReader(Protocol):
+    async def start(self) -> str:
+        """A cursor at the present: changes committed from now on come after it."""
+
+    def batches(self, after: str, tenants: Tenants | None = None) -> AsyncIterator[Batch]:
+        """Batches of changes committed after `after`, for ever (raises when the
+        database cannot be reached; call again with the last batch's cursor)."""
+
+    def position_of(self, cursor: str) -> Any:
+        """A cursor as a value comparable with `Change.position`."""
+
+    def resume_from(self, cursor: str, floor: str) -> str:
+        """Where to resume after a lost connection, given the last cursor and
+        the first one (never earlier than `floor`)."""
+
+    async def close(self) -> None:
+        """Releases the reader's connections."""
+
+    def wake(self) -> None:
+        """Asks the reader to look for changes now (a poller may be idling)."""
 
 
-def encode(changes: list[Change]) -> list[str]:
-    """JSON payloads, each under PostgreSQL's notification size limit."""
-    payloads, batch, size = [], [], 2
-    for change in changes:
-        item = json.dumps(change.to_wire(), separators=(",", ":"))
-        if batch and size + len(item) + 1 > MAX_PAYLOAD_BYTES:
-            payloads.append("[" + ",".join(batch) + "]")
-            batch, size = [], 2
-        batch.append(item)
-        size += len(item) + 1
-    if batch:
-        payloads.append("[" + ",".join(batch) + "]")
-    return payloads
+def _sorted(changes: list[Change]) -> list[Change]:
+    return sorted(changes, key=lambda c: (c.level, c.version))
 
 
-def decode(payload: str) -> list[Change]:
-    return [Change.from_wire(raw) for raw in json.loads(payload)]
+class XminReader:
+    """PostgreSQL: one statement per poll, whatever the number of consumers.
+
+    Rows are fetched in pages but yielded only once the whole range below the
+    horizon is in: transaction ids do not follow commit order, so a page
+    boundary could otherwise split two versions of one level out of order."""
+
+    PAGE = 5000  # each page is its own statement: rows below the horizon stay visible
+    # After a failover the new primary may hand out again ids that the old one
+    # gave to transactions whose WAL never reached it (never committed ones).
+    # Resuming this many ids early covers that; the consumer drops repeats.
+    FAILOVER_REWIND = 10_000
+
+    def __init__(self, url: str, interval_s: float = 0.05, idle_interval_s: float = 1.0):
+        # Its own small pool (one connection, more for subscription starts), to the
+        # primary (the URL writers use), named in pg_stat_activity. Each statement
+        # in autocommit, READ COMMITTED (a SERIALIZABLE read would take predicate
+        # locks and make writers fail more often): one round trip per poll. No
+        # pre-ping: a dropped connection fails the poll and the consumer resumes.
+        self.engine = create_async_engine(
+            normalize_url(url), pool_size=1, max_overflow=4, isolation_level="AUTOCOMMIT",
+            connect_args={"connect_timeout": 5, "application_name": READER_NAME})
+        self.interval_s = interval_s
+        self.idle_interval_s = idle_interval_s
+        self.polls = 0
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Poll now rather than at the end of the interval (e.g. a first subscriber)."""
+        self._wake.set()
+
+    async def start(self) -> str:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(text(dialect.PG_HORIZON))).scalar_one()
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    def position_of(self, cursor: str) -> int:
+        return int(cursor)
+
+    def resume_from(self, cursor: str, floor: str) -> str:
+        return str(max(int(floor), int(cursor) - self.FAILOVER_REWIND))
+
+    async def read(self, after: str, tenants: Collection[UUID] | None) -> Batch:
+        """Every committed change with a transaction id in [after, horizon)."""
+        params: dict[str, Any] = {"after": after, "page": self.PAGE}
+        if tenants is not None:
+            params["tenants"] = list(tenants)
+        async with self.engine.connect() as conn:
+            if tenants is not None and not params["tenants"]:
+                horizon = (await conn.execute(text(dialect.PG_HORIZON))).scalar_one()
+                return Batch([], horizon)
+            first = text(dialect.PG_FIRST_PAGE_ALL if tenants is None
+                         else dialect.PG_FIRST_PAGE_TENANTS)
+            rows = (await conn.execute(first, params)).all()
+            horizon = rows[0][0]
+            rows = [r for r in rows if r[1] is not None]
+            found = rows
+            nxt = text(dialect.PG_NEXT_PAGE_ALL if tenants is None
+                       else dialect.PG_NEXT_PAGE_TENANTS)
+            while len(rows) == self.PAGE:
+                params.update(horizon=horizon, last_xid=rows[-1][-2], last_id=rows[-1][-1])
+                rows = (await conn.execute(nxt, params)).all()
+                found += rows
+        return Batch(_sorted([Change(*r[1:11], int(r[11])) for r in found]), horizon)
+
+    async def batches(self, after: str, tenants: Tenants | None = None
+                      ) -> AsyncIterator[Batch]:
+        cursor = after
+        while True:
+            self._wake.clear()
+            wanted = None if tenants is None else tenants()
+            batch = await self.read(cursor, wanted)
+            self.polls += 1
+            yield batch
+            cursor = batch.cursor
+            # With nobody to deliver to, only the cursor moves: slower.
+            pause = self.idle_interval_s if wanted is not None and not wanted else self.interval_s
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), pause)
 
 
-async def announce(conn: AsyncConnection, changes: list[Change]) -> None:
-    if not changes or change_feed_mode(conn.dialect) != "notify":
-        return
-    for payload in encode(changes):
-        await conn.execute(_NOTIFY, {"channel": CHANNEL, "payload": payload})
+_HLC = re.compile(r"^\d+(\.\d+)?$")
 
 
-_NOTIFY = text("SELECT pg_notify(:channel, :payload)")  # built once: one per write
+def _hlc(value: str) -> tuple[int, int]:
+    wall, _, logical = value.partition(".")
+    return int(wall), int(logical or 0)
 
 
-def announcing(work: Callable[[AsyncConnection], Awaitable[T]]):
-    """Wraps a unit of work so that its changes are announced before COMMIT."""
+class ChangefeedReader:
+    """CockroachDB: a sinkless changefeed on `movements`, on a dedicated
+    connection (its rows stream for as long as it runs). Rows are held until a
+    resolved timestamp covers them; then they go out sorted per level, so one
+    level's versions keep their order although the changefeed orders rows only
+    per primary key. Latency is therefore about the resolved interval plus the
+    cluster's closed-timestamp lag (seconds, by default). Not run in the test
+    suite: CockroachDB cannot run here (see docs/cockroachdb.md)."""
 
-    async def unit(conn: AsyncConnection) -> T:
-        conn.info[_KEY] = []
-        try:
-            result = await work(conn)
-            await announce(conn, conn.info[_KEY])
-            return result
-        finally:
-            # The connection returns to the pool clean. A connection the server
-            # dropped refuses even this until rolled back; the original error is
-            # what matters (the retry runner handles it), and the next unit
-            # resets the list anyway.
-            with contextlib.suppress(sa_exc.SQLAlchemyError):
-                conn.info.pop(_KEY, None)
+    def __init__(self, url: str, resolved: str = "1s"):
+        self.url = libpq_conninfo(url)
+        self.resolved = resolved
 
-    return unit
+    async def close(self) -> None:
+        pass  # each `batches` call owns its connection
+
+    def wake(self) -> None:
+        pass  # the changefeed pushes
+
+    async def start(self) -> str:
+        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+            row = await (await conn.execute(dialect.CRDB_NOW)).fetchone()
+            return str(row[0])
+
+    def position_of(self, cursor: str) -> tuple[int, int]:
+        return _hlc(cursor)
+
+    def resume_from(self, cursor: str, floor: str) -> str:
+        return cursor  # timestamps are never handed out twice
+
+    async def batches(self, after: str, tenants: Tenants | None = None
+                      ) -> AsyncIterator[Batch]:
+        if not _HLC.match(after):
+            raise ValueError(f"not a CockroachDB timestamp cursor: {after!r}")
+        pending: list[tuple[tuple[int, int], Change]] = []
+        async with await psycopg.AsyncConnection.connect(
+                self.url, autocommit=True, application_name=READER_NAME) as conn:
+            cursor = conn.cursor()
+            async for _table, _key, value in cursor.stream(
+                    dialect.crdb_changefeed(after, self.resolved)):
+                message = json.loads(value)
+                if "resolved" in message:
+                    resolved = _hlc(message["resolved"])
+                    ready = [c for ts, c in pending if ts <= resolved]
+                    pending = [(ts, c) for ts, c in pending if ts > resolved]
+                    wanted = None if tenants is None else set(tenants())
+                    yield Batch(_sorted([c for c in ready
+                                         if wanted is None or c.tenant_id in wanted]),
+                                message["resolved"])
+                elif message.get("after"):
+                    updated = _hlc(message["updated"])
+                    pending.append((updated, _from_json(message["after"], updated)))
+
+
+def _from_json(row: dict, position: tuple[int, int]) -> Change:
+    return Change(
+        UUID(row["tenant_id"]), UUID(row["item_id"]), UUID(row["location_id"]),
+        int(row["on_hand_after"]), int(row["reserved_after"]), int(row["on_hand_delta"]),
+        int(row["reserved_delta"]), int(row["version"]), row["kind"],
+        datetime.fromisoformat(row["created_at"]), position)
+
+
+def ledger_reader(url: str, interval_s: float = 0.05) -> LedgerReader:
+    """The reader for the engine `url` names."""
+    if make_url(normalize_url(url)).get_backend_name() == "cockroachdb":
+        return ChangefeedReader(url)
+    return XminReader(url, interval_s)

@@ -5,6 +5,8 @@ Everything else writes SQL that both engines accept. What differs:
   a time-ordered index needs one there to avoid a single hot range.
 - PostgreSQL reports deadlocks as 40P01; CockroachDB reports every retryable
   conflict as 40001 and an unknown commit outcome as 40003.
+- The change feed: on PostgreSQL, ledger rows below the transaction-id horizon;
+  on CockroachDB, a changefeed with resolved timestamps (statements below).
 """
 from __future__ import annotations
 
@@ -36,22 +38,16 @@ def time_ordered_index_ddl(dialect: Dialect, name: str, table: str, columns: str
     return f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns}){using}"
 
 
-# How other processes learn about committed stock changes (see inventory/events).
+# How processes learn about committed stock changes (inventory/db/changes.py,
+# inventory/events). `off` runs no reader (no live events; for benchmarks).
 CHANGE_FEED_ENV = "INVENTORY_CHANGE_FEED"
-CHANGE_FEEDS = ("notify", "poll")
+CHANGE_FEEDS = ("ledger", "off")
 
 
-def change_feed_mode(dialect: Dialect) -> str:
-    """`notify` (LISTEN/NOTIFY, PostgreSQL only) or `poll` (ledger polling, any
-    engine). Default: notify on PostgreSQL, poll on CockroachDB, which has no
-    LISTEN/NOTIFY."""
-    chosen = (os.environ.get(CHANGE_FEED_ENV) or "").strip().lower()
-    if not chosen:
-        return "poll" if is_cockroach(dialect) else "notify"
+def change_feed_mode(dialect: Dialect | None = None) -> str:
+    chosen = (os.environ.get(CHANGE_FEED_ENV) or "ledger").strip().lower()
     if chosen not in CHANGE_FEEDS:
         raise SystemExit(f"{CHANGE_FEED_ENV}={chosen!r}: use one of {', '.join(CHANGE_FEEDS)}")
-    if chosen == "notify" and is_cockroach(dialect):
-        raise SystemExit(f"{CHANGE_FEED_ENV}=notify: CockroachDB has no LISTEN/NOTIFY; use poll")
     return chosen
 
 
@@ -93,6 +89,48 @@ def follower_read_session_options() -> str:
     is served by the leaseholder (strong), as on PostgreSQL when no standby is
     fresh enough."""
     return "-c default_transaction_use_follower_reads=on"
+
+
+# PostgreSQL's ledger reader: rows whose writer's transaction id is below the
+# oldest transaction still running. Columns: horizon, then those of Change, then
+# the page key (xact_id, id). The first page also reads the horizon, in the same
+# snapshot as the rows; the next pages keep it.
+_PG_COLUMNS = """m.tenant_id, m.item_id, m.location_id, m.on_hand_after, m.reserved_after,
+       m.on_hand_delta, m.reserved_delta, m.version, m.kind, m.created_at,
+       m.xact_id::text AS xact_id, m.id"""
+PG_HORIZON = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text"
+_PG_FIRST = f"""WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xid)
+SELECT horizon.xid::text AS horizon, {_PG_COLUMNS}
+FROM horizon LEFT JOIN movements AS m
+  ON m.xact_id >= CAST(:after AS xid8) AND m.xact_id < horizon.xid{{tenants}}
+ORDER BY m.xact_id, m.id LIMIT :page"""
+_PG_NEXT = f"""SELECT CAST(:horizon AS text) AS horizon, {_PG_COLUMNS}
+FROM movements AS m
+WHERE (m.xact_id, m.id) > (CAST(:last_xid AS xid8), CAST(:last_id AS uuid))
+  AND m.xact_id < CAST(:horizon AS xid8){{tenants}}
+ORDER BY m.xact_id, m.id LIMIT :page"""
+_PG_TENANTS = " AND m.tenant_id = ANY(CAST(:tenants AS uuid[]))"
+PG_FIRST_PAGE_ALL = _PG_FIRST.format(tenants="")
+PG_FIRST_PAGE_TENANTS = _PG_FIRST.format(tenants=_PG_TENANTS)
+PG_NEXT_PAGE_ALL = _PG_NEXT.format(tenants="")
+PG_NEXT_PAGE_TENANTS = _PG_NEXT.format(tenants=_PG_TENANTS)
+# Sent only on PostgreSQL (the compatibility check in tests/ exempts them).
+POSTGRESQL_ONLY = frozenset({PG_HORIZON, PG_FIRST_PAGE_ALL, PG_FIRST_PAGE_TENANTS,
+                             PG_NEXT_PAGE_ALL, PG_NEXT_PAGE_TENANTS})
+
+# CockroachDB's ledger reader: a sinkless changefeed (CREATE CHANGEFEED without
+# INTO, v25.2 and later) from a cursor, with resolved timestamps. Rangefeeds
+# must be on (`SET CLUSTER SETTING kv.rangefeed.enabled = true`). Resolved
+# timestamps come no more often than min_checkpoint_frequency (default 30s),
+# so both are set. Written from CockroachDB's documentation; not run here.
+CRDB_NOW = "SELECT cluster_logical_timestamp()::STRING"
+
+
+def crdb_changefeed(cursor: str, resolved: str) -> str:
+    """The statement for a cursor the caller validated (digits and a dot):
+    changefeed options take literals, not placeholders."""
+    return (f"CREATE CHANGEFEED FOR TABLE movements WITH updated, resolved = '{resolved}', "
+            f"min_checkpoint_frequency = '{resolved}', cursor = '{cursor}'")
 
 
 def snapshot_isolation(dialect: Dialect) -> str:

@@ -23,8 +23,6 @@ from sqlalchemy.types import BigInteger, Text
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 
 from ..domain.models import MovementKind, ReservationStatus
-from . import changes
-from .dialect import change_feed_mode
 from .tables import movements, reservation_lines, reservations, stock_levels
 
 sl = stock_levels
@@ -134,12 +132,7 @@ async def _one(conn: AsyncConnection, stmt: Select, params: dict) -> LevelRow | 
     row = (await conn.execute(stmt, params)).first()
     if not row:
         return None
-    level = LevelRow(*row)
-    changes.record(conn, changes.Change(
-        params["p_tenant_id"], level.item_id, level.location_id, level.on_hand, level.reserved,
-        params["p_d_on"], params["p_d_res"], level.version, params["p_kind"], level.updated_at,
-    ))
-    return level
+    return LevelRow(*row)
 
 
 # Bound names start with p_: execute-time parameters named like a column of an
@@ -239,27 +232,11 @@ class Reserved:
     expires_at: object
 
 
-def _notify_reserve(changed, reserved_after, quantity, version):
-    """pg_notify of one RESERVE change of the `changed` level, with the payload
-    `changes.encode` would make: a list of one change, its fields in the order of
-    changes.Change.to_wire."""
-    wire = func.json_build_array(
-        changed.c.tenant_id, changed.c.item_id, changed.c.location_id, changed.c.on_hand,
-        reserved_after, literal(0, BigInteger), quantity, version,
-        cast(literal(MovementKind.RESERVE.value), Text), changed.c.updated_at)
-    return func.pg_notify(cast(literal(changes.CHANNEL), Text),
-                          cast(func.json_build_array(wire), Text))
-
-
-def _build_reserve_one(notify: bool) -> Select:
+def _build_reserve_one() -> Select:
     """One statement for a whole single-line reservation: the guarded level
     change, its ledger row, the reservation and its line. Nothing is written
     unless the guard passes (every other part selects FROM the changed row).
-
-    With `notify` the statement also sends the change notification itself
-    (pg_notify, delivered only if the statement's transaction commits), with the
-    payload `changes.encode` would make: sent in autocommit, the statement is the
-    whole transaction, one round trip."""
+    Sent in autocommit, the statement is the whole transaction, one round trip."""
     qty = bindparam("p_d_res", type_=BigInteger)
     rid = bindparam("p_reservation_id", type_=PG_UUID(as_uuid=True))
     changed = _returning(
@@ -275,20 +252,13 @@ def _build_reserve_one(notify: bool) -> Select:
     head, line = _insert_reservations(
         changed, changed, rid, bindparam("p_reference", type_=Text),
         bindparam("p_ttl", type_=BigInteger), qty)
-    joined = changed.join(head, true())
-    if notify:
-        # A CTE that calls a volatile function is never inlined, so it runs.
-        note = select(_notify_reserve(changed, changed.c.reserved, qty, changed.c.version)
-                      .label("sent")).select_from(changed).cte("note")
-        joined = joined.join(note, true())
     return select(
         changed.c.item_id, changed.c.location_id, changed.c.on_hand, changed.c.reserved,
         changed.c.version, changed.c.updated_at, head.c.created_at, head.c.expires_at,
-    ).select_from(joined).add_cte(_log_from(changed)).add_cte(line)
+    ).select_from(changed.join(head, true())).add_cte(_log_from(changed)).add_cte(line)
 
 
-_RESERVE_ONE = _build_reserve_one(notify=False)
-_RESERVE_ONE_NOTIFYING = _build_reserve_one(notify=True)
+_RESERVE_ONE = _build_reserve_one()
 
 
 async def reserve_one(
@@ -299,29 +269,15 @@ async def reserve_one(
     quantity: int,
     ttl_seconds: int,
     why: Why,
-    *,
-    notify_inline: bool = False,
 ) -> Reserved | None:
     """A single-line reservation in one round trip (why.reservation_id is its new
-    id); None, with nothing written, when the level is missing or short.
-
-    `notify_inline`: the statement announces its change itself (where the change
-    feed is NOTIFY) instead of leaving it to the unit of work's announcement
-    before COMMIT; for a statement sent alone in autocommit."""
+    id); None, with nothing written, when the level is missing or short."""
     params = _params(tenant_id, item_id, location_id, MovementKind.RESERVE, 0, quantity, why)
     params["p_ttl"] = ttl_seconds
-    inline = notify_inline and change_feed_mode(conn.dialect) == "notify"
-    row = (await conn.execute(_RESERVE_ONE_NOTIFYING if inline else _RESERVE_ONE,
-                              params)).first()
+    row = (await conn.execute(_RESERVE_ONE, params)).first()
     if not row:
         return None
-    level = LevelRow(*row[:6])
-    if not inline:
-        changes.record(conn, changes.Change(
-            tenant_id, item_id, location_id, level.on_hand, level.reserved, 0, quantity,
-            level.version, MovementKind.RESERVE.value, level.updated_at,
-        ))
-    return Reserved(level, row[6], row[7])
+    return Reserved(LevelRow(*row[:6]), row[6], row[7])
 
 
 @dataclass(frozen=True)
@@ -422,22 +378,16 @@ async def reserve_many(
     })).all()
     if not result:
         return None
-    on_hand, reserved, version, updated_at = result[0][3:7]
-    for n, (e, cum) in enumerate(zip(entries, cums), start=1):
-        changes.record(conn, changes.Change(
-            tenant_id, item_id, location_id, on_hand, reserved - total + cum, 0,
-            e.quantity, version - count + n, MovementKind.RESERVE.value, updated_at,
-        ))
     return {r[0]: (r[1], r[2]) for r in result}
 
 
-def _build_reserve_fitting(notify: bool) -> Select:
+def _build_reserve_fitting() -> Select:
     """A batch of single-line reservations of one level, all of one quantity, in
     ONE statement that decides too: it locks the level, takes the first k entries
     that fit (with equal quantities, first come first served means exactly the
     first k: once one does not fit, none after it does), and writes their ledger
-    rows (versions v+1..v+k, running reserved_after), reservations and lines,
-    and, with `notify`, one change notification per reservation. Sent alone in
+    rows (versions v+1..v+k, running reserved_after), reservations and lines.
+    Sent alone in
     autocommit it is the whole transaction, one round trip, and the level's lock
     is held only while it runs.
 
@@ -475,21 +425,13 @@ def _build_reserve_fitting(notify: bool) -> Select:
                fit.c.reference, fit.c.rid, literal(None, Text), fit.c.actor)
         .select_from(made).order_by(fit.c.n))
     heads, lines = _insert_reservations(changed, made, fit.c.rid, fit.c.reference, fit.c.ttl, q)
-    answer = select(
+    return select(
         (cur.c.on_hand - cur.c.reserved).label("available"), heads.c.id, heads.c.created_at,
         heads.c.expires_at,
-    ).add_cte(logged).add_cte(lines)
-    if not notify:
-        return answer.select_from(cur.outerjoin(heads, true()))
-    # One notification per change (each well under the 8000-byte limit), counted
-    # into one row so that the CTE runs and the answer keeps its rows.
-    note = select(func.count(_notify_reserve(changed, reserved_after, q, version_after))
-                  .label("sent")).select_from(made).cte("note")
-    return answer.select_from(cur.outerjoin(heads, true()).join(note, true()))
+    ).select_from(cur.outerjoin(heads, true())).add_cte(logged).add_cte(lines)
 
 
-_RESERVE_FITTING = _build_reserve_fitting(notify=False)
-_RESERVE_FITTING_NOTIFYING = _build_reserve_fitting(notify=True)
+_RESERVE_FITTING = _build_reserve_fitting()
 
 
 async def reserve_fitting(
@@ -502,10 +444,8 @@ async def reserve_fitting(
 ) -> tuple[int, dict[UUID, tuple[object, object]]]:
     """Runs `_build_reserve_fitting`'s statement for `entries` (each of
     `quantity`, in arrival order): (available before, {reservation id:
-    (created_at, expires_at)} of those made). The statement announces its own
-    changes where the change feed is NOTIFY; elsewhere readers poll the ledger."""
-    inline = change_feed_mode(conn.dialect) == "notify"
-    rows = (await conn.execute(_RESERVE_FITTING_NOTIFYING if inline else _RESERVE_FITTING, {
+    (created_at, expires_at)} of those made)."""
+    rows = (await conn.execute(_RESERVE_FITTING, {
         "p_tenant_id": tenant_id, "p_item_id": item_id, "p_location_id": location_id,
         "p_qty": quantity, "p_count": len(entries),
         "p_rids": [e.reservation_id for e in entries],

@@ -1,16 +1,15 @@
-"""Reads behind live stock: ledger replay and polling, and the names events carry.
+"""Reads behind live stock: ledger replay, and the names events carry.
 
-Replay and polling read `movements`, whose rows hold each level's state after
-every version (on_hand_after, reserved_after, version), so a missed change can
-always be rebuilt from the ledger. Both use existing indexes: the per-level
-version unique key, and (tenant_id, created_at).
+Replay reads `movements`, whose rows hold each level's state after every
+version (on_hand_after, reserved_after, version), so a missed change can always
+be rebuilt from the ledger, through the per-level version unique key. The live
+reader itself is in `changes`.
 """
 from __future__ import annotations
 
-from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .changes import Change
@@ -25,24 +24,6 @@ _CHANGE_COLUMNS = (
 
 def _changes(rows) -> list[Change]:
     return [Change(*row) for row in rows]
-
-
-async def db_now(conn: AsyncConnection) -> datetime:
-    return (await conn.execute(select(func.now()))).scalar_one()
-
-
-async def changes_since(
-    conn: AsyncConnection, tenant_ids: list[UUID], since: datetime, limit: int
-) -> list[Change]:
-    """Ledger rows created at or after `since` (transaction start time, so
-    callers re-read an overlap window to catch late committers)."""
-    rows = await conn.execute(
-        select(*_CHANGE_COLUMNS)
-        .where(mv.c.tenant_id.in_(tenant_ids), mv.c.created_at >= since)
-        .order_by(mv.c.created_at, mv.c.item_id, mv.c.location_id, mv.c.version)
-        .limit(limit)
-    )
-    return _changes(rows)
 
 
 async def changes_after_versions(

@@ -10,6 +10,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .dialect import is_cockroach
 from .engine import create_sync_engine, normalize_url
 
 
@@ -35,13 +36,30 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "head", *,
+            statement_per_transaction: bool | None = None) -> None:
+    """Applies migrations up to `revision`. On PostgreSQL all of them in one
+    transaction (DDL is transactional there). On CockroachDB
+    (`statement_per_transaction`, the default there) each statement is its own
+    transaction and Alembic writes a revision's version after its statements: v25.2
+    commits implicitly before each DDL (`autocommit_before_ddl`) and earlier
+    versions can commit DDL mixed with DML partially, so nothing is gained by a
+    transaction that cannot be rolled back as one. Every revision is safe to
+    re-run, so a failure part-way is repaired by running the upgrade again."""
     engine = create_sync_engine(url)
+    if statement_per_transaction is None:
+        statement_per_transaction = is_cockroach(engine.dialect)
+    config = alembic_config(url)
+    config.attributes["statement_per_transaction"] = statement_per_transaction
     try:
-        with engine.begin() as conn:
-            config = alembic_config(url)
-            config.attributes["connection"] = conn
-            command.upgrade(config, revision)
+        if statement_per_transaction:
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                config.attributes["connection"] = conn
+                command.upgrade(config, revision)
+        else:
+            with engine.begin() as conn:
+                config.attributes["connection"] = conn
+                command.upgrade(config, revision)
     finally:
         engine.dispose()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from dataclasses import dataclass
-from typing import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from uuid import UUID
 
@@ -19,12 +19,23 @@ Level = tuple[UUID, UUID]  # (item_id, location_id) within a tenant
 
 @dataclass(frozen=True)
 class StockEvent:
-    """A change with the names clients know it by."""
+    """A change with the names clients know it by. One object per change, shared
+    by every subscriber it goes to."""
 
     change: Change
     sku: str
     location_code: str
     reorder_point: int
+    # What each kind of subscription makes of this event, made once for all its
+    # subscribers (see `view`).
+    _views: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def view(self, kind: type, make: Callable[["StockEvent"], Any]) -> Any:
+        """`make(self)`, computed once per event and kind."""
+        made = self._views.get(kind)
+        if made is None:
+            made = self._views[kind] = make(self)
+        return made
 
     @property
     def level(self) -> Level:
@@ -57,21 +68,16 @@ class Subscriber:
     is full the subscription is marked overflowed, its buffer dropped, and the
     consumer gets SubscriberOverflow on its next read."""
 
-    def __init__(self, tenant_id: UUID, item_ids: frozenset[UUID] | None,
-                 location_ids: frozenset[UUID] | None, capacity: int):
-        self.tenant_id = tenant_id
-        self.item_ids = item_ids
-        self.location_ids = location_ids
+    def __init__(self, selection: "Selection", capacity: int):
+        # Changes the feed found below this position had committed before the
+        # subscription started: not live events (set once known, see Hub.start).
+        self.start: Any = None
+        self.selection = selection
+        self.tenant_id = selection.tenant_id
         self.capacity = capacity
         self.overflowed = False
         self._buffer: collections.deque[StockEvent] = collections.deque()
         self._wake = asyncio.Event()
-
-    def matches(self, event: StockEvent) -> bool:
-        c = event.change
-        return (c.tenant_id == self.tenant_id
-                and (self.item_ids is None or c.item_id in self.item_ids)
-                and (self.location_ids is None or c.location_id in self.location_ids))
 
     def offer(self, event: StockEvent) -> None:
         if self.overflowed:
@@ -84,12 +90,32 @@ class Subscriber:
         self._wake.set()
 
     async def get(self) -> StockEvent:
-        while not self._buffer:
-            if self.overflowed:
-                raise SubscriberOverflow()
-            self._wake.clear()
-            await self._wake.wait()
-        return self._buffer.popleft()
+        while True:
+            while not self._buffer:
+                if self.overflowed:
+                    raise SubscriberOverflow()
+                self._wake.clear()
+                await self._wake.wait()
+            event = self._buffer.popleft()
+            position = event.change.position
+            if self.start is None or position is None or position >= self.start:
+                return event
+
+
+class Selection:
+    """The subscribers that asked for the same levels of one tenant (items and
+    locations, None meaning all): each event is matched once for all of them."""
+
+    def __init__(self, tenant_id: UUID, item_ids: frozenset[UUID] | None,
+                 location_ids: frozenset[UUID] | None):
+        self.tenant_id = tenant_id
+        self.item_ids = item_ids
+        self.location_ids = location_ids
+        self.subscribers: set[Subscriber] = set()
+
+    def matches(self, change: Change) -> bool:
+        return ((self.item_ids is None or change.item_id in self.item_ids)
+                and (self.location_ids is None or change.location_id in self.location_ids))
 
 
 class Names:
@@ -145,31 +171,62 @@ class HubStats:
 
 
 class Hub:
-    def __init__(self, db: Database, capacity: int = 1000):
+    def __init__(self, db: Database, capacity: int = 1000,
+                 now: Callable[[], Awaitable[Any]] | None = None,
+                 wake: Callable[[], None] | None = None):
         self.db = db
         self.capacity = capacity
+        self._now = now  # the feed's position at this moment
+        self._wake_feed = wake  # asks the feed to read now (it reads slowly while idle)
         self.names = Names(db)
         self.stats = HubStats()
-        self._subscribers: dict[UUID, set[Subscriber]] = collections.defaultdict(set)
+        # tenant -> (item ids, location ids) -> the subscribers of that selection
+        self._selections: dict[UUID, dict[tuple, Selection]] = collections.defaultdict(dict)
         # Newest version dispatched per level: feeds may bring a change twice
         # (poll overlap, catch-up after reconnect); it goes out once.
         self._last: dict[tuple[UUID, UUID, UUID], int] = {}
 
     @property
     def subscriber_count(self) -> int:
-        return sum(len(s) for s in self._subscribers.values())
+        return sum(len(sel.subscribers) for by_key in self._selections.values()
+                   for sel in by_key.values())
+
+    @property
+    def selection_count(self) -> int:
+        return sum(len(by_key) for by_key in self._selections.values())
 
     def tenants(self) -> list[UUID]:
-        return [t for t, subs in self._subscribers.items() if subs]
+        return [t for t, by_key in self._selections.items() if by_key]
 
     def subscribe(self, tenant_id: UUID, item_ids: frozenset[UUID] | None = None,
                   location_ids: frozenset[UUID] | None = None) -> Subscriber:
-        sub = Subscriber(tenant_id, item_ids, location_ids, self.capacity)
-        self._subscribers[tenant_id].add(sub)
+        by_key = self._selections[tenant_id]
+        selection = by_key.get((item_ids, location_ids))
+        if selection is None:
+            selection = by_key[(item_ids, location_ids)] = Selection(
+                tenant_id, item_ids, location_ids)
+        sub = Subscriber(selection, self.capacity)
+        selection.subscribers.add(sub)
         return sub
 
+    async def start(self, sub: Subscriber) -> None:
+        """Marks where `sub` starts, once it is registered (so that nothing
+        found after this point can slip past it): changes found below had
+        committed before it subscribed and are not sent to it live."""
+        if self._now is not None:
+            sub.start = await self._now()
+        if self._wake_feed is not None:
+            self._wake_feed()
+
     def unsubscribe(self, sub: Subscriber) -> None:
-        self._subscribers[sub.tenant_id].discard(sub)
+        selection = sub.selection
+        selection.subscribers.discard(sub)
+        by_key = self._selections.get(selection.tenant_id, {})
+        if not selection.subscribers and by_key.get(
+                (selection.item_ids, selection.location_ids)) is selection:
+            del by_key[(selection.item_ids, selection.location_ids)]
+            if not by_key:
+                self._selections.pop(selection.tenant_id, None)
         if sub.overflowed:
             self.stats.overflows += 1
 
@@ -182,14 +239,15 @@ class Hub:
                 self.stats.duplicates += 1
                 continue
             self._last[c.level] = c.version
-            if self._subscribers.get(c.tenant_id):
+            if self._selections.get(c.tenant_id):
                 fresh.append(c)
         if not fresh:
             return
         for event in await self.names.events(fresh):
-            for sub in self._subscribers.get(event.change.tenant_id, ()):
-                if sub.matches(event):
-                    sub.offer(event)
+            for selection in list(self._selections.get(event.change.tenant_id, {}).values()):
+                if selection.matches(event.change):
+                    for sub in selection.subscribers:
+                        sub.offer(event)
             self.stats.dispatched += 1
             self.stats.last_event_at = event.change.at
 

@@ -20,6 +20,7 @@ async def level_events(
     sub = hub.subscribe(tenant_id, item_ids, location_ids)
     last: dict[Level, int] = {}
     try:
+        await hub.start(sub)
         if since:
             async for event in hub.replay(tenant_id, since):
                 if event.change.version > last.get(event.level, since[event.level]):

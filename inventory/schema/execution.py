@@ -10,13 +10,25 @@ collector time per request (docs/performance.md). Here the helpers reach the
 executor through a weak reference, so reference counting frees an operation's
 objects as soon as it ends. A resolver only calls the helpers while its
 executor runs, and the running executor is held by its own frames.
+
+Subscriptions: an event is one payload object yielded to every subscriber it
+goes to. A payload that carries a `shared_results` dict has each distinct
+selection (document, operation and variables) executed once per event: the
+first subscriber's result is stored there, the others get it as is. The result
+depends on nothing else (subscription fields read the payload only, and access
+is checked when a subscription starts), so sharing it changes no answer.
 """
 from __future__ import annotations
 
 import weakref
+from typing import Any
 
+import orjson
+from graphql import print_ast
 from graphql.type.definition import GraphQLResolveInfoHelpers
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+SHARED_RESULTS = "shared_results"
 
 
 class AcyclicExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -27,3 +39,42 @@ class AcyclicExecutionContext(StrawberryGraphQLCoreExecutionContext):
             gather=lambda values: executor().gather_async_work(values),
             track=lambda values: executor().track_async_work(values),
         )
+
+    # A subscription's selection, computed once on its executor and copied to
+    # each per-event executor.
+    _selection: tuple | None = None
+
+    def build_per_event_executor(self, payload: Any):
+        if self._selection is None:
+            self._selection = self._selection_key()
+        return super().build_per_event_executor(payload)
+
+    def _selection_key(self) -> tuple:
+        loc = self.operation.loc
+        document = loc.source.body if loc is not None else "".join(
+            print_ast(node) for node in (self.operation, *self.fragment_definitions.values()))
+        name = self.operation.name.value if self.operation.name else None
+        variables = orjson.dumps(self.variable_values.coerced, default=str,
+                                 option=orjson.OPT_SORT_KEYS)
+        return (document, name, variables)
+
+    def execute_operation(self, serially: bool | None = None):
+        shared = getattr(self.root_value, SHARED_RESULTS, None)
+        if shared is None or self._selection is None:
+            return super().execute_operation(serially)
+        found = shared.get(self._selection)
+        if found is not None:
+            return found
+        result = super().execute_operation(serially)
+        if not self.is_awaitable(result):
+            if not result.errors:
+                shared[self._selection] = result
+            return result
+
+        async def stored():
+            done = await result
+            if not done.errors:
+                shared[self._selection] = done
+            return done
+
+        return stored()

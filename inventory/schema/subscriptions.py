@@ -1,6 +1,7 @@
 """Subscription root and its types (served over WebSocket on /graphql)."""
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import AsyncGenerator
 
@@ -23,6 +24,17 @@ class StockLevelChange:
     low: bool = strawberry.field(description="available <= the item's reorder point")
     kind: MovementKind = strawberry.field(description="The movement that made this version.")
     at: datetime = strawberry.field(description="When its transaction started.")
+    # One object per event, yielded to every subscriber: results of the same
+    # selection are shared (see schema/execution.py).
+    shared_results: strawberry.Private[dict] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def of(cls, event) -> "StockLevelChange":
+        c = event.change
+        return cls(sku=event.sku, location_code=event.location_code, on_hand=c.on_hand,
+                   reserved=c.reserved, available=event.available, version=c.version,
+                   reorder_point=event.reorder_point, low=event.is_low,
+                   kind=MovementKind(c.kind), at=c.at)
 
 
 @strawberry.type(description="A stock level crossed its item's reorder point.")
@@ -37,6 +49,14 @@ class LowStockChange:
     version: Quantity
     kind: MovementKind
     at: datetime
+    shared_results: strawberry.Private[dict] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def of(cls, event) -> "LowStockChange":
+        c = event.change
+        return cls(sku=event.sku, location_code=event.location_code, available=event.available,
+                   reorder_point=event.reorder_point, low=event.is_low, on_hand=c.on_hand,
+                   reserved=c.reserved, version=c.version, kind=MovementKind(c.kind), at=c.at)
 
 
 @strawberry.input(description="The last version a client saw of one level.")
@@ -59,13 +79,7 @@ class Subscription:
         location_codes: list[str] | None = None, since: list[LevelVersionInput] | None = None,
     ) -> AsyncGenerator[StockLevelChange, None]:
         async for event in s.stock_level_changed(info, skus, location_codes, since):
-            c = event.change
-            yield StockLevelChange(
-                sku=event.sku, location_code=event.location_code, on_hand=c.on_hand,
-                reserved=c.reserved, available=event.available, version=c.version,
-                reorder_point=event.reorder_point, low=event.is_low,
-                kind=MovementKind(c.kind), at=c.at,
-            )
+            yield event.view(StockLevelChange, StockLevelChange.of)
 
     @strawberry.subscription(description=(
         "When a level's available falls to or below its item's reorder point, and "
@@ -74,9 +88,4 @@ class Subscription:
         self, info: strawberry.Info, location_codes: list[str] | None = None,
     ) -> AsyncGenerator[LowStockChange, None]:
         async for event in s.low_stock(info, location_codes):
-            c = event.change
-            yield LowStockChange(
-                sku=event.sku, location_code=event.location_code, available=event.available,
-                reorder_point=event.reorder_point, low=event.is_low, on_hand=c.on_hand,
-                reserved=c.reserved, version=c.version, kind=MovementKind(c.kind), at=c.at,
-            )
+            yield event.view(LowStockChange, LowStockChange.of)

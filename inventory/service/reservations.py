@@ -8,7 +8,7 @@ from uuid import UUID, uuid4
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..db import changes, ledger, queries
+from ..db import ledger, queries
 from ..db.ledger import Why
 from ..db.retry import run_transaction
 from ..domain.commands import (
@@ -102,10 +102,9 @@ async def _reserve_alone(ctx: Ctx, cmd: ReserveStock, key: str | None, work):
 
 
 async def _reserve_in_one_statement(ctx: Ctx, cmd: ReserveStock):
-    """The whole reservation (guarded level change, ledger row, reservation, line
-    and change notification) is one statement, sent in autocommit on a
-    SERIALIZABLE session: its own transaction, one round trip instead of BEGIN,
-    statement, notification and COMMIT. There is no idempotency record to write
+    """The whole reservation (guarded level change, ledger row, reservation and
+    line) is one statement, sent in autocommit on a SERIALIZABLE session: its own
+    transaction, one round trip instead of BEGIN, statement and COMMIT. There is no idempotency record to write
     in the same transaction, so this serves only requests without a key. None
     when the guard refused (nothing written)."""
     line = cmd.lines[0]
@@ -117,8 +116,7 @@ async def _reserve_in_one_statement(ctx: Ctx, cmd: ReserveStock):
         reservation_id = uuid4()
         made = await ledger.reserve_one(
             conn, ctx.tenant_id, item_id, location_id, line.quantity,
-            cmd.ttl_seconds, Why(None, cmd.reference, reservation_id, None, ctx.actor),
-            notify_inline=True)
+            cmd.ttl_seconds, Why(None, cmd.reference, reservation_id, None, ctx.actor))
         if made is None:
             return None
         return _single_line_view(reservation_id, cmd, item_id, location_id, made.created_at,
@@ -360,7 +358,7 @@ async def expire_one(ctx: Ctx, tenant_id: UUID, reservation_id: UUID) -> bool:
         await _move_lines(conn, tenant_id, found, MovementKind.EXPIRE, False, None, ctx.actor)
         return True
 
-    return await run_transaction(ctx.db, changes.announcing(work), idempotent=True)
+    return await run_transaction(ctx.db, work, idempotent=True)
 
 
 async def sweep_expired(ctx: Ctx, batch: int = 100) -> int:

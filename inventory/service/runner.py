@@ -16,7 +16,7 @@ from uuid import UUID
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..db import changes, queries
+from ..db import queries
 from ..db.dialect import NUMERIC_OUT_OF_RANGE
 from ..db.retry import (
     CommitOutcomeUnknown,
@@ -119,12 +119,11 @@ async def execute(
 
 async def transact(ctx: Ctx, unit: Work, *, idempotent: bool,
                    single_statement: bool = False) -> Any:
-    """Runs `unit` as one retried SERIALIZABLE transaction that announces its
-    changes; expected failures come back as a `UserError`. `single_statement`:
-    see `run_transaction` (the unit's statement then announces its own change)."""
+    """Runs `unit` as one retried SERIALIZABLE transaction; expected failures
+    come back as a `UserError`. `single_statement`: see `run_transaction`.
+    Nothing is announced: the change feed reads committed ledger rows."""
     try:
-        # announcing: the changes go out in the same transaction, just before COMMIT.
-        return await run_transaction(ctx.db, changes.announcing(unit), idempotent=idempotent,
+        return await run_transaction(ctx.db, unit, idempotent=idempotent,
                                      single_statement=single_statement)
     except Rejected as rejected:
         return rejected.error
