@@ -32,7 +32,7 @@ from inventory.db import audit, dialect, ledger, live, migrate
 from inventory.db.engine import create_sync_engine
 
 from .cockroach_compat import migration_violations, violations
-from .conftest import create_database
+from .support import create_database
 from .support import Api, create_api_key
 
 ROOT = Path(__file__).resolve().parent.parent
