@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import logging
 import uuid
 from typing import Any
@@ -18,7 +19,8 @@ from cross_web import HTTPException  # what strawberry's view raises for a bad r
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocketState
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
@@ -108,7 +110,24 @@ def _request_error(result: ExecutionResult) -> bool:
         (e.extensions or {}).get("code") == BAD_REQUEST for e in result.errors)
 
 
+class _WebSocketAdapter(ASGIWebSocketAdapter):
+    """strawberry's, for sockets this server may close itself (a revoked
+    credential, too many sockets): closing twice does nothing, and what the
+    socket's operations still send once it is closed is dropped (their tasks
+    end when strawberry's handler sees the close)."""
+
+    async def send_json(self, message) -> None:
+        if self.ws.application_state != WebSocketState.DISCONNECTED:
+            await super().send_json(message)
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.ws.application_state != WebSocketState.DISCONNECTED:
+            await super().close(code, reason)
+
+
 class InventoryGraphQL(GraphQL):
+    websocket_adapter_class = _WebSocketAdapter
+
     def __init__(self, schema, ctx: Ctx, security=None, **kwargs):
         super().__init__(schema, **kwargs)
         self.ctx = ctx
@@ -118,6 +137,13 @@ class InventoryGraphQL(GraphQL):
         self.lean_posts = not schema.config.enable_experimental_incremental_execution
 
     async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "websocket":
+            try:
+                await super().__call__(scope, receive, send)
+            finally:
+                if self.security is not None:
+                    await self.security.sockets.release(scope)
+            return
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
@@ -144,11 +170,13 @@ class InventoryGraphQL(GraphQL):
         await response(scope, receive, send)
 
     def decode_json(self, data: str | bytes) -> object:
-        """strawberry's JSON reading (GET parameters, streaming POSTs)."""
+        """strawberry's JSON reading (GET parameters, streaming POSTs, WebSocket
+        messages), with the same limits as bodies; strawberry answers the
+        JSONDecodeError (HTTP 400, or the protocol's close code)."""
         try:
             return decode_json(data)
         except BadRequest as error:
-            raise HTTPException(400, error.message) from None
+            raise json.JSONDecodeError(error.message, "", 0) from None
 
     async def _post(self, scope, receive, send, data: dict) -> None:
         """strawberry's HTTP path for the common request: one JSON operation by

@@ -35,12 +35,28 @@ class Authenticator:
         # instead of each taking a database connection (a burst of 100 would).
         self._inflight: dict[str, asyncio.Future] = {}
 
-    async def authenticate(self, authorization: str | None) -> Principal | None:
+    @staticmethod
+    def _credential(authorization: str | None) -> str | None:
         if not authorization or len(authorization) > 8192:
             return None
         scheme, _, credential = authorization.strip().partition(" ")
         credential = credential.strip()
         if scheme.lower() != "bearer" or not credential:
+            return None
+        return credential
+
+    def cached_until(self, authorization: str | None) -> float | None:
+        """When (time.monotonic) the cached answer for this credential expires;
+        None when nothing is cached."""
+        credential = self._credential(authorization)
+        if credential is None:
+            return None
+        cached = self._cache.get(hashlib.sha256(credential.encode()).hexdigest())
+        return cached[0] if cached else None
+
+    async def authenticate(self, authorization: str | None) -> Principal | None:
+        credential = self._credential(authorization)
+        if credential is None:
             return None
         cache_key = hashlib.sha256(credential.encode()).hexdigest()
         now = time.monotonic()

@@ -2,7 +2,8 @@
 
 Between parsing and validation (so that invalid, unreadable and refused
 documents are charged like any other request, and before graphql-core's
-validation does any work): an authenticated caller, then the rate limit. A
+validation does any work): an authenticated caller (on a WebSocket, its
+credential checked again: inventory/auth/sockets.py), then the rate limit. A
 read takes the operation's calculated cost from the read budget (at least 1;
 inventory/auth/cost.py, measured right after parsing; 1 for a document refused
 before running), a write one token per root mutation field from the write budget.
@@ -65,6 +66,9 @@ class AccessGuard(SchemaExtension):
         principal = getattr(context, "principal", None)
         if principal is None:
             return refusal("UNAUTHENTICATED")
+        socket = getattr(context, "socket", None)
+        if socket is not None and not await socket.still_valid():
+            return refusal("UNAUTHENTICATED")  # and the socket is closed (4403)
         limiter = getattr(context, "limiter", None)
         if limiter is None:
             return None

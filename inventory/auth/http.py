@@ -22,6 +22,7 @@ from .authenticator import Authenticator
 from .principal import Principal
 from .ratelimit import RateLimiter
 from .settings import SecuritySettings
+from .sockets import Sockets
 
 
 class Security:
@@ -31,6 +32,7 @@ class Security:
         self.settings = settings
         self.authenticator = Authenticator(settings, db)
         self.limiter = RateLimiter(settings)
+        self.sockets = Sockets(self.authenticator, settings.ws_per_credential)
 
     async def close(self) -> None:
         await self.limiter.close()
@@ -54,7 +56,9 @@ class Security:
         """connection_init: `{"authorization": "Bearer <key or JWT>"}` in the payload,
         or the Authorization header of the upgrade request. Raises
         ConnectionRejectionError, which closes the socket (4403) before any
-        operation can start."""
+        operation can start. An accepted socket is registered with `sockets`,
+        which caps sockets per credential and re-checks the credential while
+        the socket is open (inventory/auth/sockets.py)."""
         from strawberry.exceptions import ConnectionRejectionError
 
         params = context.connection_params if isinstance(context.connection_params, dict) else {}
@@ -64,15 +68,18 @@ class Security:
             if len(context.request.headers.getlist("authorization")) > 1:
                 raise ConnectionRejectionError({"code": "BAD_REQUEST"})
             header = context.request.headers.get("authorization")
+        header = header if isinstance(header, str) else None
         try:
-            principal = await self.authenticator.authenticate(
-                header if isinstance(header, str) else None)
+            principal = await self.authenticator.authenticate(header)
         except DatabaseUnavailable:
             # Refused, but say it is retryable rather than a bad credential.
             raise ConnectionRejectionError(
                 {"code": "UNAVAILABLE", "retryAfterMs": 1000}) from None
         if principal is None:
             raise ConnectionRejectionError()
+        if not await self.sockets.open(context, header, principal):
+            # Closed already, with TOO_MANY_SOCKETS (inventory/auth/sockets.py).
+            raise ConnectionRejectionError({"code": "TOO_MANY_SOCKETS"})
         context.act_as(principal)
 
 

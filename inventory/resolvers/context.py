@@ -56,6 +56,7 @@ class Context:
     principal: Any = None  # inventory.auth.principal.Principal once authenticated
     limiter: Any = None  # inventory.auth.ratelimit.RateLimiter
     connection_params: Any = None  # WebSocket connection_init payload
+    socket: Any = None  # inventory.auth.sockets.LiveSocket on an authenticated WebSocket
 
     def act_as(self, principal: Any) -> None:
         """Binds the context to the caller: every read and write is scoped by the

@@ -1,0 +1,175 @@
+"""Credentials are checked again on open WebSockets: a revoked key stops working
+on its socket (the next operation is refused, the socket is closed with 4403,
+also when it only receives events), and sockets per credential are capped with
+a clear close code."""
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import pytest
+import websockets
+from sqlalchemy import text
+from websockets.exceptions import ConnectionClosed
+
+from inventory.auth import keys
+from inventory.db import api_keys
+
+from ..support import ApiServer, create_api_key, unique
+from .conftest import ADMIN, ALL, READ, WRITE, Client
+
+RECEIVE = ("mutation($i: ReceiveStockInput!) { receiveStock(input: $i) "
+           "{ __typename ... on StockLevel { onHand } } }")
+CHANGES = "subscription($s: [String!]) { stockLevelChanged(skus: $s) { sku onHand } }"
+
+
+def _ws_url(server) -> str:
+    return server.url.replace("http://", "ws://") + "/graphql"
+
+
+async def _connect(server, key: str):
+    ws = await websockets.connect(_ws_url(server), subprotocols=["graphql-transport-ws"])
+    await ws.send(json.dumps({"type": "connection_init",
+                              "payload": {"authorization": f"Bearer {key}"}}))
+    reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    assert reply["type"] == "connection_ack", reply
+    return ws
+
+
+def _revoke(sync_engine, key: str) -> None:
+    with sync_engine.begin() as conn:
+        assert api_keys.revoke_key(conn, keys.parse_key(key).key_id) == 1
+
+
+def _movements_by(sync_engine, key: str) -> int:
+    with sync_engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM movements WHERE actor = :a"),
+                            {"a": f"key:{keys.parse_key(key).key_id}"}).scalar_one()
+
+
+async def _until_closed(ws, timeout: float = 20) -> tuple[int, list[dict]]:
+    """Reads until the server closes the socket: (close code, messages seen)."""
+    seen = []
+    with pytest.raises(ConnectionClosed) as closed:
+        async with asyncio.timeout(timeout):
+            while True:
+                seen.append(json.loads(await ws.recv()))
+    return closed.value.rcvd.code, seen
+
+
+def _stock(client: Client, admin: str) -> tuple[str, str]:
+    sku, code = unique("WS-SKU"), unique("WS-LOC")
+    client.data("mutation($i: CreateLocationInput!) { createLocation(input: $i) "
+                "{ __typename } }", {"i": {"code": code, "name": code}}, admin)
+    client.data("mutation($i: CreateItemInput!) { createItem(input: $i) { __typename } }",
+                {"i": {"sku": sku, "name": sku, "reorderPoint": 0}}, admin)
+    return sku, code
+
+
+async def test_revoked_key_is_refused_on_its_open_socket(secure_server, database_url,
+                                                         sync_engine, client):
+    """The probe's steps: a read+write key subscribes, is revoked, then sends a
+    receiveStock on the same socket (INVENTORY_AUTH_CACHE_SECONDS is 0 here)."""
+    tenant = uuid.uuid4()
+    admin = create_api_key(database_url, ALL, tenant, "admin")
+    key = create_api_key(database_url, (READ, WRITE), tenant, "socket")
+    sku, code = _stock(client, admin)
+    ws = await _connect(secure_server, key)
+    try:
+        await ws.send(json.dumps({"id": "sub", "type": "subscribe", "payload": {
+            "query": CHANGES, "variables": {"s": [sku]}}}))
+        await ws.send(json.dumps({"id": "m1", "type": "subscribe", "payload": {
+            "query": RECEIVE, "variables": {"i": {"sku": sku, "locationCode": code,
+                                                  "quantity": 5}}}}))
+        seen = set()
+        async with asyncio.timeout(20):  # the write and its event both arrive
+            while seen != {"m1", "sub"}:
+                message = json.loads(await ws.recv())
+                if message["type"] == "next":
+                    assert "errors" not in message["payload"], message
+                    seen.add(message["id"])
+        assert _movements_by(sync_engine, key) == 1
+        _revoke(sync_engine, key)
+        await ws.send(json.dumps({"id": "m2", "type": "subscribe", "payload": {
+            "query": RECEIVE, "variables": {"i": {"sku": sku, "locationCode": code,
+                                                  "quantity": 7}}}}))
+        code_, messages = await _until_closed(ws)
+        assert code_ == 4403
+        assert not [m for m in messages if m.get("id") == "m2" and m["type"] == "next"
+                    and "errors" not in m["payload"]], messages
+        assert _movements_by(sync_engine, key) == 1  # the refused write wrote nothing
+    finally:
+        await ws.close()
+    # A new socket with the revoked key is refused at connection_init.
+    ws = await websockets.connect(_ws_url(secure_server), subprotocols=["graphql-transport-ws"])
+    await ws.send(json.dumps({"type": "connection_init",
+                              "payload": {"authorization": f"Bearer {key}"}}))
+    assert (await _until_closed(ws))[0] == 4403
+
+
+@pytest.fixture(scope="module")
+def capped(database_url, tmp_path_factory):
+    """Verified credentials cached for 2 s; at most 2 sockets per credential."""
+    server = ApiServer(database_url, tmp_path_factory.mktemp("capped") / "api.log",
+                       INVENTORY_AUTH_CACHE_SECONDS="2", INVENTORY_WS_PER_CREDENTIAL="2").start()
+    yield server
+    server.stop()
+
+
+async def test_a_socket_that_only_listens_is_closed_when_its_key_is_revoked(
+        capped, database_url, sync_engine):
+    tenant = uuid.uuid4()
+    key = create_api_key(database_url, (READ,), tenant, "listener")
+    other = create_api_key(database_url, (READ,), tenant, "other listener")
+    listening, unaffected = await _connect(capped, key), await _connect(capped, other)
+    try:
+        for ws in (listening, unaffected):
+            await ws.send(json.dumps({"id": "sub", "type": "subscribe", "payload": {
+                "query": CHANGES, "variables": {"s": None}}}))
+        _revoke(sync_engine, key)
+        # Closed by the server once the cached answer (2 s) runs out; the deadline
+        # is generous for a loaded machine.
+        assert (await _until_closed(listening, timeout=30))[0] == 4403
+        # The other key's socket still works.
+        await unaffected.send(json.dumps({"id": "q", "type": "subscribe", "payload": {
+            "query": "{ __typename }"}}))
+        async with asyncio.timeout(10):
+            while (message := json.loads(await unaffected.recv())).get("id") != "q":
+                pass
+        assert message["payload"]["data"] == {"__typename": "Query"}, message
+    finally:
+        await listening.close()
+        await unaffected.close()
+
+
+async def test_sockets_per_credential_are_capped(capped, database_url):
+    tenant = uuid.uuid4()
+    key = create_api_key(database_url, (READ,), tenant, "many sockets")
+    other = create_api_key(database_url, (READ, ADMIN), tenant, "another key")
+    first, second = await _connect(capped, key), await _connect(capped, key)
+    try:
+        third = await websockets.connect(_ws_url(capped), subprotocols=["graphql-transport-ws"])
+        await third.send(json.dumps({"type": "connection_init",
+                                     "payload": {"authorization": f"Bearer {key}"}}))
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(10):
+                while True:
+                    assert json.loads(await third.recv())["type"] != "connection_ack"
+        assert closed.value.rcvd.code == 4029
+        assert "INVENTORY_WS_PER_CREDENTIAL" in closed.value.rcvd.reason
+        # Another credential of the same tenant has its own count.
+        await (await _connect(capped, other)).close()
+        # A closed socket frees its place.
+        await first.close()
+        async with asyncio.timeout(20):
+            while True:
+                try:
+                    replacement = await _connect(capped, key)
+                    break
+                except (ConnectionClosed, AssertionError):
+                    await asyncio.sleep(0.1)  # the server has not seen the close yet
+        await replacement.close()
+    finally:
+        await first.close()
+        await second.close()
