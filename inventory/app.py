@@ -109,8 +109,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.ctx = ctx
     overload.install(app, settings)  # sheds /graphql requests beyond the configured bounds
     # Installed last, so outermost: shed (503) and refused requests are counted too.
-    # /metrics (with readiness as a gauge), tracing, metric sync
-    install_observability(app, ctx, readiness=lambda: readiness(db))
+    # /metrics (with readiness as a gauge; behind the inventory:metrics scope when
+    # INVENTORY_METRICS_AUTH, the default in production), tracing, metric sync
+    install_observability(app, ctx, readiness=lambda: readiness(db),
+                          guard=security.metrics_guard if security.settings.metrics_auth
+                          else None)
     return app
 
 

@@ -71,6 +71,8 @@ ENV_HELP = {
     "INVENTORY_RATE_READ_BURST": "query cost burst per credential (default 10x the rate)",
     "INVENTORY_QUERY_MAX_COST": "largest calculated cost of one query (default 10000)",
     "INVENTORY_WS_PER_CREDENTIAL": "open WebSockets per credential and process; 0: no cap (default 20)",
+    "INVENTORY_METRICS_AUTH": "/metrics needs a credential with the inventory:metrics scope "
+                              "(default 1 in production, else 0)",
     "INVENTORY_RATE_WRITE": "mutation fields per second per credential; 0 disables "
                             "(default 50)",
     "INVENTORY_RATE_WRITE_BURST": "mutation burst per credential (default 2x the rate)",

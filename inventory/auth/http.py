@@ -14,12 +14,13 @@ from typing import Any
 
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import JSONResponse
 
 from ..db.engine import Database
 from ..http_body import replaying
 from ..db.retry import DatabaseUnavailable
 from .authenticator import Authenticator
-from .principal import Principal
+from .principal import METRICS, Principal
 from .ratelimit import RateLimiter
 from .settings import SecuritySettings
 from .sockets import Sockets
@@ -51,6 +52,30 @@ class Security:
     def graphql_options(self) -> dict[str, Any]:
         """Options of the GraphQL view: the same origins may open WebSockets."""
         return {"allowed_origins": frozenset(self.settings.cors_origins)}
+
+    async def metrics_guard(self, request: Any) -> Any:
+        """/metrics with INVENTORY_METRICS_AUTH: a credential with the
+        inventory:metrics scope (Prometheus: `authorization: {credentials: <key>}`
+        in the scrape job); None when allowed, else the refusal to send."""
+        headers = request.headers.getlist("authorization")
+        refusal = None
+        if len(headers) > 1:
+            refusal = (400, "BAD_REQUEST", "send one Authorization header, not several")
+        else:
+            try:
+                principal = await self.authenticator.authenticate(headers[0] if headers else None)
+            except DatabaseUnavailable:
+                principal, refusal = None, (503, "UNAVAILABLE", "the database is unavailable")
+            if refusal is None and principal is None:
+                refusal = (401, "UNAUTHENTICATED", "authentication required")
+            elif refusal is None and not principal.allows(METRICS):
+                refusal = (403, "FORBIDDEN", "not allowed")
+        if refusal is None:
+            return None
+        status, code, message = refusal
+        return JSONResponse(
+            {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]},
+            status_code=status, headers={"WWW-Authenticate": "Bearer"} if status == 401 else None)
 
     async def authenticate_ws(self, context: Any) -> None:
         """connection_init: `{"authorization": "Bearer <key or JWT>"}` in the payload,

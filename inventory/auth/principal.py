@@ -7,7 +7,8 @@ from uuid import UUID
 READ = "inventory:read"
 WRITE = "inventory:write"
 ADMIN = "inventory:admin"
-ALL_SCOPES = (READ, WRITE, ADMIN)
+METRICS = "inventory:metrics"  # scrape /metrics (every tenant's counts), nothing else
+ALL_SCOPES = (READ, WRITE, ADMIN, METRICS)
 
 
 @dataclass(frozen=True)

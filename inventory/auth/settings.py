@@ -32,6 +32,7 @@ class SecuritySettings:
     introspection: bool = True
     query_max_cost: int = 10_000
     ws_per_credential: int = 20  # open WebSockets per credential and process, 0: no cap
+    metrics_auth: bool = False  # /metrics needs the inventory:metrics scope
 
     @classmethod
     def from_env(cls) -> "SecuritySettings":
@@ -58,6 +59,7 @@ class SecuritySettings:
             introspection=_flag("INVENTORY_INTROSPECTION", not production),
             query_max_cost=_number("INVENTORY_QUERY_MAX_COST", 10_000, int),
             ws_per_credential=_number("INVENTORY_WS_PER_CREDENTIAL", 20, int),
+            metrics_auth=_flag("INVENTORY_METRICS_AUTH", production),
         )
         settings.check()
         return settings

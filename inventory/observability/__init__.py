@@ -23,11 +23,13 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #   .logs      text/JSON log configuration with trace ids
 
 
-def install(app, ctx, readiness=None) -> None:
+def install(app, ctx, readiness=None, guard=None) -> None:
     """Adds /metrics, tracing (when OTEL_* configure an exporter), the count of
     refused /graphql requests and the per-process metric sync to the app built
     by inventory.app.create_app. `readiness()` (awaitable, (ready, details)) is
-    the /readyz check, reported at each scrape as inventory_ready."""
+    the /readyz check, reported at each scrape as inventory_ready. `guard(request)`
+    (awaitable) answers a refusal Response for a scrape it does not allow, else None
+    (inventory/auth/http.py: a credential with the inventory:metrics scope)."""
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
@@ -43,6 +45,8 @@ def install(app, ctx, readiness=None) -> None:
     app.add_middleware(RefusalCounter)  # /graphql requests refused before GraphQL ran
 
     async def metrics_endpoint(request: Request) -> Response:
+        if guard is not None and (refused := await guard(request)) is not None:
+            return refused
         metrics.sync_process(ctx.db, ctx.hub)
         if readiness is not None:
             metrics.READY.set(1 if (await readiness())[0] else 0)

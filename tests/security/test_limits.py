@@ -304,3 +304,25 @@ async def test_no_schema_hints_when_introspection_is_off(production, api_server,
             message = response.json()["errors"][0]["message"]
             assert ("Did you mean" in message) is hints, (query, message)
             assert (name in message) is hints, (query, message)
+
+
+def test_metrics_need_the_metrics_scope_in_production(production, api_server, database_url):
+    """In production /metrics (every tenant's counts) needs a credential with the
+    inventory:metrics scope; other scopes, even admin, are refused. In development
+    it stays open (INVENTORY_METRICS_AUTH=0)."""
+    url = production.url + "/metrics"
+    anonymous = httpx.get(url)
+    assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"] == "Bearer"
+    assert anonymous.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    admin = create_api_key(database_url, ALL, uuid.uuid4(), "no metrics scope")
+    refused = httpx.get(url, headers={"Authorization": f"Bearer {admin}"})
+    assert refused.status_code == 403
+    assert "inventory_graphql_requests_total" not in refused.text
+    scraper = create_api_key(database_url, ("inventory:metrics",), uuid.uuid4(), "prometheus")
+    scraped = httpx.get(url, headers={"Authorization": f"Bearer {scraper}"})
+    assert scraped.status_code == 200 and "inventory_graphql_requests_total" in scraped.text
+    # The metrics scope reads nothing else.
+    assert Client(production.url).post("{ items(first: 1) { nodes { sku } } }", None,
+                                       scraper).json()["errors"][0]["extensions"]["code"] \
+        == "FORBIDDEN"
+    assert httpx.get(api_server.url + "/metrics").status_code == 200
