@@ -1,7 +1,7 @@
 """Memory with many distinct documents: the server's resident size before and
 after thousands of documents it has never seen.
 
-    .venv/bin/python bench/document_memory.py [--count 2500]
+    .venv/bin/python -m bench.document_memory [--count 2500]
 
 Starts its own embedded PostgreSQL in a temporary folder and one API process,
 then sends, one after another with one key:

@@ -1,7 +1,7 @@
 """Stall benchmark: one key sends the server-freezing documents in a loop while
 another tenant reads; the other tenant's latency is what counts.
 
-    .venv/bin/python bench/stall.py [--seconds 10] [--attackers 4] [--victim-rate 50]
+    .venv/bin/python -m bench.stall [--seconds 10] [--attackers 4] [--victim-rate 50]
 
 Starts its own embedded PostgreSQL in a temporary folder (ITEMS items in two
 locations for the attacking tenant, a few for the reading tenant) and one API

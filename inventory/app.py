@@ -107,14 +107,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.ctx = ctx
-    overload.install(app, settings)  # sheds /graphql requests beyond the configured bounds
-    # Installed last, so outermost: shed (503) and refused requests are counted too.
+    # Installed last, so outermost: refused requests are counted too (shed ones
+    # are counted by the load limiter, in front of all this: serve_app below).
     # /metrics (with readiness as a gauge; behind the inventory:metrics scope when
     # INVENTORY_METRICS_AUTH, the default in production), tracing, metric sync
     install_observability(app, ctx, readiness=lambda: readiness(db),
                           guard=security.metrics_guard if security.settings.metrics_auth
                           else None)
     return app
+
+
+def serve_app():
+    """What `inventory serve` runs: the app behind the load limiter, which sheds
+    /graphql requests beyond the configured bounds before anything else runs
+    (inventory/overload.py)."""
+    settings = Settings.from_env()
+    return overload.outermost(create_app(settings), settings)
 
 
 async def readiness(db) -> tuple[bool, dict]:

@@ -110,7 +110,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     prepare_workers(args.workers)  # metrics shared by the workers
     uvicorn.run(
-        "inventory.app:create_app",
+        "inventory.app:serve_app",
         factory=True,
         host=args.host,
         port=args.port,

@@ -69,6 +69,8 @@ ENV_HELP = {
                                     "stops working within this time (default 5)",
     "INVENTORY_RATE_READ": "query cost points per second per credential; 0 disables (default 1000)",
     "INVENTORY_RATE_READ_BURST": "query cost burst per credential (default 10x the rate)",
+    "INVENTORY_RATE_REFUSED": "refused documents (too costly, too complex, invalid) per second "
+                              "per credential, burst 4x; 0 disables (default 5)",
     "INVENTORY_QUERY_MAX_COST": "largest calculated cost of one query (default 10000)",
     "INVENTORY_WS_PER_CREDENTIAL": "open WebSockets per credential and process; 0: no cap (default 20)",
     "INVENTORY_METRICS_AUTH": "/metrics needs a credential with the inventory:metrics scope "

@@ -10,6 +10,15 @@ offered load until they reach the pool timeout, and the database does work
 for clients that have already given up.
 
 WebSocket connections (subscriptions) are long-lived and are not counted here.
+
+Shedding must cost little: at ten times the capacity most requests are shed,
+and the CPU they take is taken from the requests being served. So the limiter
+is the outermost layer of the served app (`serve_app` in inventory/app.py),
+in front of Starlette, the metrics and tracing middleware, the body read and
+authentication; its 503 answer is built once; and a shed request costs a
+semaphore check, reading what is left of its body, and two sends. Shed
+requests are counted here (`stats.shed`, inventory_requests_shed_total), not
+among GraphQL requests.
 """
 from __future__ import annotations
 
@@ -43,6 +52,16 @@ class ConcurrencyLimit:
         self.retry_after_ms = retry_after_ms
         self.path = path
         self.slots = asyncio.Semaphore(max_concurrent)
+        body = json.dumps({"data": None, "errors": [{
+            "message": "the server is overloaded; retry after the time given",
+            "extensions": {"code": "OVERLOADED", "retryAfterMs": retry_after_ms},
+        }]}).encode()
+        self._start = {"type": "http.response.start", "status": 503, "headers": [
+            (b"content-type", b"application/json"),
+            (b"retry-after", str(max(1, math.ceil(retry_after_ms / 1000))).encode()),
+            (b"content-length", str(len(body)).encode()),
+        ]}
+        self._body = {"type": "http.response.body", "body": body}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != self.path:
@@ -78,16 +97,8 @@ class ConcurrencyLimit:
             stats.waiting -= 1
 
     async def _shed(self, send: Send) -> None:
-        body = json.dumps({"data": None, "errors": [{
-            "message": "the server is overloaded; retry after the time given",
-            "extensions": {"code": "OVERLOADED", "retryAfterMs": self.retry_after_ms},
-        }]}).encode()
-        await send({"type": "http.response.start", "status": 503, "headers": [
-            (b"content-type", b"application/json"),
-            (b"retry-after", str(max(1, math.ceil(self.retry_after_ms / 1000))).encode()),
-            (b"content-length", str(len(body)).encode()),
-        ]})
-        await send({"type": "http.response.body", "body": body})
+        await send(self._start)  # built once; the server only reads them
+        await send(self._body)
 
 
 async def _drain(receive: Receive) -> None:
@@ -97,10 +108,11 @@ async def _drain(receive: Receive) -> None:
             return
 
 
-def install(app, settings) -> None:
-    """Adds the limiter to a Starlette app, unless disabled (max_concurrent 0)."""
-    if settings.max_concurrent > 0:
-        app.add_middleware(
-            ConcurrencyLimit, max_concurrent=settings.max_concurrent,
-            max_queue=settings.max_queue, queue_timeout_s=settings.queue_timeout_s,
-            retry_after_ms=settings.overload_retry_after_ms)
+def outermost(app, settings):
+    """The app behind the limiter, unless it is disabled (max_concurrent 0)."""
+    if settings.max_concurrent <= 0:
+        return app
+    return ConcurrencyLimit(
+        app, max_concurrent=settings.max_concurrent, max_queue=settings.max_queue,
+        queue_timeout_s=settings.queue_timeout_s,
+        retry_after_ms=settings.overload_retry_after_ms)

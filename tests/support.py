@@ -101,6 +101,7 @@ class ApiServer(ApiProcess):
         # Rate limits far above what tests send (tests/security/test_limits.py lowers them).
         "INVENTORY_RATE_READ": "100000",
         "INVENTORY_RATE_WRITE": "100000",
+        "INVENTORY_RATE_REFUSED": "100000",
     }
 
     def __init__(self, database_url: str, log_path: Path, workers: int = 1, **env: str):

@@ -14,8 +14,11 @@ writes nothing. Refusals are GraphQL errors with extensions.code
 UNAUTHENTICATED, FORBIDDEN or RATE_LIMITED (with retryAfterMs; over HTTP also
 status 429 and Retry-After) and no other detail.
 
-It must come before DocumentChecks in the schema's extension list: validation
-hooks run in that order, and the charge must precede the validation.
+Before parsing: a credential that had too many documents refused lately
+(INVENTORY_RATE_REFUSED) gets RATE_LIMITED without its document being parsed.
+
+It must come before DocumentChecks in the schema's extension list: parsing and
+validation hooks run in that order, and the checks must precede the work.
 """
 from __future__ import annotations
 
@@ -41,11 +44,34 @@ def refusal(code: str, **extensions: Any) -> GraphQLError:
     return GraphQLError(messages[code], extensions={"code": code, **extensions})
 
 
+def _rate_limited(context: Any, wait_ms: int) -> GraphQLError:
+    response = getattr(context, "response", None)
+    if isinstance(response, Response):  # HTTP; on a WebSocket only the error
+        response.status_code = 429
+        response.headers["Retry-After"] = str(max(1, math.ceil(wait_ms / 1000)))
+    return refusal("RATE_LIMITED", retryAfterMs=wait_ms)
+
+
 class AccessGuard(SchemaExtension):
+    def on_parse(self):
+        # A credential whose documents keep being refused (too costly, too
+        # complex, invalid) is refused before its next document is parsed:
+        # parsing new text is the one cost a cache cannot save.
+        ec = self.execution_context
+        context = ec.context
+        principal = getattr(context, "principal", None)
+        limiter = getattr(context, "limiter", None)
+        if principal is not None and limiter is not None:
+            wait_ms = limiter.refusal_wait_ms(principal)
+            if wait_ms:
+                ec.pre_execution_errors = [_rate_limited(context, wait_ms)]
+        yield
+
     async def on_validate(self):
-        error = await self._admit()
-        if error is not None:
-            self.execution_context.pre_execution_errors = [error]
+        if self.execution_context.pre_execution_errors is None:  # not refused unparsed
+            error = await self._admit()
+            if error is not None:
+                self.execution_context.pre_execution_errors = [error]
         yield
 
     async def on_execute(self):
@@ -81,13 +107,7 @@ class AccessGuard(SchemaExtension):
         else:
             cost = charge(ec)
         wait_ms = await limiter.check(principal, write, cost)
-        if wait_ms:
-            response = getattr(context, "response", None)
-            if isinstance(response, Response):  # HTTP; on a WebSocket only the error
-                response.status_code = 429
-                response.headers["Retry-After"] = str(max(1, math.ceil(wait_ms / 1000)))
-            return refusal("RATE_LIMITED", retryAfterMs=wait_ms)
-        return None
+        return _rate_limited(context, wait_ms) if wait_ms else None
 
     def _check(self) -> GraphQLError | None:
         ec = self.execution_context

@@ -41,7 +41,16 @@ class LocalBuckets:
     def __init__(self) -> None:
         self._state: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
+    def wait(self, bucket: Bucket, cost: float) -> float:
+        """Seconds until `cost` tokens are there (0: now), taking nothing."""
+        tokens, stamp = self._state.get(bucket.key, (bucket.burst, time.monotonic()))
+        tokens = min(bucket.burst, tokens + (time.monotonic() - stamp) * bucket.rate)
+        return 0.0 if tokens >= cost else (cost - tokens) / bucket.rate
+
     async def take(self, buckets: list[Bucket], cost: float) -> float:
+        return self.take_now(buckets, cost)
+
+    def take_now(self, buckets: list[Bucket], cost: float) -> float:
         now = time.monotonic()
         levels = []
         wait = 0.0
@@ -115,6 +124,27 @@ class RateLimiter:
     def __init__(self, settings: SecuritySettings):
         self.settings = settings
         self.store = RedisBuckets(settings.redis_url) if settings.redis_url else LocalBuckets()
+        # Refused documents, per credential and per process (no Redis round trip:
+        # the check runs before parsing, for every request).
+        self.refusals = LocalBuckets()
+
+    def _refusal_bucket(self, principal: Principal) -> Bucket | None:
+        rate = self.settings.refusal_rate
+        if rate <= 0:
+            return None
+        return Bucket(f"x:cred:{principal.credential}", rate, max(rate * 4, 1))
+
+    def refusal_wait_ms(self, principal: Principal) -> int:
+        """0 while the credential may still have documents refused; otherwise
+        the milliseconds until it may (its next document is refused unparsed)."""
+        bucket = self._refusal_bucket(principal)
+        wait = self.refusals.wait(bucket, 1) if bucket is not None else 0.0
+        return math.ceil(wait * 1000) if wait > 0 else 0
+
+    def note_refusal(self, principal: Principal) -> None:
+        bucket = self._refusal_bucket(principal)
+        if bucket is not None:
+            self.refusals.take_now([bucket], 1)
 
     def _buckets(self, principal: Principal, write: bool) -> list[Bucket]:
         s = self.settings

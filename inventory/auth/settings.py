@@ -26,6 +26,10 @@ class SecuritySettings:
     write_rate: float = 50.0
     write_burst: float = 100.0
     tenant_factor: float = 4.0
+    # Documents refused before running (too costly, too complex, unreadable,
+    # invalid) per second per credential, burst 4x; past it RATE_LIMITED before
+    # the next document is even parsed.
+    refusal_rate: float = 5.0
     redis_url: str | None = None
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 256 * 1024
@@ -53,6 +57,7 @@ class SecuritySettings:
             write_rate=write_rate,
             write_burst=_number("INVENTORY_RATE_WRITE_BURST", write_rate * 2),
             tenant_factor=_number("INVENTORY_RATE_TENANT_FACTOR", 4.0),
+            refusal_rate=_number("INVENTORY_RATE_REFUSED", 5.0),
             redis_url=os.environ.get("INVENTORY_REDIS_URL") or None,
             cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
             max_body_bytes=_number("INVENTORY_MAX_BODY_BYTES", 256 * 1024, int),

@@ -19,7 +19,8 @@ for this one concern cost a `stockLevel` read about 20 us (docs/performance.md).
   response.
 - Validation: a document over the size bounds, over the maximum cost, or with
   several operations and no operationName is refused without running
-  graphql-core's validation. Otherwise the schema's rules plus `rules` (built
+  graphql-core's validation. Every refused or invalid document is counted
+  against its caller's refusal budget (inventory/auth/ratelimit.py). Otherwise the schema's rules plus `rules` (built
   once: depth, aliases, introspection; inventory/auth/limits.py) run, and
   their result is remembered per parsed document object.
 - With `hide_suggestions` (introspection off), "Did you mean ...?" hints are
@@ -64,6 +65,14 @@ class _Documents:
         return Analysis(document, operation_name, schema, self.limits)
 
 
+def _note_refusal(context) -> None:
+    """Counts a refused document against its caller (inventory/auth/ratelimit.py)."""
+    limiter = getattr(context, "limiter", None)
+    principal = getattr(context, "principal", None)
+    if limiter is not None and principal is not None:
+        limiter.note_refusal(principal)
+
+
 class DocumentChecks(SchemaExtension):
     def __init__(self, documents: _Documents, rules: tuple[type, ...]):
         self.documents = documents
@@ -72,6 +81,10 @@ class DocumentChecks(SchemaExtension):
 
     def on_parse(self):
         ec = self.execution_context
+        if ec.pre_execution_errors:  # refused before parsing (AccessGuard)
+            ec.graphql_document = _UNREADABLE
+            yield
+            return
         try:
             ec.graphql_document = self.documents.parsed(ec.query)
         except GraphQLError as syntax_error:
@@ -102,6 +115,8 @@ class DocumentChecks(SchemaExtension):
             else:
                 ec.pre_execution_errors = _validate(ec.graphql_document, ec.schema._schema,
                                                     ec.validation_rules + self.rules)
+            if ec.pre_execution_errors:
+                _note_refusal(ec.context)
         yield
 
 

@@ -118,8 +118,9 @@ async def test_several_operations_need_an_operation_name(secure_api, tenants):
 @pytest.fixture(scope="module")
 def costed(start_api_server):
     """A server whose read budget barely refills: 30 points of burst."""
+    # The refusal budget off: here the read budget shows.
     with start_api_server("costed", INVENTORY_RATE_READ="0.01", INVENTORY_RATE_READ_BURST="30",
-                          INVENTORY_RATE_TENANT_FACTOR="0") as server:
+                          INVENTORY_RATE_TENANT_FACTOR="0", INVENTORY_RATE_REFUSED="0") as server:
         yield server
 
 
@@ -151,3 +152,30 @@ async def test_invalid_and_refused_documents_are_charged(costed, database_url, g
         codes = [_code(await client.post(bad, credential=key)) for _ in range(32)]
         assert codes[:30] == [codes[0]] * 30 and codes[0] != "RATE_LIMITED", (bad, codes)
         assert codes[30:] == ["RATE_LIMITED"] * 2, (bad, codes)
+
+
+@pytest.fixture(scope="module")
+def refusing(start_api_server):
+    """A server allowing a credential one refused document per second, burst 4."""
+    with start_api_server("refusing", INVENTORY_RATE_REFUSED="1") as server:
+        yield server
+
+
+async def test_a_key_whose_documents_keep_being_refused_is_refused_unparsed(
+        refusing, database_url, graphql):
+    client = graphql(refusing)
+    key = create_api_key(database_url, ALL, uuid.uuid4(), "refused")
+    codes = []
+    for _ in range(20):
+        codes.append(_code(await client.post(f"# {uuid.uuid4().hex}\n{SPREAD_QUERY}",
+                                             credential=key)))
+        if codes[-1] == "RATE_LIMITED":
+            break
+    assert codes[-1] == "RATE_LIMITED", codes
+    assert set(codes[:-1]) == {"QUERY_TOO_COMPLEX"} and len(codes) > 4, codes
+    # Now even a good document of this key waits (it is not parsed to find out).
+    limited = await client.post("{ __typename }", credential=key)
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+    # Another key is not affected.
+    other = create_api_key(database_url, ALL, uuid.uuid4(), "fine")
+    assert _code(await client.post("{ __typename }", credential=other)) == "ok"
