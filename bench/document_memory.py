@@ -65,7 +65,8 @@ def main() -> int:
             _, key = keys.create_key(conn, DEFAULT_TENANT_ID, [READ], "memory bench")
         engine.dispose()
         api = ApiProcess(url, root / "api.log", env={
-            "INVENTORY_SWEEP_INTERVAL": "0", "INVENTORY_RATE_READ": "0"})
+            "INVENTORY_SWEEP_INTERVAL": "0", "INVENTORY_RATE_READ": "0",
+            "INVENTORY_RATE_REFUSED": "0"})
         api.start()
         rows = []
         try:
