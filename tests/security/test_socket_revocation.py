@@ -16,8 +16,10 @@ from websockets.exceptions import ConnectionClosed
 from inventory.auth import keys
 from inventory.db import api_keys
 
-from ..support import ApiServer, create_api_key, unique
-from .conftest import ADMIN, ALL, READ, WRITE, Client
+from inventory.auth.principal import ADMIN, READ, WRITE
+
+from ..support import create_api_key, unique
+from .support import ALL
 
 RECEIVE = ("mutation($i: ReceiveStockInput!) { receiveStock(input: $i) "
            "{ __typename ... on StockLevel { onHand } } }")
@@ -58,23 +60,19 @@ async def _until_closed(ws, timeout: float = 20) -> tuple[int, list[dict]]:
     return closed.value.rcvd.code, seen
 
 
-def _stock(client: Client, admin: str) -> tuple[str, str]:
-    sku, code = unique("WS-SKU"), unique("WS-LOC")
-    client.data("mutation($i: CreateLocationInput!) { createLocation(input: $i) "
-                "{ __typename } }", {"i": {"code": code, "name": code}}, admin)
-    client.data("mutation($i: CreateItemInput!) { createItem(input: $i) { __typename } }",
-                {"i": {"sku": sku, "name": sku, "reorderPoint": 0}}, admin)
-    return sku, code
+async def _stock(graphql, server, admin: str) -> tuple[str, str]:
+    api = graphql(server, api_key=admin)
+    return await api.item(unique("WS-SKU")), await api.location(unique("WS-LOC"))
 
 
 async def test_revoked_key_is_refused_on_its_open_socket(secure_server, database_url,
-                                                         sync_engine, client):
+                                                         sync_engine, graphql):
     """The probe's steps: a read+write key subscribes, is revoked, then sends a
     receiveStock on the same socket (INVENTORY_AUTH_CACHE_SECONDS is 0 here)."""
     tenant = uuid.uuid4()
     admin = create_api_key(database_url, ALL, tenant, "admin")
     key = create_api_key(database_url, (READ, WRITE), tenant, "socket")
-    sku, code = _stock(client, admin)
+    sku, code = await _stock(graphql, secure_server, admin)
     ws = await _connect(secure_server, key)
     try:
         await ws.send(json.dumps({"id": "sub", "type": "subscribe", "payload": {
@@ -109,12 +107,11 @@ async def test_revoked_key_is_refused_on_its_open_socket(secure_server, database
 
 
 @pytest.fixture(scope="module")
-def capped(database_url, tmp_path_factory):
+def capped(start_api_server):
     """Verified credentials cached for 2 s; at most 2 sockets per credential."""
-    server = ApiServer(database_url, tmp_path_factory.mktemp("capped") / "api.log",
-                       INVENTORY_AUTH_CACHE_SECONDS="2", INVENTORY_WS_PER_CREDENTIAL="2").start()
-    yield server
-    server.stop()
+    with start_api_server("capped", INVENTORY_AUTH_CACHE_SECONDS="2",
+                          INVENTORY_WS_PER_CREDENTIAL="2") as server:
+        yield server
 
 
 async def test_a_socket_that_only_listens_is_closed_when_its_key_is_revoked(
