@@ -52,7 +52,10 @@ import psutil
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 import loadgen  # noqa: E402  (bench/ is a folder of scripts)
+from bench.subscribers import SERVER_ENV as SUBSCRIBER_SERVER_ENV  # noqa: E402
+from bench.subscribers import SubscriberProcess  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -768,7 +771,9 @@ def feed_cost(args, db: Database, env: dict, cli: list[str], api_key: str,
     runs: dict = {v: {s: [] for s in FEED_SCENARIOS} for v in FEED_VARIANTS}
     for round_ in range(1, args.repeats + 1):
         for variant in FEED_VARIANTS:
-            extra = {"INVENTORY_CHANGE_FEED": "off"} if variant == "feed off" else {}
+            extra = {**SUBSCRIBER_SERVER_ENV}
+            if variant == "feed off":
+                extra["INVENTORY_CHANGE_FEED"] = "off"
             port = free_port()
             service = Server(f"service ({variant})", cli + [
                 "serve", "--port", str(port), "--workers", str(args.workers)],
@@ -776,7 +781,7 @@ def feed_cost(args, db: Database, env: dict, cli: list[str], api_key: str,
             subscribers = None
             try:
                 if variant.endswith("subscribers"):
-                    subscribers = start_subscribers(service.url, args.subscribers,
+                    subscribers = SubscriberProcess(service.url, args.subscribers,
                                                     write_skus + [FLASH_SKU], api_key)
                 for name in FEED_SCENARIOS:
                     clients = SCENARIOS[name][0]
@@ -791,7 +796,7 @@ def feed_cost(args, db: Database, env: dict, cli: list[str], api_key: str,
                         f"errors {m['errors']}  CPU us/request {m['cpu_us_per_request']}")
             finally:
                 if subscribers is not None:
-                    received = stop_subscribers(subscribers)
+                    received = subscribers.stop()
                     say(f"  subscribers received {received['received']} events, "
                         f"{received['overflowed']} overflowed")
                 service.stop()
@@ -808,27 +813,6 @@ def feed_cost(args, db: Database, env: dict, cli: list[str], api_key: str,
                 f"p99 {m['p99_ms']:.1f} ms  retries {m['retries']}")
     return {"runs": runs, "pgbench_reserve": pgbench, "subscribers": args.subscribers,
             "workers": args.workers}
-
-
-def start_subscribers(url: str, count: int, skus: list[str], api_key: str):
-    """bench/subscribers.py's subscriber process: `count` WebSockets, each
-    subscribed to one of `skus`; returns once all are subscribed."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench.subscribers", "--role", "subscribers", "--url", url,
-         "--subscribers", str(count), "--skus", ",".join(skus)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
-        env={**os.environ, "INVENTORY_BENCH_API_KEY": api_key})
-    line = process.stdout.readline()
-    if line.strip() != "ready":
-        process.kill()
-        raise SystemExit(f"the subscriber process said {line!r}")
-    time.sleep(2)  # the server registers every subscription
-    return process
-
-
-def stop_subscribers(process) -> dict:
-    out, _ = process.communicate("stop\n", 60)
-    return json.loads(out)
 
 
 def print_feed_cost(result: dict) -> None:

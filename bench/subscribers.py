@@ -19,7 +19,7 @@ import asyncio
 import json
 import os
 import random
-import statistics
+import select
 import subprocess
 import sys
 import tempfile
@@ -36,6 +36,53 @@ from tests.support import API_KEYS, Api, create_api_key, free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_KEY_VAR = "INVENTORY_BENCH_API_KEY"  # the API key, parent to subscriber process
+# Server settings for a benchmark with many subscribers on one key: the socket
+# cap per credential (20 by default) would refuse all but the first sockets.
+SERVER_ENV = {"INVENTORY_WS_PER_CREDENTIAL": "0"}
+
+
+def connect_deadline(count: int) -> float:
+    """Seconds the subscriber process may take to connect `count` sockets (the
+    machine may be loaded: generous, but bounded)."""
+    return 60 + count * 0.1
+
+
+class SubscriberProcess:
+    """The subscriber role of this module in its own process (so that receiving
+    does not compete with the writers' event loop): `count` WebSockets, each
+    subscribed to one of `skus`. The constructor returns once every one is
+    subscribed, or raises SystemExit with the reason (a refused socket, a
+    deadline) instead of waiting for ever."""
+
+    def __init__(self, url: str, count: int, skus: list[str], api_key: str):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.subscribers", "--role", "subscribers",
+             "--url", url, "--subscribers", str(count), "--skus", ",".join(skus)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+            # The key goes by environment, not argv (which `ps` shows).
+            env={**os.environ, BENCH_KEY_VAR: api_key})
+        wait = connect_deadline(count) + 15
+        ready, _, _ = select.select([self.process.stdout], [], [], wait)
+        line = self.process.stdout.readline() if ready else ""
+        if line.strip() != "ready":
+            self.process.kill()
+            self.process.wait()
+            said = line.strip() or (f"nothing within {wait:.0f} s" if not ready
+                                    else f"nothing (exit status {self.process.returncode})")
+            raise SystemExit(f"the subscriber process did not get {count} subscriptions "
+                             f"going: {said}")
+        # The last subscriptions may still be starting on the server.
+        time.sleep(2)
+
+    def stop(self) -> dict:
+        """Closes every socket; what the subscribers received."""
+        out, _ = self.process.communicate("stop\n", 120)
+        return json.loads(out)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
 
 
 def rss_mb(pid: int) -> float:
@@ -111,10 +158,12 @@ async def main(args) -> None:
            "INVENTORY_LOG_LEVEL": "WARNING", "INVENTORY_SWEEP_INTERVAL": "0",
            # The benchmark measures fan-out, not the rate limiter: limits off.
            "INVENTORY_RATE_READ": "0", "INVENTORY_RATE_WRITE": "0"}
+    env.update(SERVER_ENV)
     log = open(data_dir / "api.log", "ab")
     server = subprocess.Popen([sys.executable, "-m", "inventory.cli", "serve", "--port",
                                str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
                               cwd=ROOT)
+    subs = None
     try:
         async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=64)) as c:
             for _ in range(300):
@@ -140,18 +189,8 @@ async def main(args) -> None:
 
             print(f"connecting {args.subscribers} subscribers (separate process) ...",
                   flush=True)
-            # Subscribers run in their own process so that receiving does not
-            # compete with the writers' event loop.
-            subs = subprocess.Popen(
-                [sys.executable, "-m", "bench.subscribers", "--role", "subscribers",
-                 "--url", base, "--subscribers", str(args.subscribers),
-                 "--skus", ",".join(skus)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
-                # The key goes by environment, not argv (which `ps` shows).
-                env={**os.environ, BENCH_KEY_VAR: api_key})
-            line = await asyncio.to_thread(subs.stdout.readline)
-            assert line.strip() == "ready", f"subscriber process said {line!r}"
-            await asyncio.sleep(2)  # the server registers every subscription
+            subs = await asyncio.to_thread(SubscriberProcess, base, args.subscribers, skus,
+                                           api_key)
             subscribed_rss = rss_mb(server.pid)
 
             print(f"with subscribers: {args.writers} writers, {args.seconds}s", flush=True)
@@ -162,8 +201,7 @@ async def main(args) -> None:
             await asyncio.sleep(2)  # let the last events arrive
             sub_cpu = (cpu_s(server.pid) - cpu0) / max(1, writes)
             expected = writes * args.subscribers / len(skus)
-            out, _ = await asyncio.to_thread(subs.communicate, "stop\n", 60)
-            result = json.loads(out)
+            result = await asyncio.to_thread(subs.stop)
             received, overflowed, delays = (result["received"], result["overflowed"],
                                             result["delays"])
             failed = result["failed"]
@@ -171,6 +209,8 @@ async def main(args) -> None:
                          for sku, version, arrived in result["arrivals"]
                          if (sku, version) in acks]
     finally:
+        if subs is not None:
+            subs.kill()
         server.terminate()
         server.wait(10)
 
@@ -195,6 +235,14 @@ async def main(args) -> None:
           f"max {max(after_ack or [0]) * 1000:.1f} ms")
     print(f"server RSS idle {idle_rss:.1f} MB, with subscribers {subscribed_rss:.1f} MB: "
           f"{(subscribed_rss - idle_rss) * 1024 / args.subscribers:.1f} KB per subscriber")
+
+
+def refusal(error: BaseException) -> str:
+    """Why a subscriber could not connect, for the parent's message."""
+    closed = getattr(error, "rcvd", None)  # websockets' ConnectionClosed
+    if closed is not None:
+        return f"the server closed a socket with {closed.code} {closed.reason!r}"
+    return f"{type(error).__name__}: {error}"
 
 
 async def subscribers_role(args) -> None:
@@ -228,12 +276,19 @@ async def subscribers_role(args) -> None:
             arrivals.append((event["sku"], event["version"], now))
             counts["received"] += 1
 
-    tasks = []
+    tasks: list[asyncio.Task] = []
+    deadline = time.monotonic() + connect_deadline(args.subscribers)
     for start in range(0, args.subscribers, 100):
-        batch = [asyncio.create_task(subscriber(i))
-                 for i in range(start, min(args.subscribers, start + 100))]
-        tasks += batch
+        tasks += [asyncio.create_task(subscriber(i))
+                  for i in range(start, min(args.subscribers, start + 100))]
         while len(clients) < len(tasks):
+            failed = next((t for t in tasks if t.done() and t.exception() is not None), None)
+            if failed is not None or time.monotonic() > deadline:
+                reason = (refusal(failed.exception()) if failed is not None else
+                          f"only {len(clients)} connected within "
+                          f"{connect_deadline(args.subscribers):.0f} s")
+                print(f"failed: {reason}", flush=True)
+                raise SystemExit(1)
             await asyncio.sleep(0.05)
         print(f"  ... {len(clients)} connected", file=sys.stderr, flush=True)
     await asyncio.sleep(0.5)
