@@ -32,7 +32,7 @@ import httpx
 import orjson
 
 from bench.loadgen import closed_loop, run
-from inventory.api_process import ApiProcess
+from inventory.web.process import ApiProcess
 from inventory.auth.keys import create_key
 from inventory.auth.principal import ALL_SCOPES
 from inventory.cluster import Cluster

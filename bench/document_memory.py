@@ -27,7 +27,7 @@ from pathlib import Path
 
 import httpx
 
-from inventory.api_process import ApiProcess
+from inventory.web.process import ApiProcess
 from inventory.auth import keys
 from inventory.auth.principal import READ
 from inventory.db import embedded, migrate

@@ -19,7 +19,7 @@ from inventory.auth.authenticator import Authenticator
 from inventory.auth.ratelimit import RateLimiter
 from inventory.auth.settings import SecuritySettings
 from inventory.resolvers.context import make_context
-from inventory.schema.quiet import QuietSchema
+from inventory.graphql_runtime.quiet import QuietSchema
 from inventory.service.context import Ctx
 
 QUERY = "query($b: Boolean!) { __typename @include(if: $b) a: __typename b: __typename }"

@@ -29,7 +29,7 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from inventory.api_process import free_port  # noqa: E402
+from inventory.web.process import free_port  # noqa: E402
 
 TENANT = "00000000-0000-0000-0000-000000000001"
 TABLES = ("items", "locations", "stock_levels", "movements", "reservations",

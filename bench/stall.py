@@ -39,7 +39,7 @@ import uuid
 from pathlib import Path
 
 from bench import loadgen
-from inventory.api_process import ApiProcess
+from inventory.web.process import ApiProcess
 from inventory.auth import keys
 from inventory.auth.principal import READ as READ_SCOPE
 from inventory.db import embedded, migrate, seed

@@ -110,7 +110,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     prepare_workers(args.workers)  # metrics shared by the workers
     uvicorn.run(
-        "inventory.app:serve_app",
+        "inventory.web.app:serve_app",
         factory=True,
         host=args.host,
         port=args.port,
@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--locations", type=int, default=4)
     seed.set_defaults(func=cmd_seed)
 
-    from . import verify
+    from .db import audit_cli as verify
     verify.add_parser(sub, common)
     from .chaos import runner as chaos
     chaos.add_parser(sub)

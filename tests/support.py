@@ -21,7 +21,7 @@ import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, make_url, text
 
-from inventory.api_process import ApiProcess, free_port  # noqa: F401 (free_port: for tests)
+from inventory.web.process import ApiProcess, free_port  # noqa: F401 (free_port: for tests)
 from inventory.db.audit import discrepancies
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,7 +128,7 @@ def in_process_app(database_url: str, monkeypatch, settings: dict | None = None,
     settings from the environment: no rate limits (setups send many writes at
     once), plus any INVENTORY_* setting in `env`. Dispose of `app.state.ctx.db`
     at the end."""
-    from inventory.app import create_app
+    from inventory.web.app import create_app
     from inventory.config import Settings
 
     for name, value in {"INVENTORY_RATE_READ": "0", "INVENTORY_RATE_WRITE": "0",

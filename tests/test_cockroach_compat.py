@@ -26,7 +26,7 @@ from sqlalchemy_cockroachdb.psycopg import CockroachDBDialect_psycopg
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
 import inventory
-from inventory.app import create_app
+from inventory.web.app import create_app
 from inventory.config import Settings
 from inventory.db import audit, dialect, ledger, live, migrate
 from inventory.db.engine import create_sync_engine

@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from inventory.app import create_app
+from inventory.web.app import create_app
 from inventory.config import Settings
 from inventory.observability import tracing
 from inventory.service.context import DEFAULT_TENANT_ID

@@ -6,7 +6,7 @@ import hashlib
 
 from sqlalchemy import event
 
-from inventory.apq import NOT_FOUND, PersistedQueries
+from inventory.web.apq import NOT_FOUND, PersistedQueries
 
 from .support import RoundTrips, in_process_app, unique
 
@@ -170,7 +170,7 @@ async def test_keyless_single_line_reservation_is_one_round_trip_the_feed_reads(
 
 
 async def test_plain_json_posts_and_unusual_ones_answer_as_strawberry_does(api):
-    """graphql_view.py answers a plain JSON POST itself, refuses a malformed one,
+    """web/view.py answers a plain JSON POST itself, refuses a malformed one,
     and hands anything else to strawberry's own path, body intact."""
     plain = await api.http("POST", content=b'{"query": "{ __typename }"}', headers={
         "content-type": "application/json; charset=utf-8"})

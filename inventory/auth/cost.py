@@ -23,7 +23,7 @@ One walk over a parsed document (fragments expanded once each, memoized) gives:
 
 The walk depends on the variables only through `first: $variable`; everything
 else is computed once per parsed document and remembered with it
-(inventory/document_cache.py). docs/security.md describes the model.
+(inventory/graphql_runtime/document_cache.py). docs/security.md describes the model.
 """
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 
 from ..db.engine import Database
-from ..http_body import replaying
+from ..web.body import replaying
 from ..db.retry import DatabaseUnavailable
 from .authenticator import Authenticator
 from .principal import METRICS, Principal

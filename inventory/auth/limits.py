@@ -2,7 +2,7 @@
 
 Limits in place, and where:
 - depth 12, aliases 30, tokens 5000: schema/root.py (limit_rules below, applied by
-  schema/documents.py);
+  inventory/graphql_runtime/documents.py);
 - page size: `first` between 0 and 500 (resolvers/queries.py MAX_PAGE);
 - list lengths in inputs: reserveStock lines <= 100, texts <= 200 characters
   (domain/commands.py);
@@ -74,7 +74,7 @@ def contains_unstorable_text(ec) -> bool:
 def limit_rules(max_depth: int, max_aliases: int, introspection: bool) -> list:
     """Validation rules for the depth and alias limits (and against introspection
     when it is off), built once for the schema's document checks
-    (inventory/schema/documents.py). QueryDepthLimiter and MaxAliasesLimiter each
+    (inventory/graphql_runtime/documents.py). QueryDepthLimiter and MaxAliasesLimiter each
     build a new rule class per instance, i.e. per request, which made every
     request miss the validation cache (its key includes the rules) and
     re-validate the document: about 2 ms of CPU for a trivial query here."""

@@ -19,7 +19,7 @@ from graphql import (
     SelectionSetNode,
 )
 
-from ..document_cache import PerDocument
+from ..graphql_runtime.document_cache import PerDocument
 from .principal import ADMIN, READ, WRITE
 
 ADMIN_QUERIES = {"ledgerAudit", "apiKeys"}

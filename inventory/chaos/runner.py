@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from ..api_process import ApiProcess as BaseApiProcess
+from ..web.process import ApiProcess as BaseApiProcess
 from ..auth.keys import create_key
 from ..auth.principal import ALL_SCOPES
 from ..db import embedded, migrate

@@ -29,7 +29,7 @@ from psycopg import sql
 
 from sqlalchemy.dialects import postgresql
 
-from ..api_process import free_port
+from ..web.process import free_port
 from ..db.dialect import staleness_sql
 from .config import (APP_DATABASE, APP_USER, SUPERUSER, NodePorts, etcd_command,
                      patroni_config, postgres_bin_dir, write_patroni_config)

@@ -26,7 +26,7 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 def install(app, ctx, readiness=None, guard=None) -> None:
     """Adds /metrics, tracing (when OTEL_* configure an exporter), the count of
     refused /graphql requests and the per-process metric sync to the app built
-    by inventory.app.create_app. `readiness()` (awaitable, (ready, details)) is
+    by inventory.web.app.create_app. `readiness()` (awaitable, (ready, details)) is
     the /readyz check, reported at each scrape as inventory_ready. `guard(request)`
     (awaitable) answers a refusal Response for a scrape it does not allow, else None
     (inventory/auth/http.py: a credential with the inventory:metrics scope)."""

@@ -22,7 +22,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from ..db.retry import DatabaseUnavailable
-from ..document_cache import PerDocument
+from ..graphql_runtime.document_cache import PerDocument
 from . import metrics, tracing
 
 # User errors (typed results) noted by the resolvers during this operation.
@@ -50,7 +50,7 @@ def note_user_error(code: str) -> None:
 
 
 def graphql_error_code(error: GraphQLError) -> str:
-    """The code the client sees (mirrors graphql_view.shape_error)."""
+    """The code the client sees (mirrors web/view.py shape_error)."""
     code = (error.extensions or {}).get("code")
     if code:
         return str(code)

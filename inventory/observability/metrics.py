@@ -30,8 +30,8 @@ from prometheus_client import (
 from sqlalchemy import text
 
 from ..db import retry
-from .. import overload, sweeper
-from ..service import audit, batches, coalesce
+from ..service import audit, batches, coalesce, sweeper
+from ..web import overload
 
 from . import MULTIPROC_ENV
 SYNC_INTERVAL_S = 5.0
@@ -95,7 +95,7 @@ SWEEPER_LAG = Gauge("inventory_sweeper_lag_seconds",
                     "How long the oldest ACTIVE reservation past its expiry has waited for "
                     "the sweeper (0: none)", multiprocess_mode="mostrecent")
 SHED = Counter("inventory_requests_shed_total",
-               "/graphql requests refused with 503 OVERLOADED by the load limiter (overload.py)")
+               "/graphql requests refused with 503 OVERLOADED by the load limiter (web/overload.py)")
 SUBSCRIPTION_OVERFLOWS = Counter(
     "inventory_subscription_overflows_total",
     "Subscriptions ended because their client fell too far behind (buffer full)")

@@ -16,7 +16,7 @@ from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.language import VariableNode
 from strawberry.extensions import SchemaExtension
 
-from ..document_cache import PerDocument
+from ..graphql_runtime.document_cache import PerDocument
 from ..service import consistency
 
 DIRECTIVE = "boundedStaleness"

@@ -16,9 +16,9 @@ from ..resolvers import audit as audit_resolvers
 from .audit import LedgerAudit
 from .consistency import ReadConsistencyExtension, bounded_staleness
 from .errors import ERROR_TYPES
-from .quiet import QuietSchema
+from ..graphql_runtime.quiet import QuietSchema
 from .subscriptions import Subscription
-from .documents import document_checks
+from ..graphql_runtime.documents import document_checks
 from .types import Connection, Item, Location, Movement, Node, Reservation, StockLevel, Transfer
 
 

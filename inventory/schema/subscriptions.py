@@ -25,7 +25,7 @@ class StockLevelChange:
     kind: MovementKind = strawberry.field(description="The movement that made this version.")
     at: datetime = strawberry.field(description="When its transaction started.")
     # One object per event, yielded to every subscriber: results of the same
-    # selection are shared (see schema/execution.py).
+    # selection are shared (see inventory/graphql_runtime/execution.py).
     shared_results: strawberry.Private[dict] = dataclasses.field(default_factory=dict)
 
     @classmethod

@@ -1,4 +1,4 @@
-"""The Content-Type parsing the GraphQL view uses (inventory/graphql_view.py
+"""The Content-Type parsing the GraphQL view uses (inventory/web/view.py
 caches it) answers exactly as strawberry's own parser does, and one caller's
 change to an answer does not reach the next caller."""
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import strawberry.http.async_base_view as strawberry_view
 from strawberry.http.parse_content_type import parse_content_type as strawberry_parser
 
-import inventory.graphql_view  # noqa: F401 (the view's module sets up its parser)
+import inventory.web.view  # noqa: F401 (the view's module sets up its parser)
 
 
 def test_content_types_parse_as_strawberry_parses_them_and_answers_are_not_shared():

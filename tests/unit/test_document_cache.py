@@ -7,8 +7,8 @@ import gc
 
 from graphql import parse
 
-from inventory.apq import NOT_FOUND, PersistedQueries
-from inventory.document_cache import BYTES_PER_CHAR, ParsedDocuments, PerDocument
+from inventory.web.apq import NOT_FOUND, PersistedQueries
+from inventory.graphql_runtime.document_cache import BYTES_PER_CHAR, ParsedDocuments, PerDocument
 
 
 def test_parser_cache_is_bounded_in_bytes_and_skips_long_documents():

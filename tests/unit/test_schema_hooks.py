@@ -1,6 +1,6 @@
 """The schema's cheaper request machinery gives strawberry's answers: extension
-hooks resolved once per class (schema/hooks.py) and validation remembered per
-document object (schema/documents.py, document_cache.py)."""
+hooks resolved once per class (inventory/graphql_runtime/hooks.py) and validation remembered per
+document object (graphql_runtime/documents.py, graphql_runtime/document_cache.py)."""
 from __future__ import annotations
 
 import uuid
@@ -11,8 +11,8 @@ from graphql import parse
 from strawberry.extensions import SchemaExtension
 
 from inventory.auth.principal import ALL_SCOPES, Principal
-from inventory.document_cache import PerDocument
-from inventory.schema.quiet import QuietSchema
+from inventory.graphql_runtime.document_cache import PerDocument
+from inventory.graphql_runtime.quiet import QuietSchema
 from inventory.schema.root import build_schema
 
 

@@ -1,4 +1,4 @@
-"""Subscription results shared per selection (schema/execution.py), on a real
+"""Subscription results shared per selection (inventory/graphql_runtime/execution.py), on a real
 strawberry schema with the product's Schema class: one payload object per event,
 yielded to several subscriptions."""
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import AsyncGenerator
 import strawberry
 
 from inventory.events.hub import Hub
-from inventory.schema.quiet import QuietSchema
+from inventory.graphql_runtime.quiet import QuietSchema
 
 calls: list[str] = []
 

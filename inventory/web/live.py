@@ -17,7 +17,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
-from .events.live import LiveStock
+from ..events.live import LiveStock
 
 STATIC = Path(__file__).parent / "static"
 DASHBOARD = STATIC / "dashboard.html"

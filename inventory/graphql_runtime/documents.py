@@ -8,7 +8,7 @@ operation and runs each one's hooks through context managers; five extensions
 for this one concern cost a `stockLevel` read about 20 us (docs/performance.md).
 
 - Parsing stops past `max_tokens` tokens; parsed documents are remembered by
-  text within a byte budget (inventory/document_cache.py), so repeat documents
+  text within a byte budget (inventory/graphql_runtime/document_cache.py), so repeat documents
   are not parsed again. A syntax error is kept and reported in the validation
   step, so that an unreadable document is charged to the caller's rate limit
   like any other (AccessGuard charges between parsing and validation).
@@ -37,7 +37,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
 from ..auth.cost import TOO_COMPLEX, Analysis, CostLimits, error, record_cost
-from ..document_cache import ParsedDocuments, PerDocument
+from .document_cache import ParsedDocuments, PerDocument
 
 _validate = PerDocument(lambda document, schema, rules: validate_document(schema, document, rules))
 # Stands in for a document that did not parse, so the request goes on to the

@@ -25,12 +25,12 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from .apq import ApqError, PersistedQueries
-from .db.retry import DatabaseUnavailable
-from .auth.cost import BAD_REQUEST
-from .http_body import BadRequest, decode_json, error_body, graphql_request, replaying
-from .observability.tracing import add_trace_id
-from .resolvers.context import make_context
-from .service.context import Ctx
+from ..db.retry import DatabaseUnavailable
+from ..auth.cost import BAD_REQUEST
+from .body import BadRequest, decode_json, error_body, graphql_request, replaying
+from ..observability.tracing import add_trace_id
+from ..resolvers.context import make_context
+from ..service.context import Ctx
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +215,7 @@ class InventoryGraphQL(GraphQL):
 
     async def execute_single(self, request, request_adapter, sub_response, context,
                              root_value, request_data):
-        """Resolves automatic persisted queries (see inventory/apq.py) first."""
+        """Resolves automatic persisted queries (see inventory/web/apq.py) first."""
         principal = getattr(context, "principal", None)
         query = self.persisted_queries.resolve(
             request_data.query, request_data.extensions,

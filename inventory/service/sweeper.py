@@ -10,9 +10,9 @@ import asyncio
 import logging
 import random
 
-from .observability.tracing import untraced
-from .service.context import Ctx
-from .service.reservations import sweep_expired
+from ..observability.tracing import untraced
+from .context import Ctx
+from .reservations import sweep_expired
 
 log = logging.getLogger(__name__)
 

@@ -12,21 +12,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route, WebSocketRoute
 
-from .auth.cost import CostLimits
-from .auth.http import HttpGate, Security
-from .auth.settings import SecuritySettings
-from .config import Settings
-from .db import migrate
-from .db.engine import PoolSettings, create_database
-from .db.retry import RetryPolicy
-from .events.live import LiveStock
+from ..auth.cost import CostLimits
+from ..auth.http import HttpGate, Security
+from ..auth.settings import SecuritySettings
+from ..config import Settings
+from ..db import migrate
+from ..db.engine import PoolSettings, create_database
+from ..db.retry import RetryPolicy
+from ..events.live import LiveStock
 from . import overload
-from .graphql_view import InventoryGraphQL
-from .live_web import live_routes, websocket_options
-from .observability import install as install_observability
-from .schema.root import build_schema
-from .service.context import Ctx
-from .sweeper import run_sweeper
+from .view import InventoryGraphQL
+from .live import live_routes, websocket_options
+from ..observability import install as install_observability
+from ..schema.root import build_schema
+from ..service.context import Ctx
+from ..service.sweeper import run_sweeper
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # longer walks them (tens of ms, paid by whichever requests are in flight).
         gc.collect()
         gc.freeze()
-        # Requests free their objects by reference counting (schema/execution.py
+        # Requests free their objects by reference counting (inventory/graphql_runtime/execution.py
         # removed the last cycle), so the collector's frequent young-generation
         # passes found nothing and cost about 17 us per read. The threshold counts
         # net allocations: with 32 reads in flight it stayed under 4,000, so
@@ -120,7 +120,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 def serve_app():
     """What `inventory serve` runs: the app behind the load limiter, which sheds
     /graphql requests beyond the configured bounds before anything else runs
-    (inventory/overload.py)."""
+    (inventory/web/overload.py)."""
     settings = Settings.from_env()
     return overload.outermost(create_app(settings), settings)
 

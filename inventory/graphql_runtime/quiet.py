@@ -2,9 +2,9 @@
 
 - Error logging is left to the HTTP view (which logs only unexpected errors,
   once, with an error id) instead of logging every error.
-- Extension hooks are resolved once per extension class (schema/hooks.py).
+- Extension hooks are resolved once per extension class (hooks.py).
 - Operations run in an execution context without a reference cycle
-  (schema/execution.py), so their objects are freed when they end.
+  (execution.py), so their objects are freed when they end.
 """
 from __future__ import annotations
 

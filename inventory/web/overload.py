@@ -13,7 +13,7 @@ WebSocket connections (subscriptions) are long-lived and are not counted here.
 
 Shedding must cost little: at ten times the capacity most requests are shed,
 and the CPU they take is taken from the requests being served. So the limiter
-is the outermost layer of the served app (`serve_app` in inventory/app.py),
+is the outermost layer of the served app (`serve_app` in inventory/web/app.py),
 in front of Starlette, the metrics and tracing middleware, the body read and
 authentication; its 503 answer is built once; and a shed request costs a
 semaphore check, reading what is left of its body, and two sends. Shed

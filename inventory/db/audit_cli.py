@@ -5,7 +5,7 @@ import argparse
 import sys
 import time
 
-from .config import Settings
+from ..config import Settings
 
 
 def add_parser(sub, common) -> None:
@@ -19,8 +19,8 @@ def add_parser(sub, common) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .db.audit import audit
-    from .db.engine import create_sync_engine
+    from .audit import audit
+    from .engine import create_sync_engine
 
     if args.page_size < 1:
         print("--page-size must be at least 1", file=sys.stderr)
@@ -29,7 +29,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if settings.database_url:
         url, _server = settings.database_url, None
     else:
-        from .db import embedded
+        from . import embedded
 
         url, _server = embedded.start(settings.data_dir)
     started = time.monotonic()
