@@ -115,6 +115,7 @@ class Settings:
     pool_timeout_s: float = 5.0
     pool_ping_idle_s: float = 1.0
     tx_max_attempts: int = 10
+    hot_key_queue: bool = True
     sweep_interval_s: float = 5.0
     graphiql: bool = True
     seed_demo: bool | None = None
@@ -135,6 +136,8 @@ class Settings:
             pool_timeout_s=_number("INVENTORY_POOL_TIMEOUT", 5.0),
             pool_ping_idle_s=_number("INVENTORY_POOL_PING_IDLE", 1.0),
             tx_max_attempts=_number("INVENTORY_TX_MAX_ATTEMPTS", 10, int),
+            hot_key_queue=(os.environ.get("INVENTORY_HOT_KEY_QUEUE") or "1").strip().lower()
+            not in {"0", "false", "no", "off"},
             sweep_interval_s=_number("INVENTORY_SWEEP_INTERVAL", 5.0),
             graphiql=_flag("INVENTORY_GRAPHIQL", os.environ.get("INVENTORY_ENV", "").strip()
                            .lower() not in {"production", "prod"}),

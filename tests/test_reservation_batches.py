@@ -1,4 +1,4 @@
-"""Group commit of single-line reservations on a busy level (service/batches.py),
+"""Group commit of single-line reservations on a busy level (service/hot_levels.py),
 through the real HTTP server: batches form, and every answer is the one a
 request would have had alone, in arrival order."""
 from __future__ import annotations

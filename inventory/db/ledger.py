@@ -85,23 +85,39 @@ def _insert_ledger(source: Select):
     ], source).cte("logged")
 
 
-def _insert_reservations(changed, rows, rid, reference, ttl_seconds, quantity):
-    """The ACTIVE reservation (RETURNING id, created_at, expires_at) and its one
-    line, for each row of `rows`: the changed level, or it joined with a batch."""
+def _expires_at(ttl_seconds):
     # `n * INTERVAL '1 second'` works on PostgreSQL and CockroachDB alike.
-    expires = func.now() + ttl_seconds * text("INTERVAL '1 second'")
+    return func.now() + ttl_seconds * text("INTERVAL '1 second'")
+
+
+def _insert_reservation(head_rows, line_rows, *, tenant_id, rid, reference, ttl_seconds,
+                        line_no, item_id, location_id, quantity):
+    """The one place reservation rows are written: an ACTIVE reservation for each
+    row of `head_rows` (RETURNING id, created_at, expires_at; None: one, from no
+    table) and a line for each row of `line_rows`. The other arguments are
+    column expressions over those rows. Returns the two INSERT CTEs (head, line)."""
+    head_source = select(tenant_id, rid, literal(ReservationStatus.ACTIVE.value, Text),
+                         reference, _expires_at(ttl_seconds))
+    if head_rows is not None:
+        head_source = head_source.select_from(head_rows)
     head = insert(reservations).from_select(
-        ["tenant_id", "id", "status", "reference", "expires_at"],
-        select(changed.c.tenant_id, rid, literal(ReservationStatus.ACTIVE.value, Text),
-               reference, expires).select_from(rows),
+        ["tenant_id", "id", "status", "reference", "expires_at"], head_source,
     ).returning(reservations.c.id, reservations.c.created_at, reservations.c.expires_at
                 ).cte("head")
     line = insert(reservation_lines).from_select(
         ["tenant_id", "reservation_id", "line_no", "item_id", "location_id", "quantity"],
-        select(changed.c.tenant_id, rid, literal(0), changed.c.item_id, changed.c.location_id,
-               quantity).select_from(rows),
+        select(tenant_id, rid, line_no, item_id, location_id, quantity).select_from(line_rows),
     ).cte("line")
     return head, line
+
+
+def _reservation_of_level(changed, rows, rid, reference, ttl_seconds, quantity):
+    """A single-line reservation per row of `rows` (the changed level, or it
+    joined with a batch): its one line is the changed level."""
+    return _insert_reservation(
+        rows, rows, tenant_id=changed.c.tenant_id, rid=rid, reference=reference,
+        ttl_seconds=ttl_seconds, line_no=literal(0), item_id=changed.c.item_id,
+        location_id=changed.c.location_id, quantity=quantity)
 
 
 def _params(tenant_id: UUID, item_id: UUID, location_id: UUID, kind: MovementKind,
@@ -139,31 +155,41 @@ async def _one(conn: AsyncConnection, stmt: Select, params: dict) -> LevelRow | 
 # UPDATE or INSERT would become extra SET/VALUES entries in SQLAlchemy.
 
 
+def _this_level():
+    return (sl.c.tenant_id == bindparam("p_tenant_id"),
+            sl.c.item_id == bindparam("p_item_id"),
+            sl.c.location_id == bindparam("p_location_id"))
+
+
+def _guarded_change(reserved_delta, *, on_hand_delta=None, versions=1, also=(),
+                    lowers_on_hand=False, lowers_reserved=False):
+    """The guarded level change every stock-changing statement here is built
+    from: UPDATE the level (p_tenant_id, p_item_id, p_location_id) by the
+    deltas, only if on_hand + on_hand_delta >= reserved + reserved_delta (and,
+    when a delta may be negative, that the value stays >= 0; and `also`), bumping
+    its version by `versions`. The CTE "changed" returns the new level, or
+    nothing when the guard refused (nothing written: every other part of a
+    statement selects FROM it). on_hand_delta None leaves on_hand alone."""
+    on_hand_after = sl.c.on_hand if on_hand_delta is None else sl.c.on_hand + on_hand_delta
+    conditions = [*_this_level(), on_hand_after >= sl.c.reserved + reserved_delta]
+    if lowers_on_hand:
+        conditions.append(on_hand_after >= 0)
+    if lowers_reserved:
+        conditions.append(sl.c.reserved + reserved_delta >= 0)
+    conditions.extend(also)
+    values = {"reserved": sl.c.reserved + reserved_delta, "version": sl.c.version + versions,
+              "updated_at": func.now()}
+    if on_hand_delta is not None:
+        values = {"on_hand": on_hand_after, **values}
+    return _returning(update(sl).where(*conditions).values(**values)).cte("changed")
+
+
 @functools.cache
 def _change_statement(lowers_on_hand: bool, lowers_reserved: bool, expects: bool) -> Select:
-    d_on, d_res = bindparam("p_d_on", type_=BigInteger), bindparam("p_d_res", type_=BigInteger)
-    conditions = [
-        sl.c.tenant_id == bindparam("p_tenant_id"),
-        sl.c.item_id == bindparam("p_item_id"),
-        sl.c.location_id == bindparam("p_location_id"),
-        sl.c.on_hand + d_on >= sl.c.reserved + d_res,
-    ]
-    if lowers_on_hand:
-        conditions.append(sl.c.on_hand + d_on >= 0)
-    if lowers_reserved:
-        conditions.append(sl.c.reserved + d_res >= 0)
-    if expects:
-        conditions.append(sl.c.on_hand == bindparam("p_expect_on_hand", type_=BigInteger))
-    changed = _returning(
-        update(sl)
-        .where(*conditions)
-        .values(
-            on_hand=sl.c.on_hand + d_on,
-            reserved=sl.c.reserved + d_res,
-            version=sl.c.version + 1,
-            updated_at=func.now(),
-        )
-    ).cte("changed")
+    also = [sl.c.on_hand == bindparam("p_expect_on_hand", type_=BigInteger)] if expects else []
+    changed = _guarded_change(
+        bindparam("p_d_res", type_=BigInteger), on_hand_delta=bindparam("p_d_on", type_=BigInteger),
+        also=also, lowers_on_hand=lowers_on_hand, lowers_reserved=lowers_reserved)
     return _final(changed)
 
 
@@ -239,17 +265,8 @@ def _build_reserve_one() -> Select:
     Sent in autocommit, the statement is the whole transaction, one round trip."""
     qty = bindparam("p_d_res", type_=BigInteger)
     rid = bindparam("p_reservation_id", type_=PG_UUID(as_uuid=True))
-    changed = _returning(
-        update(sl)
-        .where(
-            sl.c.tenant_id == bindparam("p_tenant_id"),
-            sl.c.item_id == bindparam("p_item_id"),
-            sl.c.location_id == bindparam("p_location_id"),
-            sl.c.on_hand >= sl.c.reserved + qty,
-        )
-        .values(reserved=sl.c.reserved + qty, version=sl.c.version + 1, updated_at=func.now())
-    ).cte("changed")
-    head, line = _insert_reservations(
+    changed = _guarded_change(qty)
+    head, line = _reservation_of_level(
         changed, changed, rid, bindparam("p_reference", type_=Text),
         bindparam("p_ttl", type_=BigInteger), qty)
     return select(
@@ -282,7 +299,7 @@ async def reserve_one(
 
 @dataclass(frozen=True)
 class BatchEntry:
-    """One reservation of a batch on the same level (see service/batches.py)."""
+    """One reservation of a batch on the same level (see service/hot_levels.py)."""
 
     reservation_id: UUID
     quantity: int
@@ -304,6 +321,50 @@ def _series():
     return n, element
 
 
+def _build_insert_reservation() -> Select:
+    """A multi-line reservation and its lines (arrays p_items, p_locations,
+    p_qtys, in line order) in one statement; RETURNING created_at, expires_at.
+    The levels are changed by `change_level`, after the caller locked and
+    checked them."""
+    n, element = _series()
+    lines = select(
+        n.label("n"),
+        element("p_items", PG_UUID(as_uuid=True)).label("item_id"),
+        element("p_locations", PG_UUID(as_uuid=True)).label("location_id"),
+        element("p_qtys", BigInteger).label("qty"),
+    ).cte("lines")
+    head, line = _insert_reservation(
+        None, lines, tenant_id=bindparam("p_tenant_id", type_=PG_UUID(as_uuid=True)),
+        rid=bindparam("p_reservation_id", type_=PG_UUID(as_uuid=True)),
+        reference=bindparam("p_reference", type_=Text),
+        ttl_seconds=bindparam("p_ttl", type_=BigInteger), line_no=lines.c.n - 1,
+        item_id=lines.c.item_id, location_id=lines.c.location_id, quantity=lines.c.qty)
+    return select(head.c.created_at, head.c.expires_at).add_cte(line)
+
+
+_INSERT_RESERVATION = _build_insert_reservation()
+
+
+async def insert_reservation(
+    conn: AsyncConnection,
+    tenant_id: UUID,
+    reservation_id: UUID,
+    ttl_seconds: int,
+    reference: str | None,
+    lines: list[tuple[UUID, UUID, int]],
+) -> tuple[object, object]:
+    """Inserts an ACTIVE reservation with its (item id, location id, quantity)
+    lines; returns (created_at, expires_at)."""
+    row = (await conn.execute(_INSERT_RESERVATION, {
+        "p_tenant_id": tenant_id, "p_reservation_id": reservation_id,
+        "p_reference": reference, "p_ttl": ttl_seconds, "p_count": len(lines),
+        "p_items": [item for item, _, _ in lines],
+        "p_locations": [location for _, location, _ in lines],
+        "p_qtys": [quantity for _, _, quantity in lines],
+    })).one()
+    return row.created_at, row.expires_at
+
+
 def _build_reserve_many() -> Select:
     """The batch arrives as parallel arrays (element n of each is reservation n),
     so one statement text serves every batch size and is compiled once."""
@@ -320,15 +381,7 @@ def _build_reserve_many() -> Select:
     ).cte("batch")
     p_total = bindparam("p_total", type_=BigInteger)
     p_count = bindparam("p_count", type_=Integer)
-    changed = _returning(
-        update(sl)
-        .where(sl.c.tenant_id == bindparam("p_tenant_id"),
-               sl.c.item_id == bindparam("p_item_id"),
-               sl.c.location_id == bindparam("p_location_id"),
-               sl.c.on_hand >= sl.c.reserved + p_total)
-        .values(reserved=sl.c.reserved + p_total, version=sl.c.version + p_count,
-                updated_at=func.now())
-    ).cte("changed")
+    changed = _guarded_change(p_total, versions=p_count)
     both = changed.join(batch, true())
     logged = _insert_ledger(
         select(changed.c.tenant_id, changed.c.item_id, changed.c.location_id,
@@ -337,7 +390,7 @@ def _build_reserve_many() -> Select:
                changed.c.version - p_count + batch.c.n, literal(None, Text), batch.c.reference,
                batch.c.rid, batch.c.idem_key, batch.c.actor)
         .select_from(both).order_by(batch.c.n))
-    heads, lines = _insert_reservations(
+    heads, lines = _reservation_of_level(
         changed, both, batch.c.rid, batch.c.reference, batch.c.ttl, batch.c.qty)
     return (
         select(heads.c.id, heads.c.created_at, heads.c.expires_at, changed.c.on_hand,
@@ -403,19 +456,12 @@ def _build_reserve_fitting() -> Select:
         element("p_references", Text).label("reference"),
         element("p_actors", Text).label("actor"),
     ).cte("batch")
-    level = (sl.c.tenant_id == bindparam("p_tenant_id"),
-             sl.c.item_id == bindparam("p_item_id"),
-             sl.c.location_id == bindparam("p_location_id"))
-    cur = select(sl.c.on_hand, sl.c.reserved, sl.c.version).where(*level).with_for_update(
-        ).cte("cur")
+    cur = select(sl.c.on_hand, sl.c.reserved, sl.c.version).where(*_this_level()
+        ).with_for_update().cte("cur")
     fit = select(batch).select_from(batch.join(cur, true())).where(
         batch.c.n * q <= cur.c.on_hand - cur.c.reserved).cte("fit")
     taken = select(func.count()).select_from(fit).scalar_subquery()  # k
-    changed = _returning(
-        update(sl).where(*level, taken > 0)
-        .values(reserved=sl.c.reserved + q * taken, version=sl.c.version + taken,
-                updated_at=func.now())
-    ).cte("changed")
+    changed = _guarded_change(q * taken, versions=taken, also=[taken > 0])
     made = changed.join(fit, true()).join(cur, true())
     reserved_after, version_after = cur.c.reserved + q * fit.c.n, cur.c.version + fit.c.n
     logged = _insert_ledger(
@@ -424,7 +470,7 @@ def _build_reserve_fitting() -> Select:
                changed.c.on_hand, reserved_after, version_after, literal(None, Text),
                fit.c.reference, fit.c.rid, literal(None, Text), fit.c.actor)
         .select_from(made).order_by(fit.c.n))
-    heads, lines = _insert_reservations(changed, made, fit.c.rid, fit.c.reference, fit.c.ttl, q)
+    heads, lines = _reservation_of_level(changed, made, fit.c.rid, fit.c.reference, fit.c.ttl, q)
     return select(
         (cur.c.on_hand - cur.c.reserved).label("available"), heads.c.id, heads.c.created_at,
         heads.c.expires_at,

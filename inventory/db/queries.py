@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import Any, Iterable
 from uuid import UUID
 
-from sqlalchemy import and_, bindparam, func, literal, or_, select, text, tuple_, union_all, update
+from sqlalchemy import and_, bindparam, func, literal, or_, select, tuple_, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.types import BigInteger, Text
+from sqlalchemy.types import Text
 
 from ..domain.models import (
     ItemView,
@@ -254,33 +254,6 @@ async def levels_by_codes(
 
 
 # ---------------------------------------------------------------- reservations
-
-async def insert_reservation(
-    conn: AsyncConnection,
-    tenant_id: UUID,
-    ttl_seconds: int,
-    reference: str | None,
-    lines: list[tuple[UUID, UUID, int]],
-) -> tuple[UUID, datetime, datetime]:
-    """Inserts the reservation and its lines; returns (id, created_at, expires_at)."""
-    # `n * INTERVAL '1 second'` works on PostgreSQL and CockroachDB alike.
-    expires = func.now() + literal(ttl_seconds, BigInteger) * text("INTERVAL '1 second'")
-    row = (await conn.execute(
-        reservations.insert().values(
-            tenant_id=tenant_id, status=ReservationStatus.ACTIVE.value, reference=reference,
-            expires_at=expires,
-        ).returning(reservations.c.id, reservations.c.created_at, reservations.c.expires_at)
-    )).one()
-    await conn.execute(
-        reservation_lines.insert(),
-        [
-            dict(tenant_id=tenant_id, reservation_id=row.id, line_no=i, item_id=item_id,
-                 location_id=location_id, quantity=qty)
-            for i, (item_id, location_id, qty) in enumerate(lines)
-        ],
-    )
-    return row.id, row.created_at, row.expires_at
-
 
 async def reservations_by_ids(
     conn: AsyncConnection, tenant_id: UUID, ids: list[UUID]

@@ -82,3 +82,15 @@ class ValidationErrors:
 
     def first(self) -> UserError | None:
         return self.errors[0] if self.errors else None
+
+
+def insufficient_stock(shortages: list[Shortage]) -> UserError:
+    """INSUFFICIENT_STOCK listing every short line with what was available."""
+    detail = ", ".join(
+        f"{s.sku!r} at {s.location_code!r}: {s.requested} requested, {s.available} available"
+        for s in shortages
+    )
+    return UserError(
+        ErrorCode.INSUFFICIENT_STOCK, f"not enough stock for {detail}",
+        shortages=tuple(shortages),
+    )

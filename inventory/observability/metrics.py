@@ -30,7 +30,7 @@ from prometheus_client import (
 from sqlalchemy import text
 
 from ..db import retry
-from ..service import audit, batches, coalesce, sweeper
+from ..service import audit, coalesce, hot_levels, sweeper
 from ..web import overload
 
 from . import MULTIPROC_ENV
@@ -80,7 +80,7 @@ RESERVATIONS_OVERDUE = Gauge("inventory_reservations_overdue",
                              multiprocess_mode="mostrecent")
 BATCHES = Counter("inventory_reservation_batches_total",
                   "Transactions that applied several single-line reservations of one busy "
-                  "level together (group commit, service/batches.py)")
+                  "level together (group commit, service/hot_levels.py)")
 BATCHED = Counter("inventory_reservations_batched_total",
                   "Reservation requests answered by such a batch")
 READ_BATCHES = Counter("inventory_read_batches_total",
@@ -182,8 +182,8 @@ def sync_process(db=None, hub=None) -> None:
         SWEEPER_LAST_RUN.set(time.time())
     _copy(SWEEPER_EXPIRED, "expired", sweeper.stats.expired)
     _copy(SWEEPER_FAILURES, "failures", sweeper.stats.failures)
-    _copy(BATCHES, "batches", batches.stats.batches)
-    _copy(BATCHED, "batched", batches.stats.requests)
+    _copy(BATCHES, "batches", hot_levels.stats.batches)
+    _copy(BATCHED, "batched", hot_levels.stats.requests)
     _copy(READ_BATCHES, "read_batches", coalesce.stats.loads)
     _copy(READS_COALESCED, "reads_coalesced", coalesce.stats.lookups)
     _copy(SHED, "shed", overload.stats.shed)

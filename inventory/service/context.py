@@ -1,5 +1,5 @@
 """What every use case needs: the process's database, the caller's tenant and who
-the caller is (recorded on every ledger row)."""
+the caller is (recorded on every ledger row), and the process's hot-level path."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,6 +10,7 @@ from ..db.engine import Database
 
 if TYPE_CHECKING:
     from ..events.hub import Hub
+    from .hot_levels import HotLevels
 
 # The tenant of the embedded demo data and of the tests' default API key. Requests
 # act for the tenant of their credential (inventory/auth), never for this default.
@@ -22,3 +23,6 @@ class Ctx:
     tenant_id: UUID = DEFAULT_TENANT_ID
     hub: Optional["Hub"] = None  # live stock fan-out of this process (inventory/events)
     actor: str | None = None
+    # How reservations reach the database in this process (service/hot_levels.py);
+    # the app builds one per process, reserve_stock needs it.
+    hot_levels: Optional["HotLevels"] = None

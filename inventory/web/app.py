@@ -26,6 +26,7 @@ from .live import live_routes, websocket_options
 from ..observability import install as install_observability
 from ..schema.root import build_schema
 from ..service.context import Ctx
+from ..service.hot_levels import HotLevels
 from ..service.sweeper import run_sweeper
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         read_url=settings.read_database_url,
     )
     live = LiveStock(db, settings.database_url)
-    ctx = Ctx(db=db, hub=live.hub, actor="system:sweeper")  # requests replace tenant and actor
+    ctx = Ctx(db=db, hub=live.hub, actor="system:sweeper",  # requests replace tenant and actor
+              hot_levels=HotLevels(enabled=settings.hot_key_queue))
     security = Security(SecuritySettings.from_env(), db)
     graphql = InventoryGraphQL(
         build_schema(introspection=security.settings.introspection,

@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from inventory.service.batches import MAX_BATCH, LevelBatches
+from inventory.service.hot_levels import MAX_BATCH, LevelBatches
 
 
 async def test_batches_form_only_while_the_key_is_busy_and_keep_arrival_order():

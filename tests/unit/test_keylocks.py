@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 
-from inventory.service.keylocks import KeyLocks
+from inventory.service.hot_levels import KeyLocks
 
 
 async def test_same_key_takes_turns_other_keys_do_not_wait():
