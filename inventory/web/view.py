@@ -7,14 +7,12 @@ log) so no stack trace or internal detail leaks.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import logging
 import uuid
 from typing import Any
 
 import orjson
-import strawberry.http.async_base_view as strawberry_view
 from cross_web import HTTPException  # what strawberry's view raises for a bad request
 from graphql import GraphQLError
 from starlette.requests import Request
@@ -53,24 +51,6 @@ def shape_error(error: GraphQLError) -> dict[str, Any]:
         extensions.update(code="INTERNAL", errorId=error_id)
     formatted["extensions"] = extensions
     return formatted
-
-
-@functools.lru_cache(maxsize=64)
-def _parse_content_type(header: str) -> tuple[str, tuple[tuple[str, str], ...]]:
-    mime, params = _strawberry_parse_content_type(header)
-    return mime, tuple(params.items())
-
-
-def _cached_parse_content_type(header: str) -> tuple[str, dict[str, str]]:
-    mime, params = _parse_content_type(header)
-    return mime, dict(params)
-
-
-# strawberry parses every request's Content-Type with the email package, about 4%
-# of a stockLevel request's CPU (bench/profile.py); clients send the same few
-# headers, so the answer is remembered (bounded; the same result, a fresh dict).
-_strawberry_parse_content_type = strawberry_view.parse_content_type
-strawberry_view.parse_content_type = _cached_parse_content_type
 
 
 def _json_post(scope) -> tuple[bool, bool]:
