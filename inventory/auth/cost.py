@@ -324,6 +324,34 @@ def record_cost(execution_context, cost: int, maximum: int) -> None:
     execution_context.extensions_results["cost"] = {"requested": cost, "maximum": maximum}
 
 
+class CostMeasure:
+    """The measure the document checks apply right after parsing
+    (inventory/graphql_runtime/documents.py): the analysis is remembered per
+    parsed document, the refusal is decided per request."""
+
+    def __init__(self, limits: CostLimits):
+        self.limits = limits
+
+    def analyse(self, document: DocumentNode, operation_name: str | None,
+                schema: GraphQLSchema) -> Analysis:
+        return Analysis(document, operation_name, schema, self.limits)
+
+    def refusal(self, analysis: Analysis, execution_context) -> GraphQLError | None:
+        """The error that refuses this request, else None; the cost goes into
+        the response's `extensions.cost`."""
+        if analysis.error is not None:
+            return analysis.error
+        if analysis.operation is None:
+            return None
+        cost = analysis.cost(execution_context.variables)
+        record_cost(execution_context, cost, self.limits.maximum)
+        return analysis.refusal(cost)
+
+    def too_deep(self) -> GraphQLError:
+        """A document nested past the parser's recursion limit."""
+        return error(TOO_COMPLEX, "the document is nested too deeply")
+
+
 def charge(execution_context) -> int:
     """What a read is charged: its cost, at least 1. A document refused before
     running (over the maximum cost, too complex, unreadable) is charged 1 like

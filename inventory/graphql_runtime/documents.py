@@ -12,11 +12,11 @@ for this one concern cost a `stockLevel` read about 20 us (docs/performance.md).
   are not parsed again. A syntax error is kept and reported in the validation
   step, so that an unreadable document is charged to the caller's rate limit
   like any other (AccessGuard charges between parsing and validation).
-- Right after parsing, the document is measured (inventory/auth/cost.py): the
-  operation to run, its size after expanding fragments, its cost. These are
-  remembered per parsed document; the cost depends on the variables only
-  through `first: $variable`. The cost goes into `extensions.cost` of the
-  response.
+- Right after parsing, the document is measured by the `measure` given
+  (inventory/auth/cost.py CostMeasure: the operation to run, its size after
+  expanding fragments, its cost). Its analysis is remembered per parsed
+  document; the refusal (and the cost in `extensions.cost`) is decided per
+  request, as the cost depends on the variables through `first: $variable`.
 - Validation: a document over the size bounds, over the maximum cost, or with
   several operations and no operationName is refused without running
   graphql-core's validation. Every refused or invalid document is counted
@@ -30,13 +30,12 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from graphql import GraphQLError, GraphQLSchema, parse
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
-from ..auth.cost import TOO_COMPLEX, Analysis, CostLimits, error, record_cost
 from .document_cache import ParsedDocuments, PerDocument
 
 _validate = PerDocument(lambda document, schema, rules: validate_document(schema, document, rules))
@@ -53,16 +52,24 @@ def without_suggestions(error: GraphQLError) -> GraphQLError:
     return error
 
 
+class DocumentMeasure(Protocol):
+    def analyse(self, document, operation_name: str | None, schema: GraphQLSchema) -> Any:
+        """What to remember about a parsed document (and operation name)."""
+
+    def refusal(self, analysis: Any, execution_context) -> GraphQLError | None:
+        """Per request: the error that refuses it, else None."""
+
+    def too_deep(self) -> GraphQLError:
+        """The error for a document nested past the parser's recursion limit."""
+
+
 class _Documents:
     """Per schema: the parser cache and the per-document analyses."""
 
-    def __init__(self, max_tokens: int, limits: CostLimits):
-        self.limits = limits
+    def __init__(self, max_tokens: int, measure: DocumentMeasure):
+        self.measure = measure
         self.parsed = ParsedDocuments(functools.partial(parse, max_tokens=max_tokens))
-        self.analyses = PerDocument(self._analyse)
-
-    def _analyse(self, document, operation_name, schema: GraphQLSchema) -> Analysis:
-        return Analysis(document, operation_name, schema, self.limits)
+        self.analyses = PerDocument(measure.analyse)
 
 
 def _note_refusal(context) -> None:
@@ -90,7 +97,7 @@ class DocumentChecks(SchemaExtension):
         except GraphQLError as syntax_error:
             self.refusal = syntax_error
         except RecursionError:
-            self.refusal = error(TOO_COMPLEX, "the document is nested too deeply")
+            self.refusal = self.documents.measure.too_deep()
         if self.refusal is not None:
             ec.graphql_document = _UNREADABLE
             yield
@@ -99,12 +106,7 @@ class DocumentChecks(SchemaExtension):
         # none) only in this attribute; `operation_name` falls back to the first.
         name = getattr(ec, "_provided_operation_name", ec.operation_name)
         analysis = self.documents.analyses(ec.graphql_document, name, ec.schema._schema)
-        if analysis.error is not None:
-            self.refusal = analysis.error
-        elif analysis.operation is not None:
-            cost = analysis.cost(ec.variables)
-            record_cost(ec, cost, self.documents.limits.maximum)
-            self.refusal = analysis.refusal(cost)
+        self.refusal = self.documents.measure.refusal(analysis, ec)
         yield
 
     def on_validate(self):
@@ -132,9 +134,9 @@ class HintlessDocumentChecks(DocumentChecks):
                 without_suggestions(e)
 
 
-def document_checks(max_tokens: int, rules: Sequence[type], limits: CostLimits,
+def document_checks(max_tokens: int, rules: Sequence[type], measure: DocumentMeasure,
                     hide_suggestions: bool) -> Callable[[], SchemaExtension]:
     """The extension factory for the schema's extension list."""
-    documents = _Documents(max_tokens, limits)
+    documents = _Documents(max_tokens, measure)
     cls = HintlessDocumentChecks if hide_suggestions else DocumentChecks
     return functools.partial(cls, documents, tuple(rules))

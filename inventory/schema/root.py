@@ -6,7 +6,7 @@ from typing import Annotated, Optional, Union
 
 import strawberry
 
-from ..auth.cost import CostLimits
+from ..auth.cost import CostLimits, CostMeasure
 from ..auth.extension import AccessGuard
 from ..auth.limits import limit_rules
 from ..observability.graphql import OperationObserver
@@ -79,7 +79,7 @@ def build_schema(introspection: bool = True, cost: CostLimits | None = None) -> 
             # introspection is off.
             document_checks(max_tokens=5000, rules=limit_rules(
                 max_depth=12, max_aliases=30, introspection=introspection),
-                limits=cost, hide_suggestions=not introspection),
+                measure=CostMeasure(cost), hide_suggestions=not introspection),
             OperationObserver,  # a span and metrics per operation, not per field
             # @boundedStaleness and extensions.consistency (docs/distributed.md).
             ReadConsistencyExtension,
