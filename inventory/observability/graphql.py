@@ -13,7 +13,7 @@ import hashlib
 import time
 from typing import Any
 
-from graphql import FieldNode, GraphQLError, OperationDefinitionNode
+from graphql import FieldNode, OperationDefinitionNode
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -21,8 +21,8 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
-from ..db.retry import DatabaseUnavailable
 from ..graphql_runtime.document_cache import PerDocument
+from ..graphql_runtime.errors import error_code
 from . import metrics, tracing
 
 # User errors (typed results) noted by the resolvers during this operation.
@@ -47,19 +47,6 @@ def note_user_error(code: str) -> None:
     codes = _user_errors.get()
     if codes is not None:
         codes.append(code)
-
-
-def graphql_error_code(error: GraphQLError) -> str:
-    """The code the client sees (mirrors web/view.py shape_error)."""
-    code = (error.extensions or {}).get("code")
-    if code:
-        return str(code)
-    original = error.original_error
-    if isinstance(original, DatabaseUnavailable):
-        return "UNAVAILABLE"
-    if original is None or isinstance(original, GraphQLError) or error.path is None:
-        return "GRAPHQL_VALIDATION_FAILED"
-    return "INTERNAL"
 
 
 def _operation(document, name: str | None) -> OperationDefinitionNode | None:
@@ -130,7 +117,7 @@ class OperationObserver(SchemaExtension):
         result = ec.result
         if not errors and result is not None and getattr(result, "errors", None):
             errors = list(result.errors)
-        graphql_codes = [graphql_error_code(e) for e in errors]
+        graphql_codes = [error_code(e) for e in errors]
         if isinstance(raised, REQUEST_ERRORS):
             graphql_codes.append("BAD_REQUEST")
         elif raised is not None:

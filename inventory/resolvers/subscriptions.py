@@ -2,16 +2,13 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-import uuid
 from typing import TYPE_CHECKING, AsyncIterator
 
 from graphql import GraphQLError
-from sqlalchemy import exc as sa_exc
 from strawberry.types import Info
 
 from ..observability.metrics import subscription_active
-from ..db.retry import DatabaseUnavailable
+from ..graphql_runtime.errors import subscription_ended
 from ..events.hub import StockEvent, SubscriberOverflow
 from ..events.streams import level_events, low_stock_events
 from .errors import invalid_argument
@@ -19,7 +16,6 @@ from .errors import invalid_argument
 if TYPE_CHECKING:
     from ..schema.subscriptions import LevelVersionInput
 
-log = logging.getLogger(__name__)
 MAX_FILTER = 500
 MAX_SINCE = 5000
 
@@ -54,8 +50,7 @@ def _overflow() -> GraphQLError:
 
 async def _guarded(events: AsyncIterator[StockEvent]) -> AsyncIterator[StockEvent]:
     """Errors that end a subscription reach the client typed and without
-    internal detail (WebSocket results do not pass through the HTTP view's
-    error shaping)."""
+    internal detail (inventory/graphql_runtime/errors.py)."""
     try:
         with subscription_active():  # the active-subscriptions gauge on /metrics
             async for event in events:
@@ -64,15 +59,8 @@ async def _guarded(events: AsyncIterator[StockEvent]) -> AsyncIterator[StockEven
         raise
     except SubscriberOverflow:
         raise _overflow() from None
-    except (DatabaseUnavailable, sa_exc.OperationalError, sa_exc.TimeoutError, OSError):
-        log.warning("subscription ended: database unavailable", exc_info=True)
-        raise GraphQLError("the database is unavailable; subscribe again shortly with `since`",
-                           extensions={"code": "UNAVAILABLE", "retryAfterMs": 1000}) from None
-    except Exception:
-        error_id = uuid.uuid4().hex[:12]
-        log.exception("unexpected error %s in a subscription", error_id)
-        raise GraphQLError(f"internal error (id {error_id})",
-                           extensions={"code": "INTERNAL", "errorId": error_id}) from None
+    except Exception as error:  # classified as every answer's errors are
+        raise subscription_ended(error) from None
 
 
 def stock_level_changed(info: Info, skus, location_codes, since) -> AsyncIterator[StockEvent]:

@@ -1,16 +1,11 @@
-"""The GraphQL HTTP/WebSocket endpoint: request context and error shaping.
-
-Errors that reach clients always carry `extensions.code`. Expected failures keep
-their message; anything unexpected is masked (with an error id that is in the
-log) so no stack trace or internal detail leaks.
-"""
+"""The GraphQL HTTP/WebSocket endpoint: request context, the lean path for
+plain JSON POSTs, persisted queries, and the answers' errors (shaped by
+inventory/graphql_runtime/errors.py: always an `extensions.code`, nothing
+internal leaked)."""
 from __future__ import annotations
 
 import dataclasses
 import json
-import logging
-import uuid
-from typing import Any
 
 import orjson
 from cross_web import HTTPException  # what strawberry's view raises for a bad request
@@ -23,34 +18,11 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from .apq import ApqError, PersistedQueries
-from ..db.retry import DatabaseUnavailable
 from ..auth.cost import BAD_REQUEST
+from ..graphql_runtime.errors import formatted
 from .body import BadRequest, decode_json, error_body, graphql_request, replaying
 from ..observability.tracing import add_trace_id
 from ..resolvers.context import make_context
-from ..service.context import Ctx
-
-log = logging.getLogger(__name__)
-
-
-def shape_error(error: GraphQLError) -> dict[str, Any]:
-    formatted = error.formatted
-    original = error.original_error
-    extensions = dict(formatted.get("extensions") or {})
-    if isinstance(original, DatabaseUnavailable):
-        formatted["message"] = "the database is unavailable; retry shortly"
-        extensions.update(code="UNAVAILABLE", retryAfterMs=1000)
-    elif original is None or isinstance(original, GraphQLError) or error.path is None:
-        # Parse/validation errors (no path; a scalar's own ValueError explains the
-        # bad literal) and our own argument errors.
-        extensions.setdefault("code", "GRAPHQL_VALIDATION_FAILED")
-    else:
-        error_id = uuid.uuid4().hex[:12]
-        log.error("unexpected error %s in %s", error_id, error.path, exc_info=original)
-        formatted["message"] = f"internal error (id {error_id})"
-        extensions.update(code="INTERNAL", errorId=error_id)
-    formatted["extensions"] = extensions
-    return formatted
 
 
 def _json_post(scope) -> tuple[bool, bool]:
@@ -108,9 +80,9 @@ class _WebSocketAdapter(ASGIWebSocketAdapter):
 class InventoryGraphQL(GraphQL):
     websocket_adapter_class = _WebSocketAdapter
 
-    def __init__(self, schema, ctx: Ctx, security=None, **kwargs):
+    def __init__(self, schema, ctx, security=None, **kwargs):
         super().__init__(schema, **kwargs)
-        self.ctx = ctx
+        self.ctx = ctx  # the service context each request's resolvers start from
         self.security = security  # inventory.auth.http.Security
         self.persisted_queries = PersistedQueries()
         # @defer/@stream answers are multipart: only strawberry's own path sends them.
@@ -228,7 +200,7 @@ class InventoryGraphQL(GraphQL):
     async def process_result(self, request, result: ExecutionResult) -> GraphQLHTTPResponse:
         data: GraphQLHTTPResponse = {"data": result.data}
         if result.errors:
-            data["errors"] = [shape_error(e) for e in result.errors]
+            data["errors"] = [formatted(e) for e in result.errors]
         if result.extensions:
             data["extensions"] = result.extensions
         add_trace_id(data)

@@ -1,0 +1,16 @@
+"""Failures that are the database's, not the request's: the client is told to
+retry them (UNAVAILABLE).
+
+Reads and writes turn the driver's errors for an unreachable database or a
+pool with no connection free in time into DatabaseUnavailable (service/reads.py,
+db/retry.py); the change feed and the subscriptions' lookups may still raise
+the driver's own.
+"""
+from __future__ import annotations
+
+from sqlalchemy import exc as sa_exc
+
+from ..db.retry import DatabaseUnavailable
+
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    DatabaseUnavailable, sa_exc.OperationalError, sa_exc.TimeoutError, OSError)
