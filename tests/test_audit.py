@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import uuid4
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 from inventory.db.audit import audit
 
@@ -74,6 +74,59 @@ def test_verify_pages_passes_then_reports_each_corruption(pg_base_url):
     assert bad.returncode == 1
     assert bad.stdout.count("DISCREPANCY ") == len(report.discrepancies)
     assert "FAILED" in bad.stdout
+
+
+def test_a_page_aborted_with_40001_is_read_again_and_the_audit_completes(pg_base_url):
+    """CockroachDB can abort a read-only page with 40001. Here the pages run
+    SERIALIZABLE, as there, and PostgreSQL aborts the first one for real: writer
+    W has read level B and written level A; T then writes B and commits; the
+    page takes its snapshot (reading the items), W commits, and the page reads
+    A's version from before W. Page -> W -> T with T committed first is a
+    dangerous structure, so PostgreSQL's serializable isolation cancels the page.
+    The audit reads the page again in a new snapshot and completes. (W reads and
+    T writes an item row, not a level: T's update scans the small table and
+    would read level A too, making W the one cancelled.)"""
+    url = create_database(pg_base_url, "inventory_audit_retry")
+    seeded = run_cli("seed", "--items", "3", "--locations", "1",
+                     env={"INVENTORY_DATABASE_URL": url})
+    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    writers = create_engine(url, isolation_level="SERIALIZABLE")
+    auditor = create_engine(url)
+    sqlstates: list[str | None] = []
+    page_reads: list[str] = []
+    try:
+        with writers.connect() as conn:
+            a, b = conn.execute(text(
+                "SELECT item_id FROM stock_levels ORDER BY item_id LIMIT 2")).scalars()
+        w = writers.connect()
+        w.execute(text("SELECT name FROM items WHERE id = :i"), {"i": b})
+        w.execute(text("UPDATE stock_levels SET on_hand = on_hand WHERE item_id = :i"),
+                  {"i": a})
+        with writers.begin() as t:
+            t.execute(text("UPDATE items SET name = name WHERE id = :i"), {"i": b})
+
+        @event.listens_for(auditor, "after_cursor_execute")
+        def commit_w_after_the_page_began(conn, cursor, statement, *args):
+            if statement.lstrip().startswith("SELECT id, sku FROM items"):
+                page_reads.append(statement)
+                if w.in_transaction():
+                    w.commit()
+
+        @event.listens_for(auditor, "handle_error")
+        def record(context):
+            sqlstates.append(getattr(context.original_exception, "sqlstate", None))
+
+        with auditor.connect() as conn:
+            report = audit(conn, page_size=10, isolation="SERIALIZABLE")
+        w.close()
+    finally:
+        writers.dispose()
+        auditor.dispose()
+    assert sqlstates == ["40001"], sqlstates
+    # The first page twice (aborted, then read again), then the empty page.
+    assert len(page_reads) == 3, page_reads
+    assert report.ok, report.discrepancies
+    assert (report.items, report.levels, report.ledger_rows, report.pages) == (3, 3, 3, 1)
 
 
 def test_verify_says_what_to_do_when_the_database_is_unreachable(tmp_path):

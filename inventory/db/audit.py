@@ -165,13 +165,18 @@ def audit(
     page_size: int = DEFAULT_PAGE_SIZE,
     overdue_grace_s: float = 0.0,
     progress: Progress | None = None,
+    isolation: str | None = None,
 ) -> AuditReport:
     """Runs every check, one page of items per transaction. `conn` must not be
-    inside a transaction the caller wants to keep: pages end theirs."""
+    inside a transaction the caller wants to keep: pages end theirs. Pages run
+    in `isolation`, by default the engine's snapshot (`snapshot_isolation`);
+    SERIALIZABLE on PostgreSQL reads them as CockroachDB does, where a page can
+    be aborted with 40001."""
     if page_size < 1:
         raise ValueError("page_size must be at least 1")
     report = AuditReport()
-    page_conn = conn.execution_options(isolation_level=snapshot_isolation(conn.dialect))
+    page_conn = conn.execution_options(
+        isolation_level=isolation or snapshot_isolation(conn.dialect))
     page_conn.rollback()  # start each page in a fresh snapshot
     for tenant in _tenants(page_conn, tenant_id):
         report.tenants += 1
