@@ -122,6 +122,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Longer than clients' idle expiry (httpx 5 s, like uvicorn's default): with
         # equal timeouts a client reuses a connection the server is just closing.
         timeout_keep_alive=75,
+        # Subscription frames are small JSON (a stock change is about 250 bytes):
+        # compressing each one for each socket cost more CPU than sending it, and
+        # a compression context per socket (docs/live-stock.md).
+        ws_per_message_deflate=False,
     )
     del server  # keeps the embedded server alive until uvicorn returns
     return 0

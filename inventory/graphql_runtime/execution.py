@@ -14,12 +14,18 @@ executor runs, and the running executor is held by its own frames.
 Subscriptions: an event is one payload object yielded to every subscriber it
 goes to. A payload that carries a `shared_results` dict has each distinct
 selection (document, operation and variables) executed once per event: the
-first subscriber's result is stored there, the others get it as is. The result
-depends on nothing else (subscription fields read the payload only, and access
-is checked when a subscription starts), so sharing it changes no answer.
+first subscriber's execution is stored there, the others get its result. The
+result depends on nothing else (subscription fields read the payload only, and
+access is checked when a subscription starts), so sharing it changes no answer.
+Execution is asynchronous whenever a field is (strawberry's directive support
+makes every field so), and the subscribers of one selection are woken by the
+same event together: what is stored is therefore the execution under way, as a
+task, which every one of them awaits (shielded: a subscriber that leaves
+meanwhile does not cancel it for the others).
 """
 from __future__ import annotations
 
+import asyncio
 import weakref
 from typing import Any
 
@@ -63,18 +69,19 @@ class AcyclicExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if shared is None or self._selection is None:
             return super().execute_operation(serially)
         found = shared.get(self._selection)
-        if found is not None:
-            return found
-        result = super().execute_operation(serially)
-        if not self.is_awaitable(result):
-            if not result.errors:
+        if found is None:
+            result = super().execute_operation(serially)
+            if not self.is_awaitable(result):
                 shared[self._selection] = result
-            return result
+                return result
+            found = shared[self._selection] = asyncio.ensure_future(result)
+            found.add_done_callback(_retrieve)
+        if isinstance(found, asyncio.Future):
+            return asyncio.shield(found)
+        return found
 
-        async def stored():
-            done = await result
-            if not done.errors:
-                shared[self._selection] = done
-            return done
 
-        return stored()
+def _retrieve(execution: asyncio.Future) -> None:
+    """Its outcome counts as seen even if every subscriber left before it ended."""
+    if not execution.cancelled():
+        execution.exception()

@@ -25,6 +25,14 @@ class Tick:
         calls.append(prefix)
         return f"{prefix}{self.n}"
 
+    @strawberry.field
+    async def later(self, prefix: str = "") -> str:
+        """Asynchronous, as every field of the product's schema is (its
+        directives): the execution yields to the event loop before it ends."""
+        calls.append(f"later {prefix}")
+        await asyncio.sleep(0.01)
+        return f"{prefix}{self.n}"
+
 
 EVENTS: list[asyncio.Queue] = []
 
@@ -68,6 +76,31 @@ async def test_one_execution_per_selection_and_event():
         {"ticks": {"n": 7, "label": "y7"}}]
     assert sorted(calls) == ["x", "y"]  # the two identical selections ran once
     for s in streams:
+        await s.aclose()
+
+
+async def test_asynchronous_selections_run_once_for_subscribers_woken_together():
+    """The subscribers of one selection get the event in the same turn of the
+    event loop and start executing before the first execution has ended: they
+    share the execution under way. One of them leaving meanwhile does not cancel
+    it for the others."""
+    calls.clear()
+    EVENTS.clear()
+    doc = "subscription($p: String) { ticks { n later(prefix: $p) } }"
+    streams = [await schema.subscribe(doc, variable_values={"p": "x"}) for _ in range(4)]
+    pending = [asyncio.ensure_future(_next(s)) for s in streams]
+    while len(EVENTS) < 4:
+        await asyncio.sleep(0.01)
+    event = Tick(n=3)
+    for queue in EVENTS:
+        queue.put_nowait(event)
+    while not calls:
+        await asyncio.sleep(0)
+    pending[0].cancel()  # the first subscriber, whose execution the others share
+    results = [await p for p in pending[1:]]
+    assert results == [{"ticks": {"n": 3, "later": "x3"}}] * 3
+    assert calls == ["later x"]
+    for s in streams[1:]:
         await s.aclose()
 
 
