@@ -1,4 +1,4 @@
-"""`inventory` command: serve, migrate, seed, verify, chaos, cluster, keys."""
+"""`inventory` command: serve, migrate, seed, verify, chaos, cluster, keys, schema."""
 from __future__ import annotations
 
 import argparse
@@ -131,6 +131,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Prints the SDL, or writes it to a file unless that would publish a breaking
+    change the deprecation rule does not allow (inventory/schema/published.py)."""
+    from .schema import published
+
+    current = published.sdl()
+    if args.output is None:
+        sys.stdout.write(current)
+        return 0
+    if args.output.exists():
+        comparison = published.compare(args.output.read_text(), current)
+        if comparison.unintended:
+            print(f"Not written: the schema has breaking changes against {args.output}:\n"
+                  f"{comparison.report()}\nKeep the old field and deprecate it with a removal "
+                  "date (@deprecated(reason: \"Use X instead. Removal after YYYY-MM-DD.\")); "
+                  "see README, 'Schema changes and deprecation'.", file=sys.stderr)
+            return 1
+        if comparison.report():
+            print(comparison.report())
+    args.output.write_text(current)
+    print(f"Wrote {args.output}.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="inventory",
@@ -174,6 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
     from .auth.cli import add_commands as add_key_commands
 
     add_key_commands(sub, common)
+
+    schema = sub.add_parser(
+        "schema", help="print the GraphQL schema (SDL); --output writes it (schema.graphql)")
+    schema.add_argument("--output", type=Path,
+                        help="write the SDL to this file, refusing breaking changes against "
+                             "the file's schema unless deprecated and past their removal date")
+    schema.set_defaults(func=cmd_schema)
     return parser
 
 
