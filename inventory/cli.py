@@ -87,6 +87,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .db import migrate
 
     settings = Settings.from_env()
+    if settings.trusted_documents is not None:  # a bad allow-list stops here, not per worker
+        from .web.trusted import TrustedDocumentsError, load
+
+        try:
+            load(settings.trusted_documents)
+        except TrustedDocumentsError as error:
+            print(error, file=sys.stderr)
+            return 2
     embedded = not settings.database_url
     url, server = _database_url(settings)
     # Worker processes read their settings from the environment.

@@ -85,6 +85,10 @@ ENV_HELP = {
     "INVENTORY_CORS_ORIGINS": "comma-separated browser origins allowed to call the API "
                               "(default: none)",
     "INVENTORY_MAX_BODY_BYTES": "largest request body accepted (default 262144)",
+    "INVENTORY_TRUSTED_DOCUMENTS": "JSON manifest of trusted documents (sha256 -> document, "
+                                   "from GraphQL Code Generator or Apollo's persisted query "
+                                   "manifest); set, only those run, others are refused with "
+                                   "PERSISTED_QUERY_NOT_ALLOWED (default: unset, any document)",
 }
 
 
@@ -124,6 +128,7 @@ class Settings:
     max_queue: int = 256
     queue_timeout_s: float = 2.0
     overload_retry_after_ms: int = 200
+    trusted_documents: Path | None = None  # allow-list manifest (inventory/web/trusted.py)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -148,4 +153,6 @@ class Settings:
             max_queue=_number("INVENTORY_MAX_QUEUE", 256, int),
             queue_timeout_s=_number("INVENTORY_QUEUE_TIMEOUT", 2.0),
             overload_retry_after_ms=_number("INVENTORY_OVERLOAD_RETRY_AFTER_MS", 200, int),
+            trusted_documents=Path(os.environ["INVENTORY_TRUSTED_DOCUMENTS"])
+            if os.environ.get("INVENTORY_TRUSTED_DOCUMENTS") else None,
         )

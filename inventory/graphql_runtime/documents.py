@@ -12,6 +12,8 @@ for this one concern cost a `stockLevel` read about 20 us (docs/performance.md).
   are not parsed again. A syntax error is kept and reported in the validation
   step, so that an unreadable document is charged to the caller's rate limit
   like any other (AccessGuard charges between parsing and validation).
+- With trusted documents on (inventory/web/trusted.py), a document that is not
+  on the allow-list is refused before it is parsed.
 - Right after parsing, the document is measured by the `measure` given
   (inventory/auth/cost.py CostMeasure: the operation to run, its size after
   expanding fragments, its cost). Its analysis is remembered per parsed
@@ -66,8 +68,9 @@ class DocumentMeasure(Protocol):
 class _Documents:
     """Per schema: the parser cache and the per-document analyses."""
 
-    def __init__(self, max_tokens: int, measure: DocumentMeasure):
+    def __init__(self, max_tokens: int, measure: DocumentMeasure, trusted=None):
         self.measure = measure
+        self.trusted = trusted  # .refusal(text) -> GraphQLError | None, or None: any text
         self.parsed = ParsedDocuments(functools.partial(parse, max_tokens=max_tokens))
         self.analyses = PerDocument(measure.analyse)
 
@@ -92,8 +95,12 @@ class DocumentChecks(SchemaExtension):
             ec.graphql_document = _UNREADABLE
             yield
             return
+        trusted = self.documents.trusted
         try:
-            ec.graphql_document = self.documents.parsed(ec.query)
+            if trusted is not None:
+                self.refusal = trusted.refusal(ec.query)
+            if self.refusal is None:
+                ec.graphql_document = self.documents.parsed(ec.query)
         except GraphQLError as syntax_error:
             self.refusal = syntax_error
         except RecursionError:
@@ -135,8 +142,9 @@ class HintlessDocumentChecks(DocumentChecks):
 
 
 def document_checks(max_tokens: int, rules: Sequence[type], measure: DocumentMeasure,
-                    hide_suggestions: bool) -> Callable[[], SchemaExtension]:
-    """The extension factory for the schema's extension list."""
-    documents = _Documents(max_tokens, measure)
+                    hide_suggestions: bool, trusted=None) -> Callable[[], SchemaExtension]:
+    """The extension factory for the schema's extension list; `trusted`: the
+    allow-list of documents (inventory/web/trusted.py), None to run any."""
+    documents = _Documents(max_tokens, measure, trusted)
     cls = HintlessDocumentChecks if hide_suggestions else DocumentChecks
     return functools.partial(cls, documents, tuple(rules))

@@ -60,7 +60,10 @@ class Mutation:
     release_reservation: ReservationResult = strawberry.mutation(resolver=m.release_reservation)
 
 
-def build_schema(introspection: bool = True, cost: CostLimits | None = None) -> strawberry.Schema:
+def build_schema(introspection: bool = True, cost: CostLimits | None = None,
+                 trusted=None) -> strawberry.Schema:
+    """`trusted`: the allow-list of trusted documents (inventory/web/trusted.py),
+    None to run any document."""
     cost = cost or CostLimits()
     cost = replace(cost, default_page=q.DEFAULT_PAGE, max_page=q.MAX_PAGE)
     return QuietSchema(
@@ -79,7 +82,8 @@ def build_schema(introspection: bool = True, cost: CostLimits | None = None) -> 
             # introspection is off.
             document_checks(max_tokens=5000, rules=limit_rules(
                 max_depth=12, max_aliases=30, introspection=introspection),
-                measure=CostMeasure(cost), hide_suggestions=not introspection),
+                measure=CostMeasure(cost), hide_suggestions=not introspection,
+                trusted=trusted),
             OperationObserver,  # a span and metrics per operation, not per field
             # @boundedStaleness and extensions.consistency (docs/distributed.md).
             ReadConsistencyExtension,

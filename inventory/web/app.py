@@ -22,6 +22,8 @@ from ..db.retry import RetryPolicy
 from ..events.live import LiveStock
 from . import overload
 from .view import InventoryGraphQL
+from .trusted import TrustedDocuments, TrustedDocumentsError
+from .trusted import load as load_trusted
 from .live import live_routes, websocket_options
 from ..observability import install as install_observability
 from ..schema.root import build_schema
@@ -53,10 +55,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ctx = Ctx(db=db, hub=live.hub, actor="system:sweeper",  # requests replace tenant and actor
               hot_levels=HotLevels(enabled=settings.hot_key_queue))
     security = Security(SecuritySettings.from_env(), db)
+    trusted = _trusted_documents(settings)
     graphql = InventoryGraphQL(
         build_schema(introspection=security.settings.introspection,
-                     cost=CostLimits(maximum=security.settings.query_max_cost)),
-        ctx, security=security,
+                     cost=CostLimits(maximum=security.settings.query_max_cost),
+                     trusted=trusted),
+        ctx, security=security, trusted=trusted,
         graphql_ide="graphiql" if settings.graphiql else None,
         **websocket_options(live), **security.graphql_options(),
     )
@@ -117,6 +121,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
                           guard=security.metrics_guard if security.settings.metrics_auth
                           else None)
     return app
+
+
+def _trusted_documents(settings: Settings) -> TrustedDocuments | None:
+    if settings.trusted_documents is None:
+        return None
+    try:
+        trusted = load_trusted(settings.trusted_documents)
+    except TrustedDocumentsError as error:
+        raise SystemExit(str(error)) from None
+    log.info("trusted documents on: %d documents from %s", len(trusted),
+             settings.trusted_documents)
+    return trusted
 
 
 def serve_app():

@@ -80,11 +80,12 @@ class _WebSocketAdapter(ASGIWebSocketAdapter):
 class InventoryGraphQL(GraphQL):
     websocket_adapter_class = _WebSocketAdapter
 
-    def __init__(self, schema, ctx, security=None, **kwargs):
+    def __init__(self, schema, ctx, security=None, trusted=None, **kwargs):
         super().__init__(schema, **kwargs)
         self.ctx = ctx  # the service context each request's resolvers start from
         self.security = security  # inventory.auth.http.Security
         self.persisted_queries = PersistedQueries()
+        self.trusted = trusted  # inventory.web.trusted.TrustedDocuments, or None
         # @defer/@stream answers are multipart: only strawberry's own path sends them.
         self.lean_posts = not schema.config.enable_experimental_incremental_execution
 
@@ -167,11 +168,15 @@ class InventoryGraphQL(GraphQL):
 
     async def execute_single(self, request, request_adapter, sub_response, context,
                              root_value, request_data):
-        """Resolves automatic persisted queries (see inventory/web/apq.py) first."""
-        principal = getattr(context, "principal", None)
-        query = self.persisted_queries.resolve(
-            request_data.query, request_data.extensions,
-            principal.tenant_id if principal is not None else None)
+        """Resolves persisted queries first: from the trusted documents when they
+        are on (inventory/web/trusted.py), else automatic ones (inventory/web/apq.py)."""
+        if self.trusted is not None:
+            query = self.trusted.resolve(request_data.query, request_data.extensions)
+        else:
+            principal = getattr(context, "principal", None)
+            query = self.persisted_queries.resolve(
+                request_data.query, request_data.extensions,
+                principal.tenant_id if principal is not None else None)
         if isinstance(query, ApqError):
             return ExecutionResult(
                 data=None, errors=[GraphQLError(query.message, extensions={"code": query.code})]
