@@ -17,6 +17,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 
 from ..db.engine import Database
+from ..web import media
 from ..web.body import replaying
 from ..db.retry import DatabaseUnavailable
 from .authenticator import Authenticator
@@ -112,13 +113,18 @@ def _several(scope, name: bytes) -> bool:
     return sum(1 for key, _ in scope.get("headers") or () if key == name) > 1
 
 
-def _json_response(status: int, code: str, message: str, headers: list[tuple[bytes, bytes]],
-                   **extensions: Any):
-    body = json.dumps({"data": None, "errors": [
-        {"message": message, "extensions": {"code": code, **extensions}}]}).encode()
+def _json_response(scope, status: int, code: str, message: str,
+                   headers: list[tuple[bytes, bytes]], **extensions: Any):
+    """A refusal in the media type the client accepts (inventory/web/media.py):
+    with `"data": null` as application/json, without under the newer type."""
+    accept = dict(scope.get("headers") or []).get(b"accept", b"").decode("latin-1")
+    answer = media.negotiate(accept)
+    errors = [{"message": message, "extensions": {"code": code, **extensions}}]
+    body = json.dumps({"data": None, "errors": errors} if answer == media.JSON
+                      else {"errors": errors}).encode()
     return {
         "type": "http.response.start", "status": status,
-        "headers": [(b"content-type", b"application/json"),
+        "headers": [(b"content-type", media.CONTENT_TYPES[answer].encode()),
                     (b"content-length", str(len(body)).encode()), *headers],
     }, {"type": "http.response.body", "body": body}
 
@@ -138,11 +144,11 @@ class HttpGate:
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            await self._refuse(send, 413, "PAYLOAD_TOO_LARGE", "request body too large")
+            await self._refuse(scope, send, 413, "PAYLOAD_TOO_LARGE", "request body too large")
             return
         body, receive = await self._buffer(receive, limit)
         if body is None:
-            await self._refuse(send, 413, "PAYLOAD_TOO_LARGE", "request body too large")
+            await self._refuse(scope, send, 413, "PAYLOAD_TOO_LARGE", "request body too large")
             return
         # Any query string may carry an operation (GET ?query=..., percent-encoded
         # or not); only the bare GraphiQL page needs no credential.
@@ -151,7 +157,7 @@ class HttpGate:
             raw = headers.get(b"authorization")
             if raw is not None and _several(scope, b"authorization"):
                 # Which one counts would depend on the proxy in between: refused.
-                await self._refuse(send, 400, "BAD_REQUEST",
+                await self._refuse(scope, send, 400, "BAD_REQUEST",
                                    "send one Authorization header, not several")
                 return
             try:
@@ -159,12 +165,12 @@ class HttpGate:
                     raw.decode("latin-1") if raw else None)
             except DatabaseUnavailable:
                 # The key could not be looked up: retryable, like any read during an outage.
-                await self._refuse(send, 503, "UNAVAILABLE",
+                await self._refuse(scope, send, 503, "UNAVAILABLE",
                                    "the database is unavailable; retry shortly",
                                    [(b"retry-after", b"1")], retryAfterMs=1000)
                 return
             if principal is None:
-                await self._refuse(send, 401, "UNAUTHENTICATED", "authentication required",
+                await self._refuse(scope, send, 401, "UNAUTHENTICATED", "authentication required",
                                    [(b"www-authenticate", b"Bearer")])
                 return
             scope.setdefault("state", {})["principal"] = principal
@@ -191,8 +197,9 @@ class HttpGate:
         return body, replaying(body, receive)
 
     @staticmethod
-    async def _refuse(send, status: int, code: str, message: str,
+    async def _refuse(scope, send, status: int, code: str, message: str,
                       headers: list[tuple[bytes, bytes]] = (), **extensions: Any) -> None:
-        start, body = _json_response(status, code, message, list(headers), **extensions)
+        start, body = _json_response(scope, status, code, message, list(headers),
+                                     **extensions)
         await send(start)
         await send(body)

@@ -106,6 +106,9 @@ def graphql_request(data: Any) -> dict[str, Any]:
     return data
 
 
-def error_body(code: str, message: str, **extensions: Any) -> bytes:
-    return orjson.dumps({"data": None, "errors": [
-        {"message": message, "extensions": {"code": code, **extensions}}]})
+def error_body(code: str, message: str, with_data: bool = True, **extensions: Any) -> bytes:
+    """A GraphQL answer with one error; `with_data`: with `"data": null` (as
+    application/json answers have it; application/graphql-response+json has no
+    data entry for a request that did not run)."""
+    errors = [{"message": message, "extensions": {"code": code, **extensions}}]
+    return orjson.dumps({"data": None, "errors": errors} if with_data else {"errors": errors})

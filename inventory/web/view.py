@@ -17,6 +17,7 @@ from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
+from . import media
 from .apq import ApqError, PersistedQueries
 from ..auth.cost import BAD_REQUEST
 from ..graphql_runtime.errors import formatted
@@ -25,21 +26,26 @@ from ..observability.tracing import add_trace_id
 from ..resolvers.context import make_context
 
 
-def _json_post(scope) -> tuple[bool, bool]:
+def _json_post(scope) -> tuple[bool, bool, str]:
     """(a POST with a JSON body, that wants one JSON answer: no streaming
-    transport asked for in Accept: multipart/mixed, text/event-stream)."""
-    if scope["method"] != "POST":
-        return False, False
+    transport asked for in Accept: multipart/mixed, text/event-stream; the
+    media type of the answer, inventory/web/media.py)."""
     content_type = accept = b""
     for name, value in scope["headers"]:
         if name == b"content-type":
             content_type = value
         elif name == b"accept":
             accept = value
-    if content_type.split(b";", 1)[0].strip().lower() != b"application/json":
-        return False, False
+    answer = media.negotiate(accept.decode("latin-1"))
+    if (scope["method"] != "POST"
+            or content_type.split(b";", 1)[0].strip().lower() != b"application/json"):
+        return False, False, answer
     accept = accept.lower()
-    return True, b"multipart" not in accept and b"event-stream" not in accept
+    return True, b"multipart" not in accept and b"event-stream" not in accept, answer
+
+
+def _answer_media(request: Request) -> str:
+    return media.negotiate(request.headers.get("accept", ""))
 
 
 def _reason(error: HTTPException) -> str:
@@ -49,9 +55,10 @@ def _reason(error: HTTPException) -> str:
     return error.reason if len(error.reason) <= 120 else error.reason[:120] + "..."
 
 
-async def _send_json(send, status: int, payload: bytes, headers=()) -> None:
+async def _send_json(send, status: int, payload: bytes, headers=(),
+                     answer: str = media.JSON) -> None:
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
+                "headers": [(b"content-type", media.CONTENT_TYPES[answer].encode()),
                             (b"content-length", str(len(payload)).encode()), *headers]})
     await send({"type": "http.response.body", "body": payload})
 
@@ -100,7 +107,8 @@ class InventoryGraphQL(GraphQL):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        json_post, one_answer = _json_post(scope)
+        json_post, one_answer, answer = _json_post(scope)
+        with_data = answer == media.JSON  # a request error has no `data` in the newer type
         if json_post:
             # Every JSON body is read and checked here, whichever path answers it:
             # a malformed one is a 400 with a GraphQL error, never a 500.
@@ -108,18 +116,22 @@ class InventoryGraphQL(GraphQL):
             try:
                 data = graphql_request(decode_json(body))
             except BadRequest as error:
-                await _send_json(send, 400, error_body(BAD_REQUEST, error.message))
+                await _send_json(send, 400, error_body(BAD_REQUEST, error.message, with_data),
+                                 answer=answer)
                 return
             if self.lean_posts and one_answer:
-                await self._post(scope, receive, send, data)
+                await self._post(scope, receive, send, data, answer)
                 return
             receive = replaying(body, receive)
         request = Request(scope, receive)
         try:
             response = await self.run(request)
         except HTTPException as error:  # strawberry's refusals, as GraphQL JSON
-            response = Response(error_body(BAD_REQUEST, _reason(error)),
-                                status_code=error.status_code, media_type="application/json")
+            response = Response(error_body(BAD_REQUEST, _reason(error), with_data),
+                                status_code=error.status_code,
+                                media_type=media.CONTENT_TYPES[answer])
+        if answer != media.JSON and response.headers.get("content-type") == media.JSON:
+            response.headers["content-type"] = media.CONTENT_TYPES[answer]
         await response(scope, receive, send)
 
     def decode_json(self, data: str | bytes) -> object:
@@ -131,7 +143,7 @@ class InventoryGraphQL(GraphQL):
         except BadRequest as error:
             raise json.JSONDecodeError(error.message, "", 0) from None
 
-    async def _post(self, scope, receive, send, data: dict) -> None:
+    async def _post(self, scope, receive, send, data: dict, answer: str) -> None:
         """strawberry's HTTP path for the common request: one JSON operation by
         POST, one JSON answer. The same hooks in the same order (context, APQ,
         execution, process_result), minus the generality this request does not
@@ -149,14 +161,14 @@ class InventoryGraphQL(GraphQL):
             result = await self.execute_single(request, self.request_adapter_class(request),
                                                sub_response, context, None, request_data)
         except HTTPException as error:
-            await _send_json(send, error.status_code,
-                             error_body(BAD_REQUEST, _reason(error)))
+            await _send_json(send, error.status_code, error_body(
+                BAD_REQUEST, _reason(error), answer == media.JSON), answer=answer)
             return
         response_data = await self.process_result(request, result)
         if result.errors:
             self._handle_errors(result.errors, response_data)
         await _send_json(send, sub_response.status_code or 200, orjson.dumps(response_data),
-                         sub_response.headers.raw)
+                         sub_response.headers.raw, answer)
         if sub_response.background:
             await sub_response.background()
 
@@ -188,6 +200,10 @@ class InventoryGraphQL(GraphQL):
         )
         if _request_error(result):
             sub_response.status_code = 400
+        elif (media.request_error(result.data, result.errors)
+              and _answer_media(request) == media.GRAPHQL_RESPONSE
+              and (sub_response.status_code or 200) < 400):
+            sub_response.status_code = media.request_error_status(result.errors)
         return result
 
     async def get_context(self, request, response):
@@ -204,6 +220,10 @@ class InventoryGraphQL(GraphQL):
 
     async def process_result(self, request, result: ExecutionResult) -> GraphQLHTTPResponse:
         data: GraphQLHTTPResponse = {"data": result.data}
+        if (result.errors and result.data is None
+                and _answer_media(request) == media.GRAPHQL_RESPONSE
+                and media.request_error(result.data, result.errors)):
+            del data["data"]  # the request failed before execution: no data entry
         if result.errors:
             data["errors"] = [formatted(e) for e in result.errors]
         if result.extensions:
