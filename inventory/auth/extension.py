@@ -117,7 +117,7 @@ class AccessGuard(SchemaExtension):
             return refusal("FORBIDDEN")
         operation, fields = found
         for field in fields:
-            scope = required_scope(operation, field)
+            scope = required_scope(ec.schema, operation, field)
             if scope is not None and not principal.allows(scope):
                 return refusal("FORBIDDEN")
         if contains_unstorable_text(ec):

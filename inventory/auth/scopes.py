@@ -1,12 +1,17 @@
-"""Which scope each root field needs.
+"""Which scope each root field needs, declared where the field is declared.
 
-Queries and subscriptions need inventory:read; stock mutations need
-inventory:write; catalogue changes (locations, items), keys and the ledger audit
-need inventory:admin. A root field missing from these tables needs admin: a new
-operation is closed until someone decides who may call it.
+Every Query, Mutation and Subscription field names its scope with
+`metadata=needs(...)` (inventory/schema/root.py, inventory/schema/subscriptions.py):
+queries and subscriptions need inventory:read, stock mutations inventory:write,
+catalogue changes (locations, items) and the ledger audit inventory:admin. A
+root field that declares no scope needs admin, so a new operation is closed
+until someone decides who may call it, and tests/security/test_declared_scopes.py
+fails for it.
 """
 from __future__ import annotations
 
+import weakref
+from typing import Any
 
 from graphql import (
     DocumentNode,
@@ -18,30 +23,46 @@ from graphql import (
     OperationType,
     SelectionSetNode,
 )
+from strawberry.types import get_object_definition
 
 from ..graphql_runtime.document_cache import PerDocument
-from .principal import ADMIN, READ, WRITE
+from .principal import ADMIN
 
-ADMIN_QUERIES = {"ledgerAudit", "apiKeys"}
-WRITE_MUTATIONS = {
-    "receiveStock", "adjustStock", "setStock", "transferStock", "reserveStock",
-    "commitReservation", "releaseReservation",
-}
-ADMIN_MUTATIONS = {"createLocation", "createItem"}
-ANY_AUTHENTICATED = {"__typename", "__schema", "__type"}
+SCOPE = "inventory.scope"  # the key of a field's metadata that names its scope
+ANY_AUTHENTICATED = frozenset({"__typename", "__schema", "__type"})
 
 
-def required_scope(operation: OperationType, field: str) -> str | None:
+def needs(scope: str) -> dict[str, str]:
+    """`metadata=needs(READ)` on a root field: callers need `scope` to select it."""
+    return {SCOPE: scope}
+
+
+def declared_scopes(schema: Any) -> dict[tuple[OperationType, str], str | None]:
+    """(operation, root field name) -> the scope its declaration names, or None
+    when it names none, for every root field of a strawberry schema."""
+    declared: dict[tuple[OperationType, str], str | None] = {}
+    for operation, root in ((OperationType.QUERY, schema.query),
+                            (OperationType.MUTATION, schema.mutation),
+                            (OperationType.SUBSCRIPTION, schema.subscription)):
+        if root is None:
+            continue
+        for field in get_object_definition(root, strict=True).fields:
+            name = schema.config.name_converter.get_graphql_name(field)
+            declared[(operation, name)] = (field.metadata or {}).get(SCOPE)
+    return declared
+
+
+_declared: weakref.WeakKeyDictionary[Any, dict] = weakref.WeakKeyDictionary()
+
+
+def required_scope(schema: Any, operation: OperationType, field: str) -> str | None:
     """The scope a root field needs (None: any authenticated caller)."""
     if field in ANY_AUTHENTICATED:
         return None
-    if operation is OperationType.MUTATION:
-        if field in WRITE_MUTATIONS:
-            return WRITE
-        return ADMIN
-    if field in ADMIN_QUERIES:
-        return ADMIN
-    return READ  # queries and subscriptions
+    declared = _declared.get(schema)
+    if declared is None:
+        declared = _declared[schema] = declared_scopes(schema)
+    return declared.get((operation, field)) or ADMIN
 
 
 def _walk_root_fields(document: DocumentNode, operation_name: str | None) -> tuple[OperationType, list[str]] | None:

@@ -9,6 +9,8 @@ import strawberry
 from ..auth.cost import CostLimits, CostMeasure
 from ..auth.extension import AccessGuard
 from ..auth.limits import limit_rules
+from ..auth.principal import ADMIN, READ, WRITE
+from ..auth.scopes import needs
 from ..observability.graphql import OperationObserver
 from ..resolvers import mutations as m
 from ..resolvers import queries as q
@@ -34,30 +36,43 @@ TransferResult = _result("TransferResult", Transfer)
 ReservationResult = _result("ReservationResult", Reservation)
 
 
+# Each root field names the scope its callers need (metadata=needs(...),
+# inventory/auth/scopes.py); one that names none needs admin.
 @strawberry.type
 class Query:
-    item: Optional[Item] = strawberry.field(resolver=q.item)
-    items: Connection[Item] = strawberry.field(resolver=q.items)
-    location: Optional[Location] = strawberry.field(resolver=q.location)
-    locations: Connection[Location] = strawberry.field(resolver=q.locations)
-    stock_level: Optional[StockLevel] = strawberry.field(resolver=q.stock_level)
-    reservation: Optional[Reservation] = strawberry.field(resolver=q.reservation)
-    movements: Connection[Movement] = strawberry.field(resolver=q.movements)
-    node: Optional[Node] = strawberry.field(resolver=q.node)
-    ledger_audit: LedgerAudit = strawberry.field(resolver=audit_resolvers.ledger_audit)
+    item: Optional[Item] = strawberry.field(resolver=q.item, metadata=needs(READ))
+    items: Connection[Item] = strawberry.field(resolver=q.items, metadata=needs(READ))
+    location: Optional[Location] = strawberry.field(resolver=q.location, metadata=needs(READ))
+    locations: Connection[Location] = strawberry.field(resolver=q.locations, metadata=needs(READ))
+    stock_level: Optional[StockLevel] = strawberry.field(resolver=q.stock_level,
+                                                         metadata=needs(READ))
+    reservation: Optional[Reservation] = strawberry.field(resolver=q.reservation,
+                                                          metadata=needs(READ))
+    movements: Connection[Movement] = strawberry.field(resolver=q.movements, metadata=needs(READ))
+    node: Optional[Node] = strawberry.field(resolver=q.node, metadata=needs(READ))
+    ledger_audit: LedgerAudit = strawberry.field(resolver=audit_resolvers.ledger_audit,
+                                                 metadata=needs(ADMIN))
 
 
 @strawberry.type
 class Mutation:
-    create_location: CreateLocationResult = strawberry.mutation(resolver=m.create_location)
-    create_item: CreateItemResult = strawberry.mutation(resolver=m.create_item)
-    receive_stock: StockLevelResult = strawberry.mutation(resolver=m.receive_stock)
-    adjust_stock: StockLevelResult = strawberry.mutation(resolver=m.adjust_stock)
-    set_stock: StockLevelResult = strawberry.mutation(resolver=m.set_stock)
-    transfer_stock: TransferResult = strawberry.mutation(resolver=m.transfer_stock)
-    reserve_stock: ReservationResult = strawberry.mutation(resolver=m.reserve_stock)
-    commit_reservation: ReservationResult = strawberry.mutation(resolver=m.commit_reservation)
-    release_reservation: ReservationResult = strawberry.mutation(resolver=m.release_reservation)
+    create_location: CreateLocationResult = strawberry.mutation(resolver=m.create_location,
+                                                                metadata=needs(ADMIN))
+    create_item: CreateItemResult = strawberry.mutation(resolver=m.create_item,
+                                                        metadata=needs(ADMIN))
+    receive_stock: StockLevelResult = strawberry.mutation(resolver=m.receive_stock,
+                                                          metadata=needs(WRITE))
+    adjust_stock: StockLevelResult = strawberry.mutation(resolver=m.adjust_stock,
+                                                         metadata=needs(WRITE))
+    set_stock: StockLevelResult = strawberry.mutation(resolver=m.set_stock, metadata=needs(WRITE))
+    transfer_stock: TransferResult = strawberry.mutation(resolver=m.transfer_stock,
+                                                         metadata=needs(WRITE))
+    reserve_stock: ReservationResult = strawberry.mutation(resolver=m.reserve_stock,
+                                                           metadata=needs(WRITE))
+    commit_reservation: ReservationResult = strawberry.mutation(resolver=m.commit_reservation,
+                                                                metadata=needs(WRITE))
+    release_reservation: ReservationResult = strawberry.mutation(resolver=m.release_reservation,
+                                                                 metadata=needs(WRITE))
 
 
 def build_schema(introspection: bool = True, cost: CostLimits | None = None,

@@ -7,6 +7,8 @@ from typing import AsyncGenerator
 
 import strawberry
 
+from ..auth.principal import READ
+from ..auth.scopes import needs
 from ..resolvers import subscriptions as s
 from .scalars import Quantity
 from .types import MovementKind
@@ -73,7 +75,7 @@ class Subscription:
         "`since` with the last version seen per level to first receive, from the ledger, "
         "what was missed. Per level, versions arrive in order and once. If the client "
         "falls too far behind, the subscription ends with SUBSCRIPTION_OVERFLOW: "
-        "subscribe again with `since`."))
+        "subscribe again with `since`."), metadata=needs(READ))
     async def stock_level_changed(
         self, info: strawberry.Info, skus: list[str] | None = None,
         location_codes: list[str] | None = None, since: list[LevelVersionInput] | None = None,
@@ -83,7 +85,7 @@ class Subscription:
 
     @strawberry.subscription(description=(
         "When a level's available falls to or below its item's reorder point, and "
-        "when it recovers above it."))
+        "when it recovers above it."), metadata=needs(READ))
     async def low_stock(
         self, info: strawberry.Info, location_codes: list[str] | None = None,
     ) -> AsyncGenerator[LowStockChange, None]:
