@@ -93,7 +93,7 @@ async def test_unreachable_database_is_unavailable_after_bounded_attempts(databa
             await run_transaction(dead, lambda conn: conn.execute(text("SELECT 1")))
         assert seen == [(1, "connection")]
         result = await receive_stock(Ctx(db=dead), ReceiveStock("S-1", "L-1", 1), "k")
-        assert result.code is ErrorCode.UNAVAILABLE and result.retryable
+        assert result.code is ErrorCode.UNAVAILABLE and result.retry_after_ms
     finally:
         retry.retry_listeners.pop()
         await dead.dispose()

@@ -125,7 +125,6 @@ class XminReader:
             connect_args={"connect_timeout": 5, "application_name": READER_NAME})
         self.interval_s = interval_s
         self.idle_interval_s = idle_interval_s
-        self.polls = 0
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -175,7 +174,6 @@ class XminReader:
             self._wake.clear()
             wanted = None if tenants is None else tenants()
             batch = await self.read(cursor, wanted)
-            self.polls += 1
             yield batch
             cursor = batch.cursor
             # With nobody to deliver to, only the cursor moves: slower.

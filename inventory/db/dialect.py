@@ -18,8 +18,6 @@ SERIALIZATION_FAILURE = "40001"
 DEADLOCK_DETECTED = "40P01"  # PostgreSQL only
 STATEMENT_COMPLETION_UNKNOWN = "40003"  # CockroachDB: "result is ambiguous"
 RETRYABLE_SQLSTATES = frozenset({SERIALIZATION_FAILURE, DEADLOCK_DETECTED})
-UNIQUE_VIOLATION = "23505"
-CHECK_VIOLATION = "23514"
 NUMERIC_OUT_OF_RANGE = "22003"
 # A write that reached a node that no longer accepts writes (a demoted leader, a
 # standby, or CockroachDB refusing a write in a read-only transaction): the write

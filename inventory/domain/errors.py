@@ -7,7 +7,7 @@ one when it has to unwind through code that cannot return it.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class ErrorCode(str, enum.Enum):
@@ -22,11 +22,6 @@ class ErrorCode(str, enum.Enum):
     TRANSACTION_CONFLICT = "TRANSACTION_CONFLICT"
     UNAVAILABLE = "UNAVAILABLE"
     RESULT_UNKNOWN = "RESULT_UNKNOWN"
-
-
-RETRYABLE_CODES = frozenset(
-    {ErrorCode.TRANSACTION_CONFLICT, ErrorCode.UNAVAILABLE, ErrorCode.RESULT_UNKNOWN}
-)
 
 
 @dataclass(frozen=True)
@@ -50,10 +45,6 @@ class UserError:
     status: str | None = None
     retry_after_ms: int | None = None
 
-    @property
-    def retryable(self) -> bool:
-        return self.code in RETRYABLE_CODES
-
 
 class Rejected(Exception):
     """Raised to abandon a unit of work with a typed error (the transaction rolls back)."""
@@ -69,19 +60,6 @@ def invalid(field_name: str, message: str) -> UserError:
 
 def not_found(field_name: str, message: str) -> UserError:
     return UserError(ErrorCode.NOT_FOUND, message, field=field_name)
-
-
-@dataclass
-class ValidationErrors:
-    """Collects the first input problem found; commands validate before any I/O."""
-
-    errors: list[UserError] = field(default_factory=list)
-
-    def add(self, field_name: str, message: str) -> None:
-        self.errors.append(invalid(field_name, message))
-
-    def first(self) -> UserError | None:
-        return self.errors[0] if self.errors else None
 
 
 def insufficient_stock(shortages: list[Shortage]) -> UserError:

@@ -21,7 +21,6 @@ class LedgerFeed:
     def __init__(self, reader: LedgerReader, hub: Hub):
         self.reader, self.hub = reader, hub
         self.connected = False
-        self.reconnects = 0
         self.cursor: str | None = None
 
     async def run(self) -> None:
@@ -41,8 +40,6 @@ class LedgerFeed:
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # keep reading through database outages
-                if self.connected:
-                    self.reconnects += 1
                 self.connected = False
                 log.warning("change feed lost its connection (%s); resuming from its cursor "
                             "in %.1fs", error, delay)

@@ -6,11 +6,10 @@ import contextlib
 import gc
 import logging
 
-from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Route
 
 from ..auth.cost import CostLimits
 from ..auth.http import HttpGate, Security

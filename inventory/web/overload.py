@@ -34,9 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 class OverloadStats:
     """Process-wide counters, for metrics and benchmarks."""
 
-    admitted: int = 0
     shed: int = 0
-    in_flight: int = 0
     waiting: int = 0
 
 
@@ -72,12 +70,9 @@ class ConcurrencyLimit:
             await _drain(receive)  # an unread body would make the server drop the connection
             await self._shed(send)
             return
-        stats.admitted += 1
-        stats.in_flight += 1
         try:
             await self.app(scope, receive, send)
         finally:
-            stats.in_flight -= 1
             self.slots.release()
 
     async def _admit(self) -> bool:
