@@ -3,10 +3,10 @@
 Every statement is still built with SQLAlchemy Core. A `DriverStatement` is
 compiled once per dialect; what it skips is SQLAlchemy's per-execution work
 (parameter processing, the execution context, result and row objects, two
-greenlet switches). On this machine a one-key stockLevel lookup cost 230-270 us
-of CPU through SQLAlchemy against about 80 us through psycopg alone
-(docs/performance.md). Only statements run once per request on the hottest paths
-are worth it; the rest go through SQLAlchemy.
+greenlet switches), which costs a one-key stockLevel lookup about three times
+the CPU of psycopg alone (docs/performance.md, item 30). Only statements run
+once per request on the hottest paths are worth it; the rest go through
+SQLAlchemy.
 
 The connection still comes from, and goes back to, SQLAlchemy's pool. A lost
 connection is invalidated, as SQLAlchemy does, so that the pool does not hand

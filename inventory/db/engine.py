@@ -132,7 +132,8 @@ def create_database(
         return made
 
     # Reads: every connection in autocommit for its whole life. Set per checkout
-    # instead (execution_options), it cost about 30 us per read to set and reset.
+    # instead (execution_options), it is set and reset on every read
+    # (docs/performance.md, item 30).
     replica = None
     if read_url:
         replica = engine("AUTOCOMMIT", engine_url=normalize_url(read_url))

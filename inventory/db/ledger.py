@@ -51,8 +51,8 @@ class LevelRow:
 
 # The statements below are built once per shape and executed with bound values.
 # Building a statement per call costs SQLAlchemy a cache-key walk of the whole
-# CTE tree on every execution (it showed in bench/profile.py as a large share of
-# a reservation's CPU); a reused statement object memoizes its key.
+# CTE tree on every execution (docs/performance.md, item 11); a reused
+# statement object memoizes its key.
 
 
 def _log_from(changed):

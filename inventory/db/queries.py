@@ -218,8 +218,8 @@ async def levels_by_keys(
 
 
 # Built once, values bound per call: a statement object built per request costs
-# SQLAlchemy a cache-key walk of the whole tree on every execution (about 6% of
-# a stockLevel request's CPU in bench/profile.py); a reused one memoizes it.
+# SQLAlchemy a cache-key walk of the whole tree on every execution
+# (docs/performance.md, item 11); a reused one memoizes it.
 _LEVELS_BY_CODES = _LEVELS.where(
     tuple_(items.c.tenant_id, items.c.sku).in_(bindparam("p_items", expanding=True)),
     tuple_(locations.c.tenant_id, locations.c.code).in_(bindparam("p_locations", expanding=True)),

@@ -4,16 +4,15 @@ Memory is bounded in bytes, not only in entries: a client sending thousands of
 distinct large documents (comment padding) must not grow the process.
 
 - `ParsedDocuments` keeps parsed documents by text, least recently used
-  dropped first, within a budget of estimated bytes. A parsed document costs
-  about 130 bytes of Python objects per character of dense GraphQL (measured:
-  1.5 MB for a 12 KB document); the estimate uses that figure for every
-  document, so padding is over-counted, never under-counted. Documents longer
+  dropped first, within a budget of estimated bytes: `BYTES_PER_CHAR` of
+  Python objects per character, as measured on dense GraphQL (docs/security.md,
+  "Memory"). The estimate uses that figure for every document, so padding is over-counted, never under-counted. Documents longer
   than `max_document_chars` are parsed for their request and not kept.
 - `PerDocument` remembers answers keyed by the document's identity. graphql-core's
   AST nodes are dataclasses that hash by walking their whole tree, so a cache
   keyed by the document itself re-hashes every node on every lookup
-  (strawberry's ValidationCache spent about 20 us of a `stockLevel` read that
-  way; docs/performance.md). The parser cache hands the same document object to
+  (strawberry's ValidationCache did, on every read: docs/performance.md,
+  item 28). The parser cache hands the same document object to
   every request with the same text, so the object's identity is as good a key
   and costs nothing. Entries hold their document weakly and go when it goes,
   so these caches never keep a document alive: they are bounded by the parser

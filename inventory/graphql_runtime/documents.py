@@ -4,8 +4,9 @@ remembering both: one schema extension.
 It does the work of five of strawberry's (ParserCache, MaxTokensLimiter,
 ValidationCache, and AddValidationRules for the depth and alias limits and for
 DisableIntrospection). strawberry builds every extension anew for each
-operation and runs each one's hooks through context managers; five extensions
-for this one concern cost a `stockLevel` read about 20 us (docs/performance.md).
+operation and runs each one's hooks through context managers, so five
+extensions for this one concern cost every read that machinery five times
+(docs/performance.md, item 31).
 
 - Parsing stops past `max_tokens` tokens; parsed documents are remembered by
   text within a byte budget (inventory/graphql_runtime/document_cache.py), so repeat documents

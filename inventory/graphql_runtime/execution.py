@@ -5,8 +5,8 @@ graphql-core's executor keeps helpers for resolvers built from its own bound
 methods (executor -> helpers -> bound method -> executor). That cycle kept every
 operation's executor, and with it the variables, collected fields, resolver
 context, request and response, alive after the answer was sent, until the cycle
-collector found them: 61 objects per `stockLevel` read, and about 17 us of
-collector time per request (docs/performance.md). Here the helpers reach the
+collector found them, and collector time with them on every request
+(docs/performance.md, item 29). Here the helpers reach the
 executor through a weak reference, so reference counting frees an operation's
 objects as soon as it ends. A resolver only calls the helpers while its
 executor runs, and the running executor is held by its own frames.

@@ -5,8 +5,8 @@ For every operation strawberry builds four hook lists (operation, parsing,
 validation, execution). For each extension and each list it looks the hook up,
 inspects it (generator? async generator? plain function?) and wraps it in a new
 context-manager factory: with the six extensions the schema then had, 24 lookups
-and a dozen `functools.update_wrapper` calls per request, about a tenth of a
-`stockLevel` read's CPU (docs/performance.md). The answer depends only on the
+and a dozen `functools.update_wrapper` calls per request (docs/performance.md,
+item 27). The answer depends only on the
 extension's class, so it is computed once per class and hook, and each request
 only binds the cached factory to its own extension instance.
 

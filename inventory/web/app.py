@@ -70,15 +70,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         live.start()
         # The schema, the SQL statements and the imported libraries live as long as
         # the process: moved out of the collector's reach, a full collection no
-        # longer walks them (tens of ms, paid by whichever requests are in flight).
+        # longer walks them (a pause paid by whichever requests are in flight).
         gc.collect()
         gc.freeze()
         # Requests free their objects by reference counting (inventory/graphql_runtime/execution.py
         # removed the last cycle), so the collector's frequent young-generation
-        # passes found nothing and cost about 17 us per read. The threshold counts
-        # net allocations: with 32 reads in flight it stayed under 4,000, so
-        # passes become rare, and cyclic garbage (from errors' tracebacks, say)
-        # is still collected, in passes of about a millisecond.
+        # passes found nothing and still cost CPU on every read. The threshold
+        # counts net allocations, which requests in flight keep well under it
+        # (docs/performance.md, item 29), so passes become rare, and cyclic
+        # garbage (from errors' tracebacks, say) is still collected.
         gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
         if settings.sweep_interval_s > 0:
             sweeper = asyncio.create_task(run_sweeper(ctx, settings.sweep_interval_s))

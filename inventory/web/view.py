@@ -148,8 +148,7 @@ class InventoryGraphQL(GraphQL):
         POST, one JSON answer. The same hooks in the same order (context, APQ,
         execution, process_result), minus the generality this request does not
         need: header parsing for streaming transports, request adapters, two
-        Response objects per request. About 8% of a stockLevel request's CPU
-        (docs/performance.md)."""
+        Response objects per request (docs/performance.md, item 23)."""
         request = Request(scope, receive)
         sub_response = await self.get_sub_response(request)
         context = await self.get_context(request, response=sub_response)
@@ -173,7 +172,7 @@ class InventoryGraphQL(GraphQL):
             await sub_response.background()
 
     def encode_json(self, data: object) -> str:
-        # orjson: ~27x faster than json.dumps on a 50-item page. Returned as
+        # orjson (docs/performance.md, item 5). Returned as
         # str because strawberry sends bytes over WebSocket as binary frames, which
         # graphql-ws clients do not read.
         return orjson.dumps(data).decode()
