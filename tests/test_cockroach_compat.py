@@ -111,6 +111,15 @@ def test_module_statements_compiled_for_cockroachdb():
     assert check(statements) == []
 
 
+def test_cockroachdb_only_statements_that_postgresql_parses():
+    """Statements sent only to CockroachDB that PostgreSQL's parser still reads:
+    the changefeed reader's clock and the follower-read staleness."""
+    crdb = CockroachDBDialect_psycopg()
+    statements = {"dialect.CRDB_NOW": dialect.CRDB_NOW,
+                  "dialect.staleness_sql(cockroachdb)": dialect.staleness_sql(crdb)}
+    assert check(statements) == []
+
+
 @contextlib.contextmanager
 def captured() -> list[str]:
     sent: list[str] = []
