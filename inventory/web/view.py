@@ -22,6 +22,7 @@ from .apq import ApqError, PersistedQueries
 from ..auth.cost import BAD_REQUEST
 from ..graphql_runtime.errors import formatted
 from .body import BadRequest, decode_json, error_body, graphql_request, replaying
+from .frames import SharedPayloads
 from ..observability.tracing import add_trace_id
 from ..resolvers.context import make_context
 
@@ -93,6 +94,7 @@ class InventoryGraphQL(GraphQL):
         self.security = security  # inventory.auth.http.Security
         self.persisted_queries = PersistedQueries()
         self.trusted = trusted  # inventory.web.trusted.TrustedDocuments, or None
+        self.shared_payloads = SharedPayloads()
         # @defer/@stream answers are multipart: only strawberry's own path sends them.
         self.lean_posts = not schema.config.enable_experimental_incremental_execution
 
@@ -174,8 +176,10 @@ class InventoryGraphQL(GraphQL):
     def encode_json(self, data: object) -> str:
         # orjson (docs/performance.md, item 5). Returned as
         # str because strawberry sends bytes over WebSocket as binary frames, which
-        # graphql-ws clients do not read.
-        return orjson.dumps(data).decode()
+        # graphql-ws clients do not read. A subscription event's payload is
+        # encoded once for all the subscribers of its selection (web/frames.py).
+        frame = self.shared_payloads.frame(data)
+        return frame if frame is not None else orjson.dumps(data).decode()
 
     async def execute_single(self, request, request_adapter, sub_response, context,
                              root_value, request_data):
