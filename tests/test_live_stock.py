@@ -173,6 +173,22 @@ async def test_feed_reconnects_and_resumes_from_its_cursor(
     assert [(c["version"], c["onHand"]) for c in got] == [(v, v) for v in range(2, 8)]
 
 
+async def test_a_commit_of_the_subscribers_process_wakes_its_feed(
+        graphql, probe, start_api_server, stocked_level):
+    """The feed of this server polls once a minute: only the wake-up by a
+    commit of the same process brings the changes before the client's deadline."""
+    sku, code = await stocked_level(0)
+    with start_api_server("api-slow-poll", INVENTORY_CHANGE_POLL_INTERVAL="60") as server:
+        writer = graphql(server)
+        async with WsClient(server.url) as ws:
+            await ws.subscribe_ready(probe, {"skus": [sku]})
+            for _ in range(3):
+                await writer.receive(sku, code, 1)
+            got = await ws.changes(3, timeout=15)
+    assert [(c["sku"], c["onHand"], c["version"]) for c in got] == [
+        (sku, 1, 1), (sku, 2, 2), (sku, 3, 3)]
+
+
 async def test_subscribers_with_the_same_or_other_selections_each_get_their_fields(
         api, probe, second_server, stocked_level):
     """Subscribers of one selection share its result per event; another

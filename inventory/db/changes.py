@@ -113,6 +113,9 @@ class XminReader:
     # gave to transactions whose WAL never reached it (never committed ones).
     # Resuming this many ids early covers that; the consumer drops repeats.
     FAILOVER_REWIND = 10_000
+    # Woken polls (a commit of this process wakes the reader) are at least this
+    # far apart: at most 100 a second however many commits.
+    MIN_GAP_S = 0.01
 
     def __init__(self, url: str, interval_s: float = 0.05, idle_interval_s: float = 1.0):
         # Its own small pool (one connection, more for subscription starts), to the
@@ -125,10 +128,12 @@ class XminReader:
             connect_args={"connect_timeout": 5, "application_name": READER_NAME})
         self.interval_s = interval_s
         self.idle_interval_s = idle_interval_s
+        self.min_gap_s = min(self.MIN_GAP_S, interval_s)
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
-        """Poll now rather than at the end of the interval (e.g. a first subscriber)."""
+        """Poll now rather than at the end of the interval (e.g. a first
+        subscriber, a commit of this process), or as soon as `min_gap_s` allows."""
         self._wake.set()
 
     async def start(self) -> str:
@@ -170,8 +175,10 @@ class XminReader:
     async def batches(self, after: str, tenants: Tenants | None = None
                       ) -> AsyncIterator[Batch]:
         cursor = after
+        loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
+            started = loop.time()
             wanted = None if tenants is None else tenants()
             batch = await self.read(cursor, wanted)
             yield batch
@@ -180,6 +187,10 @@ class XminReader:
             pause = self.idle_interval_s if wanted is not None and not wanted else self.interval_s
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), pause)
+            # Woken early: still no sooner than `min_gap_s` after the last poll.
+            rest = self.min_gap_s - (loop.time() - started)
+            if rest > 0:
+                await asyncio.sleep(rest)
 
 
 _HLC = re.compile(r"^\d+(\.\d+)?$")

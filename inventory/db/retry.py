@@ -62,6 +62,9 @@ class RetryStats:
 stats = RetryStats()
 RetryListener = Callable[[int, str], None]
 retry_listeners: list[RetryListener] = []  # called with (attempt, sqlstate) on each retry
+# Called with no argument after each transaction this process committed (the
+# change feed reads sooner: events/live.py).
+commit_listeners: list[Callable[[], None]] = []
 
 
 class DatabaseUnavailable(Exception):
@@ -130,6 +133,8 @@ async def run_transaction(
                     result = await work(conn)
                     committing = True
                 # Leaving the block committed successfully.
+                for listener in commit_listeners:
+                    listener()
                 return result
         except RetryTransaction:
             last_state = "rerun"

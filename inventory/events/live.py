@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 
 from ..config import _number as env_number
+from ..db import retry
 from ..db.changes import ledger_reader
 from ..db.dialect import change_feed_mode
 from ..db.engine import Database
@@ -37,12 +38,22 @@ class LiveStock:
     def start(self) -> None:
         if self.mode != "off":
             self._task = asyncio.create_task(self._run())
+            retry.commit_listeners.append(self._committed)
+
+    def _committed(self) -> None:
+        """A transaction of this process committed: while anyone subscribes, the
+        reader looks for it now instead of at its next poll. (Commits of other
+        processes wait for the poll.)"""
+        if self.hub.tenants():
+            self.reader.wake()
 
     async def _run(self) -> None:
         untraced()  # its polls would be a root trace every 50 ms; observed through stats
         await self.feed.run()
 
     async def stop(self) -> None:
+        if self._committed in retry.commit_listeners:
+            retry.commit_listeners.remove(self._committed)
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
