@@ -43,6 +43,7 @@ BENCH_KEY_VAR = "INVENTORY_BENCH_API_KEY"  # the API key, parent to subscriber p
 # Server settings for a benchmark with many subscribers on one key: the socket
 # cap per credential (20 by default) would refuse all but the first sockets.
 SERVER_ENV = {"INVENTORY_WS_PER_CREDENTIAL": "0"}
+IDLE_SECONDS = 3
 
 
 def connect_deadline(count: int) -> float:
@@ -223,12 +224,16 @@ async def main(args) -> None:
             subs = await asyncio.to_thread(SubscriberProcess, base, args.subscribers, skus,
                                            api_key)
             subscribed_rss = rss_mb(server.pid)
+            idle_cpu0 = cpu_s(server.pid)
+            await asyncio.sleep(IDLE_SECONDS)  # no writes: what open sockets cost alone
+            upkeep = (cpu_s(server.pid) - idle_cpu0) / IDLE_SECONDS
 
             print(f"with subscribers: {args.writers} writers, {args.seconds}s", flush=True)
-            cpu0 = cpu_s(server.pid)
+            cpu0, client_cpu0 = cpu_s(server.pid), cpu_s(subs.process.pid)
             acks: dict = {}
             rate, lat = await write_load(api, skus, code, args.writers, args.seconds, acks)
             writes = int(rate * args.seconds)
+            client_busy = (cpu_s(subs.process.pid) - client_cpu0) / args.seconds
             await asyncio.sleep(2)  # let the last events arrive
             sub_cpu = (cpu_s(server.pid) - cpu0) / max(1, writes)
             expected = writes * args.subscribers / len(skus)
@@ -261,6 +266,8 @@ async def main(args) -> None:
     print(f"server CPU per write: {base_cpu * 1000:.2f} ms without subscribers, "
           f"{sub_cpu * 1000:.2f} ms with (incl. fan-out to "
           f"~{args.subscribers / len(skus):.0f} subscribers each, and idle socket upkeep)")
+    print(f"server CPU with the subscribers connected and no writes: {upkeep:.1%} of one "
+          f"core ({upkeep / max(rate, 1e-9) * 1000:.2f} ms per write at the rate above)")
     print(f"events delivered {received} of ~{expected:.0f} expected; "
           f"subscriptions closed by overflow {overflowed}, by another error {failed}")
     print(f"delivery latency (txn start -> subscriber): p50 {pct(delays, .5) * 1000:.1f} ms, "
@@ -270,6 +277,8 @@ async def main(args) -> None:
           f"max {max(after_ack or [0]) * 1000:.1f} ms")
     print(f"server RSS idle {idle_rss:.1f} MB, with subscribers {subscribed_rss:.1f} MB: "
           f"{(subscribed_rss - idle_rss) * 1024 / args.subscribers:.1f} KB per subscriber")
+    print(f"subscriber client process: {client_busy:.0%} of one core while writing "
+          f"(near 100%, its own lag adds to the latencies)")
     print(f"machine load average (1, 5, 15 min) at the end: "
           f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     if after_commit:
