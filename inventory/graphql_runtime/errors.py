@@ -17,7 +17,7 @@ from typing import Any
 
 from graphql import GraphQLError
 
-from ..service.failures import UNAVAILABLE_ERRORS
+from ..db.failures import UNAVAILABLE_ERRORS
 
 log = logging.getLogger(__name__)
 

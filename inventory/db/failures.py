@@ -2,15 +2,15 @@
 retry them (UNAVAILABLE).
 
 Reads and writes turn the driver's errors for an unreachable database or a
-pool with no connection free in time into DatabaseUnavailable (service/reads.py,
-db/retry.py); the change feed and the subscriptions' lookups may still raise
-the driver's own.
+pool with no connection free in time into DatabaseUnavailable (retry.py,
+service/reads.py); the change feed and the subscriptions' lookups may still
+raise the driver's own.
 """
 from __future__ import annotations
 
 from sqlalchemy import exc as sa_exc
 
-from ..db.retry import DatabaseUnavailable
+from .retry import DatabaseUnavailable
 
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     DatabaseUnavailable, sa_exc.OperationalError, sa_exc.TimeoutError, OSError)
