@@ -37,9 +37,9 @@ from typing import Any, Callable, Protocol, Sequence
 
 from graphql import GraphQLError, GraphQLSchema, parse
 from strawberry.extensions import SchemaExtension
-from strawberry.schema.schema import validate_document
 
 from .document_cache import ParsedDocuments, PerDocument
+from .strawberry_compat import graphql_core_schema, provided_operation_name, validate_document
 
 _validate = PerDocument(lambda document, schema, rules: validate_document(schema, document, rules))
 # Stands in for a document that did not parse, so the request goes on to the
@@ -110,10 +110,9 @@ class DocumentChecks(SchemaExtension):
             ec.graphql_document = _UNREADABLE
             yield
             return
-        # strawberry keeps the operationName the request gave (None when it gave
-        # none) only in this attribute; `operation_name` falls back to the first.
-        name = getattr(ec, "_provided_operation_name", ec.operation_name)
-        analysis = self.documents.analyses(ec.graphql_document, name, ec.schema._schema)
+        name = provided_operation_name(ec)
+        analysis = self.documents.analyses(ec.graphql_document, name,
+                                           graphql_core_schema(ec.schema))
         self.refusal = self.documents.measure.refusal(analysis, ec)
         yield
 
@@ -123,8 +122,9 @@ class DocumentChecks(SchemaExtension):
             if self.refusal is not None:
                 ec.pre_execution_errors = [self.refusal]
             else:
-                ec.pre_execution_errors = _validate(ec.graphql_document, ec.schema._schema,
-                                                    ec.validation_rules + self.rules)
+                ec.pre_execution_errors = _validate(
+                    ec.graphql_document, graphql_core_schema(ec.schema),
+                    ec.validation_rules + self.rules)
             if ec.pre_execution_errors:
                 _note_refusal(ec.context)
         yield

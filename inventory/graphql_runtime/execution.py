@@ -32,12 +32,13 @@ from typing import Any
 import orjson
 from graphql import print_ast
 from graphql.type.definition import GraphQLResolveInfoHelpers
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from .strawberry_compat import ExecutionContextBase
 
 SHARED_RESULTS = "shared_results"
 
 
-class AcyclicExecutionContext(StrawberryGraphQLCoreExecutionContext):
+class AcyclicExecutionContext(ExecutionContextBase):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         executor = weakref.ref(self)

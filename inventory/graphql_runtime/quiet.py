@@ -2,7 +2,7 @@
 
 - Error logging is left to the HTTP view (which logs only unexpected errors,
   once, with an error id) instead of logging every error.
-- Extension hooks are resolved once per extension class (hooks.py).
+- Extension hooks are resolved once per extension class (strawberry_compat.py).
 - Operations run in an execution context without a reference cycle
   (execution.py), so their objects are freed when they end.
 """
@@ -11,16 +11,13 @@ from __future__ import annotations
 import strawberry
 
 from .execution import AcyclicExecutionContext
-from .hooks import CachedHooksRunner
+from .strawberry_compat import CachedExtensionHooks
 
 
-class QuietSchema(strawberry.Schema):
+class QuietSchema(CachedExtensionHooks, strawberry.Schema):
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("execution_context_class", AcyclicExecutionContext)
         super().__init__(*args, **kwargs)
 
     def process_errors(self, errors, execution_context=None) -> None:
         return None
-
-    def create_extensions_runner(self, execution_context, extensions):
-        return CachedHooksRunner(execution_context=execution_context, extensions=extensions)

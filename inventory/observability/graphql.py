@@ -19,10 +19,10 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
-from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from ..graphql_runtime.document_cache import PerDocument
 from ..graphql_runtime.errors import error_code
+from ..graphql_runtime.strawberry_compat import REQUEST_ERRORS as REFUSED_BY_SCHEMA
 from . import metrics, tracing
 
 # User errors (typed results) noted by the resolvers during this operation.
@@ -39,7 +39,7 @@ MAX_LABELLED_ROOT_FIELDS = 3
 REFUSED_BEFORE_VALIDATION = frozenset({"RATE_LIMITED", "UNAUTHENTICATED"})
 # Raised out of the operation (strawberry answers them HTTP 400 with a plain
 # text reason, e.g. a mutation sent with GET): rejected requests, code BAD_REQUEST.
-REQUEST_ERRORS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
+REQUEST_ERRORS = (MissingQueryError, *REFUSED_BY_SCHEMA)
 
 
 def note_user_error(code: str) -> None:

@@ -4,23 +4,28 @@ inventory/graphql_runtime/errors.py: always an `extensions.code`, nothing
 internal leaked)."""
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import orjson
-from cross_web import HTTPException  # what strawberry's view raises for a bad request
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.websockets import WebSocketState
-from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
-from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import MissingQueryError
+from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
 from . import media
 from .apq import ApqError, PersistedQueries
 from ..auth.cost import BAD_REQUEST
 from ..graphql_runtime.errors import formatted
+from ..graphql_runtime.strawberry_compat import (
+    REQUEST_ERRORS,
+    HTTPException,
+    ViewHooks,
+    allowed_operation_types,
+    refused_request_reason,
+)
 from .body import BadRequest, decode_json, error_body, graphql_request, replaying
 from .frames import SharedPayloads
 from ..observability.tracing import add_trace_id
@@ -70,23 +75,18 @@ def _request_error(result: ExecutionResult) -> bool:
         (e.extensions or {}).get("code") == BAD_REQUEST for e in result.errors)
 
 
-class _WebSocketAdapter(ASGIWebSocketAdapter):
-    """strawberry's, for sockets this server may close itself (a revoked
-    credential, too many sockets): closing twice does nothing, and what the
-    socket's operations still send once it is closed is dropped (their tasks
-    end when strawberry's handler sees the close)."""
-
-    async def send_json(self, message) -> None:
-        if self.ws.application_state != WebSocketState.DISCONNECTED:
-            await super().send_json(message)
-
-    async def close(self, code: int, reason: str) -> None:
-        if self.ws.application_state != WebSocketState.DISCONNECTED:
-            await super().close(code, reason)
+def _sub_response() -> Response:
+    """The response whose status and headers the operation may set (as
+    strawberry's view makes it: no status yet, no content-length)."""
+    sub_response = Response()
+    sub_response.status_code = None  # type: ignore[assignment]
+    del sub_response.headers["content-length"]
+    return sub_response
 
 
-class InventoryGraphQL(GraphQL):
-    websocket_adapter_class = _WebSocketAdapter
+class InventoryGraphQL(ViewHooks, GraphQL):
+    """strawberry's ASGI view; strawberry's own HTTP path reaches
+    `execute_request` through ViewHooks (inventory/graphql_runtime/strawberry_compat.py)."""
 
     def __init__(self, schema, ctx, security=None, trusted=None, **kwargs):
         super().__init__(schema, **kwargs)
@@ -146,28 +146,26 @@ class InventoryGraphQL(GraphQL):
             raise json.JSONDecodeError(error.message, "", 0) from None
 
     async def _post(self, scope, receive, send, data: dict, answer: str) -> None:
-        """strawberry's HTTP path for the common request: one JSON operation by
-        POST, one JSON answer. The same hooks in the same order (context, APQ,
-        execution, process_result), minus the generality this request does not
-        need: header parsing for streaming transports, request adapters, two
-        Response objects per request (docs/performance.md, item 23)."""
+        """The common request: one JSON operation by POST, one JSON answer. The
+        same documented hooks in the same order as strawberry's own HTTP path
+        (get_context, get_root_value, execute_request, process_result), minus
+        the generality this request does not need: header parsing for
+        streaming transports, request adapters, two Response objects per
+        request (docs/performance.md, item 23)."""
         request = Request(scope, receive)
-        sub_response = await self.get_sub_response(request)
+        sub_response = _sub_response()
         context = await self.get_context(request, response=sub_response)
-        request_data = GraphQLRequestData(
-            query=data.get("query"), variables=data.get("variables"),
-            operation_name=data.get("operationName"), extensions=data.get("extensions"),
-            protocol="http")
+        root_value = await self.get_root_value(request)
         try:
-            result = await self.execute_single(request, self.request_adapter_class(request),
-                                               sub_response, context, None, request_data)
+            result = await self.execute_request(
+                request, sub_response, context, root_value, query=data.get("query"),
+                variables=data.get("variables"), operation_name=data.get("operationName"),
+                extensions=data.get("extensions"), method="POST")
         except HTTPException as error:
             await _send_json(send, error.status_code, error_body(
                 BAD_REQUEST, _reason(error), answer == media.JSON), answer=answer)
             return
         response_data = await self.process_result(request, result)
-        if result.errors:
-            self._handle_errors(result.errors, response_data)
         await _send_json(send, sub_response.status_code or 200, orjson.dumps(response_data),
                          sub_response.headers.raw, answer)
         if sub_response.background:
@@ -181,26 +179,34 @@ class InventoryGraphQL(GraphQL):
         frame = self.shared_payloads.frame(data)
         return frame if frame is not None else orjson.dumps(data).decode()
 
-    async def execute_single(self, request, request_adapter, sub_response, context,
-                             root_value, request_data):
-        """Resolves persisted queries first: from the trusted documents when they
-        are on (inventory/web/trusted.py), else automatic ones (inventory/web/apq.py)."""
+    async def execute_request(self, request, sub_response, context, root_value, *,
+                              query, variables, operation_name, extensions,
+                              method: str) -> ExecutionResult:
+        """One operation of an HTTP request, by either path. Resolves persisted
+        queries first: from the trusted documents when they are on
+        (inventory/web/trusted.py), else automatic ones (inventory/web/apq.py).
+        A request the schema refuses before running it (no query, a mutation
+        by GET, an unknown operationName) raises HTTPException 400, as
+        strawberry's view does."""
         if self.trusted is not None:
-            query = self.trusted.resolve(request_data.query, request_data.extensions)
+            query = self.trusted.resolve(query, extensions)
         else:
             principal = getattr(context, "principal", None)
             query = self.persisted_queries.resolve(
-                request_data.query, request_data.extensions,
-                principal.tenant_id if principal is not None else None)
+                query, extensions, principal.tenant_id if principal is not None else None)
         if isinstance(query, ApqError):
             return ExecutionResult(
                 data=None, errors=[GraphQLError(query.message, extensions={"code": query.code})]
             )
-        if query is not request_data.query:
-            request_data = dataclasses.replace(request_data, query=query)
-        result = await super().execute_single(
-            request, request_adapter, sub_response, context, root_value, request_data
-        )
+        try:
+            result = await self.schema.execute(
+                query, variable_values=variables, context_value=context,
+                root_value=root_value, operation_name=operation_name,
+                allowed_operation_types=allowed_operation_types(
+                    method, self.allow_queries_via_get),
+                operation_extensions=extensions)
+        except (MissingQueryError, *REQUEST_ERRORS) as error:
+            raise HTTPException(400, refused_request_reason(error, method)) from error
         if _request_error(result):
             sub_response.status_code = 400
         elif (media.request_error(result.data, result.errors)

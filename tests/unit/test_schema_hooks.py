@@ -1,5 +1,5 @@
 """The schema's cheaper request machinery gives strawberry's answers: extension
-hooks resolved once per class (inventory/graphql_runtime/hooks.py) and validation remembered per
+hooks resolved once per class (inventory/graphql_runtime/strawberry_compat.py) and validation remembered per
 document object (graphql_runtime/documents.py, graphql_runtime/document_cache.py)."""
 from __future__ import annotations
 

@@ -1,0 +1,236 @@
+"""Every use of strawberry's non-public API, in this one module.
+
+The rest of the code uses only what strawberry documents: `strawberry.Schema`
+with `execution_context_class`, `extensions` and `process_errors`,
+`SchemaExtension` hooks and `execution_context`, the ASGI view's `get_context`,
+`get_root_value`, `process_result`, `encode_json`, `decode_json` and
+`on_ws_connect`, and `Schema.execute`. What follows has no public hook; each
+item names the strawberry internals it relies on, and
+tests/unit/test_strawberry_compat.py checks every one of them against the
+installed strawberry, so a release that changes one fails that test by name
+instead of changing behaviour quietly. pyproject.toml therefore allows a range
+of strawberry releases, not one minor line.
+
+1. `graphql_core_schema(schema)`: `Schema._schema`, the graphql-core schema that
+   documents are validated and analysed against.
+2. `provided_operation_name(execution_context)`:
+   `ExecutionContext._provided_operation_name`, the operationName the request
+   gave (None when it gave none); the public `operation_name` falls back to
+   the document's first operation, which would hide "several operations and
+   no operationName".
+3. `validate_document`: `strawberry.schema.schema.validate_document`, graphql-core's
+   validation plus strawberry's own rules (`Maybe`, `@oneOf`), as the schema
+   runs it when no extension validates.
+4. `ExecutionContextBase`: `strawberry.schema.schema.StrawberryGraphQLCoreExecutionContext`,
+   the base of a class given as `Schema(execution_context_class=...)` (the
+   parameter is documented, the base that passes operation extensions and
+   builds strawberry's `info` is not).
+5. `REQUEST_ERRORS`, `refused_request_reason`, `allowed_operation_types`,
+   `HTTPException`: what `Schema.execute` raises for a request it refuses
+   before running it (`strawberry.schema.exceptions`, `MissingQueryError`),
+   with the reason strawberry's view answers with (HTTP 400); the operation
+   types an HTTP method may run (`strawberry.types.graphql.OperationType.from_http`);
+   and the exception strawberry's view raises for a refused request
+   (cross_web's `HTTPException`, which strawberry uses without re-exporting it).
+6. `CachedExtensionHooks`: `Schema.create_extensions_runner`,
+   `SchemaExtensionsRunner` and the context managers of
+   `strawberry.extensions.context` (`HOOK_NAME`, `hooks`, `default_hook`,
+   `WrappedHook`). strawberry builds four hook lists for every operation:
+   for each extension and each list it looks the hook up, inspects it
+   (generator? async generator? plain function?) and wraps it in a new
+   context-manager factory: with the six extensions the schema then had, 24
+   lookups and a dozen `functools.update_wrapper` calls per request
+   (docs/performance.md, item 27). The answer depends only on the extension's
+   class, so it is computed once per class and hook, and each request only
+   binds the cached factory to its own extension instance. The context
+   managers themselves are strawberry's (same enter/exit order, same exit
+   stacks); only how their hook lists are built changes.
+7. `ViewHooks.execute_single`: `AsyncBaseHTTPView.execute_single`, which
+   strawberry's own HTTP path (GET, streaming transports, batches) calls for
+   each operation. It hands the operation to the view's `execute_request`,
+   which the lean path for JSON POSTs calls too (inventory/web/view.py), so both
+   resolve persisted queries and set status codes in one place.
+8. `ViewHooks.websocket_adapter_class`: `strawberry.asgi.ASGIWebSocketAdapter`
+   (`ws`, `send_json`, `close`) and the view's `websocket_adapter_class`, for sockets
+   this server may close itself (a revoked credential, too many sockets):
+   closing twice does nothing, and what the socket's operations still send
+   once it is closed is dropped (their tasks end when strawberry's handler
+   sees the close).
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+from typing import Any, Callable, Mapping
+
+from starlette.websockets import WebSocketState
+from cross_web import HTTPException  # noqa: F401 (item 5)
+from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.exceptions import MissingQueryError
+from strawberry.extensions import SchemaExtension
+from strawberry.extensions.context import (
+    ExecutingContextManager,
+    ExtensionContextManagerBase,
+    OperationContextManager,
+    ParsingContextManager,
+    ValidationContextManager,
+    WrappedHook,
+)
+from strawberry.extensions.runner import SchemaExtensionsRunner
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
+from strawberry.types.graphql import OperationType
+
+# 1.
+def graphql_core_schema(schema: Any) -> Any:
+    """The graphql-core schema of a strawberry `Schema`."""
+    return schema._schema
+
+
+# 2.
+def provided_operation_name(execution_context: Any) -> str | None:
+    """The operationName the request gave, None when it gave none."""
+    return execution_context._provided_operation_name
+
+
+# 3. validate_document(graphql_core_schema, document, rules) -> list[GraphQLError],
+# imported above.
+
+# 4.
+ExecutionContextBase = StrawberryGraphQLCoreExecutionContext
+
+# 5.
+REQUEST_ERRORS = (CannotGetOperationTypeError, InvalidOperationTypeError)
+
+
+def refused_request_reason(error: Exception, method: str) -> str:
+    """strawberry's view's reason for answering HTTP 400 to `error`, one of
+    MissingQueryError and REQUEST_ERRORS raised by `Schema.execute`."""
+    if isinstance(error, CannotGetOperationTypeError):
+        return error.as_http_error_reason()
+    if isinstance(error, InvalidOperationTypeError):
+        return error.as_http_error_reason(method)
+    if isinstance(error, MissingQueryError):
+        return "No GraphQL query found in the request"
+    raise TypeError(f"not a refused request: {error!r}")
+
+
+def allowed_operation_types(method: str, allow_queries_via_get: bool) -> set:
+    """The operation types a request with this HTTP method may run, as
+    strawberry's view decides them."""
+    allowed = OperationType.from_http(method)
+    if not allow_queries_via_get and method == "GET":
+        allowed = allowed - {OperationType.QUERY}
+    return allowed
+
+
+# 6.
+# (extension class, hook name) -> (factory taking the extension, is_async), or None
+_resolved: dict[tuple[type, str], tuple[Callable[[Any], Any], bool] | None] = {}
+
+
+def _resolve(cls: type, hook_name: str) -> tuple[Callable[[Any], Any], bool] | None:
+    hook_fn = getattr(cls, hook_name)
+    if hook_fn is getattr(SchemaExtension, hook_name):
+        return None  # the extension does not take part in this step
+    if inspect.isgeneratorfunction(hook_fn):
+        return contextlib.contextmanager(hook_fn), False
+    if inspect.isasyncgenfunction(hook_fn):
+        return contextlib.asynccontextmanager(hook_fn), True
+    if inspect.iscoroutinefunction(hook_fn):
+        @contextlib.asynccontextmanager
+        async def awaited(extension):
+            await hook_fn(extension)
+            yield
+        return awaited, True
+    if callable(hook_fn):
+        @contextlib.contextmanager
+        def called(extension):
+            hook_fn(extension)
+            yield
+        return called, False
+    raise ValueError(f"Hook {hook_name} on {cls.__name__} must be callable, "
+                     f"received {hook_fn!r}")
+
+
+def _hooks(extensions: list[SchemaExtension], hook_name: str) -> list[WrappedHook]:
+    hooks = []
+    for extension in extensions:
+        key = (type(extension), hook_name)
+        try:
+            resolved = _resolved[key]
+        except KeyError:
+            resolved = _resolved[key] = _resolve(*key)
+        if resolved is not None:
+            factory, is_async = resolved
+            hooks.append(WrappedHook(extension, functools.partial(factory, extension), is_async))
+    return hooks
+
+
+def _cached(base: type[ExtensionContextManagerBase]) -> type[ExtensionContextManagerBase]:
+    class Cached(base):  # type: ignore[valid-type, misc]
+        __slots__ = ()
+
+        def __init__(self, extensions: list[SchemaExtension]) -> None:
+            self.default_hook = getattr(SchemaExtension, self.HOOK_NAME)
+            self.hooks = _hooks(extensions, self.HOOK_NAME)
+
+    Cached.__name__ = Cached.__qualname__ = f"Cached{base.__name__}"
+    return Cached
+
+
+_Operation = _cached(OperationContextManager)
+_Parsing = _cached(ParsingContextManager)
+_Validation = _cached(ValidationContextManager)
+_Executing = _cached(ExecutingContextManager)
+
+
+class CachedHooksRunner(SchemaExtensionsRunner):
+    def operation(self):
+        return _Operation(self.extensions)
+
+    def parsing(self):
+        return _Parsing(self.extensions)
+
+    def validation(self):
+        return _Validation(self.extensions)
+
+    def executing(self):
+        return _Executing(self.extensions)
+
+
+class CachedExtensionHooks:
+    """Mixin for a `strawberry.Schema` subclass: extension hooks resolved once
+    per extension class (item 6)."""
+
+    def create_extensions_runner(self, execution_context, extensions):
+        return CachedHooksRunner(execution_context=execution_context, extensions=extensions)
+
+
+# 8.
+class WebSocketAdapter(ASGIWebSocketAdapter):
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        if self.ws.application_state != WebSocketState.DISCONNECTED:
+            await super().send_json(message)
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.ws.application_state != WebSocketState.DISCONNECTED:
+            await super().close(code, reason)
+
+
+# 7. and 8.
+class ViewHooks:
+    """Mixin for strawberry's ASGI view (before it in the bases): each operation
+    of strawberry's own HTTP path goes to the view's `execute_request`, and
+    sockets get `WebSocketAdapter`."""
+
+    websocket_adapter_class = WebSocketAdapter
+
+    async def execute_single(self, request, request_adapter, sub_response, context,
+                             root_value, request_data):
+        return await self.execute_request(
+            request, sub_response, context, root_value, query=request_data.query,
+            variables=request_data.variables, operation_name=request_data.operation_name,
+            extensions=request_data.extensions, method=request_adapter.method)
+

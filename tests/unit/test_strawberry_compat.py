@@ -1,0 +1,190 @@
+"""The strawberry internals inventory/graphql_runtime/strawberry_compat.py relies
+on, checked against the installed strawberry: a release that changes one fails
+here, naming the hook and the module's item, rather than changing behaviour
+quietly. Each check exercises the hook through strawberry's own code where it
+can (a schema executing, strawberry's ASGI view answering)."""
+from __future__ import annotations
+
+import inspect
+from importlib.metadata import version
+
+import httpx
+import pytest
+import strawberry
+from graphql.execution.executor import Executor as GraphQLCoreExecutor
+from graphql import GraphQLSchema, parse, specified_rules
+from strawberry.asgi import GraphQL
+from strawberry.extensions import SchemaExtension
+
+from inventory.graphql_runtime import strawberry_compat as compat
+
+STRAWBERRY = version("strawberry-graphql")
+
+
+def changed(item: int, hook: str) -> str:
+    return (f"strawberry {STRAWBERRY} changed {hook}: update item {item} of "
+            f"inventory/graphql_runtime/strawberry_compat.py")
+
+
+def params(function) -> list[str]:
+    return list(inspect.signature(function).parameters)
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def hello(self) -> str:
+        return "world"
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    def touch(self) -> int:
+        return 1
+
+
+def test_graphql_core_schema():
+    schema = strawberry.Schema(query=Query)
+    core = compat.graphql_core_schema(schema)
+    assert isinstance(core, GraphQLSchema) and core.query_type.name == "Query", \
+        changed(1, "Schema._schema")
+
+
+async def test_provided_operation_name():
+    seen: list[object] = []
+
+    class Record(SchemaExtension):
+        def on_parse(self):
+            yield
+            seen.append(compat.provided_operation_name(self.execution_context))
+
+    schema = strawberry.Schema(query=Query, extensions=[Record])
+    await schema.execute("query A { hello }")
+    await schema.execute("query A { hello } query B { hello }", operation_name="B")
+    assert seen == [None, "B"], changed(2, "ExecutionContext._provided_operation_name")
+
+
+def test_validate_document():
+    assert params(compat.validate_document)[:3] == ["schema", "document", "validation_rules"], \
+        changed(3, "strawberry.schema.schema.validate_document")
+    core = compat.graphql_core_schema(strawberry.Schema(query=Query))
+    assert compat.validate_document(core, parse("{ hello }"), tuple(specified_rules)) == []
+    errors = compat.validate_document(core, parse("{ nope }"), tuple(specified_rules))
+    assert errors and "nope" in errors[0].message, changed(3, "validate_document")
+
+
+async def test_execution_context_base():
+    assert issubclass(compat.ExecutionContextBase, GraphQLCoreExecutor), \
+        changed(4, "StrawberryGraphQLCoreExecutionContext")
+    built: list[object] = []
+
+    class Recording(compat.ExecutionContextBase):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            built.append(self.operation_extensions)
+
+    schema = strawberry.Schema(query=Query, execution_context_class=Recording)
+    result = await schema.execute("{ hello }", operation_extensions={"x": 1})
+    assert result.data == {"hello": "world"} and built == [{"x": 1}], \
+        changed(4, "Schema(execution_context_class=...) with StrawberryGraphQLCoreExecutionContext")
+
+
+async def test_request_errors_and_reasons():
+    schema = strawberry.Schema(query=Query, mutation=Mutation)
+    get = compat.allowed_operation_types("GET", True)
+    assert {t.value for t in get} >= {"query"} and "mutation" not in {t.value for t in get}, \
+        changed(5, "OperationType.from_http")
+    assert "query" not in {t.value for t in compat.allowed_operation_types("GET", False)}
+    cases = [
+        (dict(query="mutation { touch }", allowed_operation_types=get), "GET", "mutations"),
+        (dict(query="query A { hello }", operation_name="B"), "POST", "B"),
+        (dict(query=None), "POST", "No GraphQL query"),
+    ]
+    for kwargs, method, expected in cases:
+        with pytest.raises(Exception) as raised:
+            await schema.execute(**kwargs)
+        assert isinstance(raised.value, (*compat.REQUEST_ERRORS, compat.MissingQueryError)), \
+            changed(5, f"the exception Schema.execute raises for {kwargs}")
+        assert expected in compat.refused_request_reason(raised.value, method), \
+            changed(5, "as_http_error_reason of strawberry.schema.exceptions")
+
+
+def test_extension_runner_internals():
+    assert params(strawberry.Schema.create_extensions_runner)[1:] == [
+        "execution_context", "extensions"], changed(6, "Schema.create_extensions_runner")
+    assert [f for f in compat.WrappedHook._fields] == ["extension", "hook", "is_async"], \
+        changed(6, "strawberry.extensions.context.WrappedHook")
+    for manager, hook in ((compat.OperationContextManager, "on_operation"),
+                          (compat.ParsingContextManager, "on_parse"),
+                          (compat.ValidationContextManager, "on_validate"),
+                          (compat.ExecutingContextManager, "on_execute")):
+        assert manager.HOOK_NAME == hook, changed(6, f"{manager.__name__}.HOOK_NAME")
+        cached = compat._cached(manager)([])
+        assert cached.hooks == [] and cached.default_hook is getattr(SchemaExtension, hook)
+    base = inspect.getsource(compat.ExtensionContextManagerBase)
+    for used in ("self.hooks", "self.default_hook", "__enter__", "__aenter__"):
+        assert used in base, changed(6, f"ExtensionContextManagerBase ({used})")
+    for step in ("operation", "parsing", "validation", "executing"):
+        assert callable(getattr(compat.SchemaExtensionsRunner, step, None)), \
+            changed(6, f"SchemaExtensionsRunner.{step}")
+
+
+def test_view_internals():
+    assert params(GraphQL.execute_single)[1:] == [
+        "request", "request_adapter", "sub_response", "context", "root_value",
+        "request_data"], changed(7, "AsyncBaseHTTPView.execute_single")
+    assert issubclass(compat.WebSocketAdapter, GraphQL.websocket_adapter_class), \
+        changed(8, "GraphQL.websocket_adapter_class")
+    assert params(compat.ASGIWebSocketAdapter.__init__)[1:] == ["view", "request", "response"]
+    assert params(compat.ASGIWebSocketAdapter.close)[1:] == ["code", "reason"], \
+        changed(8, "ASGIWebSocketAdapter.close")
+    assert params(compat.ASGIWebSocketAdapter.send_json)[1:] == ["message"], \
+        changed(8, "ASGIWebSocketAdapter.send_json")
+    assert "self.ws" in inspect.getsource(compat.ASGIWebSocketAdapter), \
+        changed(8, "ASGIWebSocketAdapter.ws")
+
+
+class RecordingView(compat.ViewHooks, GraphQL):
+    """strawberry's own HTTP path, reaching execute_request through ViewHooks."""
+
+    calls: list[tuple] = []
+
+    async def execute_request(self, request, sub_response, context, root_value, *, query,
+                              variables, operation_name, extensions, method):
+        RecordingView.calls.append((query, variables, operation_name, extensions, method))
+        try:
+            return await self.schema.execute(
+                query, variable_values=variables, context_value=context,
+                operation_name=operation_name, operation_extensions=extensions,
+                allowed_operation_types=compat.allowed_operation_types(
+                    method, self.allow_queries_via_get))
+        except (compat.MissingQueryError, *compat.REQUEST_ERRORS) as error:
+            raise compat.HTTPException(400, compat.refused_request_reason(error, method))
+
+
+async def test_strawberry_http_path_calls_execute_single():
+    view = RecordingView(strawberry.Schema(query=Query, mutation=Mutation))
+    RecordingView.calls.clear()
+    transport = httpx.ASGITransport(app=view)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        answer = await client.get("/graphql", params={"query": "{ hello }"})
+        refused = await client.get("/graphql", params={"query": "mutation { touch }"})
+        post = await client.post(
+            "/graphql", json={"query": "{ hello }", "extensions": {"e": 1}})
+    assert RecordingView.calls[0] == ("{ hello }", None, None, None, "GET"), \
+        changed(7, "the arguments strawberry's HTTP path passes to execute_single")
+    assert answer.json() == {"data": {"hello": "world"}}
+    assert refused.status_code == 400 and "mutations" in refused.text.lower(), \
+        changed(5, "HTTPException as strawberry's view answers it")
+    assert post.json() == {"data": {"hello": "world"}}
+    assert RecordingView.calls[-1][3] == {"e": 1} and RecordingView.calls[-1][4] == "POST"
+
+
+def test_http_exception_is_strawberrys():
+    from strawberry.http import async_base_view
+    assert async_base_view.HTTPException is compat.HTTPException, \
+        changed(5, "the HTTPException strawberry's view raises")
+    error = compat.HTTPException(400, "x")
+    assert error.status_code == 400 and error.reason == "x", \
+        changed(5, "HTTPException.status_code and .reason")
