@@ -24,6 +24,7 @@ class LiveStock:
         self.max_subscriptions = env_number("INVENTORY_WS_MAX_SUBSCRIPTIONS", 20, int)
         self.feed = LedgerFeed(self.reader, self.hub)
         self._task: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._position_query: asyncio.Future | None = None
 
     async def _position(self):
@@ -38,13 +39,15 @@ class LiveStock:
     def start(self) -> None:
         if self.mode != "off":
             self._task = asyncio.create_task(self._run())
+            self._loop = asyncio.get_running_loop()
             retry.commit_listeners.append(self._committed)
 
     def _committed(self) -> None:
         """A transaction of this process committed: while anyone subscribes, the
         reader looks for it now instead of at its next poll. (Commits of other
-        processes wait for the poll.)"""
-        if self.hub.tenants():
+        processes wait for the poll; so do commits on another event loop, e.g.
+        of an app that was never stopped.)"""
+        if self._loop is asyncio.get_running_loop() and self.hub.tenants():
             self.reader.wake()
 
     async def _run(self) -> None:
