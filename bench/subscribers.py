@@ -175,10 +175,21 @@ async def write_load(api: Api, skus: list[str], code: str, writers: int, seconds
 
 async def main(args) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="bench-subscribers-"))
-    url = args.database_url
+    url, server_handle = args.database_url, None
     if not url:
         url, server_handle = embedded.start(data_dir)
-        record_commit_times(url, server_handle)
+    try:
+        if server_handle is not None:
+            record_commit_times(url, server_handle)
+        await run(args, url, data_dir)
+    finally:
+        if server_handle is not None:
+            # Restarted (commit timestamps), it is no longer the server its
+            # handle would stop at exit: stopped here.
+            embedded.stop(server_handle)
+
+
+async def run(args, url: str, data_dir: Path) -> None:
     migrate.upgrade(url)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
