@@ -23,6 +23,14 @@ first and its own delays looked like server latency.
    shed or not (a retry storm: no client honours Retry-After).
 3. The ledger audit over the whole database after each mode.
 
+For each phase it also reports the CPU used by the server process and by this
+generator (percent of one core, from /proc and os.times), the load average,
+and how many refusals the server answered at its HTTP parser
+(inventory_requests_shed_early_total). It ends with the goodput ratio (accepted
+req/s at 10x over capacity) and the accepted p99 against the target (>= 0.8x,
+< 500 ms); `--repeat N` runs the limiter-on mode N times, each with its own
+capacity, and prints the spread.
+
 Requests carry an all-scopes API key created in the private database, and rate
 limits are off (INVENTORY_RATE_READ/WRITE=0) so that every refusal counted is
 shedding (503), never rate limiting (429).
@@ -40,8 +48,11 @@ import random
 import signal
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
+
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable as bench/overload.py
 from bench import loadgen  # noqa: E402
@@ -76,6 +87,45 @@ def classify(status: int, payload: bytes) -> str:
     return f"error {status} {code}" if status != 200 or code else "accepted"
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU used by the server process and by this generator over one phase, as
+    percent of one core."""
+
+    def __init__(self, server_pid: int):
+        self.server_pid = server_pid
+        self.server0 = cpu_seconds(server_pid)
+        times = os.times()
+        self.generator0 = times.user + times.system
+        self.wall0 = time.monotonic()
+
+    def read(self) -> dict:
+        wall = max(time.monotonic() - self.wall0, 1e-9)
+        times = os.times()
+        return {"server_cpu_pct": round(100 * (cpu_seconds(self.server_pid) - self.server0) / wall),
+                "generator_cpu_pct": round(
+                    100 * (times.user + times.system - self.generator0) / wall)}
+
+
+def shed_early(url: str, api_key: str) -> float | None:
+    """The server's count of refusals answered at its HTTP parser (None if
+    /metrics does not answer this key)."""
+    try:
+        text = httpx.get(url + "/metrics", headers={"Authorization": f"Bearer {api_key}"},
+                         timeout=5).text
+    except httpx.HTTPError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("inventory_requests_shed_early_total "):
+            return float(line.split()[1])
+    return None
+
+
 def closed_loop(url: str, clients: int, seconds: float, rng: random.Random, api_key: str):
     return loadgen.run(loadgen.closed_loop(
         url, {"Authorization": f"Bearer {api_key}"}, clients, seconds,
@@ -97,12 +147,17 @@ def run_mode(name: str, url: str, root: Path, env: dict, args, rng, capacity: fl
         closed_loop(endpoint, 8, 3, rng, api_key)  # warm-up
         if capacity is None:
             print(f"[{name}] measuring capacity: 16 clients, {args.seconds:.0f}s ...", flush=True)
+            meter = CpuMeter(api.process.pid)
             cap = closed_loop(endpoint, 16, args.seconds, rng, api_key).summary()
+            cap.update(meter.read())
             capacity = cap["accepted_rps"]
             print(f"[{name}] capacity {capacity} req/s (p50 {cap['p50_ms']} ms, "
-                  f"p99 {cap['p99_ms']} ms)", flush=True)
+                  f"p99 {cap['p99_ms']} ms; CPU: server {cap['server_cpu_pct']}%, generator "
+                  f"{cap['generator_cpu_pct']}%)", flush=True)
         else:
             cap = None
+        early_before = shed_early(api.url, api_key)
+        meter = CpuMeter(api.process.pid)
         if args.storm:
             clients = int(16 * args.factor)
             print(f"[{name}] retry storm: {clients} closed-loop clients ({args.factor:g}x the "
@@ -118,6 +173,11 @@ def run_mode(name: str, url: str, root: Path, env: dict, args, rng, capacity: fl
                 lambda: request_body(rng), classify, preopen=args.preopen))
             result = tally.summary()
             result["connections_opened"] = tally.connections
+        result.update(meter.read())
+        early_after = shed_early(api.url, api_key)
+        if early_before is not None and early_after is not None:
+            result["shed_at_parser"] = int(early_after - early_before)
+        result["load_average"] = [round(x, 2) for x in os.getloadavg()]
         alive = api.process.poll() is None
     finally:
         api.stop()
@@ -142,6 +202,9 @@ def main() -> int:
     parser.add_argument("--storm", action="store_true",
                         help="instead of an open-loop spike, factor x 16 closed-loop clients that "
                              "resend at once, shed or not (a retry storm)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the limiter-on mode this many times, each with its own "
+                             "capacity measurement, and print the spread")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--no-pin", dest="pin", action="store_false",
                         help="do not pin the server to CPU 0 and the load generator to CPU 1")
@@ -155,8 +218,17 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rng = random.Random(1)
     report: dict = {"mix": "80% stockLevel, 20% receiveStock", "factor": args.factor,
-                    "pinned": args.pin,
-                    "max_concurrent": args.max_concurrent, "max_queue": args.max_queue, "queue_timeout_s": args.queue_timeout}
+                    "pinned": args.pin, "max_concurrent": args.max_concurrent,
+                    "max_queue": args.max_queue, "queue_timeout_s": args.queue_timeout,
+                    "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+                    "runs": []}
+    limited = {"INVENTORY_MAX_CONCURRENT": str(args.max_concurrent),
+               "INVENTORY_MAX_QUEUE": str(args.max_queue),
+               "INVENTORY_QUEUE_TIMEOUT": str(args.queue_timeout)}
+    plan = [(f"limiter on #{n + 1}" if args.repeat > 1 else "limiter on", limited, True)
+            for n in range(args.repeat)]
+    if not args.no_baseline:
+        plan.append(("limiter off", {"INVENTORY_MAX_CONCURRENT": "0"}, False))
     with tempfile.TemporaryDirectory(prefix="inventory-overload-") as folder:
         root = Path(folder)
         root.chmod(0o755)
@@ -166,48 +238,58 @@ def main() -> int:
         seed.seed(engine.connect, DEFAULT_TENANT_ID, ITEMS, LOCATIONS)
         _, api_key = create_client_key(engine, "overload bench")
         try:
-            modes = [("limiter on", {"INVENTORY_MAX_CONCURRENT": str(args.max_concurrent),
-                                     "INVENTORY_MAX_QUEUE": str(args.max_queue),
-                                     "INVENTORY_QUEUE_TIMEOUT": str(args.queue_timeout)})]
-            if not args.no_baseline:
-                modes.append(("limiter off", {"INVENTORY_MAX_CONCURRENT": "0"}))
-            capacity = None
-            for name, env in modes:
-                capacity, cap, result, alive = run_mode(name, url, root, env, args, rng, capacity,
-                                                        api_key)
+            capacity = cap = None
+            for name, env, own_capacity in plan:
+                capacity, measured, result, alive = run_mode(
+                    name, url, root, env, args, rng, None if own_capacity else capacity, api_key)
+                cap = measured or cap
                 with engine.connect() as conn:
                     checked = audit(conn)
                 result.update(server_stayed_up=alive, audit_ok=checked.ok,
                               audit=f"{checked.levels} levels, {checked.ledger_rows} ledger rows, "
                                     f"{len(checked.discrepancies)} discrepancies")
-                if cap:
-                    report["capacity"] = cap
-                report[name] = result
+                report["runs"].append({"mode": name, "capacity": cap, "spike": result})
                 print(f"[{name}] " + json.dumps(result), flush=True)
         finally:
             engine.dispose()
             embedded.stop(server)
-    print("\n| mode | offered req/s | accepted req/s | p50 ms | p99 ms | shed | other errors "
-          "| audit |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for name in ("limiter on", "limiter off"):
-        r = report.get(name)
-        if not r:
-            continue
+    report["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    print_report(report, args)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0 if all(run["spike"]["audit_ok"] for run in report["runs"]) else 1
+
+
+def print_report(report: dict, args) -> None:
+    print("\n| mode | capacity req/s (CPU server/generator %) | offered req/s | accepted req/s "
+          "| accepted / capacity | p50 ms | p99 ms | shed (at parser) "
+          "| CPU server/generator % | other | audit |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    limited = []
+    for run in report["runs"]:
+        cap, r = run["capacity"], run["spike"]
+        ratio = r["accepted_rps"] / max(cap["accepted_rps"], 1e-9)
         o = dict(r["outcomes"])
         shed = o.pop("shed (503 OVERLOADED)", 0)
         o.pop("accepted", None)
-        print(f"| {name} | {r['offered_rps']} | {r['accepted_rps']} | {r['p50_ms']} | "
-              f"{r['p99_ms']} | {shed} | {o or 0} | {'ok' if r['audit_ok'] else 'FAILED'} |")
-    for name in ("limiter on", "limiter off"):
-        if name in report:
-            factor = report[name]["offered_rps"] / max(report["capacity"]["accepted_rps"], 1)
-            print(f"{name}: offered {factor:.1f}x capacity")
-    print(f"capacity (16 closed-loop clients): {report['capacity']['accepted_rps']} req/s, "
-          f"p50 {report['capacity']['p50_ms']} ms, p99 {report['capacity']['p99_ms']} ms")
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
-    return 0 if all(report[n]["audit_ok"] for n, _ in modes) else 1
+        print(f"| {run['mode']} | {cap['accepted_rps']} ({cap['server_cpu_pct']}/"
+              f"{cap['generator_cpu_pct']}) | {r['offered_rps']} | {r['accepted_rps']} | "
+              f"{ratio:.2f} | {r['p50_ms']} | {r['p99_ms']} | {shed} "
+              f"({r.get('shed_at_parser', '?')}) | {r['server_cpu_pct']}/"
+              f"{r['generator_cpu_pct']} | {o or 0} | {'ok' if r['audit_ok'] else 'FAILED'} |")
+        if run["mode"].startswith("limiter on") and not args.storm:
+            limited.append((ratio, r["p99_ms"] or float("inf")))
+    print(f"load average: {report['load_average_at_start']} at start, "
+          f"{report['load_average_at_end']} at end (2 cores)")
+    for ratio, p99 in limited:
+        met = ratio >= 0.8 and p99 < 500
+        print(f"goodput at {args.factor:g}x: {ratio:.2f}x capacity, accepted p99 {p99} ms "
+              f"(target >= 0.8x and < 500 ms: {'met' if met else 'NOT met'})")
+    if len(limited) > 1:
+        ratios = sorted(ratio for ratio, _ in limited)
+        p99s = sorted(p99 for _, p99 in limited)
+        print(f"spread over {len(limited)} runs: goodput {ratios[0]:.2f}-{ratios[-1]:.2f}x "
+              f"(median {ratios[len(ratios) // 2]:.2f}x), p99 {p99s[0]}-{p99s[-1]} ms")
 
 
 if __name__ == "__main__":

@@ -134,6 +134,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # compressing each one for each socket cost more CPU than sending it, and
         # a compression context per socket (docs/live-stock.md).
         ws_per_message_deflate=False,
+        # uvicorn's httptools protocol, refusing at the parser what the load
+        # limiter would shed (inventory/web/overload.py).
+        http="inventory.web.overload:EarlyShedding" if args.early_shedding else "httptools",
     )
     del server  # keeps the embedded server alive until uvicorn returns
     return 0
@@ -185,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="server processes")
+    serve.add_argument("--no-early-shedding", dest="early_shedding", action="store_false",
+                       help="refuse overload only in the ASGI limiter, not at the HTTP parser "
+                            "(uvicorn's plain httptools protocol; for comparison)")
     serve.set_defaults(func=cmd_serve)
 
     mig = sub.add_parser("migrate", help="apply database migrations up to head")

@@ -96,6 +96,9 @@ SWEEPER_LAG = Gauge("inventory_sweeper_lag_seconds",
                     "the sweeper (0: none)", multiprocess_mode="mostrecent")
 SHED = Counter("inventory_requests_shed_total",
                "/graphql requests refused with 503 OVERLOADED by the load limiter (web/overload.py)")
+SHED_EARLY = Counter("inventory_requests_shed_early_total",
+                     "Of the shed requests, those refused at the HTTP parser, before any "
+                     "ASGI work (web/overload.py EarlyShedding)")
 SUBSCRIPTION_OVERFLOWS = Counter(
     "inventory_subscription_overflows_total",
     "Subscriptions ended because their client fell too far behind (buffer full)")
@@ -156,7 +159,7 @@ def observe_refusal(status: int) -> None:
 # What this process has copied so far from the counters kept elsewhere.
 _copied = {"tx": 0, "exhausted": 0, "runs": 0, "expired": 0, "failures": 0, "retries": {},
            "batches": 0, "batched": 0, "read_batches": 0, "reads_coalesced": 0, "shed": 0,
-           "overflows": 0, "audits": 0, "audit_failures": 0}
+           "shed_early": 0, "overflows": 0, "audits": 0, "audit_failures": 0}
 
 
 def _copy(counter, key: str, value: int) -> None:
@@ -187,6 +190,7 @@ def sync_process(db=None, hub=None) -> None:
     _copy(READ_BATCHES, "read_batches", coalesce.stats.loads)
     _copy(READS_COALESCED, "reads_coalesced", coalesce.stats.lookups)
     _copy(SHED, "shed", overload.stats.shed)
+    _copy(SHED_EARLY, "shed_early", overload.stats.shed_early)
     _copy(AUDITS, "audits", audit.stats.runs)
     _copy(AUDIT_FAILURES, "audit_failures", audit.stats.failed)
     if hub is not None:
