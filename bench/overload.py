@@ -10,7 +10,12 @@ The request mix is 80% `stockLevel` reads and 20% `receiveStock` writes (each
 with an idempotency key) on random seeded levels. The server is pinned to CPU 0
 and this generator to CPU 1, and the generator is `bench/loadgen.py` (raw
 keep-alive HTTP/1.1 on uvloop): with httpx the generator itself ran out of CPU
-first and its own delays looked like server latency.
+first and its own delays looked like server latency. The database's processes
+are pinned to CPU 1 too: unpinned, at 10x the scheduler moved them onto the
+server's CPU, which the generator's load on CPU 1 pushed them to, so the
+generator's work took CPU from the server under test through the database.
+On CPU 1 the database shares a core with the generator instead (its answers
+may be slower at 10x; the server's CPU is its own in every phase).
 
 1. Capacity: 16 closed-loop clients for --seconds; accepted requests/s = C.
 2. Spike: an open-loop schedule of factor x C requests/s (10x by default) for
@@ -41,6 +46,7 @@ it can offer is itself bounded; the figures say what it managed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -110,6 +116,23 @@ class CpuMeter:
         return {"server_cpu_pct": round(100 * (cpu_seconds(self.server_pid) - self.server0) / wall),
                 "generator_cpu_pct": round(
                     100 * (times.user + times.system - self.generator0) / wall)}
+
+
+def pin_database(pgdata: Path, cpu: int) -> int:
+    """Pins the embedded server's postmaster and its processes to `cpu` (new
+    backends inherit it); returns how many processes were pinned."""
+    postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
+    pids = [postmaster]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                pids.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(pid, {cpu})
+    return len(pids)
 
 
 def shed_early(url: str, api_key: str) -> float | None:
@@ -207,7 +230,11 @@ def main() -> int:
                              "capacity measurement, and print the spread")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--no-pin", dest="pin", action="store_false",
-                        help="do not pin the server to CPU 0 and the load generator to CPU 1")
+                        help="do not pin the server to CPU 0, and the load generator and the "
+                             "database to CPU 1")
+    parser.add_argument("--no-pin-database", dest="pin_database", action="store_false",
+                        help="leave the database's processes unpinned (server and generator "
+                             "still pinned)")
     args = parser.parse_args()
     if args.pin and (os.cpu_count() or 1) < 2:
         args.pin = False
@@ -233,6 +260,8 @@ def main() -> int:
         root = Path(folder)
         root.chmod(0o755)
         url, server = embedded.start(root / "db")
+        if args.pin and args.pin_database:
+            report["database_processes_pinned_to_cpu_1"] = pin_database(root / "db" / "pgdata", 1)
         migrate.upgrade(url)
         engine = create_sync_engine(url)
         seed.seed(engine.connect, DEFAULT_TENANT_ID, ITEMS, LOCATIONS)
@@ -279,6 +308,9 @@ def print_report(report: dict, args) -> None:
               f"{r['generator_cpu_pct']} | {o or 0} | {'ok' if r['audit_ok'] else 'FAILED'} |")
         if run["mode"].startswith("limiter on") and not args.storm:
             limited.append((ratio, r["p99_ms"] or float("inf")))
+    pinned_database = "database_processes_pinned_to_cpu_1" in report
+    print("pinning: " + (f"server on CPU 0; generator{' and database' if pinned_database else ''}"
+                         f" on CPU 1" if report["pinned"] else "none"))
     print(f"load average: {report['load_average_at_start']} at start, "
           f"{report['load_average_at_end']} at end (2 cores)")
     for ratio, p99 in limited:

@@ -137,6 +137,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # uvicorn's httptools protocol, refusing at the parser what the load
         # limiter would shed (inventory/web/overload.py).
         http="inventory.web.overload:EarlyShedding" if args.early_shedding else "httptools",
+        # A larger WebSocket message closes its socket with 1009 (message too big).
+        ws_max_size=settings.ws_max_message_bytes,
     )
     del server  # keeps the embedded server alive until uvicorn returns
     return 0

@@ -73,6 +73,8 @@ ENV_HELP = {
                               "per credential, burst 4x; 0 disables (default 5)",
     "INVENTORY_QUERY_MAX_COST": "largest calculated cost of one query (default 10000)",
     "INVENTORY_WS_PER_CREDENTIAL": "open WebSockets per credential and process; 0: no cap (default 20)",
+    "INVENTORY_WS_MAX_MESSAGE_BYTES": "largest WebSocket message accepted; a larger one closes the "
+                                      "socket with 1009 (default 1048576)",
     "INVENTORY_METRICS_AUTH": "/metrics needs a credential with the inventory:metrics scope "
                               "(default 1 in production, else 0)",
     "INVENTORY_RATE_WRITE": "mutation fields per second per credential; 0 disables "
@@ -129,6 +131,7 @@ class Settings:
     queue_timeout_s: float = 2.0
     overload_retry_after_ms: int = 200
     trusted_documents: Path | None = None  # allow-list manifest (inventory/web/trusted.py)
+    ws_max_message_bytes: int = 1024 * 1024
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -155,4 +158,5 @@ class Settings:
             overload_retry_after_ms=_number("INVENTORY_OVERLOAD_RETRY_AFTER_MS", 200, int),
             trusted_documents=Path(os.environ["INVENTORY_TRUSTED_DOCUMENTS"])
             if os.environ.get("INVENTORY_TRUSTED_DOCUMENTS") else None,
+            ws_max_message_bytes=_number("INVENTORY_WS_MAX_MESSAGE_BYTES", 1024 * 1024, int),
         )

@@ -143,3 +143,51 @@ async def test_malformed_scalars_are_typed_errors_not_500(api, stocked, quantity
     else:
         got = f"receiveStock: {body['data']['receiveStock']['code']}"
     assert got == answer, body
+
+
+# Malformed requests carrying a receiveStock of one unit on the stocked level:
+# the body, with MUTATION standing for the JSON-encoded document, <raw> for the
+# document itself and <several> for two such operations in one. Each is a
+# 400 BAD_REQUEST GraphQL JSON error that echoes none of the input, writes
+# nothing, and leaves the connection usable.
+RECEIVE = 'mutation { receiveStock(input: {sku: "<sku>", locationCode: "<a>", quantity: 1}) ' \
+          '{ __typename } }'
+MUTATION = b"<mutation>"
+MALFORMED_REQUESTS = [
+    pytest.param(MUTATION, id="body-a-json-string"),
+    pytest.param(b"42", id="body-a-json-number"),
+    pytest.param(b"null", id="body-json-null"),
+    pytest.param(b"[{\"query\": " + MUTATION + b"}]", id="body-a-batch"),
+    pytest.param(b'{"query": "mutation { receiveStock(input: {sku: \\"\xff\\"}) { __typename } }"}',
+                 id="body-invalid-utf-8"),
+    pytest.param(b'{"query": ' + MUTATION + b', "variables": {"v": ' + b"[" * 100_000
+                 + b"]" * 100_000 + b"}}", id="body-json-nested-100000-deep"),
+    pytest.param(b'{"query": ' + MUTATION + b', "variables": {"n": ' + b"9" * 5000 + b"}}",
+                 id="body-a-5000-digit-number"),
+    pytest.param(b'{"query": ' + MUTATION + b', "operationName": ["a"]}',
+                 id="operation-name-a-list"),
+    pytest.param(b"<raw>", id="body-not-json"),
+    pytest.param(b'{"query": <several>}', id="several-operations-without-operation-name"),
+]
+
+
+@pytest.mark.parametrize("body", MALFORMED_REQUESTS)
+async def test_malformed_requests_are_typed_and_write_nothing(api, sync_engine, stocked, body):
+    import json
+
+    document = fill(RECEIVE, stocked)
+    several = f"{document.replace('mutation', 'mutation A', 1)} " \
+              f"{document.replace('mutation', 'mutation B', 1)}"
+    body = body.replace(MUTATION, json.dumps(document).encode()).replace(
+        b"<several>", json.dumps(several).encode()).replace(b"<raw>", document.encode())
+    with sync_engine.connect() as conn:
+        before = snapshot(conn, [stocked[SKU]])
+    response = await api.http("POST", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["data"] is None
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST", response.text
+    assert len(response.text) < 400 and "9999" not in response.text, response.text
+    with sync_engine.connect() as conn:
+        assert snapshot(conn, [stocked[SKU]]) == before
+    assert (await api.gql("{ __typename }")) == {"__typename": "Query"}

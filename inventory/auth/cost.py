@@ -24,6 +24,11 @@ One walk over a parsed document (fragments expanded once each, memoized) gives:
 The walk depends on the variables only through `first: $variable`; everything
 else is computed once per parsed document and remembered with it
 (inventory/graphql_runtime/document_cache.py). docs/security.md describes the model.
+
+After an operation has run, `actual_cost` prices what it returned by the same
+rules, with each list counted at the elements it really had (a missing or null
+object costs nothing), as Shopify reports `actualQueryCost` beside the
+requested cost. A document refused before it ran has an actual cost of 0.
 """
 from __future__ import annotations
 
@@ -229,6 +234,66 @@ class _Coster:
         return cost
 
 
+class _ActualCoster:
+    """Prices a result: the cost walk over the data that came back. Fields are
+    grouped by response name first (as graphql-core merges them), so a name
+    selected in several fragments is priced once, with all its selections."""
+
+    def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode]):
+        self.schema = schema
+        self.fragments = fragments
+
+    def collect(self, selection_set: SelectionSetNode, parent: Any,
+                into: dict[str, list], seen: set[str]) -> dict[str, list]:
+        """response name -> [(field node, its parent type), ...]"""
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                name = (selection.alias or selection.name).value
+                into.setdefault(name, []).append((selection, parent))
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                kind = self.schema.get_type(condition.name.value) if condition else parent
+                self.collect(selection.selection_set, kind, into, seen)
+            elif isinstance(selection, FragmentSpreadNode):
+                definition = self.fragments.get(selection.name.value)
+                if definition is not None and definition.name.value not in seen:
+                    seen.add(definition.name.value)
+                    kind = self.schema.get_type(definition.type_condition.name.value)
+                    self.collect(definition.selection_set, kind, into, seen)
+        return into
+
+    def object(self, nodes: list, data: dict) -> int:
+        grouped: dict[str, list] = {}
+        for node, parent in nodes:
+            if node.selection_set is not None:
+                self.collect(node.selection_set, parent, grouped, set())
+        return sum(self.field(name, fields, data) for name, fields in grouped.items())
+
+    def field(self, response_name: str, fields: list, data: dict) -> int:
+        value = data.get(response_name)
+        node, parent = fields[0]
+        name = node.name.value
+        if name.startswith("__"):
+            return 0 if name == "__typename" or value is None else 1
+        if value is None or not isinstance(parent, (GraphQLObjectType, GraphQLInterfaceType)):
+            return 0
+        definition = parent.fields.get(name)
+        if definition is None or not is_composite_type(get_named_type(definition.type)):
+            return 0
+        inner = [(n, get_named_type(p.fields[name].type)) for n, p in fields
+                 if isinstance(p, (GraphQLObjectType, GraphQLInterfaceType)) and name in p.fields]
+        connection = 1 if "first" in definition.args else 0
+        return self.value(inner, value, connection)
+
+    def value(self, inner: list, value: Any, connection: int) -> int:
+        if isinstance(value, list):
+            return sum(self.value(inner, element, connection) for element in value
+                       if element is not None)
+        if not isinstance(value, dict):
+            return 0
+        return 1 + connection + self.object(inner, value)
+
+
 def _page_variables(document: DocumentNode) -> frozenset[str]:
     """Names of the variables given as a `first` argument anywhere."""
     names: set[str] = set()
@@ -309,6 +374,20 @@ class Analysis:
                 self._costs[key] = known
         return known
 
+    def actual_cost(self, data: dict | None) -> int:
+        """What the operation's result costs (see the module's docstring)."""
+        if self.operation is None or not isinstance(data, dict):
+            return 0
+        root = self.schema.get_root_type(self.operation.operation)
+        coster = _ActualCoster(self.schema, self.fragments)
+        fields = coster.collect(self.operation.selection_set, root, {}, set())
+        cost = sum(coster.field(name, nodes, data) for name, nodes in fields.items())
+        if self.operation.operation is OperationType.MUTATION:
+            roots = sum(1 for s in self.operation.selection_set.selections
+                        if isinstance(s, FieldNode))
+            cost += self.limits.mutation_cost * roots
+        return cost
+
     def refusal(self, cost: int) -> GraphQLError | None:
         if cost > self.limits.maximum:
             return error(TOO_COSTLY, f"the query costs {cost}, more than the maximum of "
@@ -319,9 +398,16 @@ class Analysis:
 
 
 def record_cost(execution_context, cost: int, maximum: int) -> None:
-    """Puts the cost in the response's `extensions.cost` (strawberry adds
-    `extensions_results` to every result)."""
+    """Puts the requested cost in the response's `extensions.cost` (strawberry
+    adds `extensions_results` to every result)."""
     execution_context.extensions_results["cost"] = {"requested": cost, "maximum": maximum}
+
+
+def record_actual(execution_context, actual: int, maximum: int) -> None:
+    """Adds the actual cost (0 for a document refused before it ran) to
+    `extensions.cost`, with the maximum if no requested cost was recorded."""
+    cost = execution_context.extensions_results.setdefault("cost", {"maximum": maximum})
+    cost["actual"] = actual
 
 
 class CostMeasure:
@@ -350,6 +436,16 @@ class CostMeasure:
     def too_deep(self) -> GraphQLError:
         """A document nested past the parser's recursion limit."""
         return error(TOO_COMPLEX, "the document is nested too deeply")
+
+    def refused(self, execution_context) -> None:
+        """A request refused before it ran cost nothing (`actual` 0)."""
+        record_actual(execution_context, 0, self.limits.maximum)
+
+    def ran(self, analysis: Analysis, execution_context) -> None:
+        """The actual cost of what the operation returned."""
+        data = getattr(execution_context.result, "data", None)
+        if isinstance(data, dict):
+            record_actual(execution_context, analysis.actual_cost(data), self.limits.maximum)
 
 
 def charge(execution_context) -> int:

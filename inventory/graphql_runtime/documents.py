@@ -19,7 +19,9 @@ extensions for this one concern cost every read that machinery five times
   (inventory/auth/cost.py CostMeasure: the operation to run, its size after
   expanding fragments, its cost). Its analysis is remembered per parsed
   document; the refusal (and the cost in `extensions.cost`) is decided per
-  request, as the cost depends on the variables through `first: $variable`.
+  request, as the cost depends on the variables through `first: $variable`;
+  once the operation has run (or was refused) the measure notes what it
+  actually cost (`extensions.cost.actual`).
 - Validation: a document over the size bounds, over the maximum cost, or with
   several operations and no operationName is refused without running
   graphql-core's validation. Every refused or invalid document is counted
@@ -39,7 +41,8 @@ from graphql import GraphQLError, GraphQLSchema, parse
 from strawberry.extensions import SchemaExtension
 
 from .document_cache import ParsedDocuments, PerDocument
-from .strawberry_compat import graphql_core_schema, provided_operation_name, validate_document
+from .quiet import requested_operation_name
+from .strawberry_compat import graphql_core_schema, validate_document
 
 _validate = PerDocument(lambda document, schema, rules: validate_document(schema, document, rules))
 # Stands in for a document that did not parse, so the request goes on to the
@@ -65,6 +68,12 @@ class DocumentMeasure(Protocol):
     def too_deep(self) -> GraphQLError:
         """The error for a document nested past the parser's recursion limit."""
 
+    def refused(self, execution_context) -> None:
+        """Per request refused before it ran: notes that it cost nothing."""
+
+    def ran(self, analysis: Any, execution_context) -> None:
+        """Per request that ran: notes what its result cost."""
+
 
 class _Documents:
     """Per schema: the parser cache and the per-document analyses."""
@@ -89,6 +98,7 @@ class DocumentChecks(SchemaExtension):
         self.documents = documents
         self.rules = rules
         self.refusal: GraphQLError | None = None
+        self.analysis: Any = None
 
     def on_parse(self):
         ec = self.execution_context
@@ -110,9 +120,9 @@ class DocumentChecks(SchemaExtension):
             ec.graphql_document = _UNREADABLE
             yield
             return
-        name = provided_operation_name(ec)
-        analysis = self.documents.analyses(ec.graphql_document, name,
-                                           graphql_core_schema(ec.schema))
+        name = requested_operation_name.get()  # None when the request gave none
+        analysis = self.analysis = self.documents.analyses(ec.graphql_document, name,
+                                                           graphql_core_schema(ec.schema))
         self.refusal = self.documents.measure.refusal(analysis, ec)
         yield
 
@@ -127,8 +137,14 @@ class DocumentChecks(SchemaExtension):
                     ec.validation_rules + self.rules)
             if ec.pre_execution_errors:
                 _note_refusal(ec.context)
+        if ec.pre_execution_errors:  # refused: nothing runs
+            self.documents.measure.refused(ec)
         yield
 
+    def on_execute(self):
+        yield
+        if self.analysis is not None:
+            self.documents.measure.ran(self.analysis, self.execution_context)
 
 
 class HintlessDocumentChecks(DocumentChecks):

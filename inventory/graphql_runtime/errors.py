@@ -8,6 +8,9 @@ errors that end a subscription (WebSocket results do not pass the view).
   `retryAfterMs` and a message that says to retry.
 - Anything else is unexpected: INTERNAL, the message masked, with an error id
   that is in the log beside the stack trace, so no internal detail leaks.
+
+Messages never echo unbounded input (`bounded`): graphql-core quotes a
+variable's value and strawberry an unknown operationName in theirs.
 """
 from __future__ import annotations
 
@@ -25,6 +28,15 @@ UNAVAILABLE = "UNAVAILABLE"
 INTERNAL = "INTERNAL"
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 RETRY_AFTER_MS = 1000
+MAX_MESSAGE = 240  # characters; longer messages are cut
+
+
+def bounded(message: str) -> str:
+    """An error message cut to MAX_MESSAGE characters; an unknown operationName
+    is reported without its text."""
+    if message.startswith("Unknown operation named"):
+        return "no operation in the document has the given operationName"
+    return message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE] + "..."
 
 
 def _cause(error: BaseException) -> BaseException | None:
@@ -62,6 +74,7 @@ def _masked(cause: BaseException, where: Any, next_step: str) -> tuple[str, dict
 def formatted(error: GraphQLError) -> dict[str, Any]:
     """The error as a response's `errors` entry, always with `extensions.code`."""
     shaped = error.formatted
+    shaped["message"] = bounded(shaped["message"])
     extensions = dict(shaped.get("extensions") or {})
     cause = _cause(error)
     if cause is None:

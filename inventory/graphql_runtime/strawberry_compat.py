@@ -4,8 +4,8 @@ The rest of the code uses only what strawberry documents: `strawberry.Schema`
 with `execution_context_class`, `extensions` and `process_errors`,
 `SchemaExtension` hooks and `execution_context`, the ASGI view's `get_context`,
 `get_root_value`, `process_result`, `encode_json`, `decode_json` and
-`on_ws_connect`, and `Schema.execute`. What follows has no public hook; each
-item names the strawberry internals it relies on, and
+`on_ws_connect`, and `Schema.execute` (with `execute_sync` and `stream`). What
+follows has no public hook; each item names the strawberry internals it relies on, and
 tests/unit/test_strawberry_compat.py checks every one of them against the
 installed strawberry, so a release that changes one fails that test by name
 instead of changing behaviour quietly. pyproject.toml therefore allows a range
@@ -13,11 +13,8 @@ of strawberry releases, not one minor line.
 
 1. `graphql_core_schema(schema)`: `Schema._schema`, the graphql-core schema that
    documents are validated and analysed against.
-2. `provided_operation_name(execution_context)`:
-   `ExecutionContext._provided_operation_name`, the operationName the request
-   gave (None when it gave none); the public `operation_name` falls back to
-   the document's first operation, which would hide "several operations and
-   no operationName".
+2. (None any more: the operationName a request gave reaches the document
+   checks through the public `Schema.execute` and `Schema.stream`, quiet.py.)
 3. `validate_document`: `strawberry.schema.schema.validate_document`, graphql-core's
    validation plus strawberry's own rules (`Maybe`, `@oneOf`), as the schema
    runs it when no extension validates.
@@ -86,12 +83,6 @@ from strawberry.types.graphql import OperationType
 def graphql_core_schema(schema: Any) -> Any:
     """The graphql-core schema of a strawberry `Schema`."""
     return schema._schema
-
-
-# 2.
-def provided_operation_name(execution_context: Any) -> str | None:
-    """The operationName the request gave, None when it gave none."""
-    return execution_context._provided_operation_name
 
 
 # 3. validate_document(graphql_core_schema, document, rules) -> list[GraphQLError],

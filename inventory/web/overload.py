@@ -63,6 +63,11 @@ class ConcurrencyLimit:
         self.path = path
         self.slots = asyncio.Semaphore(max_concurrent)
         self.raw_path = path.encode()
+        # Requests EarlyShedding let through whose task has not reached the
+        # limiter yet: uvicorn parses every request that arrived in one event-loop
+        # turn before any of their tasks runs, so without them all of a turn's
+        # requests would see the queue as it was and go the costly way.
+        self.pending = 0
         body = json.dumps({"data": None, "errors": [{
             "message": "the server is overloaded; retry after the time given",
             "extensions": {"code": "OVERLOADED", "retryAfterMs": retry_after_ms},
@@ -79,10 +84,13 @@ class ConcurrencyLimit:
     def sheds_now(self) -> bool:
         """Whether a request arriving now would be shed at once (what `_admit`
         decides without waiting)."""
-        return self.slots.locked() and (stats.waiting >= self.max_queue
+        return self.slots.locked() and (stats.waiting + self.pending >= self.max_queue
                                         or self.queue_timeout_s <= 0)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get(PENDING):
+            scope[PENDING] = False
+            self.pending -= 1
         if scope["type"] != "http" or scope["path"] != self.path:
             await self.app(scope, receive, send)
             return
@@ -124,6 +132,8 @@ async def _drain(receive: Receive) -> None:
             return
 
 
+PENDING = "inventory.pending"  # in a scope: counted in the limiter's `pending`
+
 # The limiter of the app this process serves, for EarlyShedding (one per worker
 # process: each builds its app, and so its limiter, once).
 serving: ConcurrencyLimit | None = None
@@ -150,7 +160,10 @@ class EarlyShedding(HttpToolsProtocol):
     has no response in progress (a pipelined request must not be answered before
     the one ahead of it). Its body is then dropped as it arrives, and the
     answer written, in one write, once the request is complete; the connection
-    stays open for the next request unless the client asked to close it.
+    stays open for the next request unless the client asked to close it. A
+    request it lets through is counted as pending in the limiter until its task
+    reaches it, so that the requests parsed in one event-loop turn see the queue
+    places taken by those before them.
 
     This overrides the parser callbacks of uvicorn's class (the httptools
     callback names) and reads its per-request state (`url`, `cycle`,
@@ -165,14 +178,22 @@ class EarlyShedding(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         limiter = serving
-        if (limiter is not None and limiter.sheds_now() and _targets(self.url, limiter.raw_path)
-                and not self.expect_100_continue and not self.parser.should_upgrade()
+        if limiter is None or not _targets(self.url, limiter.raw_path):
+            super().on_headers_complete()
+            return
+        if (limiter.sheds_now() and not self.expect_100_continue
+                and not self.parser.should_upgrade()
                 and (self.cycle is None or self.cycle.response_complete)):
             self._refusing = True
             self._refusal_keep_alive = (self.parser.get_http_version() != "1.0"
                                         and self.parser.should_keep_alive())
             return
+        scope = self.scope
         super().on_headers_complete()
+        if scope.get("method") is not None and scope.get("type") == "http" and \
+                self.cycle is not None and self.cycle.scope is scope:
+            scope[PENDING] = True  # its task will reach the limiter later
+            limiter.pending += 1
 
     def on_body(self, body: bytes) -> None:
         if not self._refusing:

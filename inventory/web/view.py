@@ -18,11 +18,12 @@ from strawberry.types import ExecutionResult
 from . import media
 from .apq import ApqError, PersistedQueries
 from ..auth.cost import BAD_REQUEST
-from ..graphql_runtime.errors import formatted
+from ..graphql_runtime.errors import bounded, formatted
 from ..graphql_runtime.strawberry_compat import (
     REQUEST_ERRORS,
     HTTPException,
     ViewHooks,
+    WebSocketAdapter,
     allowed_operation_types,
     refused_request_reason,
 )
@@ -56,9 +57,7 @@ def _answer_media(request: Request) -> str:
 
 def _reason(error: HTTPException) -> str:
     """strawberry's reason for a refused request, without the request's own text."""
-    if error.reason.startswith("Unknown operation named"):
-        return "no operation in the document has the given operationName"
-    return error.reason if len(error.reason) <= 120 else error.reason[:120] + "..."
+    return bounded(error.reason)
 
 
 async def _send_json(send, status: int, payload: bytes, headers=(),
@@ -84,9 +83,36 @@ def _sub_response() -> Response:
     return sub_response
 
 
+def _bounded_errors(message: dict) -> None:
+    """Cuts the error messages of a graphql-transport-ws `error` or `next`
+    message (or graphql-ws `error` / `data`) in place (see `bounded`)."""
+    payload = message.get("payload")
+    errors = payload if isinstance(payload, list) else (
+        payload.get("errors") if isinstance(payload, dict) else None)
+    for error in errors or ():
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            error["message"] = bounded(error["message"])
+
+
+class _BoundedWebSocketAdapter(WebSocketAdapter):
+    """Error messages and close reasons sent on a socket are bounded like
+    HTTP ones (`bounded`): strawberry's WebSocket handlers format errors
+    themselves, and quote an unknown operationName in the close reason."""
+
+    async def send_json(self, message) -> None:
+        if isinstance(message, dict) and message.get("type") in ("error", "next", "data"):
+            _bounded_errors(message)
+        await super().send_json(message)
+
+    async def close(self, code: int, reason: str) -> None:
+        await super().close(code, bounded(reason)[:120])  # a close reason fits 123 bytes
+
+
 class InventoryGraphQL(ViewHooks, GraphQL):
     """strawberry's ASGI view; strawberry's own HTTP path reaches
     `execute_request` through ViewHooks (inventory/graphql_runtime/strawberry_compat.py)."""
+
+    websocket_adapter_class = _BoundedWebSocketAdapter
 
     def __init__(self, schema, ctx, security=None, trusted=None, **kwargs):
         super().__init__(schema, **kwargs)

@@ -52,6 +52,7 @@ async def test_every_answer_reports_its_cost_and_lists_multiply_by_first(secure_
         body = response.json()
         assert "errors" not in body, body
         assert body["extensions"]["cost"]["maximum"] == 10_000
+        assert body["extensions"]["cost"]["actual"] <= body["extensions"]["cost"]["requested"]
         return body["extensions"]["cost"]["requested"]
 
     assert await cost("{ __typename }") == 0
@@ -69,6 +70,37 @@ async def test_every_answer_reports_its_cost_and_lists_multiply_by_first(secure_
     assert await cost(README_RESERVE) < 100
 
 
+async def test_every_answer_reports_the_actual_cost_of_what_came_back(secure_api, tenants):
+    client = secure_api
+    key = tenants[1].keys["all"]
+
+    async def answer(query, variables=None):
+        response = await client.post(query, variables, credential=key)
+        return response.json()
+
+    # A page prices the elements it returned, not the `first` it asked for.
+    page = await answer("{ items(first: 500) { nodes { sku stockLevels { onHand } } } }")
+    nodes = page["data"]["items"]["nodes"]
+    levels = sum(len(node["stockLevels"]) for node in nodes)
+    assert page["extensions"]["cost"] == {"requested": 2 + 500 * (1 + 10), "maximum": 10_000,
+                                          "actual": 2 + len(nodes) + levels}
+    # The same name in two fragments is priced once; null objects cost nothing.
+    merged = await answer("""query { ...A ...B missing: stockLevel(sku: "NO", locationCode: "NO")
+        { onHand } } fragment A on Query { items(first: 2) { nodes { sku } } }
+        fragment B on Query { items(first: 2) { nodes { name } } }""")
+    assert merged["extensions"]["cost"]["actual"] == 2 + len(merged["data"]["items"]["nodes"])
+    assert (await answer("{ __typename }"))["extensions"]["cost"]["actual"] == 0
+    # A mutation's root field costs its 10 on top of what it returned.
+    receipt = await answer('mutation { receiveStock(input: {sku: "NO-SUCH", locationCode: "NO",'
+                           ' quantity: 1}) { __typename ... on UserError { code } } }')
+    assert receipt["extensions"]["cost"]["actual"] == 10 + 1
+    # Refused before running: actual 0, with the requested cost when it was priced.
+    for refused in ("{ {", SPREAD_QUERY, STALL_QUERY, "{ noSuchField }"):
+        cost = (await answer(refused))["extensions"]["cost"]
+        assert cost["actual"] == 0 and cost["maximum"] == 10_000, (refused, cost)
+    assert (await answer(STALL_QUERY))["extensions"]["cost"]["requested"] > 10_000
+
+
 async def test_the_freezing_documents_are_refused_before_running(secure_api, tenants):
     client = secure_api
     key = tenants[1].keys["all"]
@@ -78,7 +110,7 @@ async def test_the_freezing_documents_are_refused_before_running(secure_api, ten
     assert error["extensions"]["cost"]["maximum"] == 10_000
     assert error["extensions"]["cost"]["requested"] > 10_000
     assert costly.json()["data"] is None
-    assert costly.json()["extensions"]["cost"] == error["extensions"]["cost"]
+    assert costly.json()["extensions"]["cost"] == {**error["extensions"]["cost"], "actual": 0}
     spread = await client.post(SPREAD_QUERY, credential=key)
     error = _error(spread)
     assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"

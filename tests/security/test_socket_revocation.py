@@ -1,11 +1,14 @@
-"""Credentials are checked again on open WebSockets: a revoked key stops working
-on its socket (the next operation is refused, the socket is closed with 4403,
-also when it only receives events), and sockets per credential are capped with
-a clear close code."""
+"""Credentials are checked again on open WebSockets: a revoked key or an expired
+JWT stops working on its socket (the next operation is refused, the socket is
+closed with 4403, also when it only receives events), sockets per credential
+are capped with a clear close code, messages are bounded in size (1009), and
+error messages on a socket do not echo unbounded input."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
 import uuid
 
 import pytest
@@ -14,12 +17,13 @@ from sqlalchemy import text
 from websockets.exceptions import ConnectionClosed
 
 from inventory.auth import keys
+from inventory.auth.tokens import LEEWAY_S
 from inventory.db import api_keys
 
 from inventory.auth.principal import ADMIN, READ, WRITE
 
 from ..support import create_api_key, unique
-from .support import ALL
+from .support import ALL, SECURE_ENV, token
 
 RECEIVE = ("mutation($i: ReceiveStockInput!) { receiveStock(input: $i) "
            "{ __typename ... on StockLevel { onHand } } }")
@@ -108,9 +112,11 @@ async def test_revoked_key_is_refused_on_its_open_socket(secure_server, database
 
 @pytest.fixture(scope="module")
 def capped(start_api_server):
-    """Verified credentials cached for 2 s; at most 2 sockets per credential."""
-    with start_api_server("capped", INVENTORY_AUTH_CACHE_SECONDS="2",
-                          INVENTORY_WS_PER_CREDENTIAL="2") as server:
+    """Verified credentials (keys and JWTs) cached for 2 s; at most 2 sockets per
+    credential; WebSocket messages of at most 8 KiB."""
+    with start_api_server("capped", **{**SECURE_ENV, "INVENTORY_AUTH_CACHE_SECONDS": "2"},
+                          INVENTORY_WS_PER_CREDENTIAL="2",
+                          INVENTORY_WS_MAX_MESSAGE_BYTES="8192") as server:
         yield server
 
 
@@ -170,3 +176,101 @@ async def test_sockets_per_credential_are_capped(capped, database_url):
     finally:
         await first.close()
         await second.close()
+
+
+async def test_an_expired_jwt_is_refused_on_its_open_socket(capped):
+    """A JWT valid for 5 more seconds (exp is checked with LEEWAY_S of grace):
+    the socket works; once the token has expired and the cached answer (2 s)
+    with it, the socket is closed with 4403, by the watcher or at the next
+    operation, which is refused; a new socket with the token is refused at
+    connection_init."""
+    exp = int(time.time()) + 5 - LEEWAY_S
+    jwt = token(uuid.uuid4(), (READ,), exp=exp)
+    ws = await _connect(capped, jwt)
+    try:
+        await ws.send(json.dumps({"id": "before", "type": "subscribe",
+                                  "payload": {"query": "{ __typename }"}}))
+        async with asyncio.timeout(10):
+            while (message := json.loads(await ws.recv())).get("id") != "before":
+                pass
+        assert message["payload"]["data"] == {"__typename": "Query"}, message
+        # Past expiry plus the cache time nothing may be answered any more.
+        refused_by = exp + LEEWAY_S + 2 + 0.5
+        seen = []
+        try:
+            async with asyncio.timeout(max(0.0, refused_by - time.time())):
+                while True:
+                    seen.append(json.loads(await ws.recv()))
+        except TimeoutError:  # still open: the next operation must be refused
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(json.dumps({"id": "after", "type": "subscribe",
+                                          "payload": {"query": "{ __typename }"}}))
+            code, more = await _until_closed(ws)
+            seen += more
+        except ConnectionClosed as closed:  # the watcher closed it
+            code = closed.rcvd.code
+        assert code == 4403, (code, seen)
+        assert not [m for m in seen if m.get("id") == "after" and m["type"] == "next"
+                    and "errors" not in m["payload"]], seen
+    finally:
+        await ws.close()
+    fresh = await websockets.connect(_ws_url(capped), subprotocols=["graphql-transport-ws"])
+    await fresh.send(json.dumps({"type": "connection_init",
+                                 "payload": {"authorization": f"Bearer {jwt}"}}))
+    assert (await _until_closed(fresh))[0] == 4403
+
+
+async def test_a_message_over_the_size_limit_closes_the_socket_with_1009(capped, database_url):
+    key = create_api_key(database_url, (READ,), uuid.uuid4(), "big messages")
+    ws = await _connect(capped, key)
+    try:
+        padding = "#" + "x" * 6000 + "\n"  # a comment: within the limit, it is answered
+        await ws.send(json.dumps({"id": "ok", "type": "subscribe",
+                                  "payload": {"query": padding + "{ __typename }"}}))
+        async with asyncio.timeout(10):
+            while (message := json.loads(await ws.recv())).get("id") != "ok":
+                pass
+        assert message["payload"]["data"] == {"__typename": "Query"}, message
+        await ws.send(json.dumps({"id": "big", "type": "subscribe",
+                                  "payload": {"query": padding * 2 + "{ __typename }"}}))
+        code, seen = await _until_closed(ws)
+        assert code == 1009, (code, seen)
+        assert not [m for m in seen if m.get("id") == "big"], seen
+    finally:
+        await ws.close()
+
+
+async def test_errors_on_a_socket_do_not_echo_the_input(capped, database_url):
+    """A 5,000-character value for an Int variable: a typed error that does not
+    quote it, and the socket answers on. A 5,000-character unknown
+    operationName: graphql-transport-ws closes the socket (4400), with a reason
+    that does not quote it."""
+    key = create_api_key(database_url, (READ,), uuid.uuid4(), "echo")
+    ws = await _connect(capped, key)
+    try:
+        await ws.send(json.dumps({"id": "value", "type": "subscribe", "payload": {
+            "query": "query($n: Int) { items(first: $n) { nodes { sku } } }",
+            "variables": {"n": "C" * 5000}}}))
+        async with asyncio.timeout(10):
+            while (message := json.loads(await ws.recv())).get("id") != "value":
+                pass
+        errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+        assert errors and len(json.dumps(errors)) < 600 and "C" * 300 not in json.dumps(errors), \
+            message
+        await ws.send(json.dumps({"id": "q", "type": "subscribe",
+                                  "payload": {"query": "{ __typename }"}}))
+        async with asyncio.timeout(10):
+            while (message := json.loads(await ws.recv())).get("id") != "q":
+                pass
+        assert message["payload"]["data"] == {"__typename": "Query"}
+        await ws.send(json.dumps({"id": "name", "type": "subscribe", "payload": {
+            "query": "query A { __typename }", "operationName": "B" * 5000}}))
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(10):
+                while True:
+                    message = json.loads(await ws.recv())
+                    assert "BBBBBBBBBB" not in json.dumps(message), message
+        assert closed.value.rcvd.code == 4400
+        assert "BBBBBBBBBB" not in closed.value.rcvd.reason, closed.value.rcvd.reason
+    finally:
+        await ws.close()

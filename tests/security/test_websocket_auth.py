@@ -71,7 +71,7 @@ async def test_transport_ws_with_credential_acts_for_its_tenant(secure_server, t
         assert json.loads(await ws.recv())["type"] == "connection_ack"
         result = await _run(ws, QUERY, {"c": a.data["code"]})
         assert result["data"] == {"location": {"code": a.data["code"]}}
-        assert result["extensions"]["cost"] == {"requested": 1, "maximum": 10_000}
+        assert result["extensions"]["cost"] == {"requested": 1, "maximum": 10_000, "actual": 1}
         # Scopes are checked per operation on the socket too.
         denied = await _run(ws, "mutation { createLocation(input: {code: \"X\", name: \"X\"}) "
                                 "{ __typename } }", {})

@@ -51,20 +51,6 @@ def test_graphql_core_schema():
         changed(1, "Schema._schema")
 
 
-async def test_provided_operation_name():
-    seen: list[object] = []
-
-    class Record(SchemaExtension):
-        def on_parse(self):
-            yield
-            seen.append(compat.provided_operation_name(self.execution_context))
-
-    schema = strawberry.Schema(query=Query, extensions=[Record])
-    await schema.execute("query A { hello }")
-    await schema.execute("query A { hello } query B { hello }", operation_name="B")
-    assert seen == [None, "B"], changed(2, "ExecutionContext._provided_operation_name")
-
-
 def test_validate_document():
     assert params(compat.validate_document)[:3] == ["schema", "document", "validation_rules"], \
         changed(3, "strawberry.schema.schema.validate_document")
