@@ -34,7 +34,8 @@ and how many refusals the server answered at its HTTP parser
 (inventory_requests_shed_early_total). It ends with the goodput ratio (accepted
 req/s at 10x over capacity) and the accepted p99 against the target (>= 0.8x,
 < 500 ms); `--repeat N` runs the limiter-on mode N times, each with its own
-capacity, and prints the spread.
+capacity, and prints the spread; `--compare-asgi` follows each with the same
+run on `serve --no-early-shedding` (refusals through the ASGI limiter only).
 
 Requests carry an all-scopes API key created in the private database, and rate
 limits are off (INVENTORY_RATE_READ/WRITE=0) so that every refusal counted is
@@ -156,10 +157,11 @@ def closed_loop(url: str, clients: int, seconds: float, rng: random.Random, api_
 
 
 def run_mode(name: str, url: str, root: Path, env: dict, args, rng, capacity: float | None,
-             api_key: str):
-    api = ApiProcess(url, root / f"api-{name}.log", env={
-        "INVENTORY_SWEEP_INTERVAL": "0", "INVENTORY_RATE_READ": "0", "INVENTORY_RATE_WRITE": "0",
-        **env})
+             api_key: str, serve_args: tuple[str, ...] = ()):
+    api = ApiProcess(url, root / f"api-{name.replace(' ', '-')}.log", env={
+        "INVENTORY_SWEEP_INTERVAL": "0", "INVENTORY_RATE_READ": "0",
+        "INVENTORY_RATE_WRITE": "0", **env})
+    api.extra_args = serve_args
     api.start()
     if args.pin:
         # Server on CPU 0, this load generator on CPU 1 (set in main): the
@@ -228,6 +230,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1,
                         help="run the limiter-on mode this many times, each with its own "
                              "capacity measurement, and print the spread")
+    parser.add_argument("--compare-asgi", action="store_true",
+                        help="after each limiter-on run, the same with `serve "
+                             "--no-early-shedding` (refusals through the ASGI limiter only)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--no-pin", dest="pin", action="store_false",
                         help="do not pin the server to CPU 0, and the load generator and the "
@@ -252,10 +257,15 @@ def main() -> int:
     limited = {"INVENTORY_MAX_CONCURRENT": str(args.max_concurrent),
                "INVENTORY_MAX_QUEUE": str(args.max_queue),
                "INVENTORY_QUEUE_TIMEOUT": str(args.queue_timeout)}
-    plan = [(f"limiter on #{n + 1}" if args.repeat > 1 else "limiter on", limited, True)
-            for n in range(args.repeat)]
+    plan = []
+    for n in range(args.repeat):
+        number = f" #{n + 1}" if args.repeat > 1 else ""
+        plan.append((f"limiter on{number}", limited, True, ()))
+        if args.compare_asgi:
+            plan.append((f"limiter on, ASGI only{number}", limited, True,
+                         ("--no-early-shedding",)))
     if not args.no_baseline:
-        plan.append(("limiter off", {"INVENTORY_MAX_CONCURRENT": "0"}, False))
+        plan.append(("limiter off", {"INVENTORY_MAX_CONCURRENT": "0"}, False, ()))
     with tempfile.TemporaryDirectory(prefix="inventory-overload-") as folder:
         root = Path(folder)
         root.chmod(0o755)
@@ -268,9 +278,10 @@ def main() -> int:
         _, api_key = create_client_key(engine, "overload bench")
         try:
             capacity = cap = None
-            for name, env, own_capacity in plan:
+            for name, env, own_capacity, serve_args in plan:
                 capacity, measured, result, alive = run_mode(
-                    name, url, root, env, args, rng, None if own_capacity else capacity, api_key)
+                    name, url, root, env, args, rng, None if own_capacity else capacity, api_key,
+                    serve_args)
                 cap = measured or cap
                 with engine.connect() as conn:
                     checked = audit(conn)
@@ -307,21 +318,24 @@ def print_report(report: dict, args) -> None:
               f"({r.get('shed_at_parser', '?')}) | {r['server_cpu_pct']}/"
               f"{r['generator_cpu_pct']} | {o or 0} | {'ok' if r['audit_ok'] else 'FAILED'} |")
         if run["mode"].startswith("limiter on") and not args.storm:
-            limited.append((ratio, r["p99_ms"] or float("inf")))
+            limited.append((run["mode"], ratio, r["p99_ms"] or float("inf")))
     pinned_database = "database_processes_pinned_to_cpu_1" in report
     print("pinning: " + (f"server on CPU 0; generator{' and database' if pinned_database else ''}"
                          f" on CPU 1" if report["pinned"] else "none"))
     print(f"load average: {report['load_average_at_start']} at start, "
           f"{report['load_average_at_end']} at end (2 cores)")
-    for ratio, p99 in limited:
+    for mode, ratio, p99 in limited:
         met = ratio >= 0.8 and p99 < 500
-        print(f"goodput at {args.factor:g}x: {ratio:.2f}x capacity, accepted p99 {p99} ms "
+        print(f"{mode}: goodput at {args.factor:g}x {ratio:.2f}x capacity, accepted p99 {p99} ms "
               f"(target >= 0.8x and < 500 ms: {'met' if met else 'NOT met'})")
-    if len(limited) > 1:
-        ratios = sorted(ratio for ratio, _ in limited)
-        p99s = sorted(p99 for _, p99 in limited)
-        print(f"spread over {len(limited)} runs: goodput {ratios[0]:.2f}-{ratios[-1]:.2f}x "
-              f"(median {ratios[len(ratios) // 2]:.2f}x), p99 {p99s[0]}-{p99s[-1]} ms")
+    for kind in ("limiter on", "limiter on, ASGI only"):
+        runs = [(ratio, p99) for mode, ratio, p99 in limited
+                if mode.split(" #")[0] == kind]
+        if len(runs) > 1:
+            ratios, p99s = sorted(r for r, _ in runs), sorted(p for _, p in runs)
+            print(f"{kind}, spread over {len(runs)} runs: goodput {ratios[0]:.2f}-"
+                  f"{ratios[-1]:.2f}x (median {ratios[len(ratios) // 2]:.2f}x), "
+                  f"p99 {p99s[0]}-{p99s[-1]} ms")
 
 
 if __name__ == "__main__":
