@@ -156,7 +156,8 @@ class EarlyShedding(HttpToolsProtocol):
     """uvicorn's HTTP/1.1 protocol (httptools), answering at the parser the
     requests the limiter would shed at once. The request is refused when its
     headers are complete if: the limiter sheds now, it targets the limited path,
-    it is no WebSocket upgrade, no `Expect: 100-continue`, and this connection
+    it is no WebSocket upgrade, no HEAD (answered without a body), no
+    `Expect: 100-continue`, and this connection
     has no response in progress (a pipelined request must not be answered before
     the one ahead of it). Its body is then dropped as it arrives, and the
     answer written, in one write, once the request is complete; the connection
@@ -182,7 +183,7 @@ class EarlyShedding(HttpToolsProtocol):
             super().on_headers_complete()
             return
         if (limiter.sheds_now() and not self.expect_100_continue
-                and not self.parser.should_upgrade()
+                and not self.parser.should_upgrade() and self.parser.get_method() != b"HEAD"
                 and (self.cycle is None or self.cycle.response_complete)):
             self._refusing = True
             self._refusal_keep_alive = (self.parser.get_http_version() != "1.0"
