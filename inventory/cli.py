@@ -33,6 +33,12 @@ def _database_url(settings: Settings, quiet: bool = False) -> tuple[str, object 
     return url, server
 
 
+def _open_database() -> tuple[str, object | None]:
+    """For the key and verify commands: the configured database (an embedded one
+    started without a message when no URL is set) and its server, if embedded."""
+    return _database_url(Settings.from_env(), quiet=True)
+
+
 def _apply_options(args: argparse.Namespace) -> None:
     if getattr(args, "data_dir", None):
         os.environ["INVENTORY_DATA_DIR"] = str(args.data_dir)
@@ -116,7 +122,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     from .observability import prepare_workers
 
-    prepare_workers(args.workers)  # metrics shared by the workers
+    prepare_workers(args.workers, bool(settings.metrics_multiproc_dir))  # metrics shared by the workers
     uvicorn.run(
         "inventory.web.app:serve_app",
         factory=True,
@@ -125,7 +131,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         access_log=False,
         log_level=settings.log_level.lower(),
-        log_config=log_setup.config(settings.log_level),  # text or JSON, with trace ids
+        # text or JSON, with trace ids
+        log_config=log_setup.config(settings.log_level, settings.log_format),
         timeout_graceful_shutdown=10,
         # Longer than clients' idle expiry (httpx 5 s, like uvicorn's default): with
         # equal timeouts a client reuses a connection the server is just closing.
@@ -206,14 +213,14 @@ def build_parser() -> argparse.ArgumentParser:
     seed.set_defaults(func=cmd_seed)
 
     from .db import audit_cli as verify
-    verify.add_parser(sub, common)
+    verify.add_parser(sub, common, _open_database)
     from .chaos import runner as chaos
     chaos.add_parser(sub)
     from .cluster import cli as cluster_cli
     cluster_cli.add_parser(sub)
     from .auth.cli import add_commands as add_key_commands
 
-    add_key_commands(sub, common)
+    add_key_commands(sub, common, _open_database)
 
     schema = sub.add_parser(
         "schema", help="print the GraphQL schema (SDL); --output writes it (schema.graphql)")
@@ -227,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _apply_options(args)
-    log_setup.configure(os.environ.get("INVENTORY_LOG_LEVEL", "INFO"))
+    settings = Settings.from_env()
+    log_setup.configure(settings.log_level, settings.log_format)
     return args.func(args) or 0
 
 

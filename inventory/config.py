@@ -1,10 +1,15 @@
-"""Settings, read from the environment (the CLI sets the same variables from its
-options). Every variable is listed in `inventory --help` and the README."""
+"""Settings, read from the environment once, at startup, into one `Settings`
+object that is passed down (the CLI sets the same variables from its options;
+worker processes read them at their own start). No other module reads the
+environment. Every variable is listed in `inventory --help` and the README."""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
+
+from .auth.settings import PRODUCTION_VALUES, SecuritySettings
 
 ENV_HELP = {
     "INVENTORY_DATABASE_URL": "postgresql+psycopg://... or cockroachdb+psycopg://...; "
@@ -132,9 +137,30 @@ class Settings:
     overload_retry_after_ms: int = 200
     trusted_documents: Path | None = None  # allow-list manifest (inventory/web/trusted.py)
     ws_max_message_bytes: int = 1024 * 1024
+    # Live stock (inventory/events): `ledger` reads committed ledger rows, `off`
+    # runs no change feed (benchmarks).
+    change_feed: str = "ledger"
+    change_poll_interval_s: float = 0.05
+    subscriber_buffer: int = 1000
+    ws_max_subscriptions: int = 20
+    log_format: str = "text"  # or json
+    # prometheus_client's folder shared by worker processes (set by the CLI for
+    # --workers > 1); None: this process's metrics only.
+    metrics_multiproc_dir: str | None = None
+    # The OTEL_* variables, as read at startup (observability/tracing.py decides
+    # from them whether to trace; the exporters read theirs as standard).
+    otel: Mapping[str, str] = field(default_factory=dict)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
 
     @classmethod
     def from_env(cls) -> "Settings":
+        change_feed = (os.environ.get("INVENTORY_CHANGE_FEED") or "ledger").strip().lower()
+        if change_feed not in CHANGE_FEEDS:
+            raise SystemExit(f"INVENTORY_CHANGE_FEED={change_feed!r}: use one of "
+                             f"{', '.join(CHANGE_FEEDS)}")
+        log_format = (os.environ.get("INVENTORY_LOG_FORMAT") or "text").strip().lower()
+        if log_format not in ("text", "json"):
+            raise SystemExit(f"INVENTORY_LOG_FORMAT={log_format!r}: use text or json")
         return cls(
             database_url=os.environ.get("INVENTORY_DATABASE_URL") or None,
             read_database_url=os.environ.get("INVENTORY_READ_DATABASE_URL") or None,
@@ -159,4 +185,45 @@ class Settings:
             trusted_documents=Path(os.environ["INVENTORY_TRUSTED_DOCUMENTS"])
             if os.environ.get("INVENTORY_TRUSTED_DOCUMENTS") else None,
             ws_max_message_bytes=_number("INVENTORY_WS_MAX_MESSAGE_BYTES", 1024 * 1024, int),
+            change_feed=change_feed,
+            change_poll_interval_s=_number("INVENTORY_CHANGE_POLL_INTERVAL", 0.05),
+            subscriber_buffer=_number("INVENTORY_SUBSCRIBER_BUFFER", 1000, int),
+            ws_max_subscriptions=_number("INVENTORY_WS_MAX_SUBSCRIPTIONS", 20, int),
+            log_format=log_format,
+            metrics_multiproc_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None,
+            otel={name: value for name, value in os.environ.items()
+                  if name.startswith("OTEL_")},
+            security=_security_from_env(),
         )
+
+
+CHANGE_FEEDS = ("ledger", "off")
+
+
+def _security_from_env() -> SecuritySettings:
+    production = os.environ.get("INVENTORY_ENV", "").strip().lower() in PRODUCTION_VALUES
+    read_rate = _number("INVENTORY_RATE_READ", 1000.0)
+    write_rate = _number("INVENTORY_RATE_WRITE", 50.0)
+    origins = os.environ.get("INVENTORY_CORS_ORIGINS", "")
+    return SecuritySettings(  # checked by the app that uses them (SecuritySettings.check)
+        production=production,
+        jwt_issuer=os.environ.get("INVENTORY_JWT_ISSUER") or None,
+        jwt_audience=os.environ.get("INVENTORY_JWT_AUDIENCE") or None,
+        jwt_hs256_secret=os.environ.get("INVENTORY_JWT_HS256_SECRET") or None,
+        jwks_url=os.environ.get("INVENTORY_JWKS_URL") or None,
+        jwt_tenant_claim=os.environ.get("INVENTORY_JWT_TENANT_CLAIM") or "tenant_id",
+        auth_cache_s=_number("INVENTORY_AUTH_CACHE_SECONDS", 5.0),
+        read_rate=read_rate,
+        read_burst=_number("INVENTORY_RATE_READ_BURST", read_rate * 10),
+        write_rate=write_rate,
+        write_burst=_number("INVENTORY_RATE_WRITE_BURST", write_rate * 2),
+        tenant_factor=_number("INVENTORY_RATE_TENANT_FACTOR", 4.0),
+        refusal_rate=_number("INVENTORY_RATE_REFUSED", 5.0),
+        redis_url=os.environ.get("INVENTORY_REDIS_URL") or None,
+        cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
+        max_body_bytes=_number("INVENTORY_MAX_BODY_BYTES", 256 * 1024, int),
+        introspection=_flag("INVENTORY_INTROSPECTION", not production),
+        query_max_cost=_number("INVENTORY_QUERY_MAX_COST", 10_000, int),
+        ws_per_credential=_number("INVENTORY_WS_PER_CREDENTIAL", 20, int),
+        metrics_auth=_flag("INVENTORY_METRICS_AUTH", production),
+    )

@@ -7,6 +7,8 @@ Tests reach these through the fixtures in tests/conftest.py (`api`, `graphql`,
 tests/live_support.py, never in a test module or a conftest."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import itertools
 import os
 import re
@@ -124,9 +126,9 @@ class ApiServer(ApiProcess):
 def in_process_app(database_url: str, monkeypatch, settings: dict | None = None, **env: str):
     """The app in this process (no sweeper, no GraphiQL, plus any Settings field
     in `settings`) and an all-scopes API key for it; talk to it with
-    `graphql(app=app, api_key=key, database_url=...)`. The app reads its security
-    settings from the environment: no rate limits (setups send many writes at
-    once), plus any INVENTORY_* setting in `env`. Dispose of `app.state.ctx.db`
+    `graphql(app=app, api_key=key, database_url=...)`. Its other settings are read
+    from the environment, as at a server's start: no rate limits (setups send
+    many writes at once), plus any INVENTORY_* setting in `env`. Dispose of `app.state.ctx.db`
     at the end."""
     from inventory.web.app import create_app
     from inventory.config import Settings
@@ -135,8 +137,9 @@ def in_process_app(database_url: str, monkeypatch, settings: dict | None = None,
                         **env}.items():
         monkeypatch.setenv(name, value)
     key = create_api_key(database_url)
-    return create_app(Settings(database_url=database_url, sweep_interval_s=0, graphiql=False,
-                               **(settings or {}))), key
+    settings = replace(Settings.from_env(), database_url=database_url, sweep_interval_s=0,
+                       graphiql=False, **(settings or {}))
+    return create_app(settings), key
 
 
 class RoundTrips:

@@ -8,6 +8,8 @@ revision. Not covered: statements only built on CockroachDB (the hash-sharded
 index DDL, the changefeed), which PostgreSQL's parser does not read."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import contextlib
 import importlib
 import importlib.util
@@ -163,8 +165,8 @@ async def test_statements_the_app_sends(database_url, sync_engine, monkeypatch):
     monkeypatch.setenv("INVENTORY_RATE_WRITE", "0")
     key = create_api_key(database_url)
     with captured() as sent:
-        app = create_app(Settings(database_url=database_url, sweep_interval_s=0,
-                                  graphiql=False))
+        app = create_app(replace(Settings.from_env(), database_url=database_url,
+                                 sweep_interval_s=0, graphiql=False))
         ctx = app.state.ctx
         try:
             async with app.router.lifespan_context(app):

@@ -3,6 +3,8 @@ with an in-memory span exporter, against the test PostgreSQL server, with
 authentication on (an API key in the database, sent by every request)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import threading
 import time
 import uuid
@@ -45,7 +47,8 @@ def traced_url(database_url, exporter):
         env.setenv("INVENTORY_RATE_READ", "100000")
         env.setenv("INVENTORY_RATE_WRITE", "100000")
         env.setenv("INVENTORY_AUTH_CACHE_SECONDS", "120")
-        app = create_app(Settings(database_url=database_url, sweep_interval_s=0, graphiql=False))
+        app = create_app(replace(Settings.from_env(), database_url=database_url,
+                                 sweep_interval_s=0, graphiql=False))
     assert tracing.enabled()
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,

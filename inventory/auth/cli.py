@@ -12,13 +12,11 @@ from .principal import ALL_SCOPES
 DEMO_KEY_FILE = "demo-api-key"
 
 
-def _engine():
-    from ..cli import _database_url
-    from ..config import Settings
+def _engine(args: argparse.Namespace):
     from ..db import migrate
     from ..db.engine import create_sync_engine
 
-    url, server = _database_url(Settings.from_env(), quiet=True)
+    url, server = args.open_database()
     migrate.upgrade(url)
     return create_sync_engine(url), server
 
@@ -27,7 +25,7 @@ def cmd_create(args: argparse.Namespace) -> int:
     from . import keys
 
     scopes = [s.strip() for s in args.scopes.replace(" ", ",").split(",") if s.strip()]
-    engine, _server = _engine()
+    engine, _server = _engine(args)
     try:
         with engine.begin() as conn:
             key_id, key = keys.create_key(conn, args.tenant, scopes, args.name)
@@ -46,7 +44,7 @@ def cmd_create(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from ..db import api_keys
 
-    engine, _server = _engine()
+    engine, _server = _engine(args)
     try:
         with engine.connect() as conn:
             rows = api_keys.list_keys(conn, args.tenant)
@@ -64,7 +62,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_revoke(args: argparse.Namespace) -> int:
     from ..db import api_keys
 
-    engine, _server = _engine()
+    engine, _server = _engine(args)
     try:
         with engine.begin() as conn:
             changed = api_keys.revoke_key(conn, args.id)
@@ -78,7 +76,9 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub, common) -> None:
+def add_commands(sub, common, open_database) -> None:
+    """`open_database()` (from the CLI's settings) -> (database URL, embedded
+    server to keep alive or None)."""
     keys = sub.add_parser("keys", help="create, list and revoke API keys")
     ksub = keys.add_subparsers(dest="keys_command", required=True)
     create = ksub.add_parser("create", help="create a key (its secret is shown once)")
@@ -87,15 +87,15 @@ def add_commands(sub, common) -> None:
     create.add_argument("--scopes", required=True,
                         help=f"comma-separated, among: {', '.join(ALL_SCOPES)}")
     create.add_argument("--name", required=True, help="what the key is for")
-    create.set_defaults(func=cmd_create)
+    create.set_defaults(func=cmd_create, open_database=open_database)
     listing = ksub.add_parser("list", help="list keys (never their secrets)")
     common(listing)
     listing.add_argument("--tenant", type=UUID, help="only this tenant's keys")
-    listing.set_defaults(func=cmd_list)
+    listing.set_defaults(func=cmd_list, open_database=open_database)
     revoke = ksub.add_parser("revoke", help="revoke a key by id")
     common(revoke)
     revoke.add_argument("id", type=UUID)
-    revoke.set_defaults(func=cmd_revoke)
+    revoke.set_defaults(func=cmd_revoke, open_database=open_database)
 
 
 def ensure_demo_key(url: str, data_dir: Path, tenant_id: UUID) -> str:

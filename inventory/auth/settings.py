@@ -1,10 +1,8 @@
-"""Security settings, read from the environment (listed in inventory/config.py ENV_HELP)."""
+"""Security settings (read from the environment by inventory/config.py, which
+lists the variables in ENV_HELP)."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-
-from ..config import _flag, _number
 
 PRODUCTION_VALUES = {"production", "prod"}
 
@@ -37,37 +35,6 @@ class SecuritySettings:
     query_max_cost: int = 10_000
     ws_per_credential: int = 20  # open WebSockets per credential and process, 0: no cap
     metrics_auth: bool = False  # /metrics needs the inventory:metrics scope
-
-    @classmethod
-    def from_env(cls) -> "SecuritySettings":
-        production = os.environ.get("INVENTORY_ENV", "").strip().lower() in PRODUCTION_VALUES
-        read_rate = _number("INVENTORY_RATE_READ", 1000.0)
-        write_rate = _number("INVENTORY_RATE_WRITE", 50.0)
-        origins = os.environ.get("INVENTORY_CORS_ORIGINS", "")
-        settings = cls(
-            production=production,
-            jwt_issuer=os.environ.get("INVENTORY_JWT_ISSUER") or None,
-            jwt_audience=os.environ.get("INVENTORY_JWT_AUDIENCE") or None,
-            jwt_hs256_secret=os.environ.get("INVENTORY_JWT_HS256_SECRET") or None,
-            jwks_url=os.environ.get("INVENTORY_JWKS_URL") or None,
-            jwt_tenant_claim=os.environ.get("INVENTORY_JWT_TENANT_CLAIM") or "tenant_id",
-            auth_cache_s=_number("INVENTORY_AUTH_CACHE_SECONDS", 5.0),
-            read_rate=read_rate,
-            read_burst=_number("INVENTORY_RATE_READ_BURST", read_rate * 10),
-            write_rate=write_rate,
-            write_burst=_number("INVENTORY_RATE_WRITE_BURST", write_rate * 2),
-            tenant_factor=_number("INVENTORY_RATE_TENANT_FACTOR", 4.0),
-            refusal_rate=_number("INVENTORY_RATE_REFUSED", 5.0),
-            redis_url=os.environ.get("INVENTORY_REDIS_URL") or None,
-            cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
-            max_body_bytes=_number("INVENTORY_MAX_BODY_BYTES", 256 * 1024, int),
-            introspection=_flag("INVENTORY_INTROSPECTION", not production),
-            query_max_cost=_number("INVENTORY_QUERY_MAX_COST", 10_000, int),
-            ws_per_credential=_number("INVENTORY_WS_PER_CREDENTIAL", 20, int),
-            metrics_auth=_flag("INVENTORY_METRICS_AUTH", production),
-        )
-        settings.check()
-        return settings
 
     @property
     def jwt_enabled(self) -> bool:

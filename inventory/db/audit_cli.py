@@ -4,18 +4,20 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import Callable
 
-from ..config import Settings
+# () -> (database URL, embedded server to keep alive or None), from the CLI's settings
+OpenDatabase = Callable[[], "tuple[str, object | None]"]
 
 
-def add_parser(sub, common) -> None:
+def add_parser(sub, common, open_database: OpenDatabase) -> None:
     verify = sub.add_parser(
         "verify", help="audit every stock level against the ledger; exit 1 on any discrepancy")
     common(verify)
     verify.add_argument("--page-size", type=int, default=500,
                         help="items per page (each page is one short read)")
     verify.add_argument("--quiet", action="store_true", help="print only the summary")
-    verify.set_defaults(func=cmd_verify)
+    verify.set_defaults(func=cmd_verify, open_database=open_database)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -25,13 +27,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.page_size < 1:
         print("--page-size must be at least 1", file=sys.stderr)
         return 2
-    settings = Settings.from_env()
-    if settings.database_url:
-        url, _server = settings.database_url, None
-    else:
-        from . import embedded
-
-        url, _server = embedded.start(settings.data_dir)
+    url, _server = args.open_database()
     started = time.monotonic()
     last_shown = [0.0]
 

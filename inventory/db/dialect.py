@@ -10,7 +10,6 @@ Everything else writes SQL that both engines accept. What differs:
 """
 from __future__ import annotations
 
-import os
 
 from sqlalchemy.engine import Dialect
 
@@ -34,19 +33,6 @@ def time_ordered_index_ddl(dialect: Dialect, name: str, table: str, columns: str
     """CREATE INDEX for an index whose leading key grows with time."""
     using = " USING HASH" if is_cockroach(dialect) else ""
     return f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns}){using}"
-
-
-# How processes learn about committed stock changes (inventory/db/changes.py,
-# inventory/events). `off` runs no reader (no live events; for benchmarks).
-CHANGE_FEED_ENV = "INVENTORY_CHANGE_FEED"
-CHANGE_FEEDS = ("ledger", "off")
-
-
-def change_feed_mode(dialect: Dialect | None = None) -> str:
-    chosen = (os.environ.get(CHANGE_FEED_ENV) or "ledger").strip().lower()
-    if chosen not in CHANGE_FEEDS:
-        raise SystemExit(f"{CHANGE_FEED_ENV}={chosen!r}: use one of {', '.join(CHANGE_FEEDS)}")
-    return chosen
 
 
 # How stale a replica's data is, in milliseconds, on the connection it runs on:

@@ -9,7 +9,9 @@ from datetime import datetime
 from typing import Any, Iterable
 from uuid import UUID
 
-from sqlalchemy import and_, bindparam, func, literal, or_, select, tuple_, union_all, update
+from sqlalchemy import (
+    and_, bindparam, func, literal, or_, select, text, tuple_, union_all, update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import Text
@@ -324,6 +326,27 @@ async def expired_reservations(conn: AsyncConnection, limit: int) -> list[tuple[
         .limit(limit)
     )
     return [(row.tenant_id, row.id) for row in rows]
+
+
+async def active_reservation_counts(conn: AsyncConnection) -> tuple[int, int, float]:
+    """All tenants (for the metrics): ACTIVE reservations, those past their
+    expiry (the sweeper's backlog), and how long the oldest of those has waited
+    in seconds (0: none). Served by the partial index on ACTIVE rows."""
+    active, overdue, lag = (await conn.execute(text(
+        "SELECT count(*), count(*) FILTER (WHERE expires_at <= now()), "
+        "EXTRACT(EPOCH FROM now() - min(expires_at) FILTER (WHERE expires_at <= now())) "
+        "FROM reservations WHERE status = 'ACTIVE'"))).one()
+    return active, overdue, float(lag or 0)
+
+
+async def finished_reservation_counts(conn: AsyncConnection) -> dict[str, int]:
+    """All tenants (for the metrics): reservations by status other than ACTIVE,
+    each status present; a scan, so callers run it rarely."""
+    counts = {"COMMITTED": 0, "RELEASED": 0, "EXPIRED": 0}
+    counts.update({status: n for status, n in (await conn.execute(text(
+        "SELECT status, count(*) FROM reservations WHERE status <> 'ACTIVE' "
+        "GROUP BY status"))).all()})
+    return counts
 
 
 # ---------------------------------------------------------------- ledger reads

@@ -52,7 +52,7 @@ class RetryPolicy:
 
 @dataclass
 class RetryStats:
-    """Process-wide counters, read by metrics and tests."""
+    """Process-wide counters, read by tests (metrics listen: the listener lists below)."""
 
     retries: Counter = field(default_factory=Counter)  # by SQLSTATE (or "connection")
     exhausted: int = 0
@@ -65,6 +65,14 @@ retry_listeners: list[RetryListener] = []  # called with (attempt, sqlstate) on 
 # Called with no argument after each transaction this process committed (the
 # change feed reads sooner: events/live.py).
 commit_listeners: list[Callable[[], None]] = []
+# Called with "started" for each transaction run, "exhausted" when one ran out of
+# attempts (the metrics listen: observability/metrics.py).
+transaction_listeners: list[Callable[[str], None]] = []
+
+
+def _record_transaction(outcome: str) -> None:
+    for listener in transaction_listeners:
+        listener(outcome)
 
 
 class DatabaseUnavailable(Exception):
@@ -122,6 +130,7 @@ async def run_transaction(
     policy = policy or db.retry_policy
     engine = db.single_writer if single_statement else db.writer
     stats.transactions += 1
+    _record_transaction("started")
     connection_failures = 0
     last_state = ""
     for attempt in range(1, policy.max_attempts + 1):
@@ -171,4 +180,5 @@ async def run_transaction(
             _record_retry(attempt, last_state)
             await asyncio.sleep(policy.delay(attempt))
     stats.exhausted += 1
+    _record_transaction("exhausted")
     raise RetriesExhausted(last_state, policy.max_attempts)

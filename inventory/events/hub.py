@@ -11,6 +11,7 @@ from uuid import UUID
 from ..db import live, queries
 from ..db.changes import Change
 from ..db.engine import Database
+from ..observability import listeners
 
 log = logging.getLogger(__name__)
 Level = tuple[UUID, UUID]  # (item_id, location_id) within a tenant
@@ -224,6 +225,7 @@ class Hub:
                 self._selections.pop(selection.tenant_id, None)
         if sub.overflowed:
             self.stats.overflows += 1
+            listeners.count(listeners.SUBSCRIPTION_OVERFLOW)
 
     async def deliver(self, changes: list[Change]) -> None:
         """Called by the feed with committed changes, in any order."""

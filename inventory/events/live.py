@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from ..config import _number as env_number
 from ..db import retry
 from ..db.changes import ledger_reader
-from ..db.dialect import change_feed_mode
 from ..db.engine import Database
 from ..observability.tracing import untraced
 from .feeds import LedgerFeed
@@ -16,12 +14,14 @@ from .hub import Hub
 
 
 class LiveStock:
-    def __init__(self, db: Database, url: str):
-        self.mode = change_feed_mode()
-        self.reader = ledger_reader(url, env_number("INVENTORY_CHANGE_POLL_INTERVAL", 0.05))
-        self.hub = Hub(db, capacity=env_number("INVENTORY_SUBSCRIBER_BUFFER", 1000, int),
-                       now=self._position, wake=self.reader.wake)
-        self.max_subscriptions = env_number("INVENTORY_WS_MAX_SUBSCRIPTIONS", 20, int)
+    def __init__(self, db: Database, url: str, *, mode: str = "ledger",
+                 poll_interval_s: float = 0.05, subscriber_buffer: int = 1000,
+                 max_subscriptions: int = 20):
+        self.mode = mode  # "ledger", or "off": no change feed runs
+        self.reader = ledger_reader(url, poll_interval_s)
+        self.hub = Hub(db, capacity=subscriber_buffer, now=self._position,
+                       wake=self.reader.wake)
+        self.max_subscriptions = max_subscriptions
         self.feed = LedgerFeed(self.reader, self.hub)
         self._task: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

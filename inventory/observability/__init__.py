@@ -23,10 +23,13 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #   .logs      text/JSON log configuration with trace ids
 
 
-def install(app, ctx, readiness=None, guard=None) -> None:
-    """Adds /metrics, tracing (when OTEL_* configure an exporter), the count of
-    refused /graphql requests and the per-process metric sync to the app built
-    by inventory.web.app.create_app. `readiness()` (awaitable, (ready, details)) is
+def install(app, ctx, *, otel=None, multiprocess: bool = False, readiness=None,
+            guard=None) -> None:
+    """Adds /metrics, tracing (when the OTEL_* variables read at startup, `otel`,
+    configure an exporter), the count of refused /graphql requests, the metrics'
+    listeners and the per-process pool gauges to the app built by
+    inventory.web.app.create_app. `multiprocess`: several worker processes share
+    the metrics (PROMETHEUS_MULTIPROC_DIR). `readiness()` (awaitable, (ready, details)) is
     the /readyz check, reported at each scrape as inventory_ready. `guard(request)`
     (awaitable) answers a refusal Response for a scrape it does not allow, else None
     (inventory/auth/http.py: a credential with the inventory:metrics scope)."""
@@ -38,7 +41,8 @@ def install(app, ctx, readiness=None, guard=None) -> None:
     from . import metrics, tracing
     from .graphql import RefusalCounter
 
-    if tracing.configure():
+    metrics.listen(multiprocess)
+    if tracing.configure(otel=otel):
         app.add_middleware(tracing.TracingMiddleware)
         if tracing.record_retry not in retry.retry_listeners:
             retry.retry_listeners.append(tracing.record_retry)
@@ -47,7 +51,7 @@ def install(app, ctx, readiness=None, guard=None) -> None:
     async def metrics_endpoint(request: Request) -> Response:
         if guard is not None and (refused := await guard(request)) is not None:
             return refused
-        metrics.sync_process(ctx.db, ctx.hub)
+        metrics.sync_process(ctx.db)
         if readiness is not None:
             metrics.READY.set(1 if (await readiness())[0] else 0)
         try:
@@ -62,7 +66,7 @@ def install(app, ctx, readiness=None, guard=None) -> None:
     @contextlib.asynccontextmanager
     async def lifespan(app_):
         async with inner_lifespan(app_) as state:
-            syncer = asyncio.create_task(metrics.sync_loop(ctx.db, ctx.hub))
+            syncer = asyncio.create_task(metrics.sync_loop(ctx.db))
             try:
                 yield state
             finally:
@@ -75,11 +79,12 @@ def install(app, ctx, readiness=None, guard=None) -> None:
     app.router.lifespan_context = lifespan
 
 
-def prepare_workers(workers: int) -> None:
+def prepare_workers(workers: int, folder_set: bool) -> None:
     """Before `serve` starts several worker processes: a fresh folder for
-    prometheus_client's multiprocess mode, removed when the server exits, unless
-    PROMETHEUS_MULTIPROC_DIR is already set (then it must be emptied between runs)."""
-    if workers <= 1 or os.environ.get(MULTIPROC_ENV):
+    prometheus_client's multiprocess mode, removed when the server exits, handed
+    to the workers in PROMETHEUS_MULTIPROC_DIR, unless that is already set
+    (`folder_set`; then it must be emptied between runs)."""
+    if workers <= 1 or folder_set:
         return
     import atexit
 

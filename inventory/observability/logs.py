@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import time
 from typing import Any
 
 from opentelemetry import trace
 
-FORMAT_ENV = "INVENTORY_LOG_FORMAT"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s%(trace_suffix)s: %(message)s"
 
 _SECRETS = [
@@ -70,19 +68,12 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def log_format() -> str:
-    value = (os.environ.get(FORMAT_ENV) or "text").strip().lower()
-    if value not in ("text", "json"):
-        raise SystemExit(f"{FORMAT_ENV}={value!r}: use text or json")
-    return value
-
-
-def config(level: str) -> dict[str, Any]:
+def config(level: str, log_format: str = "text") -> dict[str, Any]:
     """A logging.config.dictConfig for the CLI and uvicorn (also in its worker
     processes): everything, uvicorn's own loggers included, goes through one
-    handler on stderr in the chosen format."""
+    handler on stderr in `log_format` (text or json; INVENTORY_LOG_FORMAT)."""
     formatter: dict[str, Any] = (
-        {"()": JsonFormatter} if log_format() == "json" else {"format": TEXT_FORMAT}
+        {"()": JsonFormatter} if log_format == "json" else {"format": TEXT_FORMAT}
     )
     return {
         "version": 1,
@@ -101,7 +92,7 @@ def config(level: str) -> dict[str, Any]:
     }
 
 
-def configure(level: str) -> None:
+def configure(level: str, log_format: str = "text") -> None:
     import logging.config
 
-    logging.config.dictConfig(config(level))
+    logging.config.dictConfig(config(level, log_format))

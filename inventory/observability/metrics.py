@@ -1,10 +1,12 @@
 """Prometheus metrics, served at /metrics.
 
-Counters and histograms are updated as things happen; values that live
-elsewhere (the retry runner's and the sweeper's counters, the connection pool)
-are copied in by `sync_process()` when /metrics is scraped and every few
-seconds in every process; reservations by status are counted with one query at
-scrape time, cached briefly.
+Counters and histograms are updated as things happen: the retry runner
+(db/retry.py's listener lists) and the rest of the service
+(observability/listeners.py) push their counts here through listeners that
+`listen()` registers; nothing here imports what it counts. The connection
+pool's gauges are read by `sync_process()` when /metrics is scraped and every
+few seconds in every process; reservations by status are counted with one query
+(db/queries.py) at scrape time, cached briefly.
 
 Several workers (`inventory serve --workers N`): the CLI sets
 PROMETHEUS_MULTIPROC_DIR before the workers start, prometheus_client keeps each
@@ -27,13 +29,9 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from sqlalchemy import text
+from ..db import queries, retry
+from . import listeners
 
-from ..db import retry
-from ..service import audit, coalesce, hot_levels, sweeper
-from ..web import overload
-
-from . import MULTIPROC_ENV
 SYNC_INTERVAL_S = 5.0
 RESERVATIONS_CACHE_S = 10.0
 RESERVATIONS_FULL_CACHE_S = 60.0
@@ -156,45 +154,50 @@ def observe_refusal(status: int) -> None:
     ERRORS.labels(REFUSED, REFUSAL_CODES.get(status, f"HTTP_{status}")).inc()
 
 
-# What this process has copied so far from the counters kept elsewhere.
-_copied = {"tx": 0, "exhausted": 0, "runs": 0, "expired": 0, "failures": 0, "retries": {},
-           "batches": 0, "batched": 0, "read_batches": 0, "reads_coalesced": 0, "shed": 0,
-           "shed_early": 0, "overflows": 0, "audits": 0, "audit_failures": 0}
+def _on_retry(attempt: int, state: str) -> None:
+    TX_RETRIES.labels(state).inc()
 
 
-def _copy(counter, key: str, value: int) -> None:
-    delta = value - _copied[key]
-    if delta > 0:
-        counter.inc(delta)
-        _copied[key] = value
+def _on_transaction(outcome: str) -> None:
+    (TX if outcome == "started" else TX_EXHAUSTED).inc()
 
 
-def sync_process(db=None, hub=None) -> None:
-    """Copies this process's retry, sweeper, shedding, audit, subscription
-    (`hub`: events.hub.Hub) and pool figures into the metrics."""
-    _copy(TX, "tx", retry.stats.transactions)
-    _copy(TX_EXHAUSTED, "exhausted", retry.stats.exhausted)
-    for state, count in list(retry.stats.retries.items()):
-        delta = count - _copied["retries"].get(state, 0)
-        if delta > 0:
-            TX_RETRIES.labels(state).inc(delta)
-            _copied["retries"][state] = count
-    runs_before = _copied["runs"]
-    _copy(SWEEPER_RUNS, "runs", sweeper.stats.runs)
-    if _copied["runs"] > runs_before:
+def _on_count(event: str, amount: int) -> None:
+    if event == listeners.RESERVATION_BATCH:
+        BATCHES.inc()
+        BATCHED.inc(amount)
+    elif event == listeners.READ_BATCH:
+        READ_BATCHES.inc()
+        READS_COALESCED.inc(amount)
+    elif event == listeners.SWEEP:
+        SWEEPER_RUNS.inc()
+        SWEEPER_EXPIRED.inc(amount)
         SWEEPER_LAST_RUN.set(time.time())
-    _copy(SWEEPER_EXPIRED, "expired", sweeper.stats.expired)
-    _copy(SWEEPER_FAILURES, "failures", sweeper.stats.failures)
-    _copy(BATCHES, "batches", hot_levels.stats.batches)
-    _copy(BATCHED, "batched", hot_levels.stats.requests)
-    _copy(READ_BATCHES, "read_batches", coalesce.stats.loads)
-    _copy(READS_COALESCED, "reads_coalesced", coalesce.stats.lookups)
-    _copy(SHED, "shed", overload.stats.shed)
-    _copy(SHED_EARLY, "shed_early", overload.stats.shed_early)
-    _copy(AUDITS, "audits", audit.stats.runs)
-    _copy(AUDIT_FAILURES, "audit_failures", audit.stats.failed)
-    if hub is not None:
-        _copy(SUBSCRIPTION_OVERFLOWS, "overflows", hub.stats.overflows)
+    elif event in _COUNTERS:
+        _COUNTERS[event].inc(amount)
+
+
+_COUNTERS = {listeners.SWEEP_FAILED: SWEEPER_FAILURES, listeners.SHED: SHED,
+             listeners.SHED_EARLY: SHED_EARLY, listeners.AUDIT: AUDITS,
+             listeners.AUDIT_FAILED: AUDIT_FAILURES,
+             listeners.SUBSCRIPTION_OVERFLOW: SUBSCRIPTION_OVERFLOWS}
+_state = {"multiprocess": False}
+
+
+def listen(multiprocess: bool = False) -> None:
+    """Registers the metrics' listeners (once per process; the app installs
+    them). `multiprocess`: PROMETHEUS_MULTIPROC_DIR is set, several worker
+    processes share the figures."""
+    _state["multiprocess"] = multiprocess
+    for hooks, listener in ((retry.retry_listeners, _on_retry),
+                            (retry.transaction_listeners, _on_transaction),
+                            (listeners.listeners, _on_count)):
+        if listener not in hooks:
+            hooks.append(listener)
+
+
+def sync_process(db=None) -> None:
+    """Reads this process's connection pool figures into the gauges."""
     if db is not None:
         for name, engine in (("read", db.engine), ("write", db.write_engine)):
             in_use, waiting, capacity = pool_status(engine.pool)
@@ -230,26 +233,19 @@ async def refresh_reservations(db) -> None:
     full = now - _reservations_cache["all_at"] >= RESERVATIONS_FULL_CACHE_S
     async with asyncio.timeout(2):
         async with db.reader.connect() as conn:
-            active, overdue, lag = (await conn.execute(text(
-                "SELECT count(*), count(*) FILTER (WHERE expires_at <= now()), "
-                "EXTRACT(EPOCH FROM now() - min(expires_at) FILTER (WHERE expires_at <= now())) "
-                "FROM reservations WHERE status = 'ACTIVE'"))).one()
-            rows = (await conn.execute(text(
-                "SELECT status, count(*) FROM reservations WHERE status <> 'ACTIVE' "
-                "GROUP BY status"))).all() if full else None
+            active, overdue, lag = await queries.active_reservation_counts(conn)
+            finished = await queries.finished_reservation_counts(conn) if full else None
     RESERVATIONS.labels("ACTIVE").set(active)
     RESERVATIONS_OVERDUE.set(overdue)
-    SWEEPER_LAG.set(float(lag or 0))
-    if rows is not None:
+    SWEEPER_LAG.set(lag)
+    if finished is not None:
         _reservations_cache["all_at"] = now
-        counts = {"COMMITTED": 0, "RELEASED": 0, "EXPIRED": 0}
-        counts.update({status: n for status, n in rows})
-        for status, n in counts.items():
+        for status, n in finished.items():
             RESERVATIONS.labels(status).set(n)
 
 
 def multiprocess_mode() -> bool:
-    return bool(os.environ.get(MULTIPROC_ENV))
+    return _state["multiprocess"]
 
 
 def render() -> bytes:
@@ -260,10 +256,10 @@ def render() -> bytes:
     return generate_latest()
 
 
-async def sync_loop(db, hub=None) -> None:
-    """Keeps this process's copied figures fresh for scrapes served by another worker."""
+async def sync_loop(db) -> None:
+    """Keeps this process's pool figures fresh for scrapes served by another worker."""
     while True:
-        sync_process(db, hub)
+        sync_process(db)
         await asyncio.sleep(SYNC_INTERVAL_S)
 
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 import contextlib
 
 import logging
-import os
-from typing import Any
+from typing import Any, Mapping
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -29,17 +28,17 @@ _state: dict[str, Any] = {"enabled": False, "provider": None, "psycopg": None, "
                           "tracer": None}
 
 
-def _env(name: str) -> str:
-    return (os.environ.get(name) or "").strip()
-
-
-def exporter_from_env():
-    """The span exporter the OTEL_* variables ask for, or None (tracing off).
+def exporter_from(otel: Mapping[str, str]):
+    """The span exporter the OTEL_* variables (`otel`, read at startup by
+    inventory/config.py) ask for, or None (tracing off).
 
     Tracing is on when OTEL_TRACES_EXPORTER names an exporter (otlp, console) or,
     with it unset, when an OTLP endpoint is set. OTEL_SDK_DISABLED=true or
     OTEL_TRACES_EXPORTER=none turn it off whatever else is set.
     """
+    def _env(name: str) -> str:
+        return (otel.get(name) or "").strip()
+
     if _env("OTEL_SDK_DISABLED").lower() == "true":
         return None
     names = [n.strip() for n in _env("OTEL_TRACES_EXPORTER").lower().split(",") if n.strip()]
@@ -79,7 +78,7 @@ def exporter_from_env():
     return OTLPSpanExporter()
 
 
-def configure(provider=None) -> bool:
+def configure(provider=None, otel: Mapping[str, str] | None = None) -> bool:
     """Sets up tracing for this process; returns whether it is on.
 
     `provider` (tests) is used for this app only, leaving the global one alone.
@@ -94,13 +93,15 @@ def configure(provider=None) -> bool:
         return True
     provider = provider or trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):
-        exporter = exporter_from_env()
+        otel = otel or {}
+        exporter = exporter_from(otel)
         if exporter is None:
             return False
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        attributes = {"service.name": _env("OTEL_SERVICE_NAME") or "inventory"}
+        attributes = {"service.name": (otel.get("OTEL_SERVICE_NAME") or "").strip()
+                      or "inventory"}
         provider = TracerProvider(resource=Resource.create(attributes))
         provider.add_span_processor(BatchSpanProcessor(exporter))
         trace.set_tracer_provider(provider)

@@ -1,43 +1,41 @@
-"""Subscription resolvers: validate filters, then stream from the hub."""
+"""Subscription resolvers: check the filters, then stream from the live stock
+use case (service/live.py)."""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, AsyncIterator
+from contextlib import contextmanager
+from typing import AsyncIterator, Iterator
 
 from graphql import GraphQLError
 from strawberry.types import Info
 
 from ..observability.metrics import subscription_active
+from ..domain.errors import Rejected
 from ..graphql_runtime.errors import subscription_ended
-from ..events.hub import StockEvent, SubscriberOverflow
-from ..events.streams import level_events, low_stock_events
+from ..service import live
+from ..service.live import StockEvent, SubscriberOverflow
 from .errors import invalid_argument
-
-if TYPE_CHECKING:
-    from ..schema.subscriptions import LevelVersionInput
 
 MAX_FILTER = 500
 MAX_SINCE = 5000
 
 
-def _hub(info: Info):
-    hub = info.context.ctx.hub
-    if hub is None:
-        raise GraphQLError("subscriptions are not enabled in this process",
-                           extensions={"code": "UNAVAILABLE"})
-    return hub
+@contextmanager
+def _typed() -> Iterator[None]:
+    """A use case's refusal as a typed GraphQL error."""
+    try:
+        yield
+    except Rejected as rejected:
+        error = rejected.error
+        extensions = {"code": error.code.value}
+        if error.field:
+            extensions["field"] = error.field
+        raise GraphQLError(error.message, extensions=extensions) from None
 
 
 def _check_list(name: str, values: list | None, limit: int) -> None:
     if values is not None and len(values) > limit:
         raise invalid_argument(name, f"{name} takes at most {limit} entries")
-
-
-def _missing(name: str, wanted, found: dict) -> None:
-    unknown = sorted(set(wanted) - set(found))
-    if unknown:
-        raise GraphQLError(f"unknown {name}: {', '.join(unknown[:10])}",
-                           extensions={"code": "NOT_FOUND", "field": name})
 
 
 def _overflow() -> GraphQLError:
@@ -73,38 +71,29 @@ def low_stock(info: Info, location_codes) -> AsyncIterator[StockEvent]:
 
 async def _stock_level_changed(
     info: Info, skus: list[str] | None, location_codes: list[str] | None,
-    since: "list[LevelVersionInput] | None",
+    since: list | None,  # of schema LevelVersionInput
 ) -> AsyncIterator[StockEvent]:
-    hub = _hub(info)
-    tenant = info.context.ctx.tenant_id
+    ctx = info.context.ctx
+    with _typed():
+        live.hub_of(ctx)
     _check_list("skus", skus, MAX_FILTER)
     _check_list("locationCodes", location_codes, MAX_FILTER)
     _check_list("since", since, MAX_SINCE)
     since = since or []
     if any(entry.version < 0 for entry in since):
         raise invalid_argument("since", "versions are never negative")
-    all_skus = set(skus or []) | {e.sku for e in since}
-    all_codes = set(location_codes or []) | {e.location_code for e in since}
-    item_ids, location_ids = await hub.ids_for(tenant, sorted(all_skus), sorted(all_codes))
-    _missing("skus", all_skus, item_ids)
-    _missing("locationCodes", all_codes, location_ids)
-    known = {}
-    for entry in since:
-        level = (item_ids[entry.sku], location_ids[entry.location_code])
-        known[level] = max(entry.version, known.get(level, 0))
-    items = frozenset(item_ids[s] for s in skus) if skus is not None else None
-    locations = (frozenset(location_ids[c] for c in location_codes)
-                 if location_codes is not None else None)
-    async for event in level_events(hub, tenant, items, locations, known):
-        yield event
+    with _typed():
+        async for event in live.level_changes(
+                ctx, skus, location_codes,
+                [(entry.sku, entry.location_code, entry.version) for entry in since]):
+            yield event
 
 
 async def _low_stock(info: Info, location_codes: list[str] | None) -> AsyncIterator[StockEvent]:
-    hub = _hub(info)
-    tenant = info.context.ctx.tenant_id
+    ctx = info.context.ctx
+    with _typed():
+        live.hub_of(ctx)
     _check_list("locationCodes", location_codes, MAX_FILTER)
-    _, location_ids = await hub.ids_for(tenant, [], sorted(set(location_codes or [])))
-    _missing("locationCodes", location_codes or [], location_ids)
-    locations = frozenset(location_ids.values()) if location_codes is not None else None
-    async for event in low_stock_events(hub, tenant, locations):
-        yield event
+    with _typed():
+        async for event in live.low_stock_changes(ctx, location_codes):
+            yield event

@@ -19,20 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from dataclasses import dataclass
 from typing import Awaitable, Callable, Generic, Hashable, TypeVar
 
-from ..observability import tracing
+from ..observability import listeners, tracing
 
-@dataclass
-class CoalesceStats:
-    """Process-wide, copied into /metrics: shared loads and the lookups they answered."""
-
-    loads: int = 0
-    lookups: int = 0
-
-
-stats = CoalesceStats()
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
@@ -96,8 +86,7 @@ class Coalescer(Generic[K, V]):
             if len(waiters) == 1:
                 found = await self.load_many(list(pending))
             else:
-                stats.loads += 1
-                stats.lookups += len(waiters)
+                listeners.count(listeners.READ_BATCH, len(waiters))
                 with tracing.linked_span(self.name, [context for _, context in waiters],
                                          **{"inventory.batch.size": len(waiters)}):
                     found = await self._load_shared(list(pending))

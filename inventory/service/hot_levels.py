@@ -48,7 +48,7 @@ from ..db.ledger import Why
 from ..domain.commands import MAX_LINES, ReserveStock, validate_idempotency_key
 from ..domain.errors import Rejected, Shortage, UserError, insufficient_stock
 from ..domain.models import ReservationLineView, ReservationStatus, ReservationView
-from ..observability import tracing
+from ..observability import listeners, tracing
 from .context import Ctx
 from .resolve import ids_for
 from .runner import execute, key_reused, remember_many, replay_many, request_hash, transact
@@ -57,17 +57,6 @@ T = TypeVar("T")
 MAX_BATCH = 64
 # The use case: (ctx, command) -> work(conn, key) that decides, then writes.
 UseCase = Callable[[Ctx, ReserveStock], Callable[[AsyncConnection, "str | None"], Awaitable[Any]]]
-
-
-@dataclass
-class BatchStats:
-    """Process-wide, copied into /metrics: batches of two or more, and their requests."""
-
-    batches: int = 0
-    requests: int = 0
-
-
-stats = BatchStats()
 
 
 class HotLevels:
@@ -307,8 +296,7 @@ class LevelBatches(Generic[T]):
                 batch = queue[:MAX_BATCH]
                 del queue[:MAX_BATCH]
                 if len(batch) > 1:
-                    stats.batches += 1
-                    stats.requests += len(batch)
+                    listeners.count(listeners.RESERVATION_BATCH, len(batch))
                 try:
                     results = await self._run(batch)
                     if len(results) != len(batch):  # a bug: trust none of them

@@ -10,20 +10,12 @@ import asyncio
 import logging
 import random
 
+from ..observability import listeners
 from ..observability.tracing import untraced
 from .context import Ctx
 from .reservations import sweep_expired
 
 log = logging.getLogger(__name__)
-
-
-class SweeperStats:
-    runs = 0
-    expired = 0
-    failures = 0
-
-
-stats = SweeperStats()
 
 
 async def run_sweeper(ctx: Ctx, interval_s: float) -> None:
@@ -34,8 +26,7 @@ async def run_sweeper(ctx: Ctx, interval_s: float) -> None:
         try:
             while True:
                 expired = await sweep_expired(ctx)
-                stats.runs += 1
-                stats.expired += expired
+                listeners.count(listeners.SWEEP, expired)
                 if expired:
                     log.info("expired %d reservations", expired)
                 if expired < 100:
@@ -43,5 +34,5 @@ async def run_sweeper(ctx: Ctx, interval_s: float) -> None:
         except asyncio.CancelledError:
             raise
         except Exception as error:  # keep sweeping after a database outage
-            stats.failures += 1
+            listeners.count(listeners.SWEEP_FAILED)
             log.warning("sweep failed, will retry: %s", error)

@@ -13,7 +13,6 @@ from starlette.routing import Route
 
 from ..auth.cost import CostLimits
 from ..auth.http import HttpGate, Security
-from ..auth.settings import SecuritySettings
 from ..config import Settings
 from ..db import migrate
 from ..db.engine import PoolSettings, create_database
@@ -50,10 +49,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         RetryPolicy(max_attempts=settings.tx_max_attempts),
         read_url=settings.read_database_url,
     )
-    live = LiveStock(db, settings.database_url)
+    live = LiveStock(db, settings.database_url, mode=settings.change_feed,
+                     poll_interval_s=settings.change_poll_interval_s,
+                     subscriber_buffer=settings.subscriber_buffer,
+                     max_subscriptions=settings.ws_max_subscriptions)
     ctx = Ctx(db=db, hub=live.hub, actor="system:sweeper",  # requests replace tenant and actor
               hot_levels=HotLevels(enabled=settings.hot_key_queue))
-    security = Security(SecuritySettings.from_env(), db)
+    settings.security.check()
+    security = Security(settings.security, db)
     trusted = _trusted_documents(settings)
     graphql = InventoryGraphQL(
         build_schema(introspection=security.settings.introspection,
@@ -116,7 +119,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # are counted by the load limiter, in front of all this: serve_app below).
     # /metrics (with readiness as a gauge; behind the inventory:metrics scope when
     # INVENTORY_METRICS_AUTH, the default in production), tracing, metric sync
-    install_observability(app, ctx, readiness=lambda: readiness(db),
+    install_observability(app, ctx, otel=settings.otel,
+                          multiprocess=bool(settings.metrics_multiproc_dir),
+                          readiness=lambda: readiness(db),
                           guard=security.metrics_guard if security.settings.metrics_auth
                           else None)
     return app

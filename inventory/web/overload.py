@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from ..observability import listeners
+
 
 @dataclass
 class OverloadStats:
@@ -96,6 +98,7 @@ class ConcurrencyLimit:
             return
         if not await self._admit():
             stats.shed += 1
+            listeners.count(listeners.SHED)
             await _drain(receive)  # an unread body would make the server drop the connection
             await self._shed(send)
             return
@@ -207,6 +210,8 @@ class EarlyShedding(HttpToolsProtocol):
         self._refusing = False
         stats.shed += 1
         stats.shed_early += 1
+        listeners.count(listeners.SHED)
+        listeners.count(listeners.SHED_EARLY)
         limiter = serving
         keep_alive = self._refusal_keep_alive
         self.transport.write(_refusal(limiter, self.server_state.default_headers, keep_alive))

@@ -18,6 +18,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from inventory.auth import keys
 from inventory.auth.settings import SecuritySettings
+from inventory.config import Settings
 from inventory.auth.tokens import JwtVerifier
 
 from .support import AUDIENCE, ISSUER, SECRET
@@ -137,16 +138,16 @@ def test_settings_refuse_incomplete_or_weak_jwt_configuration(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("INVENTORY_JWT_HS256_SECRET", SECRET)
     with pytest.raises(SystemExit, match="INVENTORY_JWT_ISSUER"):
-        SecuritySettings.from_env()
+        Settings.from_env().security.check()
     monkeypatch.setenv("INVENTORY_JWT_ISSUER", ISSUER)
     monkeypatch.setenv("INVENTORY_JWT_AUDIENCE", AUDIENCE)
     monkeypatch.setenv("INVENTORY_JWT_HS256_SECRET", "short")
     with pytest.raises(SystemExit, match="at least 32"):
-        SecuritySettings.from_env()
+        Settings.from_env().security.check()
     monkeypatch.setenv("INVENTORY_JWT_HS256_SECRET", SECRET)
     monkeypatch.setenv("INVENTORY_CORS_ORIGINS", "*")
     with pytest.raises(SystemExit, match="not '\\*'"):
-        SecuritySettings.from_env()
+        Settings.from_env().security.check()
 
 
 def test_api_keys_parse_and_are_stored_as_hashes():
