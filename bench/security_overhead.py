@@ -37,7 +37,7 @@ async def timed(label: str, n: int, fn) -> float:
 
 
 async def main(n: int) -> None:
-    import inventory.schema.root as root
+    import inventory.resolvers.root as root
 
     principal = p.Principal(uuid.uuid4(), frozenset(p.ALL_SCOPES), "key:x", "key:x")
     limiter = RateLimiter(SecuritySettings(read_rate=1e9, read_burst=1e9))

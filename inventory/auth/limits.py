@@ -1,7 +1,7 @@
-"""Query limits beyond the depth/alias/token limiters in inventory/schema/root.py.
+"""Query limits beyond the depth/alias/token limiters in inventory/resolvers/root.py.
 
 Limits in place, and where:
-- depth 12, aliases 30, tokens 5000: schema/root.py (limit_rules below, applied by
+- depth 12, aliases 30, tokens 5000: resolvers/root.py (limit_rules below, applied by
   inventory/graphql_runtime/documents.py);
 - page size: `first` between 0 and 500 (resolvers/queries.py MAX_PAGE);
 - list lengths in inputs: reserveStock lines <= 100, texts <= 200 characters

@@ -12,6 +12,7 @@ from strawberry.types import Info
 from ..observability.metrics import subscription_active
 from ..domain.errors import Rejected
 from ..graphql_runtime.errors import subscription_ended
+from ..schema.subscriptions import LevelVersionInput
 from ..service import live
 from ..service.live import StockEvent, SubscriberOverflow
 from .errors import invalid_argument
@@ -71,7 +72,7 @@ def low_stock(info: Info, location_codes) -> AsyncIterator[StockEvent]:
 
 async def _stock_level_changed(
     info: Info, skus: list[str] | None, location_codes: list[str] | None,
-    since: list | None,  # of schema LevelVersionInput
+    since: list[LevelVersionInput] | None,
 ) -> AsyncIterator[StockEvent]:
     ctx = info.context.ctx
     with _typed():

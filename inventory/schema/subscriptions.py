@@ -1,15 +1,12 @@
-"""Subscription root and its types (served over WebSocket on /graphql)."""
+"""The types subscriptions yield (served over WebSocket on /graphql); the
+Subscription root is in resolvers/root.py."""
 from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import AsyncGenerator
 
 import strawberry
 
-from ..auth.principal import READ
-from ..auth.scopes import needs
-from ..resolvers import subscriptions as s
 from .scalars import Quantity
 from .types import MovementKind
 
@@ -66,28 +63,3 @@ class LevelVersionInput:
     sku: str
     location_code: str
     version: Quantity
-
-
-@strawberry.type
-class Subscription:
-    @strawberry.subscription(description=(
-        "Each change of a matching stock level (all when no filter is given). Pass "
-        "`since` with the last version seen per level to first receive, from the ledger, "
-        "what was missed. Per level, versions arrive in order and once. If the client "
-        "falls too far behind, the subscription ends with SUBSCRIPTION_OVERFLOW: "
-        "subscribe again with `since`."), metadata=needs(READ))
-    async def stock_level_changed(
-        self, info: strawberry.Info, skus: list[str] | None = None,
-        location_codes: list[str] | None = None, since: list[LevelVersionInput] | None = None,
-    ) -> AsyncGenerator[StockLevelChange, None]:
-        async for event in s.stock_level_changed(info, skus, location_codes, since):
-            yield event.view(StockLevelChange, StockLevelChange.of)
-
-    @strawberry.subscription(description=(
-        "When a level's available falls to or below its item's reorder point, and "
-        "when it recovers above it."), metadata=needs(READ))
-    async def low_stock(
-        self, info: strawberry.Info, location_codes: list[str] | None = None,
-    ) -> AsyncGenerator[LowStockChange, None]:
-        async for event in s.low_stock(info, location_codes):
-            yield event.view(LowStockChange, LowStockChange.of)

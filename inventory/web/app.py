@@ -24,7 +24,7 @@ from .trusted import TrustedDocuments, TrustedDocumentsError
 from .trusted import load as load_trusted
 from .live import live_routes, websocket_options
 from ..observability import install as install_observability
-from ..schema.root import build_schema
+from ..resolvers.root import build_schema
 from ..service.context import Ctx
 from ..service.hot_levels import HotLevels
 from ..service.sweeper import run_sweeper

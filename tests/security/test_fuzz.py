@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import Mode, from_schema
 
-from inventory.schema.root import build_schema
+from inventory.resolvers.root import build_schema
 
 from ..support import create_api_key, unique
 from .support import ALL, tenant_snapshot

@@ -13,7 +13,7 @@ from strawberry.extensions import SchemaExtension
 from inventory.auth.principal import ALL_SCOPES, Principal
 from inventory.graphql_runtime.document_cache import PerDocument
 from inventory.graphql_runtime.quiet import QuietSchema
-from inventory.schema.root import build_schema
+from inventory.resolvers.root import build_schema
 
 
 @strawberry.type

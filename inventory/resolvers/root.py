@@ -1,8 +1,9 @@
-"""The schema: Query and Mutation roots wired to the resolvers."""
+"""The schema: the Query, Mutation and Subscription roots, each field wired to
+its resolver, and the extensions every operation passes through."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Annotated, Optional, Union
+from typing import Annotated, AsyncGenerator, Optional, Union
 
 import strawberry
 
@@ -11,17 +12,20 @@ from ..auth.extension import AccessGuard
 from ..auth.limits import limit_rules
 from ..auth.principal import ADMIN, READ, WRITE
 from ..auth.scopes import needs
-from ..observability.graphql import OperationObserver
-from ..resolvers import mutations as m
-from ..resolvers import queries as q
-from ..resolvers import audit as audit_resolvers
-from .audit import LedgerAudit
-from .consistency import ReadConsistencyExtension, bounded_staleness
-from .errors import ERROR_TYPES
-from ..graphql_runtime.quiet import QuietSchema
-from .subscriptions import Subscription
 from ..graphql_runtime.documents import document_checks
-from .types import Connection, Item, Location, Movement, Node, Reservation, StockLevel, Transfer
+from ..graphql_runtime.quiet import QuietSchema
+from ..observability.graphql import OperationObserver
+from ..schema.audit import LedgerAudit
+from ..schema.consistency import ReadConsistencyExtension, bounded_staleness
+from ..schema.errors import ERROR_TYPES
+from ..schema.subscriptions import LevelVersionInput, LowStockChange, StockLevelChange
+from ..schema.types import (
+    Connection, Item, Location, Movement, Node, Reservation, StockLevel, Transfer,
+)
+from . import audit as audit_resolvers
+from . import mutations as m
+from . import queries as q
+from . import subscriptions as s
 
 
 def _result(name: str, success: type):
@@ -73,6 +77,31 @@ class Mutation:
                                                                 metadata=needs(WRITE))
     release_reservation: ReservationResult = strawberry.mutation(resolver=m.release_reservation,
                                                                  metadata=needs(WRITE))
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(description=(
+        "Each change of a matching stock level (all when no filter is given). Pass "
+        "`since` with the last version seen per level to first receive, from the ledger, "
+        "what was missed. Per level, versions arrive in order and once. If the client "
+        "falls too far behind, the subscription ends with SUBSCRIPTION_OVERFLOW: "
+        "subscribe again with `since`."), metadata=needs(READ))
+    async def stock_level_changed(
+        self, info: strawberry.Info, skus: list[str] | None = None,
+        location_codes: list[str] | None = None, since: list[LevelVersionInput] | None = None,
+    ) -> AsyncGenerator[StockLevelChange, None]:
+        async for event in s.stock_level_changed(info, skus, location_codes, since):
+            yield event.view(StockLevelChange, StockLevelChange.of)
+
+    @strawberry.subscription(description=(
+        "When a level's available falls to or below its item's reorder point, and "
+        "when it recovers above it."), metadata=needs(READ))
+    async def low_stock(
+        self, info: strawberry.Info, location_codes: list[str] | None = None,
+    ) -> AsyncGenerator[LowStockChange, None]:
+        async for event in s.low_stock(info, location_codes):
+            yield event.view(LowStockChange, LowStockChange.of)
 
 
 def build_schema(introspection: bool = True, cost: CostLimits | None = None,
