@@ -18,16 +18,18 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Parts (imported where used, so that the CLI stays quick to start and
 # prometheus_client is first imported after prepare_workers()):
 #   .tracing   OpenTelemetry set-up, ASGI middleware, trace ids
-#   .graphql   OperationObserver (strawberry extension), note_user_error
 #   .metrics   Prometheus metrics; subscription_active() for subscriptions
+#   .listeners the counts other layers push to the metrics
 #   .logs      text/JSON log configuration with trace ids
+# The per-operation observer (a span and the request metrics of each GraphQL
+# operation) is a strawberry extension: inventory/graphql_runtime/observer.py.
 
 
 def install(app, ctx, *, otel=None, multiprocess: bool = False, readiness=None,
             guard=None) -> None:
     """Adds /metrics, tracing (when the OTEL_* variables read at startup, `otel`,
-    configure an exporter), the count of refused /graphql requests, the metrics'
-    listeners and the per-process pool gauges to the app built by
+    configure an exporter), the metrics' listeners and the per-process pool
+    gauges to the app built by
     inventory.web.app.create_app. `multiprocess`: several worker processes share
     the metrics (PROMETHEUS_MULTIPROC_DIR). `readiness()` (awaitable, (ready, details)) is
     the /readyz check, reported at each scrape as inventory_ready. `guard(request)`
@@ -39,14 +41,12 @@ def install(app, ctx, *, otel=None, multiprocess: bool = False, readiness=None,
 
     from ..db import retry
     from . import metrics, tracing
-    from .graphql import RefusalCounter
 
     metrics.listen(multiprocess)
     if tracing.configure(otel=otel):
         app.add_middleware(tracing.TracingMiddleware)
         if tracing.record_retry not in retry.retry_listeners:
             retry.retry_listeners.append(tracing.record_retry)
-    app.add_middleware(RefusalCounter)  # /graphql requests refused before GraphQL ran
 
     async def metrics_endpoint(request: Request) -> Response:
         if guard is not None and (refused := await guard(request)) is not None:

@@ -14,7 +14,7 @@ from ..domain.models import (
     StockLevelView,
     TransferView,
 )
-from ..observability.graphql import note_user_error
+from ..graphql_runtime.observer import note_user_error
 from ..schema import errors as error_types
 from ..schema import inputs
 from ..schema.types import Item, Location, Reservation, StockLevel, Transfer

@@ -13,8 +13,8 @@ from ..auth.limits import limit_rules
 from ..auth.principal import ADMIN, READ, WRITE
 from ..auth.scopes import needs
 from ..graphql_runtime.documents import document_checks
+from ..graphql_runtime.observer import OperationObserver
 from ..graphql_runtime.quiet import QuietSchema
-from ..observability.graphql import OperationObserver
 from ..schema.audit import LedgerAudit
 from ..schema.consistency import ReadConsistencyExtension, bounded_staleness
 from ..schema.errors import ERROR_TYPES

@@ -18,6 +18,7 @@ from ..db import migrate
 from ..db.engine import PoolSettings, create_database
 from ..db.retry import RetryPolicy
 from ..events.live import LiveStock
+from ..graphql_runtime.observer import RefusalCounter
 from . import overload
 from .view import InventoryGraphQL
 from .trusted import TrustedDocuments, TrustedDocumentsError
@@ -115,15 +116,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.ctx = ctx
-    # Installed last, so outermost: refused requests are counted too (shed ones
-    # are counted by the load limiter, in front of all this: serve_app below).
     # /metrics (with readiness as a gauge; behind the inventory:metrics scope when
-    # INVENTORY_METRICS_AUTH, the default in production), tracing, metric sync
+    # INVENTORY_METRICS_AUTH, the default in production), tracing, the metrics'
+    # listeners; then the refusal counter, added last, so outermost: refused
+    # requests are counted too (shed ones are counted by the load limiter, in
+    # front of all this: serve_app below).
     install_observability(app, ctx, otel=settings.otel,
                           multiprocess=bool(settings.metrics_multiproc_dir),
                           readiness=lambda: readiness(db),
                           guard=security.metrics_guard if security.settings.metrics_auth
                           else None)
+    app.add_middleware(RefusalCounter)  # /graphql requests refused before GraphQL ran
     return app
 
 

@@ -20,10 +20,10 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
 
-from ..graphql_runtime.document_cache import PerDocument
-from ..graphql_runtime.errors import error_code
-from ..graphql_runtime.strawberry_compat import REQUEST_ERRORS as REFUSED_BY_SCHEMA
-from . import metrics, tracing
+from ..observability import metrics, tracing
+from .document_cache import PerDocument
+from .errors import error_code
+from .strawberry_compat import REQUEST_ERRORS as REFUSED_BY_SCHEMA
 
 # User errors (typed results) noted by the resolvers during this operation.
 _user_errors: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
