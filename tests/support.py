@@ -7,14 +7,13 @@ Tests reach these through the fixtures in tests/conftest.py (`api`, `graphql`,
 tests/live_support.py, never in a test module or a conftest."""
 from __future__ import annotations
 
-from dataclasses import replace
-
 import itertools
 import os
 import re
 import subprocess
 import sys
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 

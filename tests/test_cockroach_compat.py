@@ -8,14 +8,13 @@ revision. Not covered: statements only built on CockroachDB (the hash-sharded
 index DDL, the changefeed), which PostgreSQL's parser does not read."""
 from __future__ import annotations
 
-from dataclasses import replace
-
 import contextlib
 import importlib
 import importlib.util
 import pkgutil
 import re
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import httpx

@@ -3,11 +3,10 @@ with an in-memory span exporter, against the test PostgreSQL server, with
 authentication on (an API key in the database, sent by every request)."""
 from __future__ import annotations
 
-from dataclasses import replace
-
 import threading
 import time
 import uuid
+from dataclasses import replace
 
 import pytest
 import uvicorn
