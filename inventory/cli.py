@@ -154,9 +154,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     """Prints the SDL, or writes it to a file unless that would publish a breaking
     change the deprecation rule does not allow (inventory/schema/published.py)."""
+    from .resolvers.root import sdl
     from .schema import published
 
-    current = published.sdl()
+    current = sdl()
     if args.output is None:
         sys.stdout.write(current)
         return 0

@@ -8,6 +8,7 @@ import warnings
 
 from graphql import build_ast_schema, parse
 
+from inventory.resolvers.root import sdl
 from inventory.schema import published
 
 from .support import ROOT, run_cli
@@ -37,14 +38,14 @@ def _without(sdl: str, *lines: str) -> str:
 def test_schema_command_prints_the_schema_the_server_builds():
     result = run_cli("schema")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == published.sdl()
+    assert result.stdout == sdl()
     schema = build_ast_schema(parse(result.stdout))
     assert {"stockLevel", "items"} <= set(schema.query_type.fields)
     assert "reserveStock" in schema.mutation_type.fields
 
 
 def test_committed_schema_matches_the_code():
-    committed, current = published.read_published(ROOT), published.sdl()
+    committed, current = published.read_published(ROOT), sdl()
     if committed != current:
         changes = published.compare(committed, current).report() or "  (descriptions or order)"
         raise AssertionError(
@@ -54,7 +55,7 @@ def test_committed_schema_matches_the_code():
 
 
 def test_no_unintended_breaking_change_against_the_committed_schema():
-    comparison = published.compare(published.read_published(ROOT), published.sdl())
+    comparison = published.compare(published.read_published(ROOT), sdl())
     for change in comparison.dangerous:
         warnings.warn(f"dangerous schema change: {change.description}", stacklevel=1)
     assert not comparison.unintended, (
@@ -98,7 +99,7 @@ def test_changed_types_are_breaking_and_additions_are_not():
 
 def test_writing_the_schema_refuses_an_unintended_breaking_change(tmp_path):
     target = tmp_path / "schema.graphql"
-    current = published.sdl()
+    current = sdl()
     assert "type Query {\n" in current
     older = current.replace("type Query {\n", "type Query {\n  oldField: Int\n", 1)
     target.write_text(older)

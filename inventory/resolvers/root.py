@@ -133,3 +133,9 @@ def build_schema(introspection: bool = True, cost: CostLimits | None = None,
             ReadConsistencyExtension,
         ],
     )
+
+
+def sdl() -> str:
+    """The schema the code builds, as SDL (what `inventory schema` prints and
+    `schema.graphql` publishes; schema/published.py compares the two)."""
+    return build_schema().as_str().rstrip("\n") + "\n"

@@ -48,13 +48,6 @@ REGENERATE = f".venv/bin/inventory schema --output {SCHEMA_FILE}"
 REMOVAL_DATE = re.compile(r"[Rr]emoval after (\d{4}-\d{2}-\d{2})")
 
 
-def sdl() -> str:
-    """The schema the code builds, as SDL (what `inventory schema` prints)."""
-    from .root import build_schema
-
-    return build_schema().as_str().rstrip("\n") + "\n"
-
-
 @dataclass(frozen=True)
 class Comparison:
     unintended: list[BreakingChange]  # breaking, and not a due removal
