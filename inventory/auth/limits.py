@@ -6,7 +6,7 @@ Limits in place, and where:
 - page size: `first` between 0 and 500 (resolvers/queries.py MAX_PAGE);
 - list lengths in inputs: reserveStock lines <= 100, texts <= 200 characters
   (domain/commands.py);
-- request body: INVENTORY_MAX_BODY_BYTES (auth/http.py HttpGate);
+- request body: INVENTORY_MAX_BODY_BYTES (web/gate.py HttpGate);
 - operations per request: one. Batching (a JSON array of operations) is not
   enabled and is answered 400; a document with several operations runs only the
   one named by operationName, else the first (and AccessGuard checks that one);

@@ -176,7 +176,7 @@ class RefusalCounter:
     """ASGI middleware for /graphql over HTTP: a request answered with an error
     status before any GraphQL operation ran still counts in the request metrics
     (operation "refused"). These are the HTTP gate's refusals (401 without a
-    valid credential, 413 for an oversized body; inventory/auth/http.py) and
+    valid credential, 413 for an oversized body; inventory/web/gate.py) and
     strawberry's before parsing (400 for an unreadable body). Operations refused
     once GraphQL runs (429 RATE_LIMITED, a mutation over GET) are counted by
     OperationObserver under their operation. Cost per request: one context

@@ -34,7 +34,7 @@ def install(app, ctx, *, otel=None, multiprocess: bool = False, readiness=None,
     the metrics (PROMETHEUS_MULTIPROC_DIR). `readiness()` (awaitable, (ready, details)) is
     the /readyz check, reported at each scrape as inventory_ready. `guard(request)`
     (awaitable) answers a refusal Response for a scrape it does not allow, else None
-    (inventory/auth/http.py: a credential with the inventory:metrics scope)."""
+    (inventory/web/gate.py: a credential with the inventory:metrics scope)."""
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route
 
 from ..auth.cost import CostLimits
-from ..auth.http import HttpGate, Security
+from .gate import HttpGate, Security
 from ..config import Settings
 from ..db import migrate
 from ..db.engine import PoolSettings, create_database

@@ -117,7 +117,7 @@ class InventoryGraphQL(ViewHooks, GraphQL):
     def __init__(self, schema, ctx, security=None, trusted=None, **kwargs):
         super().__init__(schema, **kwargs)
         self.ctx = ctx  # the service context each request's resolvers start from
-        self.security = security  # inventory.auth.http.Security
+        self.security = security  # inventory.web.gate.Security
         self.persisted_queries = PersistedQueries()
         self.trusted = trusted  # inventory.web.trusted.TrustedDocuments, or None
         self.shared_payloads = SharedPayloads()
@@ -242,7 +242,7 @@ class InventoryGraphQL(ViewHooks, GraphQL):
         return result
 
     async def get_context(self, request, response):
-        # HTTP requests were authenticated by the gate (inventory/auth/http.py);
+        # HTTP requests were authenticated by the gate (inventory/web/gate.py);
         # WebSocket connections authenticate in connection_init (on_ws_connect).
         principal = request.scope.get("state", {}).get("principal")
         limiter = self.security.limiter if self.security else None

@@ -17,14 +17,14 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 
 from ..db.engine import Database
-from ..web import media
-from ..web.body import replaying
+from . import media
+from .body import replaying
 from ..db.retry import DatabaseUnavailable
-from .authenticator import Authenticator
-from .principal import METRICS, Principal
-from .ratelimit import RateLimiter
-from .settings import SecuritySettings
-from .sockets import Sockets
+from ..auth.authenticator import Authenticator
+from ..auth.principal import METRICS, Principal
+from ..auth.ratelimit import RateLimiter
+from ..auth.settings import SecuritySettings
+from ..auth.sockets import Sockets
 
 
 class Security:
