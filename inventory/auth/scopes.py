@@ -1,7 +1,7 @@
 """Which scope each root field needs, declared where the field is declared.
 
 Every Query, Mutation and Subscription field names its scope with
-`metadata=needs(...)` (inventory/schema/root.py, inventory/schema/subscriptions.py):
+`metadata=needs(...)` (inventory/resolvers/root.py):
 queries and subscriptions need inventory:read, stock mutations inventory:write,
 catalogue changes (locations, items) and the ledger audit inventory:admin. A
 root field that declares no scope needs admin, so a new operation is closed

@@ -161,11 +161,6 @@ class Names:
         return out
 
 
-@dataclass
-class HubStats:
-    overflows: int = 0  # subscribers dropped for falling behind (/metrics)
-
-
 class Hub:
     def __init__(self, db: Database, capacity: int = 1000,
                  now: Callable[[], Awaitable[Any]] | None = None,
@@ -175,7 +170,6 @@ class Hub:
         self._now = now  # the feed's position at this moment
         self._wake_feed = wake  # asks the feed to read now (it reads slowly while idle)
         self.names = Names(db)
-        self.stats = HubStats()
         # tenant -> (item ids, location ids) -> the subscribers of that selection
         self._selections: dict[UUID, dict[tuple, Selection]] = collections.defaultdict(dict)
         # Newest version dispatched per level: feeds may bring a change twice
@@ -224,8 +218,7 @@ class Hub:
             if not by_key:
                 self._selections.pop(selection.tenant_id, None)
         if sub.overflowed:
-            self.stats.overflows += 1
-            listeners.count(listeners.SUBSCRIPTION_OVERFLOW)
+            listeners.count(listeners.SUBSCRIPTION_OVERFLOW)  # /metrics
 
     async def deliver(self, changes: list[Change]) -> None:
         """Called by the feed with committed changes, in any order."""

@@ -17,8 +17,8 @@ is the outermost layer of the served app (`serve_app` in inventory/web/app.py),
 in front of Starlette, the metrics and tracing middleware, the body read and
 authentication; its 503 answer is built once; and a shed request costs a
 semaphore check, reading what is left of its body, and two sends. Shed
-requests are counted here (`stats.shed`, inventory_requests_shed_total), not
-among GraphQL requests.
+requests are counted here (pushed to observability/listeners.py,
+inventory_requests_shed_total), not among GraphQL requests.
 
 Even that ASGI path costs uvicorn a request scope, a task, two socket writes
 and the ASGI calls for every refused request, which at 10x load was most of
@@ -45,10 +45,8 @@ from ..observability import listeners
 
 @dataclass
 class OverloadStats:
-    """Process-wide counters, for metrics and benchmarks."""
+    """Process-wide: requests waiting for a slot (bounded by max_queue)."""
 
-    shed: int = 0
-    shed_early: int = 0  # of `shed`, refused by EarlyShedding at the HTTP parser
     waiting: int = 0
 
 
@@ -97,7 +95,6 @@ class ConcurrencyLimit:
             await self.app(scope, receive, send)
             return
         if not await self._admit():
-            stats.shed += 1
             listeners.count(listeners.SHED)
             await _drain(receive)  # an unread body would make the server drop the connection
             await self._shed(send)
@@ -208,8 +205,6 @@ class EarlyShedding(HttpToolsProtocol):
             super().on_message_complete()
             return
         self._refusing = False
-        stats.shed += 1
-        stats.shed_early += 1
         listeners.count(listeners.SHED)
         listeners.count(listeners.SHED_EARLY)
         limiter = serving

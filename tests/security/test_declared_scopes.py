@@ -9,7 +9,7 @@ from graphql import OperationType
 
 from inventory.auth.principal import ADMIN, ALL_SCOPES, READ, WRITE
 from inventory.auth.scopes import declared_scopes, needs, required_scope
-from inventory.schema.root import build_schema
+from inventory.resolvers.root import build_schema
 
 
 def test_every_root_field_of_the_schema_declares_a_known_scope():
