@@ -1,7 +1,6 @@
 """Alembic, driven from code: upgrade to head, and compare the database with head."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from alembic import command
@@ -16,16 +15,15 @@ from .engine import create_sync_engine, normalize_url
 
 def migrations_dir() -> Path:
     candidates = [
-        os.environ.get("INVENTORY_MIGRATIONS_DIR"),
         Path(__file__).resolve().parents[2] / "migrations",  # source checkout
         Path.cwd() / "migrations",  # installed package run from the project folder
     ]
     for candidate in candidates:
-        if candidate and (Path(candidate) / "env.py").exists():
-            return Path(candidate)
+        if (candidate / "env.py").exists():
+            return candidate
     raise SystemExit(
-        "cannot find the migrations folder; run from the project folder or set "
-        "INVENTORY_MIGRATIONS_DIR"
+        "cannot find the migrations folder: run the command from the project folder "
+        "(the one holding migrations/)"
     )
 
 
