@@ -11,6 +11,15 @@ from .scalars import Quantity
 from .types import MovementKind
 
 
+def _fields_of(event) -> dict:
+    """The fields both change types carry, from one hub event."""
+    c = event.change
+    return dict(sku=event.sku, location_code=event.location_code, on_hand=c.on_hand,
+                reserved=c.reserved, available=event.available, version=c.version,
+                reorder_point=event.reorder_point, low=event.is_low,
+                kind=MovementKind(c.kind), at=c.at)
+
+
 @strawberry.type(description="A new version of one stock level.")
 class StockLevelChange:
     sku: str
@@ -29,11 +38,7 @@ class StockLevelChange:
 
     @classmethod
     def of(cls, event) -> "StockLevelChange":
-        c = event.change
-        return cls(sku=event.sku, location_code=event.location_code, on_hand=c.on_hand,
-                   reserved=c.reserved, available=event.available, version=c.version,
-                   reorder_point=event.reorder_point, low=event.is_low,
-                   kind=MovementKind(c.kind), at=c.at)
+        return cls(**_fields_of(event))
 
 
 @strawberry.type(description="A stock level crossed its item's reorder point.")
@@ -52,10 +57,7 @@ class LowStockChange:
 
     @classmethod
     def of(cls, event) -> "LowStockChange":
-        c = event.change
-        return cls(sku=event.sku, location_code=event.location_code, available=event.available,
-                   reorder_point=event.reorder_point, low=event.is_low, on_hand=c.on_hand,
-                   reserved=c.reserved, version=c.version, kind=MovementKind(c.kind), at=c.at)
+        return cls(**_fields_of(event))
 
 
 @strawberry.input(description="The last version a client saw of one level.")
