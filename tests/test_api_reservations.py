@@ -86,7 +86,7 @@ async def test_expired_reservations_are_swept_and_stop_holding_stock(api, sync_e
     with sync_engine.connect() as conn:
         kinds = conn.execute(text(
             "SELECT kind FROM movements m JOIN items i ON i.id = m.item_id "
-            "WHERE i.sku = :s ORDER BY version"), {"s": sku}).scalars().all()
+            "WHERE i.sku = :s ORDER BY m.version"), {"s": sku}).scalars().all()
     assert kinds == ["RECEIVE", "RESERVE", "EXPIRE"]
     late = await api.mutate("commitReservation", {"reservationId": r["id"]},
                             "... on ReservationNotActiveError { status }")

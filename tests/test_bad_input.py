@@ -13,6 +13,8 @@ from .support import snapshot
 # Placeholders for the module's stocked level (`stocked` below): sku SKU with
 # 10 units at location A, none at location B. `fill` swaps them for real names.
 SKU, A, B = "<sku>", "<a>", "<b>"
+# An archived item (no stock) and an archived location (issue 15, Build 6).
+ARCHIVED_SKU, ARCHIVED_LOC = "<archived sku>", "<archived location>"
 LINE = {"sku": SKU, "locationCode": A, "quantity": 1}
 BIG = 10 ** 13
 UNKNOWN_RESERVATION = ids.encode("Reservation", uuid.uuid4())
@@ -90,6 +92,23 @@ BAD_INPUT = [
                  "INVALID_INPUT", id="item-negative-reorder-point"),
     pytest.param("createLocation", {"code": "x" * 100, "name": "x"},
                  "INVALID_INPUT", id="location-code-too-long"),
+    pytest.param("updateItem", {"sku": SKU, "version": 99, "name": "x"},
+                 "VERSION_MISMATCH", id="update-item-stale-version"),
+    pytest.param("updateItem", {"sku": SKU, "version": 0},
+                 "INVALID_INPUT", id="update-item-nothing-to-change"),
+    pytest.param("updateItem", {"sku": SKU, "version": 0, "reorderPoint": -1},
+                 "INVALID_INPUT", id="update-item-negative-reorder-point"),
+    pytest.param("archiveItem", {"sku": "NOPE-1"},
+                 "NOT_FOUND", id="archive-unknown-item"),
+    pytest.param("receiveStock", {"sku": ARCHIVED_SKU, "locationCode": A, "quantity": 1},
+                 "ARCHIVED", id="receive-into-archived-item"),
+    pytest.param("receiveStock", {"sku": SKU, "locationCode": ARCHIVED_LOC, "quantity": 1},
+                 "ARCHIVED", id="receive-into-archived-location"),
+    pytest.param("adjustStock", {"sku": SKU, "locationCode": ARCHIVED_LOC, "delta": 1},
+                 "ARCHIVED", id="adjust-up-into-archived-location"),
+    pytest.param("transferStock", {"sku": SKU, "fromLocationCode": A,
+                                   "toLocationCode": ARCHIVED_LOC, "quantity": 1},
+                 "ARCHIVED", id="transfer-into-archived-location"),
 ]
 
 
@@ -104,22 +123,28 @@ def fill(value, names: dict[str, str]):
 
 @pytest.fixture(scope="module")
 async def stocked(api, stocked_level) -> dict[str, str]:
-    """The placeholders' names: 10 units of a new sku at A, a second location B."""
+    """The placeholders' names: 10 units of a new sku at A, a second location B,
+    an archived item and an archived location."""
     sku, a = await stocked_level(10)
-    return {SKU: sku, A: a, B: await api.location()}
+    archived_sku, archived_location = await api.item(), await api.location()
+    await api.succeed("archiveItem", {"sku": archived_sku})
+    await api.succeed("archiveLocation", {"code": archived_location})
+    return {SKU: sku, A: a, B: await api.location(), ARCHIVED_SKU: archived_sku,
+            ARCHIVED_LOC: archived_location}
 
 
 @pytest.mark.parametrize("mutation, bad_input, code", BAD_INPUT)
 async def test_bad_input_is_typed_and_writes_nothing(api, sync_engine, stocked, mutation,
                                                      bad_input, code):
     body = fill(bad_input, stocked)
+    skus = [stocked[SKU], stocked[ARCHIVED_SKU]]
     with sync_engine.connect() as conn:
-        before = snapshot(conn, [stocked[SKU]])
+        before = snapshot(conn, skus)
     result = await api.mutate(mutation, body)
     assert result.get("code") == code, result
     assert result["message"], result
     with sync_engine.connect() as conn:
-        assert snapshot(conn, [stocked[SKU]]) == before
+        assert snapshot(conn, skus) == before
 
 
 @pytest.mark.parametrize("quantity, answer", [

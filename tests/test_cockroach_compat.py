@@ -157,6 +157,16 @@ async def _every_operation(api: Api) -> None:
         stockLevel(sku: $sku, locationCode: $code) { onHand reserved available }
         items(first: 5, filter: {lowStock: false}) { edges { node { sku } } }
         locations(first: 5) { edges { node { code } } } }""", {"sku": sku, "code": code})
+    # Catalogue edits and queries (issue 15, Build 6).
+    await api.mutate("updateItem", {"sku": sku, "version": 0, "name": "Renamed"})
+    await api.gql("""query($sku: String!) {
+        reservations(first: 5, after: null, filter: {status: ACTIVE, reference: "r",
+          expiresBefore: "2030-01-01T00:00:00Z"}) { nodes { id lines { sku } } }
+        movements(sku: $sku, filter: {kinds: [RECEIVE], createdAfter: "2020-01-01T00:00:00Z",
+          createdBefore: "2030-01-01T00:00:00Z"}) { nodes { kind } } }""", {"sku": sku})
+    await api.mutate("archiveItem", {"sku": sku})
+    await api.mutate("archiveLocation", {"code": other})
+    await api.mutate("receiveStock", {"sku": sku, "locationCode": code, "quantity": 1})  # refused
 
 
 async def test_statements_the_app_sends(database_url, sync_engine, monkeypatch):

@@ -10,7 +10,7 @@ from typing import Any, Iterable
 from uuid import UUID
 
 from sqlalchemy import (
-    and_, bindparam, func, literal, or_, select, text, tuple_, union_all, update,
+    and_, bindparam, case, func, literal, or_, select, text, tuple_, union_all, update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -41,11 +41,12 @@ sl = stock_levels
 
 
 def _item(row: Any) -> ItemView:
-    return ItemView(row.id, row.sku, row.name, row.reorder_point, row.created_at)
+    return ItemView(row.id, row.sku, row.name, row.reorder_point, row.created_at, row.version,
+                    row.archived_at)
 
 
 def _location(row: Any) -> LocationView:
-    return LocationView(row.id, row.code, row.name, row.created_at)
+    return LocationView(row.id, row.code, row.name, row.created_at, row.archived_at)
 
 
 def _level(row: Any) -> StockLevelView:
@@ -65,25 +66,37 @@ async def resolve(
     conn: AsyncConnection, tenant_id: UUID, skus: Iterable[str], codes: Iterable[str]
 ) -> tuple[dict[str, UUID], dict[str, UUID]]:
     """Maps skus and location codes to ids in one round trip; unknown ones are absent."""
+    items_found, locations_found, _ = await resolve_with_archived(conn, tenant_id, skus, codes)
+    return items_found, locations_found
+
+
+async def resolve_with_archived(
+    conn: AsyncConnection, tenant_id: UUID, skus: Iterable[str], codes: Iterable[str]
+) -> tuple[dict[str, UUID], dict[str, UUID], set[tuple[str, str]]]:
+    """`resolve`, plus ("item", sku) and ("location", code) of those archived."""
     skus, codes = sorted(set(skus)), sorted(set(codes))
     parts = []
     if skus:
         parts.append(
-            select(literal("item", Text).label("kind"), items.c.sku.label("key"), items.c.id)
+            select(literal("item", Text).label("kind"), items.c.sku.label("key"), items.c.id,
+                   items.c.archived_at)
             .where(items.c.tenant_id == tenant_id, items.c.sku.in_(skus))
         )
     if codes:
         parts.append(
             select(literal("location", Text).label("kind"), locations.c.code.label("key"),
-                   locations.c.id)
+                   locations.c.id, locations.c.archived_at)
             .where(locations.c.tenant_id == tenant_id, locations.c.code.in_(codes))
         )
     found: dict[str, dict[str, UUID]] = {"item": {}, "location": {}}
+    archived: set[tuple[str, str]] = set()
     if parts:
         stmt = union_all(*parts) if len(parts) > 1 else parts[0]
         for row in await conn.execute(stmt):
             found[row.kind][row.key] = row.id
-    return found["item"], found["location"]
+            if row.archived_at is not None:
+                archived.add((row.kind, row.key))
+    return found["item"], found["location"], archived
 
 
 async def insert_location(
@@ -107,6 +120,48 @@ async def insert_item(
         ).on_conflict_do_nothing().returning(*items.c)
     )).first()
     return _item(row) if row else None
+
+
+async def update_item(
+    conn: AsyncConnection, tenant_id: UUID, sku: str, version: int, *,
+    name: str | None, reorder_point: int | None,
+) -> ItemView | None:
+    """Compare-and-swap: changes the given fields and bumps the version, only if
+    the version is still `version`; None when it is not (or there is no such item)."""
+    values: dict[str, Any] = {"version": items.c.version + 1}
+    if name is not None:
+        values["name"] = name
+    if reorder_point is not None:
+        values["reorder_point"] = reorder_point
+    row = (await conn.execute(
+        update(items).where(items.c.tenant_id == tenant_id, items.c.sku == sku,
+                            items.c.version == version)
+        .values(**values).returning(*items.c)
+    )).first()
+    return _item(row) if row else None
+
+
+async def archive_item(conn: AsyncConnection, tenant_id: UUID, sku: str) -> ItemView | None:
+    """Archives the item (a new version) unless it is already; None: no such item."""
+    row = (await conn.execute(
+        update(items).where(items.c.tenant_id == tenant_id, items.c.sku == sku)
+        .values(archived_at=func.coalesce(items.c.archived_at, func.now()),
+                version=items.c.version + case((items.c.archived_at.is_(None), 1), else_=0))
+        .returning(*items.c)
+    )).first()
+    return _item(row) if row else None
+
+
+async def archive_location(
+    conn: AsyncConnection, tenant_id: UUID, code: str
+) -> LocationView | None:
+    """Archives the location unless it is already; None: no such location."""
+    row = (await conn.execute(
+        update(locations).where(locations.c.tenant_id == tenant_id, locations.c.code == code)
+        .values(archived_at=func.coalesce(locations.c.archived_at, func.now()))
+        .returning(*locations.c)
+    )).first()
+    return _location(row) if row else None
 
 
 async def item_by_sku(conn: AsyncConnection, tenant_id: UUID, sku: str) -> ItemView | None:
@@ -154,9 +209,10 @@ async def items_page(
     after_sku: str | None = None,
     sku_prefix: str | None = None,
     low_stock: bool | None = None,
+    archived: bool | None = None,
 ) -> list[ItemView]:
     """Keyset page ordered by sku. low_stock: total available <= reorder point."""
-    stmt = select(items).where(items.c.tenant_id == tenant_id)
+    stmt = select(items).where(items.c.tenant_id == tenant_id, *_archived(items, archived))
     if after_sku is not None:
         stmt = stmt.where(items.c.sku > after_sku)
     if sku_prefix:
@@ -171,10 +227,19 @@ async def items_page(
     return [_item(r) for r in rows]
 
 
+def _archived(table, archived: bool | None) -> list:
+    """The condition for archived (True), active (False) or all (None) rows."""
+    if archived is None:
+        return []
+    return [table.c.archived_at.is_not(None) if archived else table.c.archived_at.is_(None)]
+
+
 async def locations_page(
-    conn: AsyncConnection, tenant_id: UUID, *, limit: int, after_code: str | None = None
+    conn: AsyncConnection, tenant_id: UUID, *, limit: int, after_code: str | None = None,
+    archived: bool | None = None,
 ) -> list[LocationView]:
-    stmt = select(locations).where(locations.c.tenant_id == tenant_id)
+    stmt = select(locations).where(locations.c.tenant_id == tenant_id,
+                                   *_archived(locations, archived))
     if after_code is not None:
         stmt = stmt.where(locations.c.code > after_code)
     rows = await conn.execute(stmt.order_by(locations.c.code).limit(limit))
@@ -264,8 +329,47 @@ async def reservations_by_ids(
         select(reservations).where(reservations.c.tenant_id == tenant_id,
                                    reservations.c.id.in_(ids))
     )).all()
+    return {r.id: r for r in await _with_lines(conn, tenant_id, heads)}
+
+
+async def reservations_page(
+    conn: AsyncConnection,
+    tenant_id: UUID,
+    *,
+    limit: int,
+    before: tuple[datetime, UUID] | None = None,
+    status: ReservationStatus | None = None,
+    reference: str | None = None,
+    expires_before: datetime | None = None,
+) -> list[ReservationView]:
+    """Newest first, keyset-paginated on (created_at, id), with their lines."""
+    r = reservations
+    stmt = select(r).where(r.c.tenant_id == tenant_id)
+    if status is not None:
+        stmt = stmt.where(r.c.status == status.value)
+    if reference is not None:
+        stmt = stmt.where(r.c.reference == reference)
+    if expires_before is not None:
+        stmt = stmt.where(r.c.expires_at < expires_before)
+    if before is not None:
+        stmt = stmt.where(_older_than(r, before))
+    heads = (await conn.execute(
+        stmt.order_by(r.c.created_at.desc(), r.c.id.desc()).limit(limit))).all()
+    return await _with_lines(conn, tenant_id, heads)
+
+
+def _older_than(table, before: tuple[datetime, UUID]):
+    """Keyset condition for newest-first pages on (created_at, id)."""
+    created, row_id = before
+    return or_(table.c.created_at < created,
+               and_(table.c.created_at == created, table.c.id < row_id))
+
+
+async def _with_lines(conn: AsyncConnection, tenant_id: UUID,
+                      heads: list[Any]) -> list[ReservationView]:
+    """Reservation rows with their lines (one statement for all), in the given order."""
     if not heads:
-        return {}
+        return []
     rl = reservation_lines
     line_rows = await conn.execute(
         select(rl.c.reservation_id, rl.c.item_id, rl.c.location_id, items.c.sku,
@@ -281,13 +385,13 @@ async def reservations_by_ids(
         lines[r.reservation_id].append(
             ReservationLineView(r.item_id, r.location_id, r.sku, r.code, r.quantity)
         )
-    return {
-        h.id: ReservationView(
+    return [
+        ReservationView(
             h.id, ReservationStatus(h.status), h.reference, h.expires_at, h.created_at,
             tuple(lines[h.id]),
         )
         for h in heads
-    }
+    ]
 
 
 async def finish_reservation(
@@ -360,8 +464,12 @@ async def movements_page(
     location_id: UUID | None = None,
     before: tuple[datetime, UUID] | None = None,
     movement_id: UUID | None = None,
+    kinds: Iterable[MovementKind] | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
 ) -> list[MovementView]:
-    """Newest first, keyset-paginated on (created_at, id)."""
+    """Newest first, keyset-paginated on (created_at, id); optionally only the
+    given kinds, and only rows created strictly between the two times."""
     m = movements
     stmt = (
         select(m, items.c.sku, locations.c.code)
@@ -376,10 +484,14 @@ async def movements_page(
         stmt = stmt.where(m.c.location_id == location_id)
     if movement_id is not None:
         stmt = stmt.where(m.c.id == movement_id)
+    if kinds is not None:
+        stmt = stmt.where(m.c.kind.in_(sorted(k.value for k in kinds)))
+    if created_after is not None:
+        stmt = stmt.where(m.c.created_at > created_after)
+    if created_before is not None:
+        stmt = stmt.where(m.c.created_at < created_before)
     if before is not None:
-        created, mid = before
-        stmt = stmt.where(or_(m.c.created_at < created,
-                              and_(m.c.created_at == created, m.c.id < mid)))
+        stmt = stmt.where(_older_than(m, before))
     rows = await conn.execute(stmt.order_by(m.c.created_at.desc(), m.c.id.desc()).limit(limit))
     return [
         MovementView(

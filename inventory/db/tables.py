@@ -49,6 +49,8 @@ locations = Table(
     Column("code", Text, nullable=False),
     Column("name", Text, nullable=False),
     _created_at(),
+    # Archived (0004): takes no new stock, keeps its levels and history.
+    Column("archived_at", DateTime(timezone=True)),
     PrimaryKeyConstraint("tenant_id", "id"),
     UniqueConstraint("tenant_id", "code", name="uq_locations_tenant_code"),
 )
@@ -62,6 +64,10 @@ items = Table(
     Column("name", Text, nullable=False),
     Column("reorder_point", BigInteger, nullable=False, server_default="0"),
     _created_at(),
+    # 0004: bumped by every edit (updateItem's compare-and-swap); archived items
+    # take no new stock.
+    Column("version", BigInteger, nullable=False, server_default="0"),
+    Column("archived_at", DateTime(timezone=True)),
     PrimaryKeyConstraint("tenant_id", "id"),
     UniqueConstraint("tenant_id", "sku", name="uq_items_tenant_sku"),
     CheckConstraint("reorder_point >= 0", name="reorder_point_non_negative"),
@@ -144,6 +150,9 @@ movements = Table(
     _created_at(),
     # Who made the change: "key:<api key id>" or "jwt:<subject>" (0002; NULL before).
     Column("actor", Text),
+    # Why, as one of the domain's Reason codes (0004; NULL before, or none given);
+    # `reason` keeps the free text.
+    Column("reason_code", Text),
     PrimaryKeyConstraint("tenant_id", "id"),
     # One ledger row per level version: replay for subscribers and a uniqueness proof.
     UniqueConstraint(

@@ -258,3 +258,44 @@ class CommitReservation(Command):
 class ReleaseReservation(Command):
     reservation_id: UUID
     operation = "releaseReservation"
+
+
+@dataclass(frozen=True)
+class UpdateItem(Command):
+    """Compare-and-swap: applies only if the item's version is still `version`.
+    A field left None keeps its value."""
+
+    sku: str
+    version: int
+    name: str | None = None
+    reorder_point: int | None = None
+    operation = "updateItem"
+
+    def validate(self) -> UserError | None:
+        if self.name is None and self.reorder_point is None:
+            return invalid("input", "give at least one field to change (name, reorderPoint)")
+        return first_error(
+            _code("sku", self.sku, "sku"),
+            _non_negative("version", self.version),
+            None if self.name is None else _name("name", self.name),
+            None if self.reorder_point is None
+            else _non_negative("reorderPoint", self.reorder_point),
+        )
+
+
+@dataclass(frozen=True)
+class ArchiveItem(Command):
+    sku: str
+    operation = "archiveItem"
+
+    def validate(self) -> UserError | None:
+        return _code("sku", self.sku, "sku")
+
+
+@dataclass(frozen=True)
+class ArchiveLocation(Command):
+    code: str
+    operation = "archiveLocation"
+
+    def validate(self) -> UserError | None:
+        return _code("code", self.code, "code")

@@ -18,6 +18,8 @@ class ErrorCode(str, enum.Enum):
     QUANTITY_MISMATCH = "QUANTITY_MISMATCH"
     RESERVATION_NOT_ACTIVE = "RESERVATION_NOT_ACTIVE"
     IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    VERSION_MISMATCH = "VERSION_MISMATCH"  # an edit compared a version that moved on
+    ARCHIVED = "ARCHIVED"  # stock into an archived item or location
     # Retryable: the client may send the same request again (same idempotency key).
     TRANSACTION_CONFLICT = "TRANSACTION_CONFLICT"
     UNAVAILABLE = "UNAVAILABLE"

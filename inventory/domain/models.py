@@ -32,6 +32,7 @@ class LocationView:
     code: str
     name: str
     created_at: datetime
+    archived_at: datetime | None = None  # archived: takes no new stock, keeps its history
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class ItemView:
     name: str
     reorder_point: int
     created_at: datetime
+    version: int = 0  # bumped by every edit (updateItem compares it)
+    archived_at: datetime | None = None  # archived: takes no new stock, keeps its history
 
 
 @dataclass(frozen=True)

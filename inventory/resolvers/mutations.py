@@ -46,6 +46,22 @@ async def create_item(info: Info, input: inputs.CreateItemInput):
     return payload(await catalog.create_item(info.context.ctx, cmd, input.idempotency_key))
 
 
+async def update_item(info: Info, input: inputs.UpdateItemInput):
+    cmd = commands.UpdateItem(sku=input.sku, version=input.version, name=input.name,
+                              reorder_point=input.reorder_point)
+    return payload(await catalog.update_item(info.context.ctx, cmd, input.idempotency_key))
+
+
+async def archive_item(info: Info, input: inputs.ArchiveItemInput):
+    cmd = commands.ArchiveItem(sku=input.sku)
+    return payload(await catalog.archive_item(info.context.ctx, cmd, input.idempotency_key))
+
+
+async def archive_location(info: Info, input: inputs.ArchiveLocationInput):
+    cmd = commands.ArchiveLocation(code=input.code)
+    return payload(await catalog.archive_location(info.context.ctx, cmd, input.idempotency_key))
+
+
 async def receive_stock(info: Info, input: inputs.ReceiveStockInput):
     cmd = commands.ReceiveStock(
         sku=input.sku, location_code=input.location_code, quantity=input.quantity,

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Optional
 from uuid import UUID
 
@@ -8,7 +8,7 @@ import strawberry
 from strawberry.types import Info
 
 from ..domain import ids
-from ..schema.inputs import ItemFilter
+from ..schema.inputs import ItemFilter, LocationFilter, MovementFilter, ReservationFilter
 from ..schema.types import (
     Connection,
     Item,
@@ -66,6 +66,7 @@ async def items(
         info.context.ctx, limit=size + 1, after_sku=after_sku,
         sku_prefix=filter.sku_prefix if filter else None,
         low_stock=filter.low_stock if filter else None,
+        archived=filter.archived if filter else None,
     )
     return connection(
         [(Item.of(r), ids.encode_cursor(r.sku)) for r in rows[:size]],
@@ -79,11 +80,13 @@ async def location(info: Info, code: str) -> Optional[Location]:
 
 
 async def locations(
-    info: Info, first: Optional[int] = None, after: Optional[str] = None
+    info: Info, first: Optional[int] = None, after: Optional[str] = None,
+    filter: Optional[LocationFilter] = None,
 ) -> Connection[Location]:
     size = _page_size(first)
     after_code = _after(after)
-    rows = await reads.locations_page(info.context.ctx, limit=size + 1, after_code=after_code)
+    rows = await reads.locations_page(info.context.ctx, limit=size + 1, after_code=after_code,
+                                      archived=filter.archived if filter else None)
     return connection(
         [(Location.of(r), ids.encode_cursor(r.code)) for r in rows[:size]],
         has_next=len(rows) > size, has_previous=after_code is not None,
@@ -101,11 +104,39 @@ async def reservation(info: Info, id: strawberry.ID) -> Optional[Reservation]:
     return Reservation.of(found[reservation_id]) if reservation_id in found else None
 
 
-def _movement_cursor(created_at: datetime, movement_id: UUID) -> str:
-    return ids.encode_cursor(f"{created_at.isoformat()}|{movement_id}")
+def _utc(moment: Optional[datetime]) -> Optional[datetime]:
+    """A time without a zone is taken as UTC (never as the server's zone)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=timezone.utc)
 
 
-def _movement_after(after: Optional[str]) -> Optional[tuple[datetime, UUID]]:
+async def reservations(
+    info: Info,
+    first: Optional[int] = None,
+    after: Optional[str] = None,
+    filter: Optional[ReservationFilter] = None,
+) -> Connection[Reservation]:
+    """Reservations, newest first."""
+    size = _page_size(first)
+    before = _time_cursor_after(after)
+    filter = filter or ReservationFilter()
+    rows = await reads.reservations_page(
+        info.context.ctx, limit=size + 1, before=before, status=filter.status,
+        reference=filter.reference, expires_before=_utc(filter.expires_before),
+    )
+    return connection(
+        [(Reservation.of(r), _time_cursor(r.created_at, r.id)) for r in rows[:size]],
+        has_next=len(rows) > size, has_previous=before is not None,
+    )
+
+
+def _time_cursor(created_at: datetime, row_id: UUID) -> str:
+    """The cursor of newest-first connections: (created_at, id)."""
+    return ids.encode_cursor(f"{created_at.isoformat()}|{row_id}")
+
+
+def _time_cursor_after(after: Optional[str]) -> Optional[tuple[datetime, UUID]]:
     raw = _after(after)
     if raw is None:
         return None
@@ -122,17 +153,22 @@ async def movements(
     location_code: Optional[str] = None,
     first: Optional[int] = None,
     after: Optional[str] = None,
+    filter: Optional[MovementFilter] = None,
 ) -> Connection[Movement]:
-    """Ledger entries, newest first, optionally for one sku and/or location."""
+    """Ledger entries, newest first, optionally for one sku and/or location, of
+    some kinds, in a time range."""
     size = _page_size(first)
-    before = _movement_after(after)
+    before = _time_cursor_after(after)
+    filter = filter or MovementFilter()
     rows = await reads.movements_page(
-        info.context.ctx, limit=size + 1, sku=sku, location_code=location_code, before=before
+        info.context.ctx, limit=size + 1, sku=sku, location_code=location_code, before=before,
+        kinds=filter.kinds, created_after=_utc(filter.created_after),
+        created_before=_utc(filter.created_before),
     )
     if rows is None:
         rows = []  # unknown sku or location: an empty ledger, as for any filter
     return connection(
-        [(Movement.of(r), _movement_cursor(r.created_at, r.id)) for r in rows[:size]],
+        [(Movement.of(r), _time_cursor(r.created_at, r.id)) for r in rows[:size]],
         has_next=len(rows) > size, has_previous=before is not None,
     )
 

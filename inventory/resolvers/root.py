@@ -38,6 +38,9 @@ CreateItemResult = _result("CreateItemResult", Item)
 StockLevelResult = _result("StockLevelResult", StockLevel)
 TransferResult = _result("TransferResult", Transfer)
 ReservationResult = _result("ReservationResult", Reservation)
+UpdateItemResult = _result("UpdateItemResult", Item)
+ArchiveItemResult = _result("ArchiveItemResult", Item)
+ArchiveLocationResult = _result("ArchiveLocationResult", Location)
 
 
 # Each root field names the scope its callers need (metadata=needs(...),
@@ -52,6 +55,8 @@ class Query:
                                                          metadata=needs(READ))
     reservation: Optional[Reservation] = strawberry.field(resolver=q.reservation,
                                                           metadata=needs(READ))
+    reservations: Connection[Reservation] = strawberry.field(resolver=q.reservations,
+                                                             metadata=needs(READ))
     movements: Connection[Movement] = strawberry.field(resolver=q.movements, metadata=needs(READ))
     node: Optional[Node] = strawberry.field(resolver=q.node, metadata=needs(READ))
     ledger_audit: LedgerAudit = strawberry.field(resolver=audit_resolvers.ledger_audit,
@@ -64,6 +69,12 @@ class Mutation:
                                                                 metadata=needs(ADMIN))
     create_item: CreateItemResult = strawberry.mutation(resolver=m.create_item,
                                                         metadata=needs(ADMIN))
+    update_item: UpdateItemResult = strawberry.mutation(resolver=m.update_item,
+                                                        metadata=needs(ADMIN))
+    archive_item: ArchiveItemResult = strawberry.mutation(resolver=m.archive_item,
+                                                          metadata=needs(ADMIN))
+    archive_location: ArchiveLocationResult = strawberry.mutation(resolver=m.archive_location,
+                                                                  metadata=needs(ADMIN))
     receive_stock: StockLevelResult = strawberry.mutation(resolver=m.receive_stock,
                                                           metadata=needs(WRITE))
     adjust_stock: StockLevelResult = strawberry.mutation(resolver=m.adjust_stock,

@@ -66,6 +66,18 @@ class IdempotencyKeyReusedError(UserError):
     pass
 
 
+@strawberry.type(description="An edit compared a version that has moved on: re-read and "
+                             "decide again.")
+class VersionMismatchError(UserError):
+    expected: Quantity
+    actual: Quantity
+
+
+@strawberry.type(description="Stock into an archived item or location (`field` says which).")
+class ArchivedError(UserError):
+    pass
+
+
 @strawberry.type(description="Contention, an unreachable database, or an unknown commit "
                              "outcome: nothing is known to have been written; retry with the "
                              "same idempotencyKey.")
@@ -76,6 +88,7 @@ class TransientError(UserError):
 ERROR_TYPES = (
     InsufficientStockError, NotFoundError, AlreadyExistsError, InvalidInputError,
     QuantityMismatchError, ReservationNotActiveError, IdempotencyKeyReusedError, TransientError,
+    VersionMismatchError, ArchivedError,
 )
 
 
@@ -102,5 +115,9 @@ def from_domain(error: domain.UserError) -> UserError:
             )
         case domain.ErrorCode.IDEMPOTENCY_KEY_REUSED:
             return IdempotencyKeyReusedError(**common)
+        case domain.ErrorCode.VERSION_MISMATCH:
+            return VersionMismatchError(**common, expected=error.expected, actual=error.actual)
+        case domain.ErrorCode.ARCHIVED:
+            return ArchivedError(**common)
         case _:
             return TransientError(**common, retry_after_ms=error.retry_after_ms)

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Optional
 
 import strawberry
 
+from .errors import ReservationStatus
 from .scalars import Quantity
+from .types import MovementKind
 
 _KEY = "Makes the mutation safe to retry: a replay returns the first result."
 
@@ -95,9 +98,61 @@ class ReleaseReservationInput:
     idempotency_key: Optional[str] = strawberry.field(default=None, description=_KEY)
 
 
+@strawberry.input(description="Compare-and-swap: the edit applies only if the item is still "
+                              "at `version` (else VERSION_MISMATCH). Fields left out keep "
+                              "their value.")
+class UpdateItemInput:
+    sku: str
+    version: Quantity
+    name: Optional[str] = None
+    reorder_point: Optional[Quantity] = None
+    idempotency_key: Optional[str] = strawberry.field(default=None, description=_KEY)
+
+
+@strawberry.input(description="An archived item takes no new stock and keeps its history; "
+                              "archiving again changes nothing.")
+class ArchiveItemInput:
+    sku: str
+    idempotency_key: Optional[str] = strawberry.field(default=None, description=_KEY)
+
+
+@strawberry.input(description="An archived location takes no new stock and keeps its "
+                              "history; archiving again changes nothing.")
+class ArchiveLocationInput:
+    code: str
+    idempotency_key: Optional[str] = strawberry.field(default=None, description=_KEY)
+
+
+_ARCHIVED_FILTER = "true: only archived; false: only active; unset: both."
+
+
 @strawberry.input
 class ItemFilter:
     sku_prefix: Optional[str] = None
     low_stock: Optional[bool] = strawberry.field(
         default=None, description="true: totalAvailable <= reorderPoint; false: above it."
     )
+    archived: Optional[bool] = strawberry.field(default=None, description=_ARCHIVED_FILTER)
+
+
+@strawberry.input
+class LocationFilter:
+    archived: Optional[bool] = strawberry.field(default=None, description=_ARCHIVED_FILTER)
+
+
+@strawberry.input
+class ReservationFilter:
+    status: Optional[ReservationStatus] = None
+    reference: Optional[str] = strawberry.field(default=None, description="Exactly this reference.")
+    expires_before: Optional[datetime] = strawberry.field(
+        default=None, description="Only reservations whose expiresAt is before this time.")
+
+
+@strawberry.input
+class MovementFilter:
+    kinds: Optional[list[MovementKind]] = strawberry.field(
+        default=None, description="Only entries of these kinds.")
+    created_after: Optional[datetime] = strawberry.field(
+        default=None, description="Only entries created after this time (exclusive).")
+    created_before: Optional[datetime] = strawberry.field(
+        default=None, description="Only entries created before this time (exclusive).")

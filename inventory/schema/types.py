@@ -30,17 +30,25 @@ class Node:
     id: strawberry.ID
 
 
+_ARCHIVED = "Archived: takes no new stock (ARCHIVED), keeps its levels and history."
+
+
 @strawberry.type
 class Location(Node):
     code: str
     name: str
     created_at: datetime
     location_id: strawberry.Private[UUID]
+    archived_at: Optional[datetime] = strawberry.field(default=None, description=_ARCHIVED)
 
     @classmethod
     def of(cls, v: LocationView) -> "Location":
         return cls(id=strawberry.ID(ids.encode("Location", v.id)), code=v.code, name=v.name,
-                   created_at=v.created_at, location_id=v.id)
+                   created_at=v.created_at, location_id=v.id, archived_at=v.archived_at)
+
+    @strawberry.field(description=_ARCHIVED)
+    def archived(self) -> bool:
+        return self.archived_at is not None
 
 
 @strawberry.type
@@ -98,12 +106,19 @@ class Item(Node):
     created_at: datetime
     item_id: strawberry.Private[UUID]
     view: strawberry.Private[ItemView]
+    version: Quantity = strawberry.field(
+        default=0, description="Increments on every edit; `updateItem` compares it.")
+    archived_at: Optional[datetime] = strawberry.field(default=None, description=_ARCHIVED)
 
     @classmethod
     def of(cls, v: ItemView) -> "Item":
         return cls(id=strawberry.ID(ids.encode("Item", v.id)), sku=v.sku, name=v.name,
                    reorder_point=v.reorder_point, created_at=v.created_at, item_id=v.id,
-                   view=v)
+                   view=v, version=v.version, archived_at=v.archived_at)
+
+    @strawberry.field(description=_ARCHIVED)
+    def archived(self) -> bool:
+        return self.archived_at is not None
 
     async def _levels(self, info: Info) -> list[StockLevelView]:
         return await info.context.loaders.levels_of_item.load(self.item_id)

@@ -1,11 +1,11 @@
-"""Create locations and items."""
+"""Create, edit and archive locations and items."""
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..db import queries
-from ..domain.commands import CreateItem, CreateLocation
-from ..domain.errors import ErrorCode, UserError
+from ..domain.commands import ArchiveItem, ArchiveLocation, CreateItem, CreateLocation, UpdateItem
+from ..domain.errors import ErrorCode, Rejected, UserError, not_found
 from .context import Ctx
 from .runner import execute
 
@@ -34,5 +34,45 @@ async def create_item(ctx: Ctx, cmd: CreateItem, key: str | None):
                 field="sku",
             )
         return created
+
+    return await execute(ctx, cmd, key, work)
+
+
+async def update_item(ctx: Ctx, cmd: UpdateItem, key: str | None):
+    async def work(conn: AsyncConnection, key: str | None):
+        updated = await queries.update_item(
+            conn, ctx.tenant_id, cmd.sku, cmd.version, name=cmd.name,
+            reorder_point=cmd.reorder_point)
+        if updated is not None:
+            return updated
+        current = await queries.item_by_sku(conn, ctx.tenant_id, cmd.sku)
+        if current is None:
+            raise Rejected(not_found("sku", f"no item with sku {cmd.sku!r}"))
+        return UserError(
+            ErrorCode.VERSION_MISMATCH,
+            f"item {cmd.sku!r} is at version {current.version}, not {cmd.version}: "
+            "re-read the item and decide again",
+            field="version", expected=cmd.version, actual=current.version,
+        )
+
+    return await execute(ctx, cmd, key, work)
+
+
+async def archive_item(ctx: Ctx, cmd: ArchiveItem, key: str | None):
+    return await _archive(ctx, cmd, key, queries.archive_item, cmd.sku, "sku", "item with sku")
+
+
+async def archive_location(ctx: Ctx, cmd: ArchiveLocation, key: str | None):
+    return await _archive(ctx, cmd, key, queries.archive_location, cmd.code, "code",
+                          "location with code")
+
+
+async def _archive(ctx: Ctx, cmd, key: str | None, archive, name: str, field_name: str,
+                   what: str):
+    async def work(conn: AsyncConnection, key: str | None):
+        archived = await archive(conn, ctx.tenant_id, name)
+        if archived is None:
+            raise Rejected(not_found(field_name, f"no {what} {name!r}"))
+        return archived
 
     return await execute(ctx, cmd, key, work)

@@ -164,6 +164,11 @@ async def reservations_by_ids(ctx: Ctx, ids: list[UUID]) -> dict[UUID, Reservati
         return await queries.reservations_by_ids(conn, ctx.tenant_id, ids)
 
 
+async def reservations_page(ctx: Ctx, **kwargs) -> list[ReservationView]:
+    async with reading(ctx) as conn:
+        return await queries.reservations_page(conn, ctx.tenant_id, **kwargs)
+
+
 async def movements_page(
     ctx: Ctx,
     *,
@@ -171,8 +176,10 @@ async def movements_page(
     sku: str | None,
     location_code: str | None,
     before: tuple[datetime, UUID] | None,
+    **filters,
 ) -> list[MovementView] | None:
-    """None when the sku or location code given does not exist."""
+    """None when the sku or location code given does not exist. `filters`:
+    those of `queries.movements_page` (kinds, created_after, created_before)."""
     async with reading(ctx) as conn:
         items, locs = await queries.resolve(
             conn, ctx.tenant_id, [sku] if sku else [], [location_code] if location_code else []
@@ -183,7 +190,7 @@ async def movements_page(
             conn, ctx.tenant_id, limit=limit,
             item_id=items.get(sku) if sku else None,
             location_id=locs.get(location_code) if location_code else None,
-            before=before,
+            before=before, **filters,
         )
 
 

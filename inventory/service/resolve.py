@@ -1,4 +1,5 @@
-"""Turns skus and location codes into ids, or a NOT_FOUND naming the field."""
+"""Turns skus and location codes into ids, or a NOT_FOUND naming the field; and
+refuses stock into an archived item or location (ARCHIVED)."""
 from __future__ import annotations
 
 from uuid import UUID
@@ -6,28 +7,50 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..db import queries
-from ..domain.errors import Rejected, not_found
+from ..domain.errors import ErrorCode, Rejected, UserError, not_found
 from .idcache import cache_for
+
+Wanted = tuple[str, str, str, str]  # (sku, sku field, code, code field)
 
 
 async def ids_for(
-    conn: AsyncConnection, tenant_id: UUID, wanted: list[tuple[str, str, str, str]]
+    conn: AsyncConnection, tenant_id: UUID, wanted: list[Wanted], *, into: list[Wanted] = (),
 ) -> tuple[dict[str, UUID], dict[str, UUID]]:
-    """`wanted` is a list of (sku, sku field, code, code field). Raises Rejected
-    (NOT_FOUND) for the first unknown sku or code; nothing has been written yet."""
-    skus = {sku for sku, _, _, _ in wanted}
-    codes = {code for _, _, code, _ in wanted}
-    # Known ids come from the process cache; only misses cost a round trip.
-    cache = cache_for(conn)
-    item_ids, location_ids, miss_skus, miss_codes = cache.lookup(tenant_id, skus, codes)
-    if miss_skus or miss_codes:
-        found_items, found_locs = await queries.resolve(conn, tenant_id, miss_skus, miss_codes)
-        cache.remember(tenant_id, found_items, found_locs)
-        item_ids.update(found_items)
-        location_ids.update(found_locs)
-    for sku, sku_field, code, code_field in wanted:
+    """`wanted` and `into` are lists of (sku, sku field, code, code field); the
+    levels of `into` take new stock, so their item and location must not be
+    archived. Raises Rejected (NOT_FOUND, ARCHIVED) for the first bad one;
+    nothing has been written yet."""
+    everything = [*wanted, *into]
+    skus = {sku for sku, _, _, _ in everything}
+    codes = {code for _, _, code, _ in everything}
+    archived: set[tuple[str, str]] = set()
+    if into:
+        # Archiving can happen at any time: asked every time, in the
+        # transaction (so a concurrent archive serializes with it), never cached.
+        item_ids, location_ids, archived = await queries.resolve_with_archived(
+            conn, tenant_id, skus, codes)
+        cache_for(conn).remember(tenant_id, item_ids, location_ids)
+    else:
+        # Known ids come from the process cache; only misses cost a round trip.
+        cache = cache_for(conn)
+        item_ids, location_ids, miss_skus, miss_codes = cache.lookup(tenant_id, skus, codes)
+        if miss_skus or miss_codes:
+            found_items, found_locs = await queries.resolve(conn, tenant_id, miss_skus, miss_codes)
+            cache.remember(tenant_id, found_items, found_locs)
+            item_ids.update(found_items)
+            location_ids.update(found_locs)
+    for sku, sku_field, code, code_field in everything:
         if sku not in item_ids:
             raise Rejected(not_found(sku_field, f"no item with sku {sku!r}"))
         if code not in location_ids:
             raise Rejected(not_found(code_field, f"no location with code {code!r}"))
+    for sku, sku_field, code, code_field in into:
+        if ("item", sku) in archived:
+            raise Rejected(archived_error(sku_field, f"item {sku!r} is archived"))
+        if ("location", code) in archived:
+            raise Rejected(archived_error(code_field, f"location {code!r} is archived"))
     return item_ids, location_ids
+
+
+def archived_error(field_name: str, what: str) -> UserError:
+    return UserError(ErrorCode.ARCHIVED, f"{what}: it takes no new stock", field=field_name)

@@ -39,7 +39,7 @@ async def _current(conn: AsyncConnection, tenant_id: UUID, item_id: UUID, locati
 async def receive_stock(ctx: Ctx, cmd: ReceiveStock, key: str | None):
     async def work(conn: AsyncConnection, key: str | None):
         items, locs = await ids_for(
-            conn, ctx.tenant_id, [(cmd.sku, "sku", cmd.location_code, "locationCode")]
+            conn, ctx.tenant_id, [], into=[(cmd.sku, "sku", cmd.location_code, "locationCode")]
         )
         row = await ledger.add_on_hand(
             conn, ctx.tenant_id, items[cmd.sku], locs[cmd.location_code], MovementKind.RECEIVE,
@@ -52,9 +52,10 @@ async def receive_stock(ctx: Ctx, cmd: ReceiveStock, key: str | None):
 
 async def adjust_stock(ctx: Ctx, cmd: AdjustStock, key: str | None):
     async def work(conn: AsyncConnection, key: str | None):
-        items, locs = await ids_for(
-            conn, ctx.tenant_id, [(cmd.sku, "sku", cmd.location_code, "locationCode")]
-        )
+        level = [(cmd.sku, "sku", cmd.location_code, "locationCode")]
+        # Only a positive adjustment is new stock (refused into an archived level).
+        items, locs = await (ids_for(conn, ctx.tenant_id, [], into=level) if cmd.delta > 0
+                             else ids_for(conn, ctx.tenant_id, level))
         item_id, location_id = items[cmd.sku], locs[cmd.location_code]
         why = Why(cmd.reason, None, None, key, ctx.actor)
         if cmd.delta > 0:
@@ -93,6 +94,9 @@ async def set_stock(ctx: Ctx, cmd: SetStock, key: str | None):
                 expected=cmd.compare_quantity,
                 actual=on_hand,
             )
+        if cmd.on_hand > on_hand:  # new stock: refused into an archived level
+            await ids_for(conn, ctx.tenant_id, [],
+                          into=[(cmd.sku, "sku", cmd.location_code, "locationCode")])
         if cmd.on_hand < reserved:
             return insufficient(
                 cmd.sku, cmd.location_code, on_hand - cmd.on_hand, on_hand - reserved,
@@ -116,10 +120,9 @@ async def set_stock(ctx: Ctx, cmd: SetStock, key: str | None):
 
 async def transfer_stock(ctx: Ctx, cmd: TransferStock, key: str | None):
     async def work(conn: AsyncConnection, key: str | None):
-        items, locs = await ids_for(conn, ctx.tenant_id, [
-            (cmd.sku, "sku", cmd.from_location_code, "fromLocationCode"),
-            (cmd.sku, "sku", cmd.to_location_code, "toLocationCode"),
-        ])
+        items, locs = await ids_for(
+            conn, ctx.tenant_id, [(cmd.sku, "sku", cmd.from_location_code, "fromLocationCode")],
+            into=[(cmd.sku, "sku", cmd.to_location_code, "toLocationCode")])
         item_id = items[cmd.sku]
         source_id, dest_id = locs[cmd.from_location_code], locs[cmd.to_location_code]
         # Lock both levels in key order so opposite transfers queue, not deadlock.

@@ -60,6 +60,8 @@ OPS = [
        "{ onHand } }", {"s": _s("sku"), "c": _s("code")}, READ),
     Op("reservation", "query($id: ID!) { reservation(id: $id) { id status } }",
        {"id": _s("reservationId")}, READ),
+    Op("reservations", "{ reservations(first: 5, filter: {status: ACTIVE}) { nodes { id } } }",
+       {}, READ, foreign=False),
     Op("movements", "query($s: String!, $c: String!) { movements(sku: $s, locationCode: $c) "
        "{ nodes { kind onHandDelta } } }", {"s": _s("sku"), "c": _s("code")}, READ),
     Op("node(Item)", "query($id: ID!) { node(id: $id) { id } }", {"id": _s("itemId")}, READ),

@@ -17,6 +17,7 @@ from inventory.domain.commands import (
     ReserveStock,
     SetStock,
     TransferStock,
+    UpdateItem,
     validate_idempotency_key,
 )
 from inventory.domain.errors import ErrorCode, Shortage, UserError
@@ -64,6 +65,15 @@ def test_set_stock_rejects_negative_on_hand_and_compare():
 
 def test_transfer_to_same_location_is_invalid():
     assert code_of(TransferStock("S", "L", "L", 1)) == (ErrorCode.INVALID_INPUT, "toLocationCode")
+
+
+def test_update_item_needs_a_change_and_valid_values():
+    assert code_of(UpdateItem("S", 0)) == (ErrorCode.INVALID_INPUT, "input")
+    assert code_of(UpdateItem("S", -1, name="x")) == (ErrorCode.INVALID_INPUT, "version")
+    assert code_of(UpdateItem("S", 0, name=" ")) == (ErrorCode.INVALID_INPUT, "name")
+    assert code_of(UpdateItem("S", 0, reorder_point=-1)) == (ErrorCode.INVALID_INPUT,
+                                                             "reorderPoint")
+    assert code_of(UpdateItem("S", 3, reorder_point=0)) is None
 
 
 def test_reserve_lines_rules():
