@@ -55,7 +55,7 @@ async def test_open_writer_holds_back_later_commits_then_all_arrive_in_order(
             async with _held_writer(db) as held:
                 await held.begin()
                 await ledger.change_level(held, tenant, item_a, location, MovementKind.ADJUST,
-                                          on_hand_delta=1)
+                                          {"on_hand": 1})
                 for _ in range(5):  # later transactions, committed while A is open
                     await api.mutate("adjustStock",
                                      {"sku": sku_b, "locationCode": code, "delta": -1})
@@ -97,7 +97,7 @@ async def test_reader_yields_nothing_past_an_open_writer_and_pages_in_order(
         async with _held_writer(db) as held:
             await held.begin()
             await ledger.change_level(held, tenant, item_a, location, MovementKind.ADJUST,
-                                      on_hand_delta=1)
+                                      {"on_hand": 1})
             for _ in range(4):
                 await api.mutate("adjustStock", {"sku": sku_b, "locationCode": code, "delta": 1})
             before = await reader.read(start, None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import itertools
 import pkgutil
 import re
 import uuid
@@ -31,6 +32,7 @@ from inventory.web.app import create_app
 from inventory.config import Settings
 from inventory.db import audit, dialect, ledger, live, migrate
 from inventory.db.engine import create_sync_engine
+from inventory.domain.quantities import NAMES
 
 from .cockroach_compat import migration_violations, violations
 from .support import create_database
@@ -97,9 +99,13 @@ def _module_statements() -> dict[str, object]:
         for name, value in vars(module).items():
             if isinstance(value, Executable) and isinstance(value, ClauseElement):
                 found[f"{info.name}.{name}"] = value
-    for combo in range(8):  # every shape of the guarded level change
-        flags = [bool(combo & bit) for bit in (1, 2, 4)]
-        found[f"ledger._change_statement{tuple(flags)}"] = ledger._change_statement(*flags)
+    # Every shape of the guarded level change: which states it lowers, and
+    # whether it compares on hand.
+    for size in range(len(NAMES) + 1):
+        for lowers in itertools.combinations(NAMES, size):
+            for expects in (False, True):
+                found[f"ledger._change_statement{(lowers, expects)}"] = \
+                    ledger._change_statement(frozenset(lowers), expects)
     return found
 
 

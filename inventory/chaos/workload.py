@@ -24,10 +24,13 @@ from typing import Any, Callable
 
 import httpx
 
+from ..domain.quantities import NAMES, camel
+
 RETRYABLE_CODES = {"TRANSACTION_CONFLICT", "UNAVAILABLE", "RESULT_UNKNOWN", "OVERLOADED"}
 KEY_PREFIX = "chaos-"
 
-LEVEL = "onHand reserved available version"
+QUANTITY_FIELDS = (*(camel(n) for n in NAMES), "available")  # every state, as GraphQL names it
+LEVEL = " ".join(QUANTITY_FIELDS) + " version"
 SELECTIONS = {
     "StockLevel": f"... on StockLevel {{ sku locationCode {LEVEL} }}",
     "Transfer": f"... on Transfer {{ from {{ {LEVEL} }} to {{ {LEVEL} }} }}",
@@ -80,11 +83,11 @@ class WorkloadState:
 
 
 def _negative_quantities(value: Any) -> list[str]:
-    """Every onHand/reserved/available below zero anywhere in a response."""
+    """Every state or available below zero anywhere in a response."""
     found = []
     if isinstance(value, dict):
         for k, v in value.items():
-            if k in ("onHand", "reserved", "available") and isinstance(v, int) and v < 0:
+            if k in QUANTITY_FIELDS and isinstance(v, int) and v < 0:
                 found.append(f"{k}={v}")
             else:
                 found += _negative_quantities(v)

@@ -11,14 +11,18 @@ system without false alarms and without holding one transaction open for the
 whole walk. CockroachDB may abort even a read-only transaction with 40001: a
 page so aborted is read again, from the start, in a new snapshot.
 
-Checks, per level: on_hand/reserved equal the ledger sums, version equals the
-number of ledger rows and the versions have no gap, no negative quantity,
-reserved equals the ACTIVE reservation lines. Per ledger kind: deltas have the
-sign the kind implies (e.g. RESERVE moves only reserved, upwards; COMMIT lowers
-on_hand and reserved by the same amount). Per item: receipts + adjustments +
-sets + transfers in - transfers out - commits = the sum of on_hand over its
-locations; transfers net to zero; as many TRANSFER_OUT as TRANSFER_IN rows.
-Across the table: no ledger row for an item that does not exist.
+The quantity states and what each ledger kind may do to them come from
+domain/quantities.py; every check below covers every state. Checks, per
+level: each state equals its ledger sum, each ledger row's after-values follow
+from the previous row's, version equals the number of ledger rows and the
+versions have no gap, no state and no `available` negative, reserved equals the
+ACTIVE reservation lines. Per ledger kind: deltas have the sign the kind
+implies (e.g. RESERVE moves only reserved, upwards; COMMIT lowers on_hand and
+reserved by the same amount). Per item and state (conservation): the deltas of
+every kind (receipts + adjustments + sets + transfers in - transfers out -
+commits, for on hand) add up to the state summed over its locations; transfers
+net to zero; as many TRANSFER_OUT as TRANSFER_IN rows. Across the table: no
+ledger row for an item that does not exist.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ from uuid import UUID
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
+from ..domain.quantities import KIND_RULES, NAMES, Effect, Quantities
 from .dialect import SERIALIZATION_FAILURE, snapshot_isolation
 from .retry import sqlstate_of
 
@@ -39,18 +44,19 @@ PAGE_ATTEMPTS = 5
 
 DEFAULT_PAGE_SIZE = 500
 
-# (on_hand_delta condition, reserved_delta condition) each kind must satisfy.
-KIND_SIGNS: dict[str, str] = {
-    "RECEIVE": "on_hand_delta >= 0 AND reserved_delta = 0",  # seeding records 0 too
-    "ADJUST": "on_hand_delta <> 0 AND reserved_delta = 0",
-    "SET": "reserved_delta = 0",
-    "TRANSFER_OUT": "on_hand_delta < 0 AND reserved_delta = 0",
-    "TRANSFER_IN": "on_hand_delta > 0 AND reserved_delta = 0",
-    "RESERVE": "on_hand_delta = 0 AND reserved_delta > 0",
-    "RELEASE": "on_hand_delta = 0 AND reserved_delta < 0",
-    "EXPIRE": "on_hand_delta = 0 AND reserved_delta < 0",
-    "COMMIT": "on_hand_delta < 0 AND on_hand_delta = reserved_delta",
-}
+
+
+def _sign_condition(rule) -> str:
+    """The SQL condition a ledger row of a kind must meet (its KindRule)."""
+    parts = [f"{n}_delta {rule.effect(n).value}" for n in NAMES if rule.effect(n) is not Effect.ANY]
+    parts += [f"{a}_delta = {b}_delta" for a, b in rule.equal]
+    return " AND ".join(parts) or "TRUE"
+
+
+# The condition each kind's deltas must satisfy, from the domain's rules.
+KIND_SIGNS: dict[str, str] = {kind.value: _sign_condition(rule) for kind, rule in KIND_RULES.items()}
+_STATE_COLUMNS = ", ".join(NAMES)
+_STATE_SUMS = ", ".join(f"COALESCE(SUM({n}_delta), 0) AS {n}" for n in NAMES)
 _SIGN_OK = "CASE " + " ".join(
     f"WHEN kind = '{kind}' AND {cond} THEN 0" for kind, cond in KIND_SIGNS.items()
 ) + " ELSE 1 END"
@@ -61,13 +67,12 @@ _TENANTS = text(
 _ITEMS = text(
     "SELECT id, sku FROM items WHERE tenant_id = :t AND id > :after ORDER BY id LIMIT :n"
 )
-_LEVELS = text("""
-    SELECT item_id, location_id, on_hand, reserved, version FROM stock_levels
+_LEVELS = text(f"""
+    SELECT item_id, location_id, {_STATE_COLUMNS}, version FROM stock_levels
     WHERE tenant_id = :t AND item_id >= :lo AND item_id <= :hi
 """)
 _LEDGER = text(f"""
-    SELECT item_id, location_id, kind,
-           COALESCE(SUM(on_hand_delta), 0) AS on_hand, COALESCE(SUM(reserved_delta), 0) AS reserved,
+    SELECT item_id, location_id, kind, {_STATE_SUMS},
            COUNT(*) AS n, MIN(version) AS min_version, MAX(version) AS max_version,
            SUM({_SIGN_OK}) AS bad_sign
     FROM movements
@@ -77,19 +82,17 @@ _LEDGER = text(f"""
 # Each ledger row's after-values must follow from the previous row of its level
 # (ordered by version) plus its own deltas; the first starts from zero. Sums
 # alone cannot see a row that carries the right delta but a wrong after-value.
-_CHAIN = text("""
+_CHAIN = text(f"""
     SELECT item_id, location_id, COUNT(*) AS broken, MIN(version) AS first_version
     FROM (
-        SELECT item_id, location_id, version, on_hand_after, reserved_after,
-               on_hand_delta, reserved_delta,
-               LAG(on_hand_after) OVER w AS prev_on_hand,
-               LAG(reserved_after) OVER w AS prev_reserved
+        SELECT item_id, location_id, version,
+               {", ".join(f"{n}_after, {n}_delta, LAG({n}_after) OVER w AS prev_{n}"
+                          for n in NAMES)}
         FROM movements
         WHERE tenant_id = :t AND item_id >= :lo AND item_id <= :hi
         WINDOW w AS (PARTITION BY item_id, location_id ORDER BY version)
     ) chain
-    WHERE on_hand_after <> COALESCE(prev_on_hand, 0) + on_hand_delta
-       OR reserved_after <> COALESCE(prev_reserved, 0) + reserved_delta
+    WHERE {" OR ".join(f"{n}_after <> COALESCE(prev_{n}, 0) + {n}_delta" for n in NAMES)}
     GROUP BY item_id, location_id
 """)
 _HELD = text("""
@@ -257,8 +260,9 @@ def _check_page(conn: Connection, tenant: UUID, skus: dict[UUID, str], report: A
         report.discrepancies.append(
             Discrepancy(check, tenant, item_id, location_id, detail, skus.get(item_id)))
 
-    per_item_on_hand: dict[UUID, int] = defaultdict(int)
-    per_item_kind: dict[UUID, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    # Per item: each state summed over its levels, and each kind's deltas of it.
+    per_item: dict[UUID, Quantities] = defaultdict(Quantities)
+    per_item_kind: dict[UUID, dict[str, Quantities]] = defaultdict(lambda: defaultdict(Quantities))
     for key in sorted(set(levels) | set(ledger) | set(held)):
         item_id, location_id = key
         level = levels.get(key)
@@ -266,10 +270,10 @@ def _check_page(conn: Connection, tenant: UUID, skus: dict[UUID, str], report: A
         rows = sum(int(k.n) for k in kinds.values())
         report.ledger_rows += rows
         report.active_reservation_lines_qty += held.get(key, 0)
-        ledger_on = sum(int(k.on_hand) for k in kinds.values())
-        ledger_res = sum(int(k.reserved) for k in kinds.values())
+        ledger_sums = Quantities()
         for kind, sums in kinds.items():
-            per_item_kind[item_id][kind] += int(sums.on_hand)
+            ledger_sums += Quantities.of_row(sums)
+            per_item_kind[item_id][kind] += Quantities.of_row(sums)
             if kind not in KIND_SIGNS:
                 found("unknown ledger kind", item_id, location_id, f"{kind}: {sums.n} rows")
             elif sums.bad_sign:
@@ -283,11 +287,11 @@ def _check_page(conn: Connection, tenant: UUID, skus: dict[UUID, str], report: A
                 found("active reservation lines for a level that does not exist", item_id,
                       location_id, f"{held[key]} held")
             continue
-        per_item_on_hand[item_id] += level.on_hand
-        if level.on_hand != ledger_on or level.reserved != ledger_res:
+        now = Quantities.of_row(level)
+        per_item[item_id] += now
+        if now != ledger_sums:
             found("level differs from ledger sums", item_id, location_id,
-                  f"level on_hand={level.on_hand} reserved={level.reserved}, ledger "
-                  f"on_hand={ledger_on} reserved={ledger_res}")
+                  f"level {_show(now)}, ledger {_show(ledger_sums)}")
         if rows:
             lowest = min(int(k.min_version) for k in kinds.values())
             highest = max(int(k.max_version) for k in kinds.values())
@@ -296,12 +300,12 @@ def _check_page(conn: Connection, tenant: UUID, skus: dict[UUID, str], report: A
         if level.version != rows or highest != rows or (rows and lowest != 1):
             found("level version differs from its ledger rows", item_id, location_id,
                   f"version={level.version}, ledger rows={rows} versions {lowest}..{highest}")
-        if level.on_hand < 0 or level.reserved < 0 or level.on_hand < level.reserved:
+        if now.negative():
             found("negative quantity", item_id, location_id,
-                  f"on_hand={level.on_hand} reserved={level.reserved}")
-        if level.reserved != held.get(key, 0):
+                  f"{_show(now)} available={now.available}")
+        if now.reserved != held.get(key, 0):
             found("reserved differs from active reservation lines", item_id, location_id,
-                  f"reserved={level.reserved}, active lines hold {held.get(key, 0)}")
+                  f"reserved={now.reserved}, active lines hold {held.get(key, 0)}")
 
     for row in conn.execute(_CHAIN, bounds):
         if row.item_id in skus:
@@ -309,18 +313,20 @@ def _check_page(conn: Connection, tenant: UUID, skus: dict[UUID, str], report: A
                   row.location_id, f"{row.broken} rows, first at version {row.first_version}")
 
     for item_id, kinds in per_item_kind.items():
-        k = kinds
-        expected = (k["RECEIVE"] + k["ADJUST"] + k["SET"] + k["TRANSFER_IN"]
-                    + k["TRANSFER_OUT"] + k["COMMIT"])  # outgoing kinds carry negative deltas
-        if expected != per_item_on_hand[item_id]:
-            found("conservation per item", item_id, None,
-                  f"receipts {k['RECEIVE']} + adjustments {k['ADJUST']} + sets {k['SET']} "
-                  f"+ transfers {k['TRANSFER_IN'] + k['TRANSFER_OUT']} - commits "
-                  f"{-k['COMMIT']} = {expected}, but on_hand over locations is "
-                  f"{per_item_on_hand[item_id]}")
-        if k["TRANSFER_IN"] + k["TRANSFER_OUT"] != 0:
+        # Conservation per state: what every kind moved in and out (outgoing kinds
+        # carry negative deltas) is what the item's levels hold.
+        expected = sum(kinds.values(), Quantities())
+        for state in NAMES:
+            if expected[state] != per_item[item_id][state]:
+                moved = " + ".join(f"{kind} {q[state]}" for kind, q in sorted(kinds.items())
+                                   if q[state])
+                found("conservation per item", item_id, None,
+                      f"{state}: {moved or 0} = {expected[state]}, but {state} over locations "
+                      f"is {per_item[item_id][state]}")
+        transfers = kinds["TRANSFER_IN"] + kinds["TRANSFER_OUT"]
+        if transfers.on_hand != 0:
             found("transfers do not net to zero", item_id, None,
-                  f"in {k['TRANSFER_IN']}, out {-k['TRANSFER_OUT']}")
+                  f"in {kinds['TRANSFER_IN'].on_hand}, out {-kinds['TRANSFER_OUT'].on_hand}")
     # Row counts of transfer legs per item (a lost leg with a zero-sum twin).
     legs: dict[UUID, list[int]] = defaultdict(lambda: [0, 0])
     for (item_id, _), kinds in ledger.items():
@@ -331,6 +337,10 @@ def _check_page(conn: Connection, tenant: UUID, skus: dict[UUID, str], report: A
     for item_id, (outs, ins) in legs.items():
         if outs != ins:
             found("transfer legs unpaired", item_id, None, f"{outs} out rows, {ins} in rows")
+
+
+def _show(q: Quantities) -> str:
+    return " ".join(f"{n}={v}" for n, v in q.items())
 
 
 def discrepancies(conn: Connection) -> list[str]:

@@ -30,7 +30,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, AsyncIterator, Callable, Collection, Protocol
+from typing import Any, AsyncIterator, Callable, Collection, Mapping, Protocol
 from uuid import UUID
 
 import psycopg
@@ -38,6 +38,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from ..domain.quantities import NAMES, Quantities
 from . import dialect
 from .engine import libpq_conninfo, normalize_url
 
@@ -53,16 +54,29 @@ class Change:
     tenant_id: UUID
     item_id: UUID
     location_id: UUID
-    on_hand: int
-    reserved: int
-    on_hand_delta: int
-    reserved_delta: int
+    after: Quantities  # the level's states after this change
+    delta: Quantities  # what this change did to each
     version: int
     kind: str
     at: datetime
     # Where the reader found it, comparable with `LedgerReader.position_of` of a
     # cursor: a change below a cursor taken at some moment had committed by then.
     position: Any = None
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any], position: Any = None) -> "Change":
+        """From a ledger row (`movements` columns, by name)."""
+        return cls(row["tenant_id"], row["item_id"], row["location_id"],
+                   Quantities.of_row(row, "_after"), Quantities.of_row(row, "_delta"),
+                   int(row["version"]), row["kind"], row["created_at"], position)
+
+    def __getattr__(self, name: str) -> int:
+        """`change.on_hand` (after the change) and `change.on_hand_delta`, per state."""
+        if name in NAMES:
+            return self.after[name]
+        if name.endswith("_delta") and name[:-6] in NAMES:
+            return self.delta[name[:-6]]
+        raise AttributeError(name)
 
     @property
     def level(self) -> tuple[UUID, UUID, UUID]:
@@ -161,16 +175,16 @@ class XminReader:
             first = text(dialect.PG_FIRST_PAGE_ALL if tenants is None
                          else dialect.PG_FIRST_PAGE_TENANTS)
             rows = (await conn.execute(first, params)).all()
-            horizon = rows[0][0]
-            rows = [r for r in rows if r[1] is not None]
+            horizon = rows[0].horizon
+            rows = [r for r in rows if r.tenant_id is not None]
             found = rows
             nxt = text(dialect.PG_NEXT_PAGE_ALL if tenants is None
                        else dialect.PG_NEXT_PAGE_TENANTS)
             while len(rows) == self.PAGE:
-                params.update(horizon=horizon, last_xid=rows[-1][-2], last_id=rows[-1][-1])
+                params.update(horizon=horizon, last_xid=rows[-1].xact_id, last_id=rows[-1].id)
                 rows = (await conn.execute(nxt, params)).all()
                 found += rows
-        return Batch(_sorted([Change(*r[1:11], int(r[11])) for r in found]), horizon)
+        return Batch(_sorted([Change.of(r._mapping, int(r.xact_id)) for r in found]), horizon)
 
     async def batches(self, after: str, tenants: Tenants | None = None
                       ) -> AsyncIterator[Batch]:
@@ -256,11 +270,9 @@ class ChangefeedReader:
 
 
 def _from_json(row: dict, position: tuple[int, int]) -> Change:
-    return Change(
-        UUID(row["tenant_id"]), UUID(row["item_id"]), UUID(row["location_id"]),
-        int(row["on_hand_after"]), int(row["reserved_after"]), int(row["on_hand_delta"]),
-        int(row["reserved_delta"]), int(row["version"]), row["kind"],
-        datetime.fromisoformat(row["created_at"]), position)
+    return Change.of({**row, "tenant_id": UUID(row["tenant_id"]), "item_id": UUID(row["item_id"]),
+                      "location_id": UUID(row["location_id"]),
+                      "created_at": datetime.fromisoformat(row["created_at"])}, position)
 
 
 def ledger_reader(url: str, interval_s: float = 0.05) -> LedgerReader:

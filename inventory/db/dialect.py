@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Dialect
 
+from ..domain.quantities import NAMES
+
 SERIALIZATION_FAILURE = "40001"
 DEADLOCK_DETECTED = "40P01"  # PostgreSQL only
 STATEMENT_COMPLETION_UNKNOWN = "40003"  # CockroachDB: "result is ambiguous"
@@ -79,9 +81,10 @@ def follower_read_session_options() -> str:
 # oldest transaction still running. Columns: horizon, then those of Change, then
 # the page key (xact_id, id). The first page also reads the horizon, in the same
 # snapshot as the rows; the next pages keep it.
-_PG_COLUMNS = """m.tenant_id, m.item_id, m.location_id, m.on_hand_after, m.reserved_after,
-       m.on_hand_delta, m.reserved_delta, m.version, m.kind, m.created_at,
-       m.xact_id::text AS xact_id, m.id"""
+_PG_COLUMNS = ", ".join([
+    "m.tenant_id", "m.item_id", "m.location_id",
+    *(f"m.{n}_{part}" for part in ("after", "delta") for n in NAMES),
+    "m.version", "m.kind", "m.created_at", "m.xact_id::text AS xact_id", "m.id"])
 PG_HORIZON = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text"
 _PG_FIRST = f"""WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xid)
 SELECT horizon.xid::text AS horizon, {_PG_COLUMNS}

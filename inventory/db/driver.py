@@ -43,15 +43,27 @@ class DriverStatement:
             found = self._compiled[dialect.name] = (compiled.string, literals)
         return found
 
+    async def mappings(self, conn: AsyncConnection, params: dict[str, Any]
+                       ) -> list[dict[str, Any]]:
+        """The statement's rows, as {column name: value}."""
+        return await self._fetch(conn, params, by_name=True)
+
     async def rows(self, conn: AsyncConnection, params: dict[str, Any]) -> list[tuple]:
         """The statement's rows, as tuples in its column order."""
+        return await self._fetch(conn, params, by_name=False)
+
+    async def _fetch(self, conn: AsyncConnection, params: dict[str, Any], by_name: bool):
         sql, literals = self.compiled(conn)
         params = {**literals, **params}
         fairy = await conn.get_raw_connection()
         try:
             cursor = fairy.driver_connection.cursor()
             await cursor.execute(sql, params)
-            return await cursor.fetchall()
+            rows = await cursor.fetchall()
+            if by_name:
+                names = [column.name for column in cursor.description]
+                return [dict(zip(names, row)) for row in rows]
+            return rows
         except psycopg.Error as error:
             # As SQLAlchemy does: a closed or broken connection is invalidated, so
             # the pool does not hand it out again; any error is raised as

@@ -5,11 +5,17 @@ ledger can never disagree and the change costs one round trip.
 A guarded change returns the new level, or None when its guard refused it
 (row missing, or the result would break on_hand >= reserved >= 0): callers turn
 None into a typed error and write nothing else.
+
+The quantity states, the guard (`available` and each state non-negative) and
+the ledger's delta and after columns all come from domain/quantities.py: no
+statement here names a state except where a use case moves that state.
+Results are read by column name (`LevelRow.of`).
 """
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any, Mapping
 from uuid import UUID
 
 from sqlalchemy import (
@@ -23,6 +29,7 @@ from sqlalchemy.types import BigInteger, Text
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 
 from ..domain.models import MovementKind, ReservationStatus
+from ..domain.quantities import NAMES, Quantities, available
 from .tables import movements, reservation_lines, reservations, stock_levels
 
 sl = stock_levels
@@ -43,10 +50,15 @@ class Why:
 class LevelRow:
     item_id: UUID
     location_id: UUID
-    on_hand: int
-    reserved: int
+    quantities: Quantities
     version: int
     updated_at: object
+
+    @classmethod
+    def of(cls, row: Any) -> "LevelRow":
+        """From a row with the level's columns, by name."""
+        return cls(row.item_id, row.location_id, Quantities.of_row(row), row.version,
+                   row.updated_at)
 
 
 # The statements below are built once per shape and executed with bound values.
@@ -55,34 +67,45 @@ class LevelRow:
 # statement object memoizes its key.
 
 
+def _delta_param(name: str):
+    return bindparam(f"p_d_{name}", type_=BigInteger)
+
+
+def _ledger_columns(level, *, kind, version, delta: Mapping[str, Any] | None = None,
+                    after: Mapping[str, Any] | None = None, reason, reference, reservation_id,
+                    idempotency_key, actor) -> dict[str, Any]:
+    """A ledger row as {column: expression}: each state's delta (0 unless given)
+    and after-value (the `level`'s column unless given), then the rest."""
+    delta, after = delta or {}, after or {}
+    return {
+        "tenant_id": level.c.tenant_id, "item_id": level.c.item_id,
+        "location_id": level.c.location_id, "kind": kind,
+        **{f"{n}_delta": delta.get(n, literal(0, BigInteger)) for n in NAMES},
+        **{f"{n}_after": after.get(n, level.c[n]) for n in NAMES},
+        "version": version, "reason": reason, "reference": reference,
+        "reservation_id": reservation_id, "idempotency_key": idempotency_key, "actor": actor,
+    }
+
+
 def _log_from(changed):
     """INSERT INTO movements SELECT ... FROM <changed level>; values bound by _params."""
-    source = select(
-        changed.c.tenant_id,
-        changed.c.item_id,
-        changed.c.location_id,
-        bindparam("p_kind", type_=Text),
-        bindparam("p_d_on", type_=BigInteger),
-        bindparam("p_d_res", type_=BigInteger),
-        changed.c.on_hand,
-        changed.c.reserved,
-        changed.c.version,
-        bindparam("p_reason", type_=Text),
-        bindparam("p_reference", type_=Text),
-        bindparam("p_reservation_id", type_=PG_UUID(as_uuid=True)),
-        bindparam("p_idempotency_key", type_=Text),
-        bindparam("p_actor", type_=Text),
-    )
-    return _insert_ledger(source)
+    return _insert_ledger(_ledger_columns(
+        changed, kind=bindparam("p_kind", type_=Text), version=changed.c.version,
+        delta={n: _delta_param(n) for n in NAMES},
+        reason=bindparam("p_reason", type_=Text), reference=bindparam("p_reference", type_=Text),
+        reservation_id=bindparam("p_reservation_id", type_=PG_UUID(as_uuid=True)),
+        idempotency_key=bindparam("p_idempotency_key", type_=Text),
+        actor=bindparam("p_actor", type_=Text)))
 
 
-def _insert_ledger(source: Select):
-    """INSERT INTO movements (every column, in the order `source` selects them)."""
-    return insert(movements).from_select([
-        "tenant_id", "item_id", "location_id", "kind", "on_hand_delta", "reserved_delta",
-        "on_hand_after", "reserved_after", "version", "reason", "reference",
-        "reservation_id", "idempotency_key", "actor",
-    ], source).cte("logged")
+def _insert_ledger(columns: dict[str, Any], from_=None, order_by=None):
+    """INSERT INTO movements (the columns) SELECT their expressions [FROM from_]."""
+    source = select(*(expr.label(name) for name, expr in columns.items()))
+    if from_ is not None:
+        source = source.select_from(from_)
+    if order_by is not None:
+        source = source.order_by(order_by)
+    return insert(movements).from_select(list(columns), source).cte("logged")
 
 
 def _expires_at(ttl_seconds):
@@ -121,34 +144,35 @@ def _reservation_of_level(changed, rows, rid, reference, ttl_seconds, quantity):
 
 
 def _params(tenant_id: UUID, item_id: UUID, location_id: UUID, kind: MovementKind,
-            d_on: int, d_res: int, why: Why) -> dict:
+            delta: Mapping[str, int], why: Why) -> dict:
     return {
         "p_tenant_id": tenant_id, "p_item_id": item_id, "p_location_id": location_id,
-        "p_kind": kind.value, "p_d_on": d_on, "p_d_res": d_res, "p_reason": why.reason,
-        "p_reference": why.reference, "p_reservation_id": why.reservation_id,
-        "p_idempotency_key": why.idempotency_key, "p_actor": why.actor,
+        "p_kind": kind.value, **{f"p_d_{n}": delta.get(n, 0) for n in NAMES},
+        "p_reason": why.reason, "p_reference": why.reference,
+        "p_reservation_id": why.reservation_id, "p_idempotency_key": why.idempotency_key,
+        "p_actor": why.actor,
     }
 
 
+def _level_columns(level) -> list:
+    """item_id, location_id, every state, version, updated_at of `level`."""
+    return [level.c.item_id, level.c.location_id, *(level.c[n] for n in NAMES),
+            level.c.version, level.c.updated_at]
+
+
 def _returning(stmt):
-    return stmt.returning(
-        sl.c.tenant_id, sl.c.item_id, sl.c.location_id, sl.c.on_hand, sl.c.reserved,
-        sl.c.version, sl.c.updated_at,
-    )
+    return stmt.returning(sl.c.tenant_id, *_level_columns(sl))
 
 
 def _final(changed) -> Select:
-    return select(
-        changed.c.item_id, changed.c.location_id, changed.c.on_hand, changed.c.reserved,
-        changed.c.version, changed.c.updated_at,
-    ).add_cte(_log_from(changed))
+    return select(*_level_columns(changed)).add_cte(_log_from(changed))
 
 
 async def _one(conn: AsyncConnection, stmt: Select, params: dict) -> LevelRow | None:
     row = (await conn.execute(stmt, params)).first()
     if not row:
         return None
-    return LevelRow(*row)
+    return LevelRow.of(row)
 
 
 # Bound names start with p_: execute-time parameters named like a column of an
@@ -161,35 +185,27 @@ def _this_level():
             sl.c.location_id == bindparam("p_location_id"))
 
 
-def _guarded_change(reserved_delta, *, on_hand_delta=None, versions=1, also=(),
-                    lowers_on_hand=False, lowers_reserved=False):
+def _guarded_change(delta: Mapping[str, Any], *, versions=1, also=(), lowers=()):
     """The guarded level change every stock-changing statement here is built
-    from: UPDATE the level (p_tenant_id, p_item_id, p_location_id) by the
-    deltas, only if on_hand + on_hand_delta >= reserved + reserved_delta (and,
-    when a delta may be negative, that the value stays >= 0; and `also`), bumping
-    its version by `versions`. The CTE "changed" returns the new level, or
-    nothing when the guard refused (nothing written: every other part of a
-    statement selects FROM it). on_hand_delta None leaves on_hand alone."""
-    on_hand_after = sl.c.on_hand if on_hand_delta is None else sl.c.on_hand + on_hand_delta
-    conditions = [*_this_level(), on_hand_after >= sl.c.reserved + reserved_delta]
-    if lowers_on_hand:
-        conditions.append(on_hand_after >= 0)
-    if lowers_reserved:
-        conditions.append(sl.c.reserved + reserved_delta >= 0)
+    from: UPDATE the level (p_tenant_id, p_item_id, p_location_id) by `delta`
+    ({state: expression}; states not named stay), only if `available` stays >= 0
+    (and each state in `lowers`, those whose delta may be negative, stays >= 0;
+    and `also`), bumping its version by `versions`. The CTE "changed" returns the
+    new level, or nothing when the guard refused (nothing written: every other
+    part of a statement selects FROM it)."""
+    after = {n: sl.c[n] + delta[n] if n in delta else sl.c[n] for n in NAMES}
+    conditions = [*_this_level(), available(after) >= 0]
+    conditions.extend(after[n] >= 0 for n in NAMES if n in lowers)
     conditions.extend(also)
-    values = {"reserved": sl.c.reserved + reserved_delta, "version": sl.c.version + versions,
-              "updated_at": func.now()}
-    if on_hand_delta is not None:
-        values = {"on_hand": on_hand_after, **values}
+    values = {**{n: after[n] for n in NAMES if n in delta},
+              "version": sl.c.version + versions, "updated_at": func.now()}
     return _returning(update(sl).where(*conditions).values(**values)).cte("changed")
 
 
 @functools.cache
-def _change_statement(lowers_on_hand: bool, lowers_reserved: bool, expects: bool) -> Select:
+def _change_statement(lowers: frozenset[str], expects: bool) -> Select:
     also = [sl.c.on_hand == bindparam("p_expect_on_hand", type_=BigInteger)] if expects else []
-    changed = _guarded_change(
-        bindparam("p_d_res", type_=BigInteger), on_hand_delta=bindparam("p_d_on", type_=BigInteger),
-        also=also, lowers_on_hand=lowers_on_hand, lowers_reserved=lowers_reserved)
+    changed = _guarded_change({n: _delta_param(n) for n in NAMES}, also=also, lowers=lowers)
     return _final(changed)
 
 
@@ -199,32 +215,33 @@ async def change_level(
     item_id: UUID,
     location_id: UUID,
     kind: MovementKind,
+    delta: Mapping[str, int],
     *,
-    on_hand_delta: int = 0,
-    reserved_delta: int = 0,
     why: Why = Why(),
     expect_on_hand: int | None = None,
 ) -> LevelRow | None:
-    """Guarded update of an existing level: refuses anything that would make
-    on_hand, reserved or available negative (and, with expect_on_hand, any
-    concurrent change since the caller read the level)."""
-    params = _params(tenant_id, item_id, location_id, kind, on_hand_delta, reserved_delta, why)
+    """Guarded update of an existing level by `delta` ({state: change}):
+    refuses anything that would make a state or available negative (and, with
+    expect_on_hand, any concurrent change since the caller read the level)."""
+    params = _params(tenant_id, item_id, location_id, kind, delta, why)
     if expect_on_hand is not None:
         params["p_expect_on_hand"] = expect_on_hand
-    stmt = _change_statement(on_hand_delta < 0, reserved_delta < 0, expect_on_hand is not None)
-    return await _one(conn, stmt, params)
+    lowers = frozenset(n for n, d in delta.items() if d < 0)
+    return await _one(conn, _change_statement(lowers, expect_on_hand is not None), params)
 
 
 def _build_add_on_hand() -> Select:
+    """Adds to a level, creating it on first receipt (upsert); only ever called
+    with deltas >= 0, so it needs no guard."""
     stmt = pg_insert(sl).values(
         tenant_id=bindparam("p_tenant_id"), item_id=bindparam("p_item_id"),
-        location_id=bindparam("p_location_id"), on_hand=bindparam("p_d_on", type_=BigInteger),
-        reserved=0, version=1,
+        location_id=bindparam("p_location_id"), version=1,
+        **{n: _delta_param(n) for n in NAMES},
     )
     stmt = stmt.on_conflict_do_update(
         index_elements=[sl.c.tenant_id, sl.c.item_id, sl.c.location_id],
         set_={
-            "on_hand": sl.c.on_hand + stmt.excluded.on_hand,
+            **{n: sl.c[n] + stmt.excluded[n] for n in NAMES},
             "version": sl.c.version + 1,
             "updated_at": func.now(),
         },
@@ -246,7 +263,7 @@ async def add_on_hand(
 ) -> LevelRow:
     """Adds stock, creating the level on first receipt (upsert), in one statement."""
     row = await _one(conn, _ADD_ON_HAND,
-                     _params(tenant_id, item_id, location_id, kind, quantity, 0, why))
+                     _params(tenant_id, item_id, location_id, kind, {"on_hand": quantity}, why))
     assert row is not None  # an upsert always yields its row
     return row
 
@@ -263,15 +280,14 @@ def _build_reserve_one() -> Select:
     change, its ledger row, the reservation and its line. Nothing is written
     unless the guard passes (every other part selects FROM the changed row).
     Sent in autocommit, the statement is the whole transaction, one round trip."""
-    qty = bindparam("p_d_res", type_=BigInteger)
+    qty = _delta_param("reserved")
     rid = bindparam("p_reservation_id", type_=PG_UUID(as_uuid=True))
-    changed = _guarded_change(qty)
+    changed = _guarded_change({"reserved": qty})
     head, line = _reservation_of_level(
         changed, changed, rid, bindparam("p_reference", type_=Text),
         bindparam("p_ttl", type_=BigInteger), qty)
     return select(
-        changed.c.item_id, changed.c.location_id, changed.c.on_hand, changed.c.reserved,
-        changed.c.version, changed.c.updated_at, head.c.created_at, head.c.expires_at,
+        *_level_columns(changed), head.c.created_at, head.c.expires_at,
     ).select_from(changed.join(head, true())).add_cte(_log_from(changed)).add_cte(line)
 
 
@@ -289,12 +305,13 @@ async def reserve_one(
 ) -> Reserved | None:
     """A single-line reservation in one round trip (why.reservation_id is its new
     id); None, with nothing written, when the level is missing or short."""
-    params = _params(tenant_id, item_id, location_id, MovementKind.RESERVE, 0, quantity, why)
+    params = _params(tenant_id, item_id, location_id, MovementKind.RESERVE,
+                     {"reserved": quantity}, why)
     params["p_ttl"] = ttl_seconds
     row = (await conn.execute(_RESERVE_ONE, params)).first()
     if not row:
         return None
-    return Reserved(LevelRow(*row[:6]), row[6], row[7])
+    return Reserved(LevelRow.of(row), row.created_at, row.expires_at)
 
 
 @dataclass(frozen=True)
@@ -381,20 +398,20 @@ def _build_reserve_many() -> Select:
     ).cte("batch")
     p_total = bindparam("p_total", type_=BigInteger)
     p_count = bindparam("p_count", type_=Integer)
-    changed = _guarded_change(p_total, versions=p_count)
+    changed = _guarded_change({"reserved": p_total}, versions=p_count)
     both = changed.join(batch, true())
-    logged = _insert_ledger(
-        select(changed.c.tenant_id, changed.c.item_id, changed.c.location_id,
-               literal(MovementKind.RESERVE.value, Text), literal(0, BigInteger), batch.c.qty,
-               changed.c.on_hand, changed.c.reserved - p_total + batch.c.cum,
-               changed.c.version - p_count + batch.c.n, literal(None, Text), batch.c.reference,
-               batch.c.rid, batch.c.idem_key, batch.c.actor)
-        .select_from(both).order_by(batch.c.n))
+    logged = _insert_ledger(_ledger_columns(
+        changed, kind=literal(MovementKind.RESERVE.value, Text),
+        delta={"reserved": batch.c.qty},
+        after={"reserved": changed.c.reserved - p_total + batch.c.cum},
+        version=changed.c.version - p_count + batch.c.n, reason=literal(None, Text),
+        reference=batch.c.reference, reservation_id=batch.c.rid,
+        idempotency_key=batch.c.idem_key, actor=batch.c.actor,
+    ), both, batch.c.n)
     heads, lines = _reservation_of_level(
         changed, both, batch.c.rid, batch.c.reference, batch.c.ttl, batch.c.qty)
     return (
-        select(heads.c.id, heads.c.created_at, heads.c.expires_at, changed.c.on_hand,
-               changed.c.reserved, changed.c.version, changed.c.updated_at)
+        select(heads.c.id, heads.c.created_at, heads.c.expires_at)
         .select_from(heads.join(changed, true())).add_cte(logged).add_cte(lines)
     )
 
@@ -431,7 +448,7 @@ async def reserve_many(
     })).all()
     if not result:
         return None
-    return {r[0]: (r[1], r[2]) for r in result}
+    return {r.id: (r.created_at, r.expires_at) for r in result}
 
 
 def _build_reserve_fitting() -> Select:
@@ -456,23 +473,23 @@ def _build_reserve_fitting() -> Select:
         element("p_references", Text).label("reference"),
         element("p_actors", Text).label("actor"),
     ).cte("batch")
-    cur = select(sl.c.on_hand, sl.c.reserved, sl.c.version).where(*_this_level()
+    cur = select(*(sl.c[n] for n in NAMES), sl.c.version).where(*_this_level()
         ).with_for_update().cte("cur")
+    cur_available = available(cur.c)
     fit = select(batch).select_from(batch.join(cur, true())).where(
-        batch.c.n * q <= cur.c.on_hand - cur.c.reserved).cte("fit")
+        batch.c.n * q <= cur_available).cte("fit")
     taken = select(func.count()).select_from(fit).scalar_subquery()  # k
-    changed = _guarded_change(q * taken, versions=taken, also=[taken > 0])
+    changed = _guarded_change({"reserved": q * taken}, versions=taken, also=[taken > 0])
     made = changed.join(fit, true()).join(cur, true())
-    reserved_after, version_after = cur.c.reserved + q * fit.c.n, cur.c.version + fit.c.n
-    logged = _insert_ledger(
-        select(changed.c.tenant_id, changed.c.item_id, changed.c.location_id,
-               literal(MovementKind.RESERVE.value, Text), literal(0, BigInteger), q,
-               changed.c.on_hand, reserved_after, version_after, literal(None, Text),
-               fit.c.reference, fit.c.rid, literal(None, Text), fit.c.actor)
-        .select_from(made).order_by(fit.c.n))
+    logged = _insert_ledger(_ledger_columns(
+        changed, kind=literal(MovementKind.RESERVE.value, Text), delta={"reserved": q},
+        after={"reserved": cur.c.reserved + q * fit.c.n}, version=cur.c.version + fit.c.n,
+        reason=literal(None, Text), reference=fit.c.reference, reservation_id=fit.c.rid,
+        idempotency_key=literal(None, Text), actor=fit.c.actor,
+    ), made, fit.c.n)
     heads, lines = _reservation_of_level(changed, made, fit.c.rid, fit.c.reference, fit.c.ttl, q)
     return select(
-        (cur.c.on_hand - cur.c.reserved).label("available"), heads.c.id, heads.c.created_at,
+        cur_available.label("available"), heads.c.id, heads.c.created_at,
         heads.c.expires_at,
     ).select_from(cur.outerjoin(heads, true())).add_cte(logged).add_cte(lines)
 
@@ -501,13 +518,14 @@ async def reserve_fitting(
     })).all()
     if not rows:
         return 0, {}
-    return rows[0][0], {r[1]: (r[2], r[3]) for r in rows if r[1] is not None}
+    return rows[0].available, {r.id: (r.created_at, r.expires_at) for r in rows
+                               if r.id is not None}
 
 
 # Built once (expanding IN): a statement built per call costs SQLAlchemy its
 # construction and a cache-key walk on every execution.
 _LOCK_LEVELS = (
-    select(sl.c.item_id, sl.c.location_id, sl.c.on_hand, sl.c.reserved)
+    select(sl.c.item_id, sl.c.location_id, *(sl.c[n] for n in NAMES))
     .where(sl.c.tenant_id == bindparam("p_tenant_id"),
            tuple_(sl.c.item_id, sl.c.location_id).in_(bindparam("p_keys", expanding=True)))
     .order_by(sl.c.item_id, sl.c.location_id)
@@ -517,10 +535,10 @@ _LOCK_LEVELS = (
 
 async def lock_levels(
     conn: AsyncConnection, tenant_id: UUID, keys: list[tuple[UUID, UUID]]
-) -> dict[tuple[UUID, UUID], tuple[int, int]]:
+) -> dict[tuple[UUID, UUID], Quantities]:
     """Reads and locks (FOR UPDATE) several levels in key order, so that
     multi-line writers queue instead of deadlocking. Missing levels are absent."""
     if not keys:
         return {}
     rows = await conn.execute(_LOCK_LEVELS, {"p_tenant_id": tenant_id, "p_keys": sorted(keys)})
-    return {(r.item_id, r.location_id): (r.on_hand, r.reserved) for r in rows}
+    return {(r.item_id, r.location_id): Quantities.of_row(r) for r in rows}

@@ -1,7 +1,7 @@
 """Reads behind live stock: ledger replay, and the names events carry.
 
 Replay reads `movements`, whose rows hold each level's state after every
-version (on_hand_after, reserved_after, version), so a missed change can always
+version (`<state>_after`, version), so a missed change can always
 be rebuilt from the ledger, through the per-level version unique key. The live
 reader itself is in `changes`.
 """
@@ -12,18 +12,20 @@ from uuid import UUID
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..domain.quantities import NAMES
 from .changes import Change
 from .tables import items, locations, movements
 
 mv = movements
 _CHANGE_COLUMNS = (
-    mv.c.tenant_id, mv.c.item_id, mv.c.location_id, mv.c.on_hand_after, mv.c.reserved_after,
-    mv.c.on_hand_delta, mv.c.reserved_delta, mv.c.version, mv.c.kind, mv.c.created_at,
+    mv.c.tenant_id, mv.c.item_id, mv.c.location_id,
+    *(mv.c[f"{n}_{part}"] for part in ("after", "delta") for n in NAMES),
+    mv.c.version, mv.c.kind, mv.c.created_at,
 )
 
 
 def _changes(rows) -> list[Change]:
-    return [Change(*row) for row in rows]
+    return [Change.of(row._mapping) for row in rows]
 
 
 async def changes_after_versions(

@@ -26,6 +26,7 @@ from ..domain.models import (
     ReservationView,
     StockLevelView,
 )
+from ..domain.quantities import NAMES, Quantities, available
 from .driver import DriverStatement
 from .tables import (
     idempotency_keys,
@@ -50,10 +51,10 @@ def _location(row: Any) -> LocationView:
 
 
 def _level(row: Any) -> StockLevelView:
-    return StockLevelView(
-        row.item_id, row.location_id, row.sku, row.code, row.on_hand, row.reserved,
-        row.version, row.updated_at,
-    )
+    """From a row (or mapping) of `_LEVELS`, by column name."""
+    m = getattr(row, "_mapping", row)
+    return StockLevelView(m["item_id"], m["location_id"], m["sku"], m["code"],
+                          Quantities.of_row(m), m["version"], m["updated_at"])
 
 
 def _like_prefix(prefix: str) -> str:
@@ -194,7 +195,7 @@ async def locations_by_ids(
 
 def _available_by_item(tenant_id: UUID):
     return (
-        select(sl.c.item_id, func.sum(sl.c.on_hand - sl.c.reserved).label("available"))
+        select(sl.c.item_id, func.sum(available(sl.c)).label("available"))
         .where(sl.c.tenant_id == tenant_id)
         .group_by(sl.c.item_id)
         .subquery("totals")
@@ -250,7 +251,7 @@ async def locations_page(
 _LEVELS = (
     select(
         sl.c.tenant_id, sl.c.item_id, sl.c.location_id, items.c.sku, locations.c.code,
-        sl.c.on_hand, sl.c.reserved, sl.c.version, sl.c.updated_at,
+        *(sl.c[n] for n in NAMES), sl.c.version, sl.c.updated_at,
     )
     .join(items, and_(items.c.tenant_id == sl.c.tenant_id, items.c.id == sl.c.item_id))
     .join(locations, and_(locations.c.tenant_id == sl.c.tenant_id,
@@ -308,9 +309,9 @@ async def levels_by_codes(
     combinations of them too; only the wanted ones are kept.)"""
     if len(wanted) == 1:
         (tenant, sku, code), = wanted
-        rows = await _LEVEL_BY_CODE.rows(conn, {"p_tenant": tenant, "p_sku": sku, "p_code": code})
-        # _LEVELS's columns: tenant_id, then StockLevelView's fields in order.
-        return {(tenant, sku, code): StockLevelView(*row[1:]) for row in rows}
+        rows = await _LEVEL_BY_CODE.mappings(
+            conn, {"p_tenant": tenant, "p_sku": sku, "p_code": code})
+        return {(tenant, sku, code): _level(row) for row in rows}
     rows = await conn.execute(_LEVELS_BY_CODES, {
         "p_items": sorted({(t, sku) for t, sku, _ in wanted}),
         "p_locations": sorted({(t, code) for t, _, code in wanted}),
@@ -495,8 +496,8 @@ async def movements_page(
     rows = await conn.execute(stmt.order_by(m.c.created_at.desc(), m.c.id.desc()).limit(limit))
     return [
         MovementView(
-            r.id, r.item_id, r.location_id, r.sku, r.code, MovementKind(r.kind), r.on_hand_delta,
-            r.reserved_delta, r.on_hand_after, r.reserved_after, r.version, r.reason,
+            r.id, r.item_id, r.location_id, r.sku, r.code, MovementKind(r.kind),
+            Quantities.of_row(r, "_delta"), Quantities.of_row(r, "_after"), r.version, r.reason,
             r.reference, r.reservation_id, r.created_at, r.actor,
         )
         for r in rows

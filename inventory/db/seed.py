@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.types import BigInteger, Text
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 
+from ..domain.quantities import NAMES
 from .tables import items, locations, movements, stock_levels
 
 Progress = Callable[[str, int, int], None]
@@ -85,22 +86,24 @@ def _insert_levels(conn: Connection, tenant_id: UUID, rows: list[tuple[UUID, UUI
     created = (
         pg_insert(stock_levels)
         .from_select(
-            ["tenant_id", "item_id", "location_id", "on_hand", "reserved", "version"],
+            ["tenant_id", "item_id", "location_id", "on_hand", "version"],
             select(literal(tenant_id, PG_UUID(as_uuid=True)), source.c.item_id,
-                   source.c.location_id, source.c.qty, literal(0, BigInteger),
-                   literal(1, BigInteger)),
+                   source.c.location_id, source.c.qty, literal(1, BigInteger)),
         )
         .on_conflict_do_nothing()
         .returning(stock_levels.c.item_id, stock_levels.c.location_id, stock_levels.c.on_hand)
         .cte("created")
     )
+    # Every other state starts at 0 (the columns' defaults): only on hand is named.
+    row = {
+        "tenant_id": literal(tenant_id, PG_UUID(as_uuid=True)), "item_id": created.c.item_id,
+        "location_id": created.c.location_id, "kind": literal("RECEIVE", Text),
+        **{f"{n}_{part}": created.c.on_hand if n == "on_hand" else literal(0, BigInteger)
+           for part in ("delta", "after") for n in NAMES},
+        "version": literal(1, BigInteger), "reason": literal("seed", Text),
+    }
     log = insert(movements).from_select(
-        ["tenant_id", "item_id", "location_id", "kind", "on_hand_delta", "reserved_delta",
-         "on_hand_after", "reserved_after", "version", "reason"],
-        select(literal(tenant_id, PG_UUID(as_uuid=True)), created.c.item_id,
-               created.c.location_id, literal("RECEIVE", Text), created.c.on_hand,
-               literal(0, BigInteger), created.c.on_hand, literal(0, BigInteger),
-               literal(1, BigInteger), literal("seed", Text)),
+        list(row), select(*(expr.label(name) for name, expr in row.items())),
     ).returning(movements.c.id)
     return len(conn.execute(log.add_cte(created)).all())
 

@@ -24,6 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
+from ..domain.quantities import NAMES, available_text
+
 metadata = MetaData(
     naming_convention={
         "pk": "pk_%(table_name)s",
@@ -35,6 +37,11 @@ metadata = MetaData(
 )
 
 _uuid_pk = dict(server_default=text("gen_random_uuid()"), nullable=False)
+
+
+def _states(suffix: str = "", **options) -> list[Column]:
+    """A BIGINT column per quantity state (domain/quantities.py), named `<state><suffix>`."""
+    return [Column(name + suffix, BigInteger, nullable=False, **options) for name in NAMES]
 
 
 def _created_at() -> Column:
@@ -79,16 +86,14 @@ stock_levels = Table(
     Column("tenant_id", UUID(as_uuid=True), nullable=False),
     Column("item_id", UUID(as_uuid=True), nullable=False),
     Column("location_id", UUID(as_uuid=True), nullable=False),
-    Column("on_hand", BigInteger, nullable=False, server_default="0"),
-    Column("reserved", BigInteger, nullable=False, server_default="0"),
+    *_states(server_default="0"),
     Column("version", BigInteger, nullable=False, server_default="0"),
     Column("updated_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
     PrimaryKeyConstraint("tenant_id", "item_id", "location_id"),
     ForeignKeyConstraint(["tenant_id", "item_id"], ["items.tenant_id", "items.id"]),
     ForeignKeyConstraint(["tenant_id", "location_id"], ["locations.tenant_id", "locations.id"]),
-    CheckConstraint("on_hand >= 0", name="on_hand_non_negative"),
-    CheckConstraint("reserved >= 0", name="reserved_non_negative"),
-    CheckConstraint("on_hand >= reserved", name="available_non_negative"),
+    *[CheckConstraint(f"{name} >= 0", name=f"{name}_non_negative") for name in NAMES],
+    CheckConstraint(f"{available_text()} >= 0", name="available_non_negative"),
 )
 
 reservations = Table(
@@ -138,10 +143,8 @@ movements = Table(
     Column("item_id", UUID(as_uuid=True), nullable=False),
     Column("location_id", UUID(as_uuid=True), nullable=False),
     Column("kind", Text, nullable=False),
-    Column("on_hand_delta", BigInteger, nullable=False),
-    Column("reserved_delta", BigInteger, nullable=False),
-    Column("on_hand_after", BigInteger, nullable=False),
-    Column("reserved_after", BigInteger, nullable=False),
+    *_states("_delta"),
+    *_states("_after"),
     Column("version", BigInteger, nullable=False),
     Column("reason", Text),
     Column("reference", Text),

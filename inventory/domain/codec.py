@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from . import errors, models
+from .quantities import NAMES, Quantities
 
 _TYPES: dict[str, type] = {
     cls.__name__: cls
@@ -33,6 +34,8 @@ _ENUMS: dict[str, type[enum.Enum]] = {
 
 
 def dump(value: Any) -> Any:
+    if isinstance(value, Quantities):
+        return {"$quantities": dict(value)}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         body = {f.name: dump(getattr(value, f.name)) for f in dataclasses.fields(value)}
         return {"$type": type(value).__name__, **body}
@@ -58,5 +61,11 @@ def load(data: Any) -> Any:
         return datetime.fromisoformat(data["$datetime"])
     if "$enum" in data:
         return _ENUMS[data["$enum"]](data["value"])
+    if "$quantities" in data:  # a state added since it was stored reads as 0
+        return Quantities({k: v for k, v in data["$quantities"].items() if k in NAMES})
     cls = _TYPES[data["$type"]]
-    return cls(**{k: load(v) for k, v in data.items() if k != "$type"})
+    fields = {k: load(v) for k, v in data.items() if k != "$type"}
+    if cls is models.StockLevelView and "quantities" not in fields:
+        # Stored before the states were grouped: on_hand and reserved inline.
+        fields["quantities"] = Quantities({n: fields.pop(n) for n in NAMES if n in fields})
+    return cls(**fields)

@@ -6,24 +6,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from .quantities import NAMES, MovementKind, Quantities
+
+__all__ = ["MovementKind", "Quantities"]  # MovementKind lives with the states it moves
+
 
 class ReservationStatus(str, enum.Enum):
     ACTIVE = "ACTIVE"
     COMMITTED = "COMMITTED"
     RELEASED = "RELEASED"
     EXPIRED = "EXPIRED"
-
-
-class MovementKind(str, enum.Enum):
-    RECEIVE = "RECEIVE"
-    ADJUST = "ADJUST"
-    SET = "SET"
-    TRANSFER_OUT = "TRANSFER_OUT"
-    TRANSFER_IN = "TRANSFER_IN"
-    RESERVE = "RESERVE"
-    RELEASE = "RELEASE"
-    COMMIT = "COMMIT"
-    EXPIRE = "EXPIRE"
 
 
 @dataclass(frozen=True)
@@ -52,14 +44,15 @@ class StockLevelView:
     location_id: UUID
     sku: str
     location_code: str
-    on_hand: int
-    reserved: int
+    quantities: Quantities
     version: int
     updated_at: datetime | None
 
-    @property
-    def available(self) -> int:
-        return self.on_hand - self.reserved
+    def __getattr__(self, name: str) -> int:
+        """Each state (`level.on_hand`) and `available`, from `quantities`."""
+        if name in NAMES or name == "available":
+            return getattr(self.quantities, name)
+        raise AttributeError(name)
 
 
 @dataclass(frozen=True)
@@ -97,10 +90,8 @@ class MovementView:
     sku: str
     location_code: str
     kind: MovementKind
-    on_hand_delta: int
-    reserved_delta: int
-    on_hand_after: int
-    reserved_after: int
+    delta: Quantities
+    after: Quantities
     version: int
     reason: str | None
     reference: str | None

@@ -43,12 +43,11 @@ class StockEvent:
 
     @property
     def available(self) -> int:
-        return self.change.on_hand - self.change.reserved
+        return self.change.after.available
 
     @property
     def available_before(self) -> int:
-        c = self.change
-        return (c.on_hand - c.on_hand_delta) - (c.reserved - c.reserved_delta)
+        return (self.change.after - self.change.delta).available
 
     @property
     def is_low(self) -> bool:

@@ -8,24 +8,24 @@ from datetime import datetime
 import strawberry
 
 from .scalars import Quantity
+from .states import state_values, with_states
 from .types import MovementKind
 
 
 def _fields_of(event) -> dict:
     """The fields both change types carry, from one hub event."""
     c = event.change
-    return dict(sku=event.sku, location_code=event.location_code, on_hand=c.on_hand,
-                reserved=c.reserved, available=event.available, version=c.version,
+    return dict(sku=event.sku, location_code=event.location_code, **state_values(c.after),
+                available=event.available, version=c.version,
                 reorder_point=event.reorder_point, low=event.is_low,
                 kind=MovementKind(c.kind), at=c.at)
 
 
 @strawberry.type(description="A new version of one stock level.")
+@with_states(after="location_code")
 class StockLevelChange:
     sku: str
     location_code: str
-    on_hand: Quantity
-    reserved: Quantity
     available: Quantity
     version: Quantity
     reorder_point: Quantity
@@ -42,14 +42,13 @@ class StockLevelChange:
 
 
 @strawberry.type(description="A stock level crossed its item's reorder point.")
+@with_states(after="low")
 class LowStockChange:
     sku: str
     location_code: str
     available: Quantity
     reorder_point: Quantity
     low: bool = strawberry.field(description="true: available <= reorderPoint; false: recovered")
-    on_hand: Quantity
-    reserved: Quantity
     version: Quantity
     kind: MovementKind
     at: datetime

@@ -19,8 +19,10 @@ from ..domain.models import (
     StockLevelView,
     TransferView,
 )
+from ..domain.quantities import AVAILABLE_DESCRIPTION
 from .errors import ReservationStatus
 from .scalars import Quantity
+from .states import state_values, with_states
 
 MovementKind = strawberry.enum(DomainMovementKind)
 
@@ -52,12 +54,11 @@ class Location(Node):
 
 
 @strawberry.type
+@with_states(after="location_code", describe=True)
 class StockLevel(Node):
     sku: str
     location_code: str
-    on_hand: Quantity
-    reserved: Quantity
-    available: Quantity = strawberry.field(description="onHand - reserved")
+    available: Quantity = strawberry.field(description=AVAILABLE_DESCRIPTION)
     version: Quantity = strawberry.field(description="Increments on every change of this level.")
     updated_at: Optional[datetime]
     item_id: strawberry.Private[UUID]
@@ -72,7 +73,7 @@ class StockLevel(Node):
            location: LocationView | None = None) -> "StockLevel":
         return cls(
             id=strawberry.ID(ids.encode("StockLevel", v.item_id, v.location_id)), sku=v.sku,
-            location_code=v.location_code, on_hand=v.on_hand, reserved=v.reserved,
+            location_code=v.location_code, **state_values(v.quantities),
             available=v.available, version=v.version, updated_at=v.updated_at,
             item_id=v.item_id, location_id=v.location_id, item_view=item, location_view=location,
         )
@@ -186,14 +187,11 @@ class Reservation(Node):
 
 
 @strawberry.type(description="One append-only ledger entry: a change of one stock level.")
+@with_states(after="location_code", suffixes=("_delta", "_after"))
 class Movement(Node):
     kind: MovementKind
     sku: str
     location_code: str
-    on_hand_delta: Quantity
-    reserved_delta: Quantity
-    on_hand_after: Quantity
-    reserved_after: Quantity
     version: Quantity
     reason: Optional[str]
     reference: Optional[str]
@@ -208,9 +206,8 @@ class Movement(Node):
     def of(cls, v: MovementView) -> "Movement":
         return cls(
             id=strawberry.ID(ids.encode("Movement", v.id)), kind=v.kind, sku=v.sku,
-            location_code=v.location_code, on_hand_delta=v.on_hand_delta,
-            reserved_delta=v.reserved_delta, on_hand_after=v.on_hand_after,
-            reserved_after=v.reserved_after, version=v.version, reason=v.reason,
+            location_code=v.location_code, **state_values(v.delta, "_delta"),
+            **state_values(v.after, "_after"), version=v.version, reason=v.reason,
             reference=v.reference,
             reservation_id=strawberry.ID(ids.encode("Reservation", v.reservation_id))
             if v.reservation_id else None,

@@ -48,6 +48,7 @@ from ..db.ledger import Why
 from ..domain.commands import MAX_LINES, ReserveStock, validate_idempotency_key
 from ..domain.errors import Rejected, Shortage, UserError, insufficient_stock
 from ..domain.models import ReservationLineView, ReservationStatus, ReservationView
+from ..domain.quantities import Quantities
 from ..observability import listeners, tracing
 from .context import Ctx
 from .resolve import ids_for
@@ -215,8 +216,8 @@ def _group_unit(batch: list[_Request]):
             return [result if i in replayed else rejected.error
                     for i, result in enumerate(results)]
         levels = await ledger.lock_levels(conn, tenant_id, [(item_id, location_id)])
-        on_hand, reserved = levels.get((item_id, location_id), (0, 0))
-        available, accepted = on_hand - reserved, []
+        available = levels.get((item_id, location_id), Quantities()).available
+        accepted = []
         for i, r in enumerate(batch):
             if i in replayed or (r.key and first_with_key[r.key] != i):
                 continue

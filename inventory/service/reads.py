@@ -25,6 +25,7 @@ from ..domain.models import (
     ReservationView,
     StockLevelView,
 )
+from ..domain.quantities import Quantities
 from . import consistency
 from .coalesce import Coalescer
 from .context import Ctx
@@ -155,7 +156,8 @@ async def stock_level(ctx: Ctx, sku: str, location_code: str) -> StockLevelView 
     async with reading(ctx) as conn:
         items, locs = await queries.resolve(conn, ctx.tenant_id, [sku], [location_code])
     if sku in items and location_code in locs:
-        return StockLevelView(items[sku], locs[location_code], sku, location_code, 0, 0, 0, None)
+        return StockLevelView(items[sku], locs[location_code], sku, location_code,
+                              Quantities(), 0, None)
     return None
 
 

@@ -12,6 +12,7 @@ from ..db.retry import run_transaction
 from ..domain.commands import CommitReservation, ReleaseReservation, ReserveStock
 from ..domain.errors import ErrorCode, Shortage, UserError, insufficient_stock, not_found
 from ..domain.models import MovementKind, ReservationLineView, ReservationStatus, ReservationView
+from ..domain.quantities import Quantities
 from .context import Ctx
 from .resolve import ids_for
 from .runner import execute
@@ -58,11 +59,9 @@ def decide_then_write(ctx: Ctx, cmd: ReserveStock):
         )
         shortages = []
         for line in lines:
-            on_hand, reserved = levels.get((line.item_id, line.location_id), (0, 0))
-            if on_hand - reserved < line.quantity:
-                shortages.append(
-                    Shortage(line.sku, line.location_code, line.quantity, on_hand - reserved)
-                )
+            available = levels.get((line.item_id, line.location_id), Quantities()).available
+            if available < line.quantity:
+                shortages.append(Shortage(line.sku, line.location_code, line.quantity, available))
         if shortages:
             return insufficient_stock(shortages)
         created_at, expires_at = await ledger.insert_reservation(
@@ -72,7 +71,7 @@ def decide_then_write(ctx: Ctx, cmd: ReserveStock):
         for line in sorted(lines, key=lambda l: (l.item_id, l.location_id)):
             row = await ledger.change_level(
                 conn, ctx.tenant_id, line.item_id, line.location_id, MovementKind.RESERVE,
-                reserved_delta=line.quantity, why=why,
+                {"reserved": line.quantity}, why=why,
             )
             assert row is not None, "level changed while locked"
         return ReservationView(
@@ -130,8 +129,7 @@ async def _move_lines(
     for line in sorted(reservation.lines, key=lambda l: (l.item_id, l.location_id)):
         row = await ledger.change_level(
             conn, tenant_id, line.item_id, line.location_id, kind,
-            on_hand_delta=-line.quantity if ships else 0,
-            reserved_delta=-line.quantity, why=why,
+            {"on_hand": -line.quantity if ships else 0, "reserved": -line.quantity}, why=why,
         )
         # The reservation held these units, so the guard cannot refuse them.
         assert row is not None, "reserved stock missing for an active reservation"

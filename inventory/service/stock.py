@@ -10,16 +10,15 @@ from ..db.ledger import LevelRow, Why
 from ..domain.commands import AdjustStock, ReceiveStock, SetStock, TransferStock
 from ..domain.errors import ErrorCode, Shortage, UserError
 from ..domain.models import MovementKind, StockLevelView, TransferView
+from ..domain.quantities import Quantities
 from .context import Ctx
 from .resolve import ids_for
 from .runner import execute
 
 
 def _view(sku: str, code: str, row: LevelRow) -> StockLevelView:
-    return StockLevelView(
-        row.item_id, row.location_id, sku, code, row.on_hand, row.reserved, row.version,
-        row.updated_at,
-    )
+    return StockLevelView(row.item_id, row.location_id, sku, code, row.quantities, row.version,
+                          row.updated_at)
 
 
 def insufficient(sku: str, code: str, requested: int, available: int, what: str) -> UserError:
@@ -30,10 +29,11 @@ def insufficient(sku: str, code: str, requested: int, available: int, what: str)
     )
 
 
-async def _current(conn: AsyncConnection, tenant_id: UUID, item_id: UUID, location_id: UUID):
-    """(on_hand, reserved) under lock; (0, 0) when the level was never stocked."""
+async def _current(conn: AsyncConnection, tenant_id: UUID, item_id: UUID, location_id: UUID
+                   ) -> Quantities | None:
+    """The level's quantities, under lock; None when it was never stocked."""
     levels = await ledger.lock_levels(conn, tenant_id, [(item_id, location_id)])
-    return levels.get((item_id, location_id)), levels.get((item_id, location_id), (0, 0))
+    return levels.get((item_id, location_id))
 
 
 async def receive_stock(ctx: Ctx, cmd: ReceiveStock, key: str | None):
@@ -65,12 +65,12 @@ async def adjust_stock(ctx: Ctx, cmd: AdjustStock, key: str | None):
             return _view(cmd.sku, cmd.location_code, row)
         row = await ledger.change_level(
             conn, ctx.tenant_id, item_id, location_id, MovementKind.ADJUST,
-            on_hand_delta=cmd.delta, why=why,
+            {"on_hand": cmd.delta}, why=why,
         )
         if row is None:
-            _, (on_hand, reserved) = await _current(conn, ctx.tenant_id, item_id, location_id)
+            now = await _current(conn, ctx.tenant_id, item_id, location_id) or Quantities()
             return insufficient(
-                cmd.sku, cmd.location_code, -cmd.delta, on_hand - reserved,
+                cmd.sku, cmd.location_code, -cmd.delta, now.available,
                 "cannot adjust on hand below what is reserved",
             )
         return _view(cmd.sku, cmd.location_code, row)
@@ -84,7 +84,9 @@ async def set_stock(ctx: Ctx, cmd: SetStock, key: str | None):
             conn, ctx.tenant_id, [(cmd.sku, "sku", cmd.location_code, "locationCode")]
         )
         item_id, location_id = items[cmd.sku], locs[cmd.location_code]
-        existing, (on_hand, reserved) = await _current(conn, ctx.tenant_id, item_id, location_id)
+        existing = await _current(conn, ctx.tenant_id, item_id, location_id)
+        now = existing or Quantities()
+        on_hand = now.on_hand
         if cmd.compare_quantity is not None and cmd.compare_quantity != on_hand:
             return UserError(
                 ErrorCode.QUANTITY_MISMATCH,
@@ -97,10 +99,11 @@ async def set_stock(ctx: Ctx, cmd: SetStock, key: str | None):
         if cmd.on_hand > on_hand:  # new stock: refused into an archived level
             await ids_for(conn, ctx.tenant_id, [],
                           into=[(cmd.sku, "sku", cmd.location_code, "locationCode")])
-        if cmd.on_hand < reserved:
+        held = on_hand - now.available  # on hand but not sellable (reserved, ...)
+        if cmd.on_hand < held:
             return insufficient(
-                cmd.sku, cmd.location_code, on_hand - cmd.on_hand, on_hand - reserved,
-                f"cannot set on hand below the {reserved} reserved",
+                cmd.sku, cmd.location_code, on_hand - cmd.on_hand, now.available,
+                f"cannot set on hand below the {held} reserved",
             )
         why = Why(cmd.reason, None, None, key, ctx.actor)
         if existing is None:
@@ -110,7 +113,7 @@ async def set_stock(ctx: Ctx, cmd: SetStock, key: str | None):
         else:
             row = await ledger.change_level(
                 conn, ctx.tenant_id, item_id, location_id, MovementKind.SET,
-                on_hand_delta=cmd.on_hand - on_hand, why=why, expect_on_hand=on_hand,
+                {"on_hand": cmd.on_hand - on_hand}, why=why, expect_on_hand=on_hand,
             )
             assert row is not None, "level changed while locked"
         return _view(cmd.sku, cmd.location_code, row)
@@ -130,12 +133,12 @@ async def transfer_stock(ctx: Ctx, cmd: TransferStock, key: str | None):
         why = Why(cmd.reason, cmd.reference, None, key, ctx.actor)
         out = await ledger.change_level(
             conn, ctx.tenant_id, item_id, source_id, MovementKind.TRANSFER_OUT,
-            on_hand_delta=-cmd.quantity, why=why,
+            {"on_hand": -cmd.quantity}, why=why,
         )
         if out is None:
-            _, (on_hand, reserved) = await _current(conn, ctx.tenant_id, item_id, source_id)
+            now = await _current(conn, ctx.tenant_id, item_id, source_id) or Quantities()
             return insufficient(
-                cmd.sku, cmd.from_location_code, cmd.quantity, on_hand - reserved,
+                cmd.sku, cmd.from_location_code, cmd.quantity, now.available,
                 "not enough unreserved stock to transfer",
             )
         into = await ledger.add_on_hand(
