@@ -187,3 +187,26 @@ async def test_movements_filter_by_kind_and_time(api):
     after = (await kinds({"createdAfter": everything[1]["createdAt"],
                           "kinds": ["ADJUST", "RECEIVE"]}))["movements"]["nodes"]
     assert [n["kind"] for n in after] == ["ADJUST"]
+
+
+async def test_reason_codes_beside_free_text_on_the_ledger(api):
+    sku, code, other = await api.item(), await api.location(), await api.location()
+    await api.succeed("receiveStock", {"sku": sku, "locationCode": code, "quantity": 5,
+                                       "reasonCode": "RECEIVED", "reason": "PO 17"})
+    await api.succeed("adjustStock", {"sku": sku, "locationCode": code, "delta": -1,
+                                      "reasonCode": "DAMAGED"})
+    await api.succeed("setStock", {"sku": sku, "locationCode": code, "onHand": 3,
+                                   "reasonCode": "CYCLE_COUNT"})
+    await api.succeed("transferStock", {"sku": sku, "fromLocationCode": code,
+                                        "toLocationCode": other, "quantity": 1})  # none given
+    query = """query($s: String!, $f: MovementFilter) { movements(sku: $s, filter: $f) {
+               nodes { kind reason reasonCode } } }"""
+    rows = (await api.gql(query, {"s": sku}))["movements"]["nodes"]
+    assert sorted((r["kind"], r["reason"], r["reasonCode"]) for r in rows) == [
+        ("ADJUST", None, "DAMAGED"), ("RECEIVE", "PO 17", "RECEIVED"), ("SET", None, "CYCLE_COUNT"),
+        ("TRANSFER_IN", None, None), ("TRANSFER_OUT", None, None)]
+    damaged = (await api.gql(query, {"s": sku, "f": {"reasonCodes": ["DAMAGED", "RETURN"]}}))
+    assert [r["kind"] for r in damaged["movements"]["nodes"]] == ["ADJUST"]
+    bad = await api.raw("""mutation { receiveStock(input: {sku: "x", locationCode: "y",
+        quantity: 1, reasonCode: STOLEN_BY_ELVES}) { __typename } }""")
+    assert bad["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"

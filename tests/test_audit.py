@@ -169,3 +169,36 @@ async def test_ledger_audit_query_passes_then_reports_a_broken_level(
     assert {d["sku"] for d in broken["discrepancies"]} == {sku}, broken
     bad = await client.raw("{ ledgerAudit(pageSize: 0) { ok } }")
     assert bad["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
+
+
+async def test_audit_holds_shipments_and_transfers_to_their_ledger_rows(api, sync_engine):
+    """Incoming without a shipment, and a shipment row that disagrees with its
+    ledger rows, are both found (issue 15, Builds 3 and 4)."""
+    sku, code, other = await api.item(), await api.location(), await api.location()
+    await api.receive(sku, code, 5)
+    await api.succeed("createInboundShipment", {
+        "lines": [{"sku": sku, "locationCode": code, "quantity": 4}]})
+    await api.succeed("shipTransfer", {"sku": sku, "fromLocationCode": code,
+                                       "toLocationCode": other, "quantity": 2})
+    with sync_engine.connect() as conn:
+        tenant, item_id = conn.execute(text("SELECT tenant_id, id FROM items WHERE sku = :s"),
+                                       {"s": sku}).one()
+
+    def found() -> set[str]:
+        with sync_engine.connect() as conn:
+            return {d.check for d in audit(conn, tenant_id=tenant).discrepancies
+                    if d.item_id == item_id}
+
+    def tamper(statement: str) -> None:
+        with sync_engine.begin() as conn:
+            conn.execute(text(statement), {"i": item_id})
+
+    assert found() == set()
+    tamper("UPDATE inbound_lines SET received = 1 WHERE item_id = :i")
+    assert found() == {"shipment or transfer differs from its ledger rows",
+                       "incoming differs from what shipments and transfers expect"}
+    tamper("UPDATE inbound_lines SET received = 0 WHERE item_id = :i")
+    tamper("UPDATE stock_transfers SET lost = 1 WHERE item_id = :i")
+    assert "shipment or transfer differs from its ledger rows" in found()
+    tamper("UPDATE stock_transfers SET lost = 0 WHERE item_id = :i")
+    assert found() == set()

@@ -15,6 +15,12 @@ from .support import snapshot
 SKU, A, B = "<sku>", "<a>", "<b>"
 # An archived item (no stock) and an archived location (issue 15, Build 6).
 ARCHIVED_SKU, ARCHIVED_LOC = "<archived sku>", "<archived location>"
+# Stock on its way (issue 15, Builds 3 and 4): an inbound shipment of 5 of SKU at
+# A, a cancelled one, a transfer of 1 of SKU from B to A in transit (B holds
+# none), a cancelled one (from A: A holds 10 again).
+SHIPMENT, CANCELLED_SHIPMENT = "<shipment>", "<cancelled shipment>"
+TRANSFER, CANCELLED_TRANSFER = "<transfer>", "<cancelled transfer>"
+UNKNOWN_SHIPMENT = ids.encode("InboundShipment", uuid.uuid4())
 LINE = {"sku": SKU, "locationCode": A, "quantity": 1}
 BIG = 10 ** 13
 UNKNOWN_RESERVATION = ids.encode("Reservation", uuid.uuid4())
@@ -109,6 +115,44 @@ BAD_INPUT = [
     pytest.param("transferStock", {"sku": SKU, "fromLocationCode": A,
                                    "toLocationCode": ARCHIVED_LOC, "quantity": 1},
                  "ARCHIVED", id="transfer-into-archived-location"),
+    pytest.param("createInboundShipment", {"lines": []},
+                 "INVALID_INPUT", id="inbound-no-lines"),
+    pytest.param("createInboundShipment", {"lines": [{**LINE, "locationCode": ARCHIVED_LOC}]},
+                 "ARCHIVED", id="inbound-into-archived-location"),
+    pytest.param("receiveInbound", {"shipmentId": SHIPMENT, "lines": [{**LINE, "quantity": 6}]},
+                 "OVER_RECEIPT", id="receive-inbound-more-than-shipped"),
+    pytest.param("receiveInbound", {"shipmentId": CANCELLED_SHIPMENT, "lines": [LINE]},
+                 "SHIPMENT_CLOSED", id="receive-inbound-cancelled"),
+    pytest.param("receiveInbound", {"shipmentId": SHIPMENT,
+                                    "lines": [{**LINE, "locationCode": B}]},
+                 "INVALID_INPUT", id="receive-inbound-line-not-on-shipment"),
+    pytest.param("receiveInbound", {"shipmentId": SHIPMENT, "lines": [LINE, LINE]},
+                 "INVALID_INPUT", id="receive-inbound-duplicate-lines"),
+    pytest.param("receiveInbound", {"shipmentId": UNKNOWN_SHIPMENT, "lines": [LINE]},
+                 "NOT_FOUND", id="receive-inbound-unknown-shipment"),
+    pytest.param("receiveInbound", {"shipmentId": "not-an-id", "lines": [LINE]},
+                 "INVALID_INPUT", id="receive-inbound-malformed-id"),
+    pytest.param("cancelInbound", {"shipmentId": CANCELLED_SHIPMENT},
+                 "SHIPMENT_CLOSED", id="cancel-inbound-cancelled"),
+    pytest.param("shipTransfer", {"sku": SKU, "fromLocationCode": A, "toLocationCode": B,
+                                  "quantity": 11},
+                 "INSUFFICIENT_STOCK", id="ship-transfer-more-than-available"),
+    pytest.param("shipTransfer", {"sku": SKU, "fromLocationCode": A,
+                                  "toLocationCode": ARCHIVED_LOC, "quantity": 1},
+                 "ARCHIVED", id="ship-transfer-into-archived-location"),
+    pytest.param("shipTransfer", {"sku": SKU, "fromLocationCode": A, "toLocationCode": A,
+                                  "quantity": 1},
+                 "INVALID_INPUT", id="ship-transfer-to-itself"),
+    pytest.param("receiveTransfer", {"transferId": TRANSFER, "quantity": 2},
+                 "OVER_RECEIPT", id="receive-transfer-more-than-shipped"),
+    pytest.param("receiveTransfer", {"transferId": TRANSFER, "quantity": 0},
+                 "INVALID_INPUT", id="receive-transfer-zero-not-final"),
+    pytest.param("receiveTransfer", {"transferId": CANCELLED_TRANSFER, "quantity": 1},
+                 "SHIPMENT_CLOSED", id="receive-transfer-cancelled"),
+    pytest.param("receiveTransfer", {"transferId": SHIPMENT, "quantity": 1},
+                 "INVALID_INPUT", id="receive-transfer-given-a-shipment-id"),
+    pytest.param("cancelTransfer", {"transferId": CANCELLED_TRANSFER},
+                 "SHIPMENT_CLOSED", id="cancel-transfer-cancelled"),
 ]
 
 
@@ -126,11 +170,24 @@ async def stocked(api, stocked_level) -> dict[str, str]:
     """The placeholders' names: 10 units of a new sku at A, a second location B,
     an archived item and an archived location."""
     sku, a = await stocked_level(10)
+    b = await api.location()
     archived_sku, archived_location = await api.item(), await api.location()
     await api.succeed("archiveItem", {"sku": archived_sku})
     await api.succeed("archiveLocation", {"code": archived_location})
-    return {SKU: sku, A: a, B: await api.location(), ARCHIVED_SKU: archived_sku,
-            ARCHIVED_LOC: archived_location}
+    line = [{"sku": sku, "locationCode": a, "quantity": 5}]
+    ids_ = {}
+    for name in (SHIPMENT, CANCELLED_SHIPMENT):
+        ids_[name] = (await api.succeed("createInboundShipment", {"lines": line},
+                                        "... on InboundShipment { id }"))["id"]
+    await api.succeed("cancelInbound", {"shipmentId": ids_[CANCELLED_SHIPMENT]})
+    await api.receive(sku, b, 1)
+    for name, source, dest in ((TRANSFER, b, a), (CANCELLED_TRANSFER, a, b)):
+        ids_[name] = (await api.succeed("shipTransfer", {
+            "sku": sku, "fromLocationCode": source, "toLocationCode": dest, "quantity": 1},
+            "... on StockTransfer { id }"))["id"]
+    await api.succeed("cancelTransfer", {"transferId": ids_[CANCELLED_TRANSFER]})
+    return {SKU: sku, A: a, B: b, ARCHIVED_SKU: archived_sku,
+            ARCHIVED_LOC: archived_location, **ids_}
 
 
 @pytest.mark.parametrize("mutation, bad_input, code", BAD_INPUT)

@@ -170,6 +170,23 @@ async def _every_operation(api: Api) -> None:
           expiresBefore: "2030-01-01T00:00:00Z"}) { nodes { id lines { sku } } }
         movements(sku: $sku, filter: {kinds: [RECEIVE], createdAfter: "2020-01-01T00:00:00Z",
           createdBefore: "2030-01-01T00:00:00Z"}) { nodes { kind } } }""", {"sku": sku})
+    # Stock on its way (issue 15, Builds 3 and 4).
+    line = {"sku": sku, "locationCode": code, "quantity": 2}
+    shipment = await api.succeed("createInboundShipment", {
+        "lines": [line], "expectedAt": "2030-01-01T00:00:00Z"}, "... on InboundShipment { id }")
+    await api.succeed("receiveInbound", {"shipmentId": shipment["id"], "lines": [
+        {**line, "quantity": 1}]})
+    await api.succeed("cancelInbound", {"shipmentId": shipment["id"]})
+    transfer = await api.succeed("shipTransfer", {
+        "sku": sku, "fromLocationCode": code, "toLocationCode": other, "quantity": 2,
+        "expectedAt": "2030-01-01T00:00:00Z"}, "... on StockTransfer { id }")
+    await api.succeed("receiveTransfer", {"transferId": transfer["id"], "quantity": 1})
+    await api.succeed("cancelTransfer", {"transferId": transfer["id"]})
+    await api.gql("""query($sku: String!, $code: String!) {
+        stockLevel(sku: $sku, locationCode: $code) { incoming nextExpectedAt }
+        inboundShipments(first: 2, filter: {status: CANCELLED}) { nodes { id } }
+        stockTransfers(first: 2, filter: {status: CANCELLED}) { nodes { id from { onHand } } }
+        }""", {"sku": sku, "code": code})
     await api.mutate("archiveItem", {"sku": sku})
     await api.mutate("archiveLocation", {"code": other})
     await api.mutate("receiveStock", {"sku": sku, "locationCode": code, "quantity": 1})  # refused

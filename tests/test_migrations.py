@@ -10,7 +10,8 @@ from .support import ROOT, create_database
 REVISIONS = sorted((ROOT / "migrations" / "versions").glob("[0-9]*.py"))
 
 TABLES = {"locations", "items", "stock_levels", "reservations", "reservation_lines",
-          "movements", "idempotency_keys", "alembic_version", "api_keys"}
+          "movements", "idempotency_keys", "alembic_version", "api_keys", "inbound_shipments",
+          "inbound_lines", "stock_transfers"}
 
 
 def _tables(url: str) -> set[str]:

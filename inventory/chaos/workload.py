@@ -35,12 +35,33 @@ SELECTIONS = {
     "StockLevel": f"... on StockLevel {{ sku locationCode {LEVEL} }}",
     "Transfer": f"... on Transfer {{ from {{ {LEVEL} }} to {{ {LEVEL} }} }}",
     "Reservation": "... on Reservation { id status expiresAt lines { sku locationCode quantity } }",
+    "InboundShipment": "... on InboundShipment { id status lines { sku locationCode quantity "
+                       "received outstanding } }",
+    "InboundReceipt": f"... on InboundReceipt {{ shipment {{ id status }} lines {{ quantity "
+                      f"level {{ {LEVEL} }} }} }}",
+    "StockTransfer": f"... on StockTransfer {{ id status inTransit lost from {{ {LEVEL} }} "
+                     f"to {{ {LEVEL} }} }}",
 }
 SUCCESS_TYPE = {
     "receiveStock": "StockLevel", "adjustStock": "StockLevel", "setStock": "StockLevel",
     "transferStock": "Transfer", "reserveStock": "Reservation",
     "commitReservation": "Reservation", "releaseReservation": "Reservation",
+    "createInboundShipment": "InboundShipment", "receiveInbound": "InboundReceipt",
+    "cancelInbound": "InboundShipment", "shipTransfer": "StockTransfer",
+    "receiveTransfer": "StockTransfer", "cancelTransfer": "StockTransfer",
 }
+
+
+def _rows_written(call: "Call") -> int:
+    """Ledger rows an acknowledged call wrote, when only its answer tells: a
+    cancelled shipment's lines still outstanding then; a final transfer
+    receipt's loss (a transfer records a loss only when it closes)."""
+    if call.op == "cancelInbound":
+        return sum(1 for line in call.result["lines"] if line["outstanding"])
+    return int(call.input["quantity"] > 0) + int(call.result["lost"] > 0)
+
+
+ROWS_FROM_ANSWER = {"cancelInbound", "receiveTransfer"}
 
 
 def auth_headers(api_key: str | None) -> dict[str, str]:
@@ -66,7 +87,9 @@ class Call:
     attempts: int = 0
     indeterminate_attempts: int = 0
     result: dict[str, Any] | None = None
-    lines: int = 1  # ledger rows one application of this call writes, when ok
+    # Ledger rows one application of this call writes, when ok; None: known only
+    # from its answer (ROWS_FROM_ANSWER), so unknown while it is unresolved.
+    lines: int | None = 1
     done_at: float | None = None  # time.monotonic() of the final answer
 
 
@@ -75,6 +98,8 @@ class WorkloadState:
     skus: list[str]
     locations: list[str]
     reservations: list[tuple[str, int]] = field(default_factory=list)  # (id, lines), ACTIVE when seen
+    shipments: list[tuple[str, list[dict]]] = field(default_factory=list)  # (id, lines), open
+    transfers: list[str] = field(default_factory=list)  # ids of transfers in transit
     calls: list[Call] = field(default_factory=list)
     outcomes: Counter = field(default_factory=Counter)
     indeterminate: Counter = field(default_factory=Counter)  # by cause
@@ -169,8 +194,21 @@ class Workload:
             delay = min(delay * 2, 1.0)
         self.state.outcomes[call.outcome] += 1
         call.done_at = time.monotonic()
+        if call.outcome == "ok" and call.op in ROWS_FROM_ANSWER:
+            call.lines = _rows_written(call)
+        self._remember(call)
+
+    def _remember(self, call: Call) -> None:
+        """Keeps what later calls act on: open shipments, transfers in transit and
+        ACTIVE reservations."""
+        if call.outcome != "ok":
+            return
+        if call.op == "createInboundShipment":
+            self.state.shipments.append((call.result["id"], call.input["lines"]))
+        elif call.op == "shipTransfer":
+            self.state.transfers.append(call.result["id"])
         # Short-lived reservations are left alone for the sweeper to expire.
-        if (call.outcome == "ok" and call.op == "reserveStock"
+        elif (call.op == "reserveStock"
                 and call.result["status"] == "ACTIVE" and call.input["ttlSeconds"] > 1):
             self.state.reservations.append((call.result["id"], call.lines))
 
@@ -217,7 +255,11 @@ class Workload:
                 "sku": self.random.choice(s.skus), "fromLocationCode": source,
                 "toLocationCode": dest, "quantity": self._qty(4)})
             call.lines = 2
-        elif r < 0.75:
+        elif r < 0.56:
+            call = self._inbound_call()
+        elif r < 0.64:
+            call = self._transit_call()
+        elif r < 0.80:
             n = self.random.randint(1, 3)
             pairs = self.random.sample(
                 [(sku, loc) for sku in s.skus for loc in s.locations], n)
@@ -236,6 +278,61 @@ class Workload:
             call = Call(op, self._key(), {"reservationId": reservation_id})
             call.lines = n
         await self._run(client, call, give_up_at)
+
+    def _inbound_call(self) -> Call:
+        """Stock on its way from a supplier: a new shipment of 1-2 lines, a
+        partial (sometimes over-) receipt of an open one, or its cancellation."""
+        s = self.state
+        r = self.random.random()
+        if r < 0.4 or not s.shipments:
+            n = self.random.randint(1, 2)
+            pairs = self.random.sample([(sku, loc) for sku in s.skus for loc in s.locations], n)
+            call = Call("createInboundShipment", self._key(), {
+                "lines": [{"sku": sku, "locationCode": loc, "quantity": self._qty(6)}
+                          for sku, loc in pairs],
+                "reference": f"po-{next(self._ids)}", "expectedAt": "2030-01-01T00:00:00Z"})
+            call.lines = n
+            return call
+        shipment_id, lines = self.random.choice(s.shipments)
+        if r < 0.85:
+            received = self.random.sample(lines, self.random.randint(1, len(lines)))
+            call = Call("receiveInbound", self._key(), {
+                "shipmentId": shipment_id, "allowOverReceipt": self.random.random() < 0.2,
+                "lines": [{**line, "quantity": self._qty(4)} for line in received]})
+            call.lines = len(received)
+            return call
+        s.shipments.remove((shipment_id, lines))
+        call = Call("cancelInbound", self._key(), {"shipmentId": shipment_id})
+        call.lines = None
+        return call
+
+    def _transit_call(self) -> Call:
+        """A transfer in two steps: shipped, then received in parts (the last
+        receipt may record a loss) or cancelled."""
+        s = self.state
+        r = self.random.random()
+        if r < 0.4 or not s.transfers:
+            source, dest = self.random.sample(s.locations, 2)
+            call = Call("shipTransfer", self._key(), {
+                "sku": self.random.choice(s.skus), "fromLocationCode": source,
+                "toLocationCode": dest, "quantity": self._qty(4),
+                "expectedAt": "2030-01-01T00:00:00Z"})
+            call.lines = 2
+            return call
+        transfer_id = self.random.choice(s.transfers)
+        if r < 0.85:
+            final = self.random.random() < 0.3
+            if final:
+                s.transfers.remove(transfer_id)
+            call = Call("receiveTransfer", self._key(), {
+                "transferId": transfer_id, "quantity": self.random.randint(0 if final else 1, 2),
+                "final": final, "reason": "chaos"})
+            call.lines = None
+            return call
+        s.transfers.remove(transfer_id)
+        call = Call("cancelTransfer", self._key(), {"transferId": transfer_id})
+        call.lines = 2
+        return call
 
     async def client_loop(self, stop_at: float, grace_s: float) -> None:
         limits = httpx.Limits(max_connections=4, max_keepalive_connections=4)

@@ -21,7 +21,11 @@ implies (e.g. RESERVE moves only reserved, upwards; COMMIT lowers on_hand and
 reserved by the same amount). Per item and state (conservation): the deltas of
 every kind (receipts + adjustments + sets + transfers in - transfers out -
 commits, for on hand) add up to the state summed over its locations; transfers
-net to zero; as many TRANSFER_OUT as TRANSFER_IN rows. Across the table: no
+net to zero; as many TRANSFER_OUT as TRANSFER_IN rows. Stock on its way, per
+inbound shipment line and per transfer leg: its ledger rows moved on hand by
+what it received (a transfer's source by what it shipped less what came back)
+and incoming by what it still expects (0 once closed); each level's incoming is
+what the open shipments and transfers still expect there. Across the table: no
 ledger row for an item that does not exist.
 """
 from __future__ import annotations
@@ -101,6 +105,26 @@ _HELD = text("""
     JOIN reservation_lines rl ON rl.tenant_id = r.tenant_id AND rl.reservation_id = r.id
     WHERE r.tenant_id = :t AND r.status = 'ACTIVE' AND rl.item_id >= :lo AND rl.item_id <= :hi
     GROUP BY rl.item_id, rl.location_id
+""")
+# Stock on its way (inbound shipments, transfers in transit): what each
+# shipment's ledger rows moved at each of its levels, and what its rows say.
+_SHIPMENT_LEDGER = text("""
+    SELECT shipment_id, item_id, location_id, SUM(on_hand_delta) AS on_hand,
+           SUM(incoming_delta) AS incoming
+    FROM movements
+    WHERE tenant_id = :t AND item_id >= :lo AND item_id <= :hi AND shipment_id IS NOT NULL
+    GROUP BY shipment_id, item_id, location_id
+""")
+_INBOUND_LINES = text("""
+    SELECT l.shipment_id, l.item_id, l.location_id, l.quantity, l.received, s.status
+    FROM inbound_lines l
+    JOIN inbound_shipments s ON s.tenant_id = l.tenant_id AND s.id = l.shipment_id
+    WHERE l.tenant_id = :t AND l.item_id >= :lo AND l.item_id <= :hi
+""")
+_TRANSFERS = text("""
+    SELECT id, item_id, from_location_id, to_location_id, quantity, received, lost, returned
+    FROM stock_transfers
+    WHERE tenant_id = :t AND item_id >= :lo AND item_id <= :hi
 """)
 _ORPHANS = text("""
     SELECT m.tenant_id, m.item_id, COUNT(*) AS n FROM movements m
@@ -307,6 +331,8 @@ def _check_page(conn: Connection, tenant: UUID, skus: dict[UUID, str], report: A
             found("reserved differs from active reservation lines", item_id, location_id,
                   f"reserved={now.reserved}, active lines hold {held.get(key, 0)}")
 
+    _check_stock_on_its_way(conn, bounds, skus, levels, found)
+
     for row in conn.execute(_CHAIN, bounds):
         if row.item_id in skus:
             found("ledger after-values do not follow from the previous row", row.item_id,
@@ -337,6 +363,45 @@ def _check_page(conn: Connection, tenant: UUID, skus: dict[UUID, str], report: A
     for item_id, (outs, ins) in legs.items():
         if outs != ins:
             found("transfer legs unpaired", item_id, None, f"{outs} out rows, {ins} in rows")
+
+
+def _check_stock_on_its_way(conn: Connection, bounds: dict, skus: dict[UUID, str],
+                            levels: dict, found: Callable[..., None]) -> None:
+    """Each inbound shipment and transfer in transit against its ledger rows,
+    level by level: on hand moved by what it received (a transfer's source: by
+    what it shipped, less what came back), incoming by what it still expects
+    (0 once closed); and each level's incoming is what they all still expect
+    there, so no unit is incoming without a shipment or transfer."""
+    # (shipment or transfer id, item, location) -> (on hand, incoming) its rows moved.
+    expected: dict[tuple, tuple[int, int]] = {}
+    for r in conn.execute(_INBOUND_LINES, bounds):
+        still = 0 if r.status == "CANCELLED" else max(r.quantity - r.received, 0)
+        expected[(r.shipment_id, r.item_id, r.location_id)] = (r.received, still)
+    for r in conn.execute(_TRANSFERS, bounds):
+        expected[(r.id, r.item_id, r.from_location_id)] = (r.returned - r.quantity, 0)
+        expected[(r.id, r.item_id, r.to_location_id)] = (
+            r.received, r.quantity - r.received - r.lost - r.returned)
+    moved = {(r.shipment_id, r.item_id, r.location_id): (int(r.on_hand), int(r.incoming))
+             for r in conn.execute(_SHIPMENT_LEDGER, bounds)}
+    incoming: dict[tuple[UUID, UUID], int] = defaultdict(int)
+    for key in sorted(set(expected) | set(moved), key=str):
+        shipment_id, item_id, location_id = key
+        if item_id not in skus:
+            continue
+        want, got = expected.get(key), moved.get(key, (0, 0))
+        if want is None:
+            found("ledger rows for a shipment or transfer that does not exist", item_id,
+                  location_id, f"shipment {shipment_id}: on hand {got[0]}, incoming {got[1]}")
+            continue
+        incoming[(item_id, location_id)] += want[1]
+        if got != want:
+            found("shipment or transfer differs from its ledger rows", item_id, location_id,
+                  f"{shipment_id}: moved on hand {got[0]}, incoming {got[1]}; its rows say "
+                  f"on hand {want[0]}, incoming {want[1]}")
+    for key, level in levels.items():
+        if key[0] in skus and level.incoming != incoming.get(key, 0):
+            found("incoming differs from what shipments and transfers expect", key[0], key[1],
+                  f"incoming={level.incoming}, expected {incoming.get(key, 0)}")
 
 
 def _show(q: Quantities) -> str:

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import BigInteger, Text
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 
-from ..domain.models import MovementKind, ReservationStatus
+from ..domain.models import MovementKind, ReservationStatus, StockLevelView
 from ..domain.quantities import NAMES, Quantities, available
 from .tables import movements, reservation_lines, reservations, stock_levels
 
@@ -44,6 +44,8 @@ class Why:
     reservation_id: UUID | None = None
     idempotency_key: str | None = None
     actor: str | None = None  # who made the change ("key:<id>", "jwt:<sub>", "system:...")
+    reason_code: str | None = None  # a domain Reason's value, beside the free-text reason
+    shipment_id: UUID | None = None  # the inbound shipment or transfer it belongs to
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,10 @@ class LevelRow:
     quantities: Quantities
     version: int
     updated_at: object
+
+    def view(self, sku: str, location_code: str) -> StockLevelView:
+        return StockLevelView(self.item_id, self.location_id, sku, location_code,
+                              self.quantities, self.version, self.updated_at)
 
     @classmethod
     def of(cls, row: Any) -> "LevelRow":
@@ -73,7 +79,8 @@ def _delta_param(name: str):
 
 def _ledger_columns(level, *, kind, version, delta: Mapping[str, Any] | None = None,
                     after: Mapping[str, Any] | None = None, reason, reference, reservation_id,
-                    idempotency_key, actor) -> dict[str, Any]:
+                    idempotency_key, actor, reason_code=None, shipment_id=None
+                    ) -> dict[str, Any]:
     """A ledger row as {column: expression}: each state's delta (0 unless given)
     and after-value (the `level`'s column unless given), then the rest."""
     delta, after = delta or {}, after or {}
@@ -84,6 +91,9 @@ def _ledger_columns(level, *, kind, version, delta: Mapping[str, Any] | None = N
         **{f"{n}_after": after.get(n, level.c[n]) for n in NAMES},
         "version": version, "reason": reason, "reference": reference,
         "reservation_id": reservation_id, "idempotency_key": idempotency_key, "actor": actor,
+        "reason_code": literal(None, Text) if reason_code is None else reason_code,
+        "shipment_id": literal(None, PG_UUID(as_uuid=True)) if shipment_id is None
+        else shipment_id,
     }
 
 
@@ -95,7 +105,9 @@ def _log_from(changed):
         reason=bindparam("p_reason", type_=Text), reference=bindparam("p_reference", type_=Text),
         reservation_id=bindparam("p_reservation_id", type_=PG_UUID(as_uuid=True)),
         idempotency_key=bindparam("p_idempotency_key", type_=Text),
-        actor=bindparam("p_actor", type_=Text)))
+        actor=bindparam("p_actor", type_=Text),
+        reason_code=bindparam("p_reason_code", type_=Text),
+        shipment_id=bindparam("p_shipment_id", type_=PG_UUID(as_uuid=True))))
 
 
 def _insert_ledger(columns: dict[str, Any], from_=None, order_by=None):
@@ -150,7 +162,7 @@ def _params(tenant_id: UUID, item_id: UUID, location_id: UUID, kind: MovementKin
         "p_kind": kind.value, **{f"p_d_{n}": delta.get(n, 0) for n in NAMES},
         "p_reason": why.reason, "p_reference": why.reference,
         "p_reservation_id": why.reservation_id, "p_idempotency_key": why.idempotency_key,
-        "p_actor": why.actor,
+        "p_actor": why.actor, "p_reason_code": why.reason_code, "p_shipment_id": why.shipment_id,
     }
 
 
@@ -262,8 +274,24 @@ async def add_on_hand(
     why: Why = Why(),
 ) -> LevelRow:
     """Adds stock, creating the level on first receipt (upsert), in one statement."""
+    return await add_to_level(conn, tenant_id, item_id, location_id, kind,
+                              {"on_hand": quantity}, why)
+
+
+async def add_to_level(
+    conn: AsyncConnection,
+    tenant_id: UUID,
+    item_id: UUID,
+    location_id: UUID,
+    kind: MovementKind,
+    delta: Mapping[str, int],
+    why: Why = Why(),
+) -> LevelRow:
+    """Adds `delta` ({state: change >= 0}) to a level, creating it if need be
+    (upsert), in one statement."""
+    assert all(d >= 0 for d in delta.values()), delta  # the upsert has no guard
     row = await _one(conn, _ADD_ON_HAND,
-                     _params(tenant_id, item_id, location_id, kind, {"on_hand": quantity}, why))
+                     _params(tenant_id, item_id, location_id, kind, delta, why))
     assert row is not None  # an upsert always yields its row
     return row
 

@@ -27,6 +27,7 @@ from ..domain.models import (
     StockLevelView,
 )
 from ..domain.quantities import NAMES, Quantities, available
+from ..domain.reasons import Reason
 from .driver import DriverStatement
 from .tables import (
     idempotency_keys,
@@ -352,18 +353,18 @@ async def reservations_page(
         stmt = stmt.where(r.c.reference == reference)
     if expires_before is not None:
         stmt = stmt.where(r.c.expires_at < expires_before)
-    if before is not None:
-        stmt = stmt.where(_older_than(r, before))
-    heads = (await conn.execute(
-        stmt.order_by(r.c.created_at.desc(), r.c.id.desc()).limit(limit))).all()
+    heads = (await conn.execute(newest_first(stmt, r, before, limit))).all()
     return await _with_lines(conn, tenant_id, heads)
 
 
-def _older_than(table, before: tuple[datetime, UUID]):
-    """Keyset condition for newest-first pages on (created_at, id)."""
-    created, row_id = before
-    return or_(table.c.created_at < created,
-               and_(table.c.created_at == created, table.c.id < row_id))
+def newest_first(stmt, table, before: tuple[datetime, UUID] | None, limit: int):
+    """`stmt` as a newest-first page on (created_at, id) of `table`, after the
+    row `before` (the keyset of the previous page's last row)."""
+    if before is not None:
+        created, row_id = before
+        stmt = stmt.where(or_(table.c.created_at < created,
+                              and_(table.c.created_at == created, table.c.id < row_id)))
+    return stmt.order_by(table.c.created_at.desc(), table.c.id.desc()).limit(limit)
 
 
 async def _with_lines(conn: AsyncConnection, tenant_id: UUID,
@@ -466,11 +467,13 @@ async def movements_page(
     before: tuple[datetime, UUID] | None = None,
     movement_id: UUID | None = None,
     kinds: Iterable[MovementKind] | None = None,
+    reason_codes: Iterable[Reason] | None = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
 ) -> list[MovementView]:
     """Newest first, keyset-paginated on (created_at, id); optionally only the
-    given kinds, and only rows created strictly between the two times."""
+    given kinds or reason codes, and only rows created strictly between the two
+    times."""
     m = movements
     stmt = (
         select(m, items.c.sku, locations.c.code)
@@ -487,18 +490,19 @@ async def movements_page(
         stmt = stmt.where(m.c.id == movement_id)
     if kinds is not None:
         stmt = stmt.where(m.c.kind.in_(sorted(k.value for k in kinds)))
+    if reason_codes is not None:
+        stmt = stmt.where(m.c.reason_code.in_(sorted(r.value for r in reason_codes)))
     if created_after is not None:
         stmt = stmt.where(m.c.created_at > created_after)
     if created_before is not None:
         stmt = stmt.where(m.c.created_at < created_before)
-    if before is not None:
-        stmt = stmt.where(_older_than(m, before))
-    rows = await conn.execute(stmt.order_by(m.c.created_at.desc(), m.c.id.desc()).limit(limit))
+    rows = await conn.execute(newest_first(stmt, m, before, limit))
     return [
         MovementView(
             r.id, r.item_id, r.location_id, r.sku, r.code, MovementKind(r.kind),
             Quantities.of_row(r, "_delta"), Quantities.of_row(r, "_after"), r.version, r.reason,
             r.reference, r.reservation_id, r.created_at, r.actor,
+            Reason(r.reason_code) if r.reason_code else None, r.shipment_id,
         )
         for r in rows
     ]

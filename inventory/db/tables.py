@@ -156,11 +156,83 @@ movements = Table(
     # Why, as one of the domain's Reason codes (0004; NULL before, or none given);
     # `reason` keeps the free text.
     Column("reason_code", Text),
+    # The inbound shipment or transfer the change belongs to (0005; NULL: none).
+    Column("shipment_id", UUID(as_uuid=True)),
     PrimaryKeyConstraint("tenant_id", "id"),
     # One ledger row per level version: replay for subscribers and a uniqueness proof.
     UniqueConstraint(
         "tenant_id", "item_id", "location_id", "version", name="uq_movements_level_version"
     ),
+)
+
+# Inbound shipments (0005): each line expects `quantity` at one level; the
+# level's `incoming` holds what is outstanding until received or cancelled.
+inbound_shipments = Table(
+    "inbound_shipments",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("id", UUID(as_uuid=True), **_uuid_pk),
+    Column("reference", Text),
+    Column("expected_at", DateTime(timezone=True)),
+    Column("status", Text, nullable=False),
+    _created_at(),
+    Column("updated_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    CheckConstraint(
+        "status IN ('EXPECTED', 'PARTIALLY_RECEIVED', 'RECEIVED', 'CANCELLED')",
+        name="status_known"),
+)
+
+inbound_lines = Table(
+    "inbound_lines",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("shipment_id", UUID(as_uuid=True), nullable=False),
+    Column("line_no", BigInteger, nullable=False),
+    Column("item_id", UUID(as_uuid=True), nullable=False),
+    Column("location_id", UUID(as_uuid=True), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("received", BigInteger, nullable=False, server_default="0"),
+    PrimaryKeyConstraint("tenant_id", "shipment_id", "line_no"),
+    ForeignKeyConstraint(
+        ["tenant_id", "shipment_id"], ["inbound_shipments.tenant_id", "inbound_shipments.id"]),
+    ForeignKeyConstraint(["tenant_id", "item_id"], ["items.tenant_id", "items.id"]),
+    ForeignKeyConstraint(["tenant_id", "location_id"], ["locations.tenant_id", "locations.id"]),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+    CheckConstraint("received >= 0", name="received_non_negative"),
+)
+
+# Transfers in transit (0006): shipped off the source's on hand; what is
+# outstanding (quantity - received - lost - returned) is `incoming` at the
+# destination until received, lost or returned.
+stock_transfers = Table(
+    "stock_transfers",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("id", UUID(as_uuid=True), **_uuid_pk),
+    Column("item_id", UUID(as_uuid=True), nullable=False),
+    Column("from_location_id", UUID(as_uuid=True), nullable=False),
+    Column("to_location_id", UUID(as_uuid=True), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("received", BigInteger, nullable=False, server_default="0"),
+    Column("lost", BigInteger, nullable=False, server_default="0"),
+    Column("returned", BigInteger, nullable=False, server_default="0"),
+    Column("status", Text, nullable=False),
+    Column("expected_at", DateTime(timezone=True)),
+    Column("reference", Text),
+    _created_at(),
+    Column("updated_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    ForeignKeyConstraint(["tenant_id", "item_id"], ["items.tenant_id", "items.id"]),
+    ForeignKeyConstraint(["tenant_id", "from_location_id"], ["locations.tenant_id", "locations.id"],
+                         name="fk_stock_transfers_from"),
+    ForeignKeyConstraint(["tenant_id", "to_location_id"], ["locations.tenant_id", "locations.id"],
+                         name="fk_stock_transfers_to"),
+    CheckConstraint("status IN ('IN_TRANSIT', 'PARTIALLY_RECEIVED', 'RECEIVED', 'CANCELLED')",
+                    name="status_known"),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+    CheckConstraint("received >= 0 AND lost >= 0 AND returned >= 0 "
+                    "AND received + lost + returned <= quantity", name="accounted"),
 )
 
 idempotency_keys = Table(

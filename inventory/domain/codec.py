@@ -11,8 +11,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from . import errors, models
+from . import errors, models, shipments
 from .quantities import NAMES, Quantities
+from .reasons import Reason
 
 _TYPES: dict[str, type] = {
     cls.__name__: cls
@@ -26,10 +27,16 @@ _TYPES: dict[str, type] = {
         models.MovementView,
         errors.UserError,
         errors.Shortage,
+        shipments.InboundLineView,
+        shipments.InboundShipmentView,
+        shipments.ReceiptLineView,
+        shipments.InboundReceiptView,
+        shipments.StockTransferView,
     )
 }
 _ENUMS: dict[str, type[enum.Enum]] = {
-    cls.__name__: cls for cls in (models.ReservationStatus, models.MovementKind, errors.ErrorCode)
+    cls.__name__: cls for cls in (models.ReservationStatus, models.MovementKind, errors.ErrorCode,
+                                  shipments.InboundStatus, shipments.TransferStatus, Reason)
 }
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from .errors import UserError, invalid
+from .reasons import Reason
 
 # Per-operation ceiling; far below BIGINT so sums of many operations cannot overflow.
 MAX_QUANTITY = 1_000_000_000_000
@@ -79,6 +81,15 @@ def validate_idempotency_key(key: str | None) -> UserError | None:
     return None
 
 
+# A field added to a command after keys were stored for it: left out of the
+# canonical form while unset, so those keys still match their requests.
+ADDED_LATER = "added_later"
+
+
+def _added_later():
+    return dataclasses.field(default=None, metadata={ADDED_LATER: True})
+
+
 class Command:
     """Base: the operation name plus a canonical description for idempotency."""
 
@@ -89,12 +100,15 @@ class Command:
 
     def canonical(self) -> dict[str, Any]:
         def plain(v: Any) -> Any:
-            if isinstance(v, UUID):
-                return str(v)
+            if isinstance(v, (UUID, datetime)):
+                return str(v) if isinstance(v, UUID) else v.isoformat()
             if isinstance(v, (list, tuple)):
                 return [plain(x) for x in v]
             if dataclasses.is_dataclass(v):
-                return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+                return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)
+                        if not (f.metadata.get(ADDED_LATER) and getattr(v, f.name) is None)}
+            if isinstance(v, Reason):
+                return v.value
             return v
 
         return {"operation": self.operation, "input": plain(self)}
@@ -132,6 +146,7 @@ class ReceiveStock(Command):
     quantity: int
     reason: str | None = None
     reference: str | None = None
+    reason_code: Reason | None = _added_later()
     operation = "receiveStock"
 
     def validate(self) -> UserError | None:
@@ -150,6 +165,7 @@ class AdjustStock(Command):
     location_code: str
     delta: int
     reason: str | None = None
+    reason_code: Reason | None = _added_later()
     operation = "adjustStock"
 
     def validate(self) -> UserError | None:
@@ -170,6 +186,7 @@ class SetStock(Command):
     on_hand: int
     compare_quantity: int | None = None
     reason: str | None = None
+    reason_code: Reason | None = _added_later()
     operation = "setStock"
 
     def validate(self) -> UserError | None:
@@ -191,6 +208,7 @@ class TransferStock(Command):
     quantity: int
     reason: str | None = None
     reference: str | None = None
+    reason_code: Reason | None = _added_later()
     operation = "transferStock"
 
     def validate(self) -> UserError | None:
@@ -214,6 +232,33 @@ class ReserveLine:
     quantity: int
 
 
+def _lines(lines: tuple[ReserveLine, ...]) -> UserError | None:
+    """1 to MAX_LINES lines of (sku, location code, positive quantity), each
+    level at most once."""
+    if not lines:
+        return invalid("lines", "lines must contain at least one line")
+    if len(lines) > MAX_LINES:
+        return invalid("lines", f"lines must contain at most {MAX_LINES} lines")
+    seen: set[tuple[str, str]] = set()
+    for i, line in enumerate(lines):
+        error = first_error(
+            _code(f"lines[{i}].sku", line.sku, "sku"),
+            _code(f"lines[{i}].locationCode", line.location_code, "locationCode"),
+            _positive(f"lines[{i}].quantity", line.quantity),
+        )
+        if error:
+            return error
+        key = (line.sku, line.location_code)
+        if key in seen:
+            return invalid(
+                f"lines[{i}]",
+                f"duplicate line for sku {line.sku!r} at {line.location_code!r}: "
+                "combine the quantities into one line",
+            )
+        seen.add(key)
+    return None
+
+
 @dataclass(frozen=True)
 class ReserveStock(Command):
     lines: tuple[ReserveLine, ...]
@@ -222,27 +267,9 @@ class ReserveStock(Command):
     operation = "reserveStock"
 
     def validate(self) -> UserError | None:
-        if not self.lines:
-            return invalid("lines", "lines must contain at least one line")
-        if len(self.lines) > MAX_LINES:
-            return invalid("lines", f"lines must contain at most {MAX_LINES} lines")
-        seen: set[tuple[str, str]] = set()
-        for i, line in enumerate(self.lines):
-            error = first_error(
-                _code(f"lines[{i}].sku", line.sku, "sku"),
-                _code(f"lines[{i}].locationCode", line.location_code, "locationCode"),
-                _positive(f"lines[{i}].quantity", line.quantity),
-            )
-            if error:
-                return error
-            key = (line.sku, line.location_code)
-            if key in seen:
-                return invalid(
-                    f"lines[{i}]",
-                    f"duplicate line for sku {line.sku!r} at {line.location_code!r}: "
-                    "combine the quantities into one line",
-                )
-            seen.add(key)
+        error = _lines(self.lines)
+        if error:
+            return error
         if not 1 <= self.ttl_seconds <= MAX_TTL_SECONDS:
             return invalid("ttlSeconds", f"ttlSeconds must be between 1 and {MAX_TTL_SECONDS}")
         return _optional_text("reference", self.reference)
@@ -299,3 +326,81 @@ class ArchiveLocation(Command):
 
     def validate(self) -> UserError | None:
         return _code("code", self.code, "code")
+
+
+# A line of stock at a level: (sku, location code, quantity), as reservations have.
+StockLine = ReserveLine
+
+
+@dataclass(frozen=True)
+class CreateInboundShipment(Command):
+    lines: tuple[StockLine, ...]
+    reference: str | None = None
+    expected_at: datetime | None = None
+    operation = "createInboundShipment"
+
+    def validate(self) -> UserError | None:
+        return first_error(_lines(self.lines), _optional_text("reference", self.reference))
+
+
+@dataclass(frozen=True)
+class ReceiveInbound(Command):
+    shipment_id: UUID
+    lines: tuple[StockLine, ...]
+    allow_over_receipt: bool = False
+    operation = "receiveInbound"
+
+    def validate(self) -> UserError | None:
+        return _lines(self.lines)
+
+
+@dataclass(frozen=True)
+class CancelInbound(Command):
+    shipment_id: UUID
+    operation = "cancelInbound"
+
+
+@dataclass(frozen=True)
+class ShipTransfer(Command):
+    sku: str
+    from_location_code: str
+    to_location_code: str
+    quantity: int
+    expected_at: datetime | None = None
+    reason: str | None = None
+    reference: str | None = None
+    reason_code: Reason | None = _added_later()
+    operation = "shipTransfer"
+
+    def validate(self) -> UserError | None:
+        return TransferStock.validate(self)  # type: ignore[arg-type]  # the same fields
+
+
+@dataclass(frozen=True)
+class ReceiveTransfer(Command):
+    """Receives `quantity` of a transfer in transit; `final`: the rest will not
+    come and is recorded as lost (with `reason`)."""
+
+    transfer_id: UUID
+    quantity: int
+    final: bool = False
+    reason: str | None = None
+    reason_code: Reason | None = _added_later()
+    operation = "receiveTransfer"
+
+    def validate(self) -> UserError | None:
+        if self.quantity == 0 and self.final:
+            return _optional_text("reason", self.reason)  # all of it lost
+        return first_error(_positive("quantity", self.quantity),
+                           _optional_text("reason", self.reason))
+
+
+@dataclass(frozen=True)
+class CancelTransfer(Command):
+    transfer_id: UUID
+    reason: str | None = None
+    reason_code: Reason | None = _added_later()
+    operation = "cancelTransfer"
+
+    def validate(self) -> UserError | None:
+        return _optional_text("reason", self.reason)

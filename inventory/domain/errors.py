@@ -20,6 +20,8 @@ class ErrorCode(str, enum.Enum):
     IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
     VERSION_MISMATCH = "VERSION_MISMATCH"  # an edit compared a version that moved on
     ARCHIVED = "ARCHIVED"  # stock into an archived item or location
+    OVER_RECEIPT = "OVER_RECEIPT"  # receiving more than was shipped without saying so
+    SHIPMENT_CLOSED = "SHIPMENT_CLOSED"  # a cancelled (or finished) shipment or transfer
     # Retryable: the client may send the same request again (same idempotency key).
     TRANSACTION_CONFLICT = "TRANSACTION_CONFLICT"
     UNAVAILABLE = "UNAVAILABLE"

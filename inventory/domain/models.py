@@ -7,6 +7,7 @@ from datetime import datetime
 from uuid import UUID
 
 from .quantities import NAMES, MovementKind, Quantities
+from .reasons import Reason
 
 __all__ = ["MovementKind", "Quantities"]  # MovementKind lives with the states it moves
 
@@ -98,3 +99,5 @@ class MovementView:
     reservation_id: UUID | None
     created_at: datetime
     actor: str | None = None  # "key:<id>", "jwt:<subject>", "system:sweeper"; None before 0002
+    reason_code: Reason | None = None  # None: none given (or before 0004)
+    shipment_id: UUID | None = None  # the inbound shipment or transfer (0005)

@@ -26,6 +26,8 @@ class State:
 STATES: tuple[State, ...] = (
     State("on_hand", "Units at this location, whatever else they are set aside for.", +1),
     State("reserved", "Held for reservations (orders not yet shipped).", -1),
+    State("incoming", "On its way here, not yet on hand: what open inbound shipments and "
+                      "transfers in transit still expect.", 0),
 )
 NAMES: tuple[str, ...] = tuple(s.name for s in STATES)
 
@@ -145,6 +147,17 @@ class MovementKind(str, enum.Enum):
     RELEASE = "RELEASE"
     COMMIT = "COMMIT"
     EXPIRE = "EXPIRE"
+    # Inbound shipments (service/inbound.py).
+    INBOUND = "INBOUND"  # expected: incoming up
+    INBOUND_RECEIVE = "INBOUND_RECEIVE"  # arrived: on hand up, incoming down by what was expected
+    INBOUND_CANCEL = "INBOUND_CANCEL"  # will not come: incoming down
+    # Transfers in two steps (service/transfers.py).
+    TRANSFER_SHIP = "TRANSFER_SHIP"  # at the source: on hand down
+    TRANSFER_INCOMING = "TRANSFER_INCOMING"  # at the destination: incoming up
+    TRANSFER_RECEIVE = "TRANSFER_RECEIVE"  # landed: incoming down, on hand up
+    TRANSFER_LOSS = "TRANSFER_LOSS"  # lost in transit: incoming down
+    TRANSFER_CANCEL = "TRANSFER_CANCEL"  # cancelled: incoming down at the destination
+    TRANSFER_RETURN = "TRANSFER_RETURN"  # cancelled: back on hand at the source
 
 
 class Effect(str, enum.Enum):
@@ -190,6 +203,16 @@ KIND_RULES: dict[MovementKind, KindRule] = {
     K.RELEASE: KindRule({"reserved": E.DOWN}),
     K.EXPIRE: KindRule({"reserved": E.DOWN}),
     K.COMMIT: KindRule({"on_hand": E.DOWN, "reserved": E.DOWN}, equal=(("on_hand", "reserved"),)),
+    K.INBOUND: KindRule({"incoming": E.UP}),
+    # An over-receipt adds more on hand than it takes out of incoming.
+    K.INBOUND_RECEIVE: KindRule({"on_hand": E.UP, "incoming": E.DOWN_OR_NONE}),
+    K.INBOUND_CANCEL: KindRule({"incoming": E.DOWN}),
+    K.TRANSFER_SHIP: KindRule({"on_hand": E.DOWN}),
+    K.TRANSFER_INCOMING: KindRule({"incoming": E.UP}),
+    K.TRANSFER_RECEIVE: KindRule({"on_hand": E.UP, "incoming": E.DOWN}),
+    K.TRANSFER_LOSS: KindRule({"incoming": E.DOWN}),
+    K.TRANSFER_CANCEL: KindRule({"incoming": E.DOWN}),
+    K.TRANSFER_RETURN: KindRule({"on_hand": E.UP}),
 }
 del K, E
 assert set(KIND_RULES) == set(MovementKind), "every movement kind needs its rule"

@@ -4,6 +4,7 @@ request tick)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 from uuid import UUID
@@ -45,6 +46,22 @@ class Loaders:
             return [found.get(k, []) for k in keys]
 
         return DataLoader(load_fn=load_levels)
+
+    @cached_property
+    def level(self) -> DataLoader[tuple[UUID, UUID], StockLevelView | None]:
+        async def load_levels(keys: list[tuple[UUID, UUID]]) -> list[StockLevelView | None]:
+            found = await reads.levels_by_keys(self.ctx, list(keys))
+            return [found.get(k) for k in keys]
+
+        return DataLoader(load_fn=load_levels)
+
+    @cached_property
+    def next_expected_at(self) -> DataLoader[tuple[UUID, UUID], datetime | None]:
+        async def load_next(keys: list[tuple[UUID, UUID]]) -> list[datetime | None]:
+            found = await reads.next_expected_at(self.ctx, list(keys))
+            return [found.get(k) for k in keys]
+
+        return DataLoader(load_fn=load_next)
 
 
 @dataclass

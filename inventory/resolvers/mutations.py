@@ -14,11 +14,15 @@ from ..domain.models import (
     StockLevelView,
     TransferView,
 )
+from ..domain.shipments import InboundReceiptView, InboundShipmentView, StockTransferView
 from ..graphql_runtime.observer import note_user_error
 from ..schema import errors as error_types
 from ..schema import inputs
+from ..schema import shipments as shipment_types
+from ..schema.shipments import InboundReceipt, InboundShipment, StockTransfer
 from ..schema.types import Item, Location, Reservation, StockLevel, Transfer
-from ..service import catalog, reservations, stock
+from ..service import catalog, inbound, reservations, stock, transfers
+from .queries import utc
 
 _PAYLOADS = {
     ItemView: Item.of,
@@ -26,6 +30,9 @@ _PAYLOADS = {
     StockLevelView: StockLevel.of,
     ReservationView: Reservation.of,
     TransferView: Transfer.of,
+    InboundShipmentView: InboundShipment.of,
+    InboundReceiptView: InboundReceipt.of,
+    StockTransferView: StockTransfer.of,
 }
 
 
@@ -65,14 +72,15 @@ async def archive_location(info: Info, input: inputs.ArchiveLocationInput):
 async def receive_stock(info: Info, input: inputs.ReceiveStockInput):
     cmd = commands.ReceiveStock(
         sku=input.sku, location_code=input.location_code, quantity=input.quantity,
-        reason=input.reason, reference=input.reference,
+        reason=input.reason, reference=input.reference, reason_code=input.reason_code,
     )
     return payload(await stock.receive_stock(info.context.ctx, cmd, input.idempotency_key))
 
 
 async def adjust_stock(info: Info, input: inputs.AdjustStockInput):
     cmd = commands.AdjustStock(
-        sku=input.sku, location_code=input.location_code, delta=input.delta, reason=input.reason
+        sku=input.sku, location_code=input.location_code, delta=input.delta, reason=input.reason,
+        reason_code=input.reason_code,
     )
     return payload(await stock.adjust_stock(info.context.ctx, cmd, input.idempotency_key))
 
@@ -81,6 +89,7 @@ async def set_stock(info: Info, input: inputs.SetStockInput):
     cmd = commands.SetStock(
         sku=input.sku, location_code=input.location_code, on_hand=input.on_hand,
         compare_quantity=input.compare_quantity, reason=input.reason,
+        reason_code=input.reason_code,
     )
     return payload(await stock.set_stock(info.context.ctx, cmd, input.idempotency_key))
 
@@ -89,30 +98,63 @@ async def transfer_stock(info: Info, input: inputs.TransferStockInput):
     cmd = commands.TransferStock(
         sku=input.sku, from_location_code=input.from_location_code,
         to_location_code=input.to_location_code, quantity=input.quantity,
-        reason=input.reason, reference=input.reference,
+        reason=input.reason, reference=input.reference, reason_code=input.reason_code,
     )
     return payload(await stock.transfer_stock(info.context.ctx, cmd, input.idempotency_key))
 
 
 async def reserve_stock(info: Info, input: inputs.ReserveStockInput):
     cmd = commands.ReserveStock(
-        lines=tuple(
-            commands.ReserveLine(sku=l.sku, location_code=l.location_code, quantity=l.quantity)
-            for l in input.lines
-        ),
-        ttl_seconds=input.ttl_seconds, reference=input.reference,
+        lines=_stock_lines(input.lines), ttl_seconds=input.ttl_seconds, reference=input.reference,
     )
     return payload(await reservations.reserve_stock(info.context.ctx, cmd, input.idempotency_key))
 
 
-def _reservation_id(input: inputs.CommitReservationInput | inputs.ReleaseReservationInput):
+def _id(type_name: str, global_id: str):
+    """The uuid of a global id of `type_name`; None when it is not one."""
     try:
-        return ids.decode_as("Reservation", input.reservation_id)[0]
+        return ids.decode_as(type_name, global_id)[0]
     except ids.MalformedId:
         return None
 
 
+def _reservation_id(input: inputs.CommitReservationInput | inputs.ReleaseReservationInput):
+    return _id("Reservation", input.reservation_id)
+
+
 _MALFORMED = invalid("reservationId", "reservationId is not a Reservation id")
+_MALFORMED_SHIPMENT = invalid("shipmentId", "shipmentId is not an InboundShipment id")
+_MALFORMED_TRANSFER = invalid("transferId", "transferId is not a StockTransfer id")
+
+
+def _stock_lines(lines) -> tuple[commands.StockLine, ...]:
+    return tuple(commands.StockLine(sku=l.sku, location_code=l.location_code,
+                                    quantity=l.quantity) for l in lines)
+
+
+async def create_inbound_shipment(info: Info, input: shipment_types.CreateInboundShipmentInput):
+    cmd = commands.CreateInboundShipment(lines=_stock_lines(input.lines),
+                                         reference=input.reference,
+                                         expected_at=utc(input.expected_at))
+    return payload(await inbound.create_inbound_shipment(info.context.ctx, cmd,
+                                                         input.idempotency_key))
+
+
+async def receive_inbound(info: Info, input: shipment_types.ReceiveInboundInput):
+    shipment_id = _id("InboundShipment", input.shipment_id)
+    if shipment_id is None:
+        return payload(_MALFORMED_SHIPMENT)
+    cmd = commands.ReceiveInbound(shipment_id=shipment_id, lines=_stock_lines(input.lines),
+                                  allow_over_receipt=input.allow_over_receipt)
+    return payload(await inbound.receive_inbound(info.context.ctx, cmd, input.idempotency_key))
+
+
+async def cancel_inbound(info: Info, input: shipment_types.CancelInboundInput):
+    shipment_id = _id("InboundShipment", input.shipment_id)
+    if shipment_id is None:
+        return payload(_MALFORMED_SHIPMENT)
+    cmd = commands.CancelInbound(shipment_id=shipment_id)
+    return payload(await inbound.cancel_inbound(info.context.ctx, cmd, input.idempotency_key))
 
 
 async def commit_reservation(info: Info, input: inputs.CommitReservationInput):
@@ -133,3 +175,33 @@ async def release_reservation(info: Info, input: inputs.ReleaseReservationInput)
     return payload(
         await reservations.release_reservation(info.context.ctx, cmd, input.idempotency_key)
     )
+
+
+async def ship_transfer(info: Info, input: shipment_types.ShipTransferInput):
+    cmd = commands.ShipTransfer(
+        sku=input.sku, from_location_code=input.from_location_code,
+        to_location_code=input.to_location_code, quantity=input.quantity,
+        expected_at=utc(input.expected_at), reason=input.reason, reference=input.reference,
+        reason_code=input.reason_code,
+    )
+    return payload(await transfers.ship_transfer(info.context.ctx, cmd, input.idempotency_key))
+
+
+async def receive_transfer(info: Info, input: shipment_types.ReceiveTransferInput):
+    transfer_id = _id("StockTransfer", input.transfer_id)
+    if transfer_id is None:
+        return payload(_MALFORMED_TRANSFER)
+    cmd = commands.ReceiveTransfer(transfer_id=transfer_id, quantity=input.quantity,
+                                   final=input.final, reason=input.reason,
+                                   reason_code=input.reason_code)
+    return payload(await transfers.receive_transfer(info.context.ctx, cmd,
+                                                    input.idempotency_key))
+
+
+async def cancel_transfer(info: Info, input: shipment_types.CancelTransferInput):
+    transfer_id = _id("StockTransfer", input.transfer_id)
+    if transfer_id is None:
+        return payload(_MALFORMED_TRANSFER)
+    cmd = commands.CancelTransfer(transfer_id=transfer_id, reason=input.reason,
+                                  reason_code=input.reason_code)
+    return payload(await transfers.cancel_transfer(info.context.ctx, cmd, input.idempotency_key))

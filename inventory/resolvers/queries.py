@@ -9,6 +9,9 @@ from strawberry.types import Info
 
 from ..domain import ids
 from ..schema.inputs import ItemFilter, LocationFilter, MovementFilter, ReservationFilter
+from ..schema.shipments import (
+    InboundShipment, InboundShipmentFilter, StockTransfer, StockTransferFilter,
+)
 from ..schema.types import (
     Connection,
     Item,
@@ -104,7 +107,7 @@ async def reservation(info: Info, id: strawberry.ID) -> Optional[Reservation]:
     return Reservation.of(found[reservation_id]) if reservation_id in found else None
 
 
-def _utc(moment: Optional[datetime]) -> Optional[datetime]:
+def utc(moment: Optional[datetime]) -> Optional[datetime]:
     """A time without a zone is taken as UTC (never as the server's zone)."""
     if moment is None or moment.tzinfo is not None:
         return moment
@@ -118,17 +121,60 @@ async def reservations(
     filter: Optional[ReservationFilter] = None,
 ) -> Connection[Reservation]:
     """Reservations, newest first."""
+    filter = filter or ReservationFilter()
+    return await _newest_first(first, after, Reservation.of, lambda **page: reads.reservations_page(
+        info.context.ctx, status=filter.status, reference=filter.reference,
+        expires_before=utc(filter.expires_before), **page))
+
+
+async def _newest_first(first: Optional[int], after: Optional[str], of, load) -> Connection:
+    """A connection paged newest first on (createdAt, id): `load(limit, before)`
+    reads the rows (one more than the page, to know whether more follow), `of`
+    turns each into its type."""
     size = _page_size(first)
     before = _time_cursor_after(after)
-    filter = filter or ReservationFilter()
-    rows = await reads.reservations_page(
-        info.context.ctx, limit=size + 1, before=before, status=filter.status,
-        reference=filter.reference, expires_before=_utc(filter.expires_before),
-    )
+    rows = await load(limit=size + 1, before=before)
     return connection(
-        [(Reservation.of(r), _time_cursor(r.created_at, r.id)) for r in rows[:size]],
+        [(of(r), _time_cursor(r.created_at, r.id)) for r in rows[:size]],
         has_next=len(rows) > size, has_previous=before is not None,
     )
+
+
+async def inbound_shipment(info: Info, id: strawberry.ID) -> Optional[InboundShipment]:
+    (shipment_id,) = _decode("InboundShipment", id)
+    found = await reads.inbound_by_ids(info.context.ctx, [shipment_id])
+    return InboundShipment.of(found[shipment_id]) if shipment_id in found else None
+
+
+async def inbound_shipments(
+    info: Info,
+    first: Optional[int] = None,
+    after: Optional[str] = None,
+    filter: Optional[InboundShipmentFilter] = None,
+) -> Connection[InboundShipment]:
+    """Inbound shipments, newest first."""
+    filter = filter or InboundShipmentFilter()
+    return await _newest_first(first, after, InboundShipment.of, lambda **page: reads.inbound_page(
+        info.context.ctx, status=filter.status, reference=filter.reference,
+        expected_before=utc(filter.expected_before), **page))
+
+
+async def stock_transfer(info: Info, id: strawberry.ID) -> Optional[StockTransfer]:
+    (transfer_id,) = _decode("StockTransfer", id)
+    found = await reads.transfers_by_ids(info.context.ctx, [transfer_id])
+    return StockTransfer.of(found[transfer_id]) if transfer_id in found else None
+
+
+async def stock_transfers(
+    info: Info,
+    first: Optional[int] = None,
+    after: Optional[str] = None,
+    filter: Optional[StockTransferFilter] = None,
+) -> Connection[StockTransfer]:
+    """Transfers in two steps, newest first."""
+    filter = filter or StockTransferFilter()
+    return await _newest_first(first, after, StockTransfer.of, lambda **page: reads.transfers_page(
+        info.context.ctx, status=filter.status, reference=filter.reference, **page))
 
 
 def _time_cursor(created_at: datetime, row_id: UUID) -> str:
@@ -157,20 +203,16 @@ async def movements(
 ) -> Connection[Movement]:
     """Ledger entries, newest first, optionally for one sku and/or location, of
     some kinds, in a time range."""
-    size = _page_size(first)
-    before = _time_cursor_after(after)
     filter = filter or MovementFilter()
-    rows = await reads.movements_page(
-        info.context.ctx, limit=size + 1, sku=sku, location_code=location_code, before=before,
-        kinds=filter.kinds, created_after=_utc(filter.created_after),
-        created_before=_utc(filter.created_before),
-    )
-    if rows is None:
-        rows = []  # unknown sku or location: an empty ledger, as for any filter
-    return connection(
-        [(Movement.of(r), _time_cursor(r.created_at, r.id)) for r in rows[:size]],
-        has_next=len(rows) > size, has_previous=before is not None,
-    )
+
+    async def load(**page):
+        rows = await reads.movements_page(
+            info.context.ctx, sku=sku, location_code=location_code, kinds=filter.kinds,
+            reason_codes=filter.reason_codes, created_after=utc(filter.created_after),
+            created_before=utc(filter.created_before), **page)
+        return rows or []  # None: unknown sku or location, an empty ledger as for any filter
+
+    return await _newest_first(first, after, Movement.of, load)
 
 
 async def node(info: Info, id: strawberry.ID) -> Optional[Node]:
@@ -192,6 +234,12 @@ async def node(info: Info, id: strawberry.ID) -> Optional[Node]:
     if type_name == "Reservation" and len(parts) == 1:
         found = await reads.reservations_by_ids(ctx, list(parts))
         return Reservation.of(found[parts[0]]) if found else None
+    if type_name == "InboundShipment" and len(parts) == 1:
+        found = await reads.inbound_by_ids(ctx, list(parts))
+        return InboundShipment.of(found[parts[0]]) if found else None
+    if type_name == "StockTransfer" and len(parts) == 1:
+        found = await reads.transfers_by_ids(ctx, list(parts))
+        return StockTransfer.of(found[parts[0]]) if found else None
     if type_name == "Movement" and len(parts) == 1:
         movement = await reads.movement_by_id(ctx, parts[0])
         return Movement.of(movement) if movement else None

@@ -18,6 +18,7 @@ from ..graphql_runtime.quiet import QuietSchema
 from ..schema.audit import LedgerAudit
 from ..schema.consistency import ReadConsistencyExtension, bounded_staleness
 from ..schema.errors import ERROR_TYPES
+from ..schema.shipments import InboundReceipt, InboundShipment, StockTransfer
 from ..schema.subscriptions import LevelVersionInput, LowStockChange, StockLevelChange
 from ..schema.types import (
     Connection, Item, Location, Movement, Node, Reservation, StockLevel, Transfer,
@@ -41,6 +42,9 @@ ReservationResult = _result("ReservationResult", Reservation)
 UpdateItemResult = _result("UpdateItemResult", Item)
 ArchiveItemResult = _result("ArchiveItemResult", Item)
 ArchiveLocationResult = _result("ArchiveLocationResult", Location)
+InboundShipmentResult = _result("InboundShipmentResult", InboundShipment)
+InboundReceiptResult = _result("InboundReceiptResult", InboundReceipt)
+StockTransferResult = _result("StockTransferResult", StockTransfer)
 
 
 # Each root field names the scope its callers need (metadata=needs(...),
@@ -58,6 +62,14 @@ class Query:
     reservations: Connection[Reservation] = strawberry.field(resolver=q.reservations,
                                                              metadata=needs(READ))
     movements: Connection[Movement] = strawberry.field(resolver=q.movements, metadata=needs(READ))
+    inbound_shipment: Optional[InboundShipment] = strawberry.field(resolver=q.inbound_shipment,
+                                                                   metadata=needs(READ))
+    inbound_shipments: Connection[InboundShipment] = strawberry.field(
+        resolver=q.inbound_shipments, metadata=needs(READ))
+    stock_transfer: Optional[StockTransfer] = strawberry.field(resolver=q.stock_transfer,
+                                                               metadata=needs(READ))
+    stock_transfers: Connection[StockTransfer] = strawberry.field(resolver=q.stock_transfers,
+                                                                  metadata=needs(READ))
     node: Optional[Node] = strawberry.field(resolver=q.node, metadata=needs(READ))
     ledger_audit: LedgerAudit = strawberry.field(resolver=audit_resolvers.ledger_audit,
                                                  metadata=needs(ADMIN))
@@ -88,6 +100,18 @@ class Mutation:
                                                                 metadata=needs(WRITE))
     release_reservation: ReservationResult = strawberry.mutation(resolver=m.release_reservation,
                                                                  metadata=needs(WRITE))
+    create_inbound_shipment: InboundShipmentResult = strawberry.mutation(
+        resolver=m.create_inbound_shipment, metadata=needs(WRITE))
+    receive_inbound: InboundReceiptResult = strawberry.mutation(resolver=m.receive_inbound,
+                                                                metadata=needs(WRITE))
+    cancel_inbound: InboundShipmentResult = strawberry.mutation(resolver=m.cancel_inbound,
+                                                                metadata=needs(WRITE))
+    ship_transfer: StockTransferResult = strawberry.mutation(resolver=m.ship_transfer,
+                                                             metadata=needs(WRITE))
+    receive_transfer: StockTransferResult = strawberry.mutation(resolver=m.receive_transfer,
+                                                                metadata=needs(WRITE))
+    cancel_transfer: StockTransferResult = strawberry.mutation(resolver=m.cancel_transfer,
+                                                               metadata=needs(WRITE))
 
 
 @strawberry.type
@@ -125,7 +149,8 @@ def build_schema(introspection: bool = True, cost: CostLimits | None = None,
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[Item, Location, StockLevel, Reservation, Movement],
+        types=[Item, Location, StockLevel, Reservation, Movement, InboundShipment,
+               StockTransfer],
         directives=[bounded_staleness],
         extensions=[
             # Authentication, rate limits (charged before validation, so first

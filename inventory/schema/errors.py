@@ -78,6 +78,18 @@ class ArchivedError(UserError):
     pass
 
 
+@strawberry.type(description="A receipt of more than is outstanding, without allowOverReceipt.")
+class OverReceiptError(UserError):
+    expected: Quantity = strawberry.field(description="Outstanding on the line.")
+    actual: Quantity = strawberry.field(description="What the receipt would have received.")
+
+
+@strawberry.type(description="The shipment or transfer is CANCELLED (or finished): it "
+                             "receives nothing more.")
+class ShipmentClosedError(UserError):
+    status: str
+
+
 @strawberry.type(description="Contention, an unreachable database, or an unknown commit "
                              "outcome: nothing is known to have been written; retry with the "
                              "same idempotencyKey.")
@@ -88,7 +100,7 @@ class TransientError(UserError):
 ERROR_TYPES = (
     InsufficientStockError, NotFoundError, AlreadyExistsError, InvalidInputError,
     QuantityMismatchError, ReservationNotActiveError, IdempotencyKeyReusedError, TransientError,
-    VersionMismatchError, ArchivedError,
+    VersionMismatchError, ArchivedError, OverReceiptError, ShipmentClosedError,
 )
 
 
@@ -119,5 +131,9 @@ def from_domain(error: domain.UserError) -> UserError:
             return VersionMismatchError(**common, expected=error.expected, actual=error.actual)
         case domain.ErrorCode.ARCHIVED:
             return ArchivedError(**common)
+        case domain.ErrorCode.OVER_RECEIPT:
+            return OverReceiptError(**common, expected=error.expected, actual=error.actual)
+        case domain.ErrorCode.SHIPMENT_CLOSED:
+            return ShipmentClosedError(**common, status=error.status)
         case _:
             return TransientError(**common, retry_after_ms=error.retry_after_ms)

@@ -7,9 +7,13 @@ import strawberry
 
 from .errors import ReservationStatus
 from .scalars import Quantity
-from .types import MovementKind
+from .types import MovementKind, Reason
 
 _KEY = "Makes the mutation safe to retry: a replay returns the first result."
+
+
+def reason_code():
+    return strawberry.field(default=None, description="Why, as a code; `reason` is free text.")
 
 
 @strawberry.input
@@ -34,6 +38,7 @@ class ReceiveStockInput:
     quantity: Quantity
     reason: Optional[str] = None
     reference: Optional[str] = None
+    reason_code: Optional[Reason] = reason_code()
     idempotency_key: Optional[str] = strawberry.field(default=None, description=_KEY)
 
 
@@ -43,6 +48,7 @@ class AdjustStockInput:
     location_code: str
     delta: Quantity
     reason: Optional[str] = None
+    reason_code: Optional[Reason] = reason_code()
     idempotency_key: Optional[str] = strawberry.field(default=None, description=_KEY)
 
 
@@ -57,6 +63,7 @@ class SetStockInput:
                     "(else QUANTITY_MISMATCH).",
     )
     reason: Optional[str] = None
+    reason_code: Optional[Reason] = reason_code()
     idempotency_key: Optional[str] = strawberry.field(default=None, description=_KEY)
 
 
@@ -68,6 +75,7 @@ class TransferStockInput:
     quantity: Quantity
     reason: Optional[str] = None
     reference: Optional[str] = None
+    reason_code: Optional[Reason] = reason_code()
     idempotency_key: Optional[str] = strawberry.field(default=None, description=_KEY)
 
 
@@ -152,6 +160,8 @@ class ReservationFilter:
 class MovementFilter:
     kinds: Optional[list[MovementKind]] = strawberry.field(
         default=None, description="Only entries of these kinds.")
+    reason_codes: Optional[list[Reason]] = strawberry.field(
+        default=None, description="Only entries with one of these reason codes.")
     created_after: Optional[datetime] = strawberry.field(
         default=None, description="Only entries created after this time (exclusive).")
     created_before: Optional[datetime] = strawberry.field(

@@ -20,11 +20,17 @@ from ..domain.models import (
     TransferView,
 )
 from ..domain.quantities import AVAILABLE_DESCRIPTION
+from ..domain.reasons import Reason as DomainReason
 from .errors import ReservationStatus
 from .scalars import Quantity
 from .states import state_values, with_states
 
 MovementKind = strawberry.enum(DomainMovementKind)
+Reason = strawberry.enum(DomainReason, description="Why stock changed (beside the free-text "
+                                                   "`reason`).")
+# The movement kinds of inbound shipments; the other kinds with a shipment are transfers'.
+_INBOUND_KINDS = {DomainMovementKind.INBOUND, DomainMovementKind.INBOUND_RECEIVE,
+                  DomainMovementKind.INBOUND_CANCEL}
 
 
 @strawberry.interface(description="An object with a global id, fetchable with `node(id)`.")
@@ -89,6 +95,12 @@ class StockLevel(Node):
         if self.location_view is not None:
             return Location.of(self.location_view)
         return _load_location(info, self.location_id)
+
+    @strawberry.field(description="When the earliest open inbound shipment or transfer with "
+                                  "units still on their way here is expected (null: none).")
+    async def next_expected_at(self, info: Info) -> Optional[datetime]:
+        return await info.context.loaders.next_expected_at.load(
+            (self.item_id, self.location_id))
 
 
 async def _load_item(info: Info, item_id: UUID) -> "Item":
@@ -201,6 +213,10 @@ class Movement(Node):
         default=None,
         description="Who made the change: key:<API key id>, jwt:<token subject> or "
                     "system:sweeper (null for entries older than authentication).")
+    reason_code: Optional[Reason] = strawberry.field(
+        default=None, description="Why, as a code (null: none given); `reason` is free text.")
+    shipment_id: Optional[strawberry.ID] = strawberry.field(
+        default=None, description="The InboundShipment or StockTransfer this entry belongs to.")
 
     @classmethod
     def of(cls, v: MovementView) -> "Movement":
@@ -211,7 +227,10 @@ class Movement(Node):
             reference=v.reference,
             reservation_id=strawberry.ID(ids.encode("Reservation", v.reservation_id))
             if v.reservation_id else None,
-            created_at=v.created_at, actor=v.actor,
+            created_at=v.created_at, actor=v.actor, reason_code=v.reason_code,
+            shipment_id=strawberry.ID(ids.encode(
+                "InboundShipment" if v.kind in _INBOUND_KINDS else "StockTransfer",
+                v.shipment_id)) if v.shipment_id else None,
         )
 
 

@@ -15,7 +15,7 @@ from uuid import UUID
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..db import queries, replicas
+from ..db import queries, replicas, shipments, transfers
 from ..db.engine import Database
 from ..db.retry import DatabaseUnavailable
 from ..domain.models import (
@@ -26,6 +26,7 @@ from ..domain.models import (
     StockLevelView,
 )
 from ..domain.quantities import Quantities
+from ..domain.shipments import InboundShipmentView, StockTransferView
 from . import consistency
 from .coalesce import Coalescer
 from .context import Ctx
@@ -169,6 +170,32 @@ async def reservations_by_ids(ctx: Ctx, ids: list[UUID]) -> dict[UUID, Reservati
 async def reservations_page(ctx: Ctx, **kwargs) -> list[ReservationView]:
     async with reading(ctx) as conn:
         return await queries.reservations_page(conn, ctx.tenant_id, **kwargs)
+
+
+async def inbound_by_ids(ctx: Ctx, ids: list[UUID]) -> dict[UUID, InboundShipmentView]:
+    async with reading(ctx) as conn:
+        return await shipments.inbound_by_ids(conn, ctx.tenant_id, ids)
+
+
+async def inbound_page(ctx: Ctx, **kwargs) -> list[InboundShipmentView]:
+    async with reading(ctx) as conn:
+        return await shipments.inbound_page(conn, ctx.tenant_id, **kwargs)
+
+
+async def transfers_by_ids(ctx: Ctx, ids: list[UUID]) -> dict[UUID, StockTransferView]:
+    async with reading(ctx) as conn:
+        return await transfers.transfers_by_ids(conn, ctx.tenant_id, ids)
+
+
+async def transfers_page(ctx: Ctx, **kwargs) -> list[StockTransferView]:
+    async with reading(ctx) as conn:
+        return await transfers.transfers_page(conn, ctx.tenant_id, **kwargs)
+
+
+async def next_expected_at(ctx: Ctx, keys: list[tuple[UUID, UUID]]
+                           ) -> dict[tuple[UUID, UUID], datetime]:
+    async with reading(ctx) as conn:
+        return await shipments.next_expected_at(conn, ctx.tenant_id, keys)
 
 
 async def movements_page(

@@ -11,6 +11,7 @@ from ..domain.commands import AdjustStock, ReceiveStock, SetStock, TransferStock
 from ..domain.errors import ErrorCode, Shortage, UserError
 from ..domain.models import MovementKind, StockLevelView, TransferView
 from ..domain.quantities import Quantities
+from ..domain.reasons import Reason
 from .context import Ctx
 from .resolve import ids_for
 from .runner import execute
@@ -19,6 +20,12 @@ from .runner import execute
 def _view(sku: str, code: str, row: LevelRow) -> StockLevelView:
     return StockLevelView(row.item_id, row.location_id, sku, code, row.quantities, row.version,
                           row.updated_at)
+
+
+def reason_code(cmd, default: Reason | None = None) -> str | None:
+    """The ledger's reason code of a command (its `reason_code`, else `default`)."""
+    code = cmd.reason_code or default
+    return code.value if code else None
 
 
 def insufficient(sku: str, code: str, requested: int, available: int, what: str) -> UserError:
@@ -43,7 +50,7 @@ async def receive_stock(ctx: Ctx, cmd: ReceiveStock, key: str | None):
         )
         row = await ledger.add_on_hand(
             conn, ctx.tenant_id, items[cmd.sku], locs[cmd.location_code], MovementKind.RECEIVE,
-            cmd.quantity, Why(cmd.reason, cmd.reference, None, key, ctx.actor),
+            cmd.quantity, Why(cmd.reason, cmd.reference, None, key, ctx.actor, reason_code(cmd)),
         )
         return _view(cmd.sku, cmd.location_code, row)
 
@@ -57,7 +64,7 @@ async def adjust_stock(ctx: Ctx, cmd: AdjustStock, key: str | None):
         items, locs = await (ids_for(conn, ctx.tenant_id, [], into=level) if cmd.delta > 0
                              else ids_for(conn, ctx.tenant_id, level))
         item_id, location_id = items[cmd.sku], locs[cmd.location_code]
-        why = Why(cmd.reason, None, None, key, ctx.actor)
+        why = Why(cmd.reason, None, None, key, ctx.actor, reason_code(cmd))
         if cmd.delta > 0:
             row = await ledger.add_on_hand(
                 conn, ctx.tenant_id, item_id, location_id, MovementKind.ADJUST, cmd.delta, why
@@ -105,7 +112,7 @@ async def set_stock(ctx: Ctx, cmd: SetStock, key: str | None):
                 cmd.sku, cmd.location_code, on_hand - cmd.on_hand, now.available,
                 f"cannot set on hand below the {held} reserved",
             )
-        why = Why(cmd.reason, None, None, key, ctx.actor)
+        why = Why(cmd.reason, None, None, key, ctx.actor, reason_code(cmd))
         if existing is None:
             row = await ledger.add_on_hand(
                 conn, ctx.tenant_id, item_id, location_id, MovementKind.SET, cmd.on_hand, why
@@ -130,7 +137,7 @@ async def transfer_stock(ctx: Ctx, cmd: TransferStock, key: str | None):
         source_id, dest_id = locs[cmd.from_location_code], locs[cmd.to_location_code]
         # Lock both levels in key order so opposite transfers queue, not deadlock.
         await ledger.lock_levels(conn, ctx.tenant_id, [(item_id, source_id), (item_id, dest_id)])
-        why = Why(cmd.reason, cmd.reference, None, key, ctx.actor)
+        why = Why(cmd.reason, cmd.reference, None, key, ctx.actor, reason_code(cmd))
         out = await ledger.change_level(
             conn, ctx.tenant_id, item_id, source_id, MovementKind.TRANSFER_OUT,
             {"on_hand": -cmd.quantity}, why=why,

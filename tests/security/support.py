@@ -59,9 +59,15 @@ async def stock_for(client, data: dict[str, str] | None = None) -> dict[str, str
                          "ttlSeconds": 3600}, "... on Reservation { id }") for n in (2, 1)]
     location = (await client.gql("query($c: String!) { location(code: $c) { id } }",
                                  {"c": code}))["location"]
+    shipment = await client.succeed("createInboundShipment", {"lines": [
+        {"sku": sku, "locationCode": code2, "quantity": 5}]}, "... on InboundShipment { id }")
+    transfer = await client.succeed("shipTransfer", {
+        "sku": sku, "fromLocationCode": code, "toLocationCode": code2, "quantity": 1},
+        "... on StockTransfer { id }")
     return dict(sku=sku, code=code, code2=code2, itemId=item["id"],
                 locationId=location["id"], levelId=level["id"],
-                reservationId=reservations[0]["id"], releaseId=reservations[1]["id"])
+                reservationId=reservations[0]["id"], releaseId=reservations[1]["id"],
+                shipmentId=shipment["id"], transferId=transfer["id"])
 
 
 @dataclass
@@ -80,6 +86,8 @@ def unknown_data() -> dict[str, str]:
         "levelId": ids.encode("StockLevel", uuid.uuid4(), uuid.uuid4()),
         "reservationId": ids.encode("Reservation", uuid.uuid4()),
         "releaseId": ids.encode("Reservation", uuid.uuid4()),
+        "shipmentId": ids.encode("InboundShipment", uuid.uuid4()),
+        "transferId": ids.encode("StockTransfer", uuid.uuid4()),
     }
 
 
@@ -89,7 +97,7 @@ def tenant_snapshot(sync_engine, tenant_id: uuid.UUID) -> dict:
         def rows(sql: str):
             return conn.execute(text(sql), {"t": tenant_id}).all()
         return {
-            "levels": rows("SELECT item_id, location_id, on_hand, reserved, version "
+            "levels": rows("SELECT item_id, location_id, on_hand, reserved, incoming, version "
                            "FROM stock_levels WHERE tenant_id = :t ORDER BY 1, 2"),
             "movements": rows("SELECT count(*) FROM movements WHERE tenant_id = :t"),
             "reservations": rows("SELECT id, status FROM reservations WHERE tenant_id = :t "

@@ -62,6 +62,14 @@ OPS = [
        {"id": _s("reservationId")}, READ),
     Op("reservations", "{ reservations(first: 5, filter: {status: ACTIVE}) { nodes { id } } }",
        {}, READ, foreign=False),
+    Op("inboundShipments", "{ inboundShipments(first: 5) { nodes { id } } }", {}, READ,
+       foreign=False),
+    Op("inboundShipment", "query($id: ID!) { inboundShipment(id: $id) { id status } }",
+       {"id": _s("shipmentId")}, READ),
+    Op("stockTransfers", "{ stockTransfers(first: 5) { nodes { id } } }", {}, READ,
+       foreign=False),
+    Op("stockTransfer", "query($id: ID!) { stockTransfer(id: $id) { id status } }",
+       {"id": _s("transferId")}, READ),
     Op("movements", "query($s: String!, $c: String!) { movements(sku: $s, locationCode: $c) "
        "{ nodes { kind onHandDelta } } }", {"s": _s("sku"), "c": _s("code")}, READ),
     Op("node(Item)", "query($id: ID!) { node(id: $id) { id } }", {"id": _s("itemId")}, READ),
@@ -105,6 +113,14 @@ OPS = [
     Op("releaseReservation", "mutation($i: ReleaseReservationInput!) { releaseReservation("
        "input: $i) { __typename " + ERR + " } }",
        {"i": {"reservationId": _s("releaseId")}}, WRITE, success="Reservation"),
+    Op("receiveInbound", "mutation($i: ReceiveInboundInput!) { receiveInbound(input: $i) "
+       "{ __typename " + ERR + " } }",
+       {"i": {"shipmentId": _s("shipmentId"),
+              "lines": [{"sku": _s("sku"), "locationCode": _s("code2"), "quantity": 1}]}},
+       WRITE, success="InboundReceipt"),
+    Op("receiveTransfer", "mutation($i: ReceiveTransferInput!) { receiveTransfer(input: $i) "
+       "{ __typename " + ERR + " } }", {"i": {"transferId": _s("transferId"), "quantity": 1}},
+       WRITE, success="StockTransfer"),
 ]
 
 # A key that lacks the operation's scope but holds the others.

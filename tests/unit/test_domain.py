@@ -77,6 +77,18 @@ def test_update_item_needs_a_change_and_valid_values():
     assert code_of(UpdateItem("S", 3, reorder_point=0)) is None
 
 
+def test_a_field_added_later_keeps_stored_keys_matching_while_unset():
+    """reasonCode came after keys were stored for receiveStock: a request
+    without it hashes as before, one with it differently."""
+    from inventory.domain.reasons import Reason
+
+    plain = ReceiveStock("S", "L", 1).canonical()
+    assert plain == {"operation": "receiveStock", "input": {
+        "sku": "S", "location_code": "L", "quantity": 1, "reason": None, "reference": None}}
+    coded = ReceiveStock("S", "L", 1, reason_code=Reason.DAMAGED).canonical()
+    assert coded["input"]["reason_code"] == "DAMAGED"
+
+
 def test_reserve_lines_rules():
     line = ReserveLine("S", "L", 1)
     assert code_of(ReserveStock(())) == (ErrorCode.INVALID_INPUT, "lines")
