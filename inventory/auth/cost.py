@@ -234,10 +234,14 @@ class _Coster:
         return cost
 
 
-class _ActualCoster:
-    """Prices a result: the cost walk over the data that came back. Fields are
+class _ActualPlan:
+    """How to price a result, compiled once per analysis: for each response
+    name that can cost something, (name, connection, plan of its selections),
+    with None as the plan of an introspection field (1 flat). Fields are
     grouped by response name first (as graphql-core merges them), so a name
-    selected in several fragments is priced once, with all its selections."""
+    selected in several fragments is priced once, with all its selections;
+    scalars, enums and `__typename` cost nothing and are left out. Pricing a
+    result then walks only the data (docs/performance.md, item 36)."""
 
     def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode]):
         self.schema = schema
@@ -262,36 +266,53 @@ class _ActualCoster:
                     self.collect(definition.selection_set, kind, into, seen)
         return into
 
-    def object(self, nodes: list, data: dict) -> int:
+    def of(self, nodes: list) -> tuple:
+        """The plan of an object selected by these (field node, parent) pairs."""
         grouped: dict[str, list] = {}
         for node, parent in nodes:
             if node.selection_set is not None:
                 self.collect(node.selection_set, parent, grouped, set())
-        return sum(self.field(name, fields, data) for name, fields in grouped.items())
+        return self.entries(grouped)
 
-    def field(self, response_name: str, fields: list, data: dict) -> int:
-        value = data.get(response_name)
-        node, parent = fields[0]
-        name = node.name.value
-        if name.startswith("__"):
-            return 0 if name == "__typename" or value is None else 1
-        if value is None or not isinstance(parent, (GraphQLObjectType, GraphQLInterfaceType)):
-            return 0
-        definition = parent.fields.get(name)
-        if definition is None or not is_composite_type(get_named_type(definition.type)):
-            return 0
-        inner = [(n, get_named_type(p.fields[name].type)) for n, p in fields
-                 if isinstance(p, (GraphQLObjectType, GraphQLInterfaceType)) and name in p.fields]
-        connection = 1 if "first" in definition.args else 0
-        return self.value(inner, value, connection)
+    def entries(self, grouped: dict[str, list]) -> tuple:
+        out = []
+        for response_name, fields in grouped.items():
+            node, parent = fields[0]
+            name = node.name.value
+            if name.startswith("__"):
+                if name != "__typename":
+                    out.append((response_name, 0, None))
+                continue
+            if not isinstance(parent, (GraphQLObjectType, GraphQLInterfaceType)):
+                continue
+            definition = parent.fields.get(name)
+            if definition is None or not is_composite_type(get_named_type(definition.type)):
+                continue
+            inner = [(n, get_named_type(p.fields[name].type)) for n, p in fields
+                     if isinstance(p, (GraphQLObjectType, GraphQLInterfaceType))
+                     and name in p.fields]
+            connection = 1 if "first" in definition.args else 0
+            out.append((response_name, connection, self.of(inner)))
+        return tuple(out)
 
-    def value(self, inner: list, value: Any, connection: int) -> int:
-        if isinstance(value, list):
-            return sum(self.value(inner, element, connection) for element in value
-                       if element is not None)
-        if not isinstance(value, dict):
-            return 0
-        return 1 + connection + self.object(inner, value)
+
+def _price(plan: tuple, data: dict) -> int:
+    total = 0
+    for name, connection, inner in plan:
+        value = data.get(name)
+        if value is None:
+            continue
+        total += 1 if inner is None else _price_value(value, connection, inner)
+    return total
+
+
+def _price_value(value: Any, connection: int, plan: tuple) -> int:
+    if isinstance(value, list):
+        return sum(_price_value(element, connection, plan) for element in value
+                   if element is not None)
+    if not isinstance(value, dict):
+        return 0
+    return 1 + connection + _price(plan, value)
 
 
 def _page_variables(document: DocumentNode) -> frozenset[str]:
@@ -321,6 +342,7 @@ class Analysis:
         self.limits = limits
         self.schema = schema
         self.error: GraphQLError | None = None
+        self._actual_plan: tuple | None = None
         self.operation: OperationDefinitionNode | None = None
         self.fragments = {d.name.value: d for d in document.definitions
                           if isinstance(d, FragmentDefinitionNode)}
@@ -378,10 +400,12 @@ class Analysis:
         """What the operation's result costs (see the module's docstring)."""
         if self.operation is None or not isinstance(data, dict):
             return 0
-        root = self.schema.get_root_type(self.operation.operation)
-        coster = _ActualCoster(self.schema, self.fragments)
-        fields = coster.collect(self.operation.selection_set, root, {}, set())
-        cost = sum(coster.field(name, nodes, data) for name, nodes in fields.items())
+        if self._actual_plan is None:
+            root = self.schema.get_root_type(self.operation.operation)
+            planner = _ActualPlan(self.schema, self.fragments)
+            self._actual_plan = planner.entries(
+                planner.collect(self.operation.selection_set, root, {}, set()))
+        cost = _price(self._actual_plan, data)
         if self.operation.operation is OperationType.MUTATION:
             roots = sum(1 for s in self.operation.selection_set.selections
                         if isinstance(s, FieldNode))
