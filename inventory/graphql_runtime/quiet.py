@@ -1,8 +1,10 @@
-"""The product's Schema class: strawberry's, with four changes.
+"""The product's Schema class: strawberry's, with five changes.
 
 - Error logging is left to the HTTP view (which logs only unexpected errors,
   once, with an error id) instead of logging every error.
 - Extension hooks are resolved once per extension class (strawberry_compat.py).
+- No per-field directive hook while the schema's directives all belong on
+  operations (strawberry_compat.py, item 9): fields stay synchronous.
 - Operations run in an execution context without a reference cycle
   (execution.py), so their objects are freed when they end.
 - The operationName a request gave is kept in `requested_operation_name` for
@@ -20,14 +22,14 @@ from contextvars import ContextVar
 import strawberry
 
 from .execution import AcyclicExecutionContext
-from .strawberry_compat import CachedExtensionHooks
+from .strawberry_compat import CachedExtensionHooks, OperationDirectivesOnly
 
 
 requested_operation_name: ContextVar[str | None] = ContextVar("requested_operation_name",
                                                              default=None)
 
 
-class QuietSchema(CachedExtensionHooks, strawberry.Schema):
+class QuietSchema(OperationDirectivesOnly, CachedExtensionHooks, strawberry.Schema):
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("execution_context_class", AcyclicExecutionContext)
         super().__init__(*args, **kwargs)

@@ -53,6 +53,16 @@ of strawberry releases, not one minor line.
    closing twice does nothing, and what the socket's operations still send
    once it is closed is dropped (their tasks end when strawberry's handler
    sees the close).
+9. `OperationDirectivesOnly`: `Schema.get_extensions` and the extension it
+   appends, `strawberry.extensions.directives.DirectivesExtension` (and its
+   `Sync` twin). strawberry adds that extension whenever the schema has a
+   custom directive; its `resolve` hook wraps every field in a coroutine, to
+   apply directives placed on fields. Ours (`@boundedStaleness`) goes on
+   operations only, so the hook has nothing to apply, yet it made every field
+   of every answer awaitable: graphql-core then completes each with its own
+   future, which was about a third of a 50-item page's CPU (docs/performance.md,
+   item 38). While no directive of the schema can stand on a field or a
+   fragment, the extension is left out; one that can brings it back.
 """
 from __future__ import annotations
 
@@ -66,6 +76,7 @@ from cross_web import HTTPException  # noqa: F401 (item 5)
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
+from strawberry.extensions.directives import DirectivesExtension, DirectivesExtensionSync
 from strawberry.extensions.context import (
     ExecutingContextManager,
     ExtensionContextManagerBase,
@@ -78,6 +89,7 @@ from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
 from strawberry.types.graphql import OperationType
+from graphql import DirectiveLocation
 
 # 1.
 def graphql_core_schema(schema: Any) -> Any:
@@ -225,3 +237,22 @@ class ViewHooks:
             variables=request_data.variables, operation_name=request_data.operation_name,
             extensions=request_data.extensions, method=request_adapter.method)
 
+
+# 9.
+# Where an executable directive acts on fields (the extension's business).
+_FIELD_LOCATIONS = frozenset({DirectiveLocation.FIELD, DirectiveLocation.FRAGMENT_SPREAD,
+                              DirectiveLocation.INLINE_FRAGMENT,
+                              DirectiveLocation.FRAGMENT_DEFINITION})
+
+
+class OperationDirectivesOnly:
+    """Mixin for a `strawberry.Schema` subclass: no per-field directive hook
+    while every custom directive belongs on operations (item 9)."""
+
+    def get_extensions(self, sync: bool = False) -> list:
+        extensions = super().get_extensions(sync)
+        if any(_FIELD_LOCATIONS.intersection(directive.locations)
+               for directive in self.directives):
+            return extensions
+        return [extension for extension in extensions
+                if type(extension) not in (DirectivesExtension, DirectivesExtensionSync)]

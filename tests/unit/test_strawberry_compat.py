@@ -14,6 +14,7 @@ import strawberry
 from graphql.execution.executor import Executor as GraphQLCoreExecutor
 from graphql import GraphQLSchema, parse, specified_rules
 from strawberry.asgi import GraphQL
+from strawberry.directive import DirectiveValue
 from strawberry.extensions import SchemaExtension
 
 from inventory.graphql_runtime import strawberry_compat as compat
@@ -174,3 +175,32 @@ def test_http_exception_is_strawberrys():
     error = compat.HTTPException(400, "x")
     assert error.status_code == 400 and error.reason == "x", \
         changed(5, "HTTPException.status_code and .reason")
+
+
+def test_directive_extension_left_out_while_directives_are_operation_only():
+    from graphql import DirectiveLocation
+    from strawberry.extensions.directives import DirectivesExtension
+
+    @strawberry.directive(locations=[DirectiveLocation.QUERY], name="opOnly")
+    def op_only(level: int) -> None:
+        return None
+
+    @strawberry.directive(locations=[DirectiveLocation.FIELD], name="upper")
+    def upper(value: DirectiveValue[str]) -> str:
+        return value.upper()
+
+    # What item 9 relies on: strawberry appends its per-field hook for any directive.
+    plain = strawberry.Schema(query=Query, directives=[op_only])
+    assert any(isinstance(e, DirectivesExtension) for e in plain.get_extensions()), \
+        changed(9, "Schema.get_extensions (DirectivesExtension)")
+
+    class Mixed(compat.OperationDirectivesOnly, strawberry.Schema):
+        pass
+
+    lean = Mixed(query=Query, directives=[op_only])
+    assert not any(isinstance(e, DirectivesExtension) for e in lean.get_extensions())
+    assert lean.execute_sync("query @opOnly(level: 1) { hello }").data == {"hello": "world"}
+    # A directive that can stand on a field keeps the hook, and works.
+    field = Mixed(query=Query, directives=[op_only, upper])
+    assert any(isinstance(e, DirectivesExtension) for e in field.get_extensions())
+    assert field.execute_sync("{ hello @upper }").data == {"hello": "WORLD"}
