@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Instructions per request, counted by valgrind's callgrind: a measure of the
+app's CPU per request that other processes on the machine do not sway (CPU
+time per request rises with the machine's load, by 30% and more on the shared
+2-core machine; instruction counts move by about 1%).
+
+    .venv/bin/python bench/instructions.py                      # page, reserve, level
+    .venv/bin/python bench/instructions.py --scenarios page --requests 20
+
+Starts an embedded PostgreSQL in a temporary folder, seeds it like
+bench/run.py (`inventory seed --items 1000 --locations 4`), then per scenario
+runs one Python process under `valgrind --tool=callgrind` with instrumentation
+off: it builds the app in process (create_app, its lifespan), sends warm-up
+requests through httpx's ASGI transport (no sockets, no HTTP parsing: the
+GraphQL stack, the app's own code, SQLAlchemy and psycopg), switches
+instrumentation on (callgrind_control), sends `--requests` more, `--concurrency`
+at a time, and switches it off. Instructions of the server process only (the
+database's work is in another process, not counted). Prints instructions per
+request; compare two checkouts by running this file of each (PYTHONPATH set to
+the checkout), the spread between runs of one checkout is about 1%.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+PAGE = ("query($p:String!){items(first:50,filter:{skuPrefix:$p}){edges{node{sku "
+        "totalAvailable stockLevels{onHand reserved available location{code}}}}}}")
+RESERVE = ("mutation($i:ReserveStockInput!){reserveStock(input:$i){__typename "
+           "... on Reservation{id status expiresAt} ... on UserError{code message}}}")
+LEVEL = ("query($s:String!,$l:String!){stockLevel(sku:$s,locationCode:$l)"
+         "{onHand reserved available version}}")
+
+
+def request(scenario: str, n: int) -> dict:
+    sku = f"SKU-{1 + n % 1000:06d}"
+    if scenario == "page":
+        return {"query": PAGE, "variables": {"p": f"SKU-000{n % 10}"}}
+    if scenario == "reserve":
+        return {"query": RESERVE, "variables": {"i": {"lines": [
+            {"sku": f"SKU-{1 + n % 300:06d}", "locationCode": "WH-01", "quantity": 1}],
+            "ttlSeconds": 3600}}}
+    return {"query": LEVEL, "variables": {"s": sku, "l": f"WH-0{1 + n % 4}"}}
+
+
+def callgrind(on: bool) -> None:
+    """Instrumentation on or off in this process. callgrind_control waits for the
+    process to run guest code, so this one spins meanwhile."""
+    control = subprocess.Popen(["callgrind_control", "-i", "on" if on else "off",
+                                str(os.getpid())], stdout=subprocess.DEVNULL)
+    while control.poll() is None:
+        pass
+
+
+async def serve_requests(args) -> None:
+    """The child under callgrind: the app in process, driven through ASGI."""
+    import httpx
+
+    from inventory.config import Settings
+    from inventory.web.app import create_app
+
+    app = create_app(Settings.from_env())
+    headers = {"Authorization": f"Bearer {os.environ['BENCH_API_KEY']}"}
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://bench", headers=headers) as client:
+            async def batch(start: int, count: int) -> None:
+                for first in range(start, start + count, args.concurrency):
+                    answers = await asyncio.gather(*(
+                        client.post("/graphql", json=request(args.scenario, n))
+                        for n in range(first, min(start + count, first + args.concurrency))))
+                    for answer in answers:
+                        body = answer.json()
+                        if answer.status_code != 200 or body.get("errors"):
+                            raise SystemExit(f"{args.scenario}: {answer.status_code} {body}")
+
+            await batch(0, args.warmup)
+            callgrind(True)
+            await batch(args.warmup, args.requests)
+            callgrind(False)
+
+
+def count(out: Path) -> int:
+    """Instructions recorded in a callgrind output file."""
+    found = {}
+    for line in out.read_text().splitlines():
+        if line.startswith(("summary:", "totals:")):
+            name, value = line.split()[:2]
+            found[name] = int(value)
+    if not found:
+        raise SystemExit(f"no totals in {out}")
+    return max(found.values())  # callgrind writes "summary: 0" when toggled
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenarios", default="page,reserve,level")
+    parser.add_argument("--requests", type=int, default=64)
+    parser.add_argument("--warmup", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--child", choices=("page", "reserve", "level"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        args.scenario = args.child
+        asyncio.run(serve_requests(args))
+        return 0
+    from run import create_bench_key, say
+
+    from inventory.db import embedded
+
+    if not shutil.which("valgrind"):
+        raise SystemExit("valgrind is needed (apt-get install valgrind)")
+    work = Path(tempfile.mkdtemp(prefix="inventory-instructions-"))
+    handle = None
+    try:
+        url, handle = embedded.start(work / "db")
+        env = {**os.environ, "INVENTORY_DATABASE_URL": url, "INVENTORY_SEED_DEMO": "0",
+               "INVENTORY_LOG_LEVEL": "WARNING", "INVENTORY_RATE_READ": "0",
+               "INVENTORY_RATE_WRITE": "0", "INVENTORY_SWEEP_INTERVAL": "0",
+               "PYTHONPATH": os.environ.get("PYTHONPATH", str(ROOT))}
+        code = Path(env["PYTHONPATH"].split(os.pathsep)[0])  # the checkout measured
+        subprocess.run([sys.executable, "-m", "inventory.cli", "seed", "--items", "1000",
+                        "--locations", "4"], env=env, check=True, cwd=code,
+                       capture_output=True)
+        env["BENCH_API_KEY"] = create_bench_key(url)
+        say(f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        for scenario in args.scenarios.split(","):
+            for repeat in range(args.repeats):
+                out = work / f"callgrind.{scenario}.{repeat}"
+                started = time.monotonic()
+                subprocess.run(
+                    ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                     f"--callgrind-out-file={out}", sys.executable, __file__, "--child",
+                     scenario, "--requests", str(args.requests), "--warmup",
+                     str(args.warmup), "--concurrency", str(args.concurrency)],
+                    env=env, check=True, cwd=code, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL)
+                per_request = count(out) / args.requests
+                print(f"{scenario:8} {per_request / 1e6:8.2f} M instructions per request "
+                      f"({args.requests} requests, {args.concurrency} at a time; "
+                      f"{time.monotonic() - started:.0f} s)", flush=True)
+        say(f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    finally:
+        if handle is not None:
+            embedded.stop(handle)
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
