@@ -752,8 +752,9 @@ FEED_SCENARIOS = ("reserve", "flash")
 def feed_cost(args, db: Database, env: dict, cli: list[str], api_key: str,
               workdir: Path) -> dict:
     """Reserve and flash throughput with the change feed off, on, and on with
-    subscribers: one service per variant in turn, `--repeats` rounds, so that the
-    machine's drift spreads over every variant alike. Then pgbench's reserve
+    subscribers: one service per variant in turn, `--repeats` rounds, each
+    starting with the next variant, so that the machine's drift spreads over
+    every variant alike. Then pgbench's reserve
     statement without and with a pg_notify in its transaction."""
     write_skus = [f"SKU-{n:06d}" for n in range(1, args.write_items + 1)]
     port = free_port()
@@ -770,7 +771,11 @@ def feed_cost(args, db: Database, env: dict, cli: list[str], api_key: str,
                "BENCH_API_KEY": api_key, "BENCH_MODE": "graphql"}
     runs: dict = {v: {s: [] for s in FEED_SCENARIOS} for v in FEED_VARIANTS}
     for round_ in range(1, args.repeats + 1):
-        for variant in FEED_VARIANTS:
+        # Each round starts with another variant: the database grows and the
+        # machine's load drifts during a round, and a fixed order would charge
+        # that drift to the variants that always come later.
+        shift = (round_ - 1) % len(FEED_VARIANTS)
+        for variant in FEED_VARIANTS[shift:] + FEED_VARIANTS[:shift]:
             extra = {**SUBSCRIBER_SERVER_ENV}
             if variant == "feed off":
                 extra["INVENTORY_CHANGE_FEED"] = "off"
@@ -829,9 +834,13 @@ def print_feed_cost(result: dict) -> None:
             rates = [m["rps"] for m in runs[variant][name]]
             ratios = [r / o for r, o in zip(rates, off) if o]
             p99 = statistics.median([m["p99_ms"] for m in runs[variant][name]])
+            # CPU per request is less swayed by other processes than the rate
+            app_cpu = [m["cpu_us_per_request"]["app"] for m in runs[variant][name]
+                       if (m.get("cpu_us_per_request") or {}).get("app")]
             print(f"  {name:8} {variant:22} {spread(rates)} req/s  p99 {p99:.1f} ms  "
                   f"vs feed off: {statistics.median(ratios):.2f}x "
-                  f"({min(ratios):.2f}-{max(ratios):.2f})")
+                  f"({min(ratios):.2f}-{max(ratios):.2f})  app CPU us/request "
+                  f"{spread(app_cpu) if app_cpu else 'n/a'}")
     pg = result["pgbench_reserve"]
     without = [m["rps"] for m in pg["without pg_notify"]]
     with_ = [m["rps"] for m in pg["with pg_notify"]]

@@ -23,6 +23,7 @@ import json
 import os
 import random
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -187,6 +188,11 @@ async def main(args) -> None:
             # Restarted (commit timestamps), it is no longer the server its
             # handle would stop at exit: stopped here.
             embedded.stop(server_handle)
+        # The database and the server's log go with the run (--keep keeps them).
+        if args.keep:
+            print(f"kept {data_dir}")
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 async def run(args, url: str, data_dir: Path) -> None:
@@ -373,6 +379,8 @@ if __name__ == "__main__":
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--database-url", help="default: an embedded PostgreSQL in a temp dir")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temporary folder (database, server log)")
     parser.add_argument("--role", choices=("main", "subscribers"), default="main",
                         help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)

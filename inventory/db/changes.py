@@ -128,8 +128,14 @@ class XminReader:
     # Resuming this many ids early covers that; the consumer drops repeats.
     FAILOVER_REWIND = 10_000
     # Woken polls (a commit of this process wakes the reader) are at least this
-    # far apart: at most 100 a second however many commits.
+    # far apart: at most 100 a second however many commits; and at least
+    # GAP_FACTOR times the last poll's own duration apart (never more than the
+    # interval). A poll takes longer when the process is busy (its event loop
+    # turns slower), so under a heavy write load the feed wakes less often and
+    # takes more changes per poll, keeping its share of the writers' core
+    # small; idle, it wakes within MIN_GAP_S (docs/performance.md, item 37).
     MIN_GAP_S = 0.01
+    GAP_FACTOR = 20
 
     def __init__(self, url: str, interval_s: float = 0.05, idle_interval_s: float = 1.0):
         # Its own small pool (one connection, more for subscription starts), to the
@@ -195,14 +201,16 @@ class XminReader:
             started = loop.time()
             wanted = None if tenants is None else tenants()
             batch = await self.read(cursor, wanted)
+            gap = min(self.interval_s,
+                      max(self.min_gap_s, self.GAP_FACTOR * (loop.time() - started)))
             yield batch
             cursor = batch.cursor
             # With nobody to deliver to, only the cursor moves: slower.
             pause = self.idle_interval_s if wanted is not None and not wanted else self.interval_s
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), pause)
-            # Woken early: still no sooner than `min_gap_s` after the last poll.
-            rest = self.min_gap_s - (loop.time() - started)
+            # Woken early: still no sooner than `gap` after the last poll began.
+            rest = gap - (loop.time() - started)
             if rest > 0:
                 await asyncio.sleep(rest)
 
