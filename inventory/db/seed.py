@@ -70,7 +70,24 @@ def seed(
             ]
             levels_written += _insert_levels(conn, tenant_id, rows)
         progress("items", min(start + BATCH, n_items), n_items)
+    with conn_factory() as conn:
+        refresh_statistics(conn)
     return {"items": n_items, "locations": n_locations, "levels_written": levels_written}
+
+
+BULK_TABLES = ("items", "locations", "stock_levels", "movements")
+
+
+def refresh_statistics(conn: Connection, tables: tuple[str, ...] = BULK_TABLES) -> None:
+    """ANALYZE the tables a bulk load wrote, at once: a plan chosen from the
+    statistics of a (nearly) empty table, a sequential scan say, stays until
+    autovacuum's next look (docs/reliability.md, "A new database under a
+    sudden write load"). Every command that loads in bulk ends with this.
+    Each in autocommit (CockroachDB runs `ANALYZE` as CREATE STATISTICS, a job
+    of its own, not inside a transaction)."""
+    conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+    for table in tables:
+        conn.exec_driver_sql(f"ANALYZE {table}")
 
 
 def _insert_levels(conn: Connection, tenant_id: UUID, rows: list[tuple[UUID, UUID, int]]) -> int:
