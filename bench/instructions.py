@@ -68,7 +68,10 @@ async def serve_requests(args) -> None:
     import httpx
 
     from inventory.config import Settings
-    from inventory.web.app import create_app
+    try:
+        from inventory.web.app import create_app
+    except ImportError:  # checkouts before the web package
+        from inventory.app import create_app
 
     app = create_app(Settings.from_env())
     headers = {"Authorization": f"Bearer {os.environ['BENCH_API_KEY']}"}
