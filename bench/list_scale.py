@@ -58,20 +58,29 @@ QUERIES = {
                         'first: 50) { nodes { version } } }', {}),
 }
 
-FILL = """
+def fill_sql() -> str:
+    """The load, in SQL: locations, items, a level per item and location
+    (stock only in `on_hand`, every other quantity state 0) and its RECEIVE
+    ledger row, for whatever states the domain has (domain/quantities.py)."""
+    from inventory.domain.quantities import NAMES
+
+    others = [name for name in NAMES if name != "on_hand"]
+    deltas = ", ".join(f"{name}_delta, {name}_after" for name in others)
+    zeros = ", ".join("0, 0" for _ in others)
+    return f"""
 INSERT INTO locations (tenant_id, code, name)
   SELECT %(t)s, 'WH-' || lpad(g::text, 2, '0'), 'Warehouse ' || g
   FROM generate_series(1, %(locations)s) g;
 INSERT INTO items (tenant_id, sku, name, reorder_point)
   SELECT %(t)s, 'SKU-' || lpad(g::text, 7, '0'), 'Item ' || g, 10
   FROM generate_series(1, %(items)s) g;
-INSERT INTO stock_levels (tenant_id, item_id, location_id, on_hand, reserved, version)
+INSERT INTO stock_levels (tenant_id, item_id, location_id, on_hand, version)
   SELECT i.tenant_id, i.id, l.id,
-         CASE WHEN substr(i.sku, 5)::bigint %% 50 = 0 THEN 0 ELSE 100 END, 0, 1
+         CASE WHEN substr(i.sku, 5)::bigint %% 50 = 0 THEN 0 ELSE 100 END, 1
   FROM items i CROSS JOIN locations l WHERE i.tenant_id = %(t)s AND l.tenant_id = %(t)s;
-INSERT INTO movements (tenant_id, item_id, location_id, kind, on_hand_delta, reserved_delta,
-                       on_hand_after, reserved_after, version, reason)
-  SELECT tenant_id, item_id, location_id, 'RECEIVE', on_hand, 0, on_hand, 0, 1, 'seed'
+INSERT INTO movements (tenant_id, item_id, location_id, kind, on_hand_delta, on_hand_after,
+                       {deltas}, version, reason)
+  SELECT tenant_id, item_id, location_id, 'RECEIVE', on_hand, on_hand, {zeros}, 1, 'seed'
   FROM stock_levels WHERE tenant_id = %(t)s;
 """
 
@@ -83,7 +92,7 @@ def fill(url: str, items: int, locations: int) -> None:
 
     migrate.upgrade(url)
     with psycopg.connect(libpq(url)) as conn:
-        for statement in FILL.split(";\n"):
+        for statement in fill_sql().split(";\n"):
             if statement.strip():
                 conn.execute(statement, {"t": TENANT, "items": items, "locations": locations})
     engine = create_engine(url)
