@@ -11,7 +11,7 @@
 DDL only, each statement idempotent, so the revision can be re-run.
 
 Revision ID: list_indexes
-Revises: 0004
+Revises: 0006
 Create Date: 2026-11-29
 """
 from alembic import op
@@ -19,7 +19,7 @@ from alembic import op
 from inventory.db.dialect import is_cockroach
 
 revision = "list_indexes"
-down_revision = "0004"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
