@@ -153,6 +153,18 @@ BAD_INPUT = [
                  "INVALID_INPUT", id="receive-transfer-given-a-shipment-id"),
     pytest.param("cancelTransfer", {"transferId": CANCELLED_TRANSFER},
                  "SHIPMENT_CLOSED", id="cancel-transfer-cancelled"),
+    pytest.param("createChannel", {"code": "CH-BAD-1", "name": "x", "locationCodes": []},
+                 "INVALID_INPUT", id="channel-no-locations"),
+    pytest.param("createChannel", {"code": "CH-BAD-2", "name": "x", "locationCodes": [A, A]},
+                 "INVALID_INPUT", id="channel-location-twice"),
+    pytest.param("createChannel", {"code": "CH-BAD-3", "name": "x", "locationCodes": ["NOPE-1"]},
+                 "NOT_FOUND", id="channel-unknown-location"),
+    pytest.param("updateChannel", {"code": "NOPE-1", "expectedVersion": 1, "name": "x"},
+                 "NOT_FOUND", id="update-unknown-channel"),
+    pytest.param("updateChannel", {"code": "NOPE-1", "expectedVersion": 1, "locationCodes": []},
+                 "INVALID_INPUT", id="update-channel-no-locations"),
+    pytest.param("updateChannel", {"code": "NOPE-1", "expectedVersion": 1},
+                 "INVALID_INPUT", id="update-channel-nothing"),
 ]
 
 

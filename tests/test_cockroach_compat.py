@@ -158,6 +158,14 @@ async def _every_operation(api: Api) -> None:
     await api.mutate("commitReservation", {"reservationId": one["id"]})
     await api.mutate("releaseReservation", {"reservationId": keyed["id"]})
     await api.mutate("reserveStock", {"lines": [{**line, "quantity": 1000}]})  # refused
+    channel = f"CH-{uuid.uuid4().hex[:8]}"
+    await api.mutate("createChannel", {"code": channel, "name": "c", "locationCodes": [code]})
+    await api.mutate("updateChannel", {"code": channel, "expectedVersion": 1, "name": "d",
+                                       "locationCodes": [other, code]})
+    await api.gql("""query($sku: String!, $channel: String!) {
+        item(sku: $sku) { availability(channelCode: $channel) { available } }
+        channel(code: $channel) { version locations { code } }
+        channels(first: 5) { nodes { code } } }""", {"sku": sku, "channel": channel})
     await api.gql("""query($sku: String!, $code: String!) {
         item(sku: $sku) { sku stockLevels { onHand } totalOnHand }
         stockLevel(sku: $sku, locationCode: $code) { onHand reserved available }

@@ -261,3 +261,33 @@ api_keys = Table(
     Column("revoked_at", DateTime(timezone=True)),
     PrimaryKeyConstraint("tenant_id", "id"),
 )
+
+# Sales channels (0004): a channel ships from an ordered list of locations.
+channels = Table(
+    "channels",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("id", UUID(as_uuid=True), **_uuid_pk),
+    Column("code", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    # Compare-and-swap for updateChannel: bumped by every change.
+    Column("version", BigInteger, nullable=False, server_default="1"),
+    _created_at(),
+    Column("updated_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    UniqueConstraint("tenant_id", "code", name="uq_channels_tenant_code"),
+)
+
+channel_locations = Table(
+    "channel_locations",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("channel_id", UUID(as_uuid=True), nullable=False),
+    Column("position", BigInteger, nullable=False),  # PRIORITY allocation follows it
+    Column("location_id", UUID(as_uuid=True), nullable=False),
+    PrimaryKeyConstraint("tenant_id", "channel_id", "position"),
+    UniqueConstraint("tenant_id", "channel_id", "location_id",
+                     name="uq_channel_locations_location"),
+    ForeignKeyConstraint(["tenant_id", "channel_id"], ["channels.tenant_id", "channels.id"]),
+    ForeignKeyConstraint(["tenant_id", "location_id"], ["locations.tenant_id", "locations.id"]),
+)

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from . import errors, models, shipments
+from . import channels, errors, models, shipments
 from .quantities import NAMES, Quantities
 from .reasons import Reason
 
@@ -32,6 +32,8 @@ _TYPES: dict[str, type] = {
         shipments.ReceiptLineView,
         shipments.InboundReceiptView,
         shipments.StockTransferView,
+        channels.ChannelView,
+        channels.ChannelLocationView,
     )
 }
 _ENUMS: dict[str, type[enum.Enum]] = {

@@ -11,8 +11,9 @@ from uuid import UUID
 
 from strawberry.dataloader import DataLoader
 
+from ..domain.channels import ChannelView
 from ..domain.models import ItemView, LocationView, StockLevelView
-from ..service import reads
+from ..service import channels, reads
 from ..service.context import Ctx
 
 
@@ -62,6 +63,15 @@ class Loaders:
             return [found.get(k) for k in keys]
 
         return DataLoader(load_fn=load_next)
+
+    @cached_property
+    def channel(self) -> DataLoader[str, ChannelView | None]:
+        """By code; None for an unknown code."""
+        async def load_channels(keys: list[str]) -> list[ChannelView | None]:
+            found = await channels.channels_by_codes(self.ctx, list(keys))
+            return [found.get(k) for k in keys]
+
+        return DataLoader(load_fn=load_channels)
 
 
 @dataclass

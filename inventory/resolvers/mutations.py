@@ -6,6 +6,7 @@ from typing import Any
 from strawberry.types import Info
 
 from ..domain import commands, ids
+from ..domain.channels import ChannelView, CreateChannel, UpdateChannel
 from ..domain.errors import UserError, invalid
 from ..domain.models import (
     ItemView,
@@ -20,8 +21,8 @@ from ..schema import errors as error_types
 from ..schema import inputs
 from ..schema import shipments as shipment_types
 from ..schema.shipments import InboundReceipt, InboundShipment, StockTransfer
-from ..schema.types import Item, Location, Reservation, StockLevel, Transfer
-from ..service import catalog, inbound, reservations, stock, transfers
+from ..schema.types import Channel, Item, Location, Reservation, StockLevel, Transfer
+from ..service import catalog, channels, inbound, reservations, stock, transfers
 from .queries import utc
 
 _PAYLOADS = {
@@ -33,6 +34,7 @@ _PAYLOADS = {
     InboundShipmentView: InboundShipment.of,
     InboundReceiptView: InboundReceipt.of,
     StockTransferView: StockTransfer.of,
+    ChannelView: Channel.of,
 }
 
 
@@ -205,3 +207,16 @@ async def cancel_transfer(info: Info, input: shipment_types.CancelTransferInput)
     cmd = commands.CancelTransfer(transfer_id=transfer_id, reason=input.reason,
                                   reason_code=input.reason_code)
     return payload(await transfers.cancel_transfer(info.context.ctx, cmd, input.idempotency_key))
+
+
+async def create_channel(info: Info, input: inputs.CreateChannelInput):
+    cmd = CreateChannel(code=input.code, name=input.name,
+                        location_codes=tuple(input.location_codes))
+    return payload(await channels.create_channel(info.context.ctx, cmd, input.idempotency_key))
+
+
+async def update_channel(info: Info, input: inputs.UpdateChannelInput):
+    cmd = UpdateChannel(
+        code=input.code, expected_version=input.expected_version, name=input.name,
+        location_codes=None if input.location_codes is None else tuple(input.location_codes))
+    return payload(await channels.update_channel(info.context.ctx, cmd, input.idempotency_key))

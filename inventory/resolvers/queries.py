@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timezone
 from typing import Optional
 from uuid import UUID
@@ -13,6 +14,7 @@ from ..schema.shipments import (
     InboundShipment, InboundShipmentFilter, StockTransfer, StockTransferFilter,
 )
 from ..schema.types import (
+    Channel,
     Connection,
     Item,
     Location,
@@ -22,6 +24,7 @@ from ..schema.types import (
     StockLevel,
     connection,
 )
+from ..service import channels as channel_reads
 from ..service import reads
 from .errors import invalid_argument
 
@@ -82,18 +85,35 @@ async def location(info: Info, code: str) -> Optional[Location]:
     return Location.of(found) if found else None
 
 
+async def _by_code(info: Info, first: Optional[int], after: Optional[str], read, of
+                   ) -> Connection:
+    """A page of objects keyed by their code: `read(ctx, limit=, after_code=)`."""
+    size = _page_size(first)
+    after_code = _after(after)
+    rows = await read(info.context.ctx, limit=size + 1, after_code=after_code)
+    return connection(
+        [(of(r), ids.encode_cursor(r.code)) for r in rows[:size]],
+        has_next=len(rows) > size, has_previous=after_code is not None,
+    )
+
+
 async def locations(
     info: Info, first: Optional[int] = None, after: Optional[str] = None,
     filter: Optional[LocationFilter] = None,
 ) -> Connection[Location]:
-    size = _page_size(first)
-    after_code = _after(after)
-    rows = await reads.locations_page(info.context.ctx, limit=size + 1, after_code=after_code,
-                                      archived=filter.archived if filter else None)
-    return connection(
-        [(Location.of(r), ids.encode_cursor(r.code)) for r in rows[:size]],
-        has_next=len(rows) > size, has_previous=after_code is not None,
-    )
+    return await _by_code(info, first, after, functools.partial(
+        reads.locations_page, archived=filter.archived if filter else None), Location.of)
+
+
+async def channel(info: Info, code: str) -> Optional[Channel]:
+    found = await info.context.loaders.channel.load(code)
+    return Channel.of(found) if found else None
+
+
+async def channels(
+    info: Info, first: Optional[int] = None, after: Optional[str] = None
+) -> Connection[Channel]:
+    return await _by_code(info, first, after, channel_reads.channels_page, Channel.of)
 
 
 async def stock_level(info: Info, sku: str, location_code: str) -> Optional[StockLevel]:
@@ -240,6 +260,9 @@ async def node(info: Info, id: strawberry.ID) -> Optional[Node]:
     if type_name == "StockTransfer" and len(parts) == 1:
         found = await reads.transfers_by_ids(ctx, list(parts))
         return StockTransfer.of(found[parts[0]]) if found else None
+    if type_name == "Channel" and len(parts) == 1:
+        found = await channel_reads.channels_by_ids(ctx, list(parts))
+        return Channel.of(found[parts[0]]) if found else None
     if type_name == "Movement" and len(parts) == 1:
         movement = await reads.movement_by_id(ctx, parts[0])
         return Movement.of(movement) if movement else None

@@ -21,7 +21,7 @@ from ..schema.errors import ERROR_TYPES
 from ..schema.shipments import InboundReceipt, InboundShipment, StockTransfer
 from ..schema.subscriptions import LevelVersionInput, LowStockChange, StockLevelChange
 from ..schema.types import (
-    Connection, Item, Location, Movement, Node, Reservation, StockLevel, Transfer,
+    Channel, Connection, Item, Location, Movement, Node, Reservation, StockLevel, Transfer,
 )
 from . import audit as audit_resolvers
 from . import mutations as m
@@ -45,6 +45,7 @@ ArchiveLocationResult = _result("ArchiveLocationResult", Location)
 InboundShipmentResult = _result("InboundShipmentResult", InboundShipment)
 InboundReceiptResult = _result("InboundReceiptResult", InboundReceipt)
 StockTransferResult = _result("StockTransferResult", StockTransfer)
+ChannelResult = _result("ChannelResult", Channel)
 
 
 # Each root field names the scope its callers need (metadata=needs(...),
@@ -71,6 +72,8 @@ class Query:
     stock_transfers: Connection[StockTransfer] = strawberry.field(resolver=q.stock_transfers,
                                                                   metadata=needs(READ))
     node: Optional[Node] = strawberry.field(resolver=q.node, metadata=needs(READ))
+    channel: Optional[Channel] = strawberry.field(resolver=q.channel, metadata=needs(READ))
+    channels: Connection[Channel] = strawberry.field(resolver=q.channels, metadata=needs(READ))
     ledger_audit: LedgerAudit = strawberry.field(resolver=audit_resolvers.ledger_audit,
                                                  metadata=needs(ADMIN))
 
@@ -112,6 +115,10 @@ class Mutation:
                                                                 metadata=needs(WRITE))
     cancel_transfer: StockTransferResult = strawberry.mutation(resolver=m.cancel_transfer,
                                                                metadata=needs(WRITE))
+    create_channel: ChannelResult = strawberry.mutation(resolver=m.create_channel,
+                                                        metadata=needs(ADMIN))
+    update_channel: ChannelResult = strawberry.mutation(resolver=m.update_channel,
+                                                        metadata=needs(ADMIN))
 
 
 @strawberry.type
@@ -150,7 +157,7 @@ def build_schema(introspection: bool = True, cost: CostLimits | None = None,
         mutation=Mutation,
         subscription=Subscription,
         types=[Item, Location, StockLevel, Reservation, Movement, InboundShipment,
-               StockTransfer],
+               StockTransfer, Channel],
         directives=[bounded_staleness],
         extensions=[
             # Authentication, rate limits (charged before validation, so first

@@ -135,6 +135,26 @@ _ARCHIVED_FILTER = "true: only archived; false: only active; unset: both."
 
 
 @strawberry.input
+class CreateChannelInput:
+    code: str
+    name: str
+    location_codes: list[str] = strawberry.field(
+        description="The locations the channel ships from, in priority order (at least one).")
+    idempotency_key: Optional[str] = strawberry.field(default=None, description=_KEY)
+
+
+@strawberry.input(description="Compare-and-swap: applies only if the channel is still at "
+                              "expectedVersion (else VERSION_MISMATCH). Fields left out keep "
+                              "their value.")
+class UpdateChannelInput:
+    code: str
+    expected_version: Quantity
+    name: Optional[str] = None
+    location_codes: Optional[list[str]] = None
+    idempotency_key: Optional[str] = strawberry.field(default=None, description=_KEY)
+
+
+@strawberry.input
 class ItemFilter:
     sku_prefix: Optional[str] = None
     low_stock: Optional[bool] = strawberry.field(

@@ -7,9 +7,15 @@ from typing import Generic, Optional, TypeVar
 from uuid import UUID
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.types import Info
 
 from ..domain import ids
+from ..domain.channels import (
+    ChannelAvailability as ChannelAvailabilityView,
+    ChannelView,
+    availability_in,
+)
 from ..domain.models import (
     ItemView,
     LocationView,
@@ -158,6 +164,65 @@ class Item(Node):
     @strawberry.field(description="totalAvailable <= reorderPoint")
     async def low_stock(self, info: Info) -> bool:
         return sum(v.available for v in await self._levels(info)) <= self.reorder_point
+
+    @strawberry.field(description="What this item has available to a sales channel: the sum "
+                                  "over the channel's locations, and per location in the "
+                                  "channel's order. An unknown channel is a NOT_FOUND error.")
+    async def availability(self, info: Info, channel_code: str) -> "ChannelAvailability":
+        channel = await info.context.loaders.channel.load(channel_code)
+        if channel is None:
+            raise GraphQLError(f"no channel with code {channel_code!r}",
+                               extensions={"code": "NOT_FOUND", "field": "channelCode"})
+        levels = await self._levels(info)
+        return ChannelAvailability.of(
+            availability_in(channel, {v.location_id: v.available for v in levels}))
+
+
+@strawberry.type
+class LocationAvailability:
+    location_code: str
+    available: Quantity
+    location_id: strawberry.Private[UUID]
+
+    @strawberry.field
+    async def location(self, info: Info) -> Location:
+        return await _load_location(info, self.location_id)
+
+
+@strawberry.type
+class ChannelAvailability:
+    channel_code: str
+    available: Quantity = strawberry.field(description="Summed over the channel's locations.")
+    locations: list[LocationAvailability] = strawberry.field(
+        description="Per location of the channel, in its priority order.")
+
+    @classmethod
+    def of(cls, v: ChannelAvailabilityView) -> "ChannelAvailability":
+        return cls(channel_code=v.channel_code, available=v.available, locations=[
+            LocationAvailability(location_code=l.location_code, available=l.available,
+                                 location_id=l.location_id) for l in v.locations])
+
+
+@strawberry.type(description="A sales channel: the locations it ships from, in priority order.")
+class Channel(Node):
+    code: str
+    name: str
+    version: Quantity = strawberry.field(
+        description="Increments on every change; updateChannel compares it.")
+    created_at: datetime
+    updated_at: datetime
+    location_ids: strawberry.Private[list[UUID]]
+
+    @classmethod
+    def of(cls, v: ChannelView) -> "Channel":
+        return cls(id=strawberry.ID(ids.encode("Channel", v.id)), code=v.code, name=v.name,
+                   version=v.version, created_at=v.created_at, updated_at=v.updated_at,
+                   location_ids=[l.location_id for l in v.locations])
+
+    @strawberry.field(description="In priority order.")
+    async def locations(self, info: Info) -> list[Location]:
+        found = await info.context.loaders.location.load_many(self.location_ids)
+        return [Location.of(v) for v in found]
 
 
 @strawberry.type
