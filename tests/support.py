@@ -354,9 +354,9 @@ def snapshot(conn, skus: list[str]) -> dict[str, Any]:
             "SELECT count(*) FROM movements m JOIN items i ON i.id = m.item_id "
             "WHERE i.sku = ANY(:skus)"), mine).scalar(),
         "reservations": conn.execute(text(
-            "SELECT DISTINCT r.id, r.status FROM reservations r "
-            "JOIN reservation_lines rl ON rl.reservation_id = r.id "
-            "JOIN items i ON i.id = rl.item_id WHERE i.sku = ANY(:skus) ORDER BY 1"),
+            "SELECT r.id, r.status, r.expires_at, rl.line_no, rl.committed, rl.released "
+            "FROM reservations r JOIN reservation_lines rl ON rl.reservation_id = r.id "
+            "JOIN items i ON i.id = rl.item_id WHERE i.sku = ANY(:skus) ORDER BY 1, 4"),
             mine).all(),
         "all reservations": conn.execute(text("SELECT count(*) FROM reservations")).scalar(),
         "items": conn.execute(text("SELECT count(*) FROM items")).scalar(),

@@ -24,6 +24,7 @@ UNKNOWN_SHIPMENT = ids.encode("InboundShipment", uuid.uuid4())
 LINE = {"sku": SKU, "locationCode": A, "quantity": 1}
 BIG = 10 ** 13
 UNKNOWN_RESERVATION = ids.encode("Reservation", uuid.uuid4())
+HELD = "<held reservation>"  # ACTIVE, one line (number 0) holding 1 unit of SKU at A
 
 # (mutation, input, the error code it must answer). Add a row per new case; its
 # id names the case in the test report.
@@ -165,6 +166,25 @@ BAD_INPUT = [
                  "INVALID_INPUT", id="update-channel-no-locations"),
     pytest.param("updateChannel", {"code": "NOPE-1", "expectedVersion": 1},
                  "INVALID_INPUT", id="update-channel-nothing"),
+    pytest.param("commitReservation", {"reservationId": HELD,
+                                       "lines": [{"lineNumber": 0, "quantity": 2}]},
+                 "INVALID_INPUT", id="commit-more-than-the-line-holds"),
+    pytest.param("releaseReservation", {"reservationId": HELD,
+                                        "lines": [{"lineNumber": 0, "quantity": 2}]},
+                 "INVALID_INPUT", id="release-more-than-the-line-holds"),
+    pytest.param("commitReservation", {"reservationId": HELD, "lines": [{"lineNumber": 9}]},
+                 "INVALID_INPUT", id="commit-unknown-line"),
+    pytest.param("commitReservation", {"reservationId": HELD,
+                                       "lines": [{"lineNumber": 0, "quantity": 0}]},
+                 "INVALID_INPUT", id="commit-zero-of-a-line"),
+    pytest.param("extendReservation", {"reservationId": HELD, "ttlSeconds": -60},
+                 "INVALID_INPUT", id="extend-negative-ttl"),
+    pytest.param("extendReservation", {"reservationId": HELD, "ttlSeconds": 10 ** 8},
+                 "INVALID_INPUT", id="extend-absurd-ttl"),
+    pytest.param("extendReservation", {"reservationId": UNKNOWN_RESERVATION, "ttlSeconds": 60},
+                 "NOT_FOUND", id="extend-unknown-reservation"),
+    pytest.param("extendReservation", {"reservationId": "not-an-id", "ttlSeconds": 60},
+                 "INVALID_INPUT", id="extend-malformed-id"),
 ]
 
 
@@ -179,8 +199,9 @@ def fill(value, names: dict[str, str]):
 
 @pytest.fixture(scope="module")
 async def stocked(api, stocked_level) -> dict[str, str]:
-    """The placeholders' names: 10 units of a new sku at A, a second location B,
-    an archived item and an archived location."""
+    """The placeholders' names: 10 units of a new sku at A (1 of them held by
+    an ACTIVE reservation), a second location B, an archived item and an archived
+    location."""
     sku, a = await stocked_level(10)
     b = await api.location()
     archived_sku, archived_location = await api.item(), await api.location()
@@ -198,8 +219,11 @@ async def stocked(api, stocked_level) -> dict[str, str]:
             "sku": sku, "fromLocationCode": source, "toLocationCode": dest, "quantity": 1},
             "... on StockTransfer { id }"))["id"]
     await api.succeed("cancelTransfer", {"transferId": ids_[CANCELLED_TRANSFER]})
+    held = await api.succeed("reserveStock", {
+        "lines": [{"sku": sku, "locationCode": a, "quantity": 1}], "ttlSeconds": 3600},
+        "... on Reservation { id }")
     return {SKU: sku, A: a, B: b, ARCHIVED_SKU: archived_sku,
-            ARCHIVED_LOC: archived_location, **ids_}
+            ARCHIVED_LOC: archived_location, HELD: held["id"], **ids_}
 
 
 @pytest.mark.parametrize("mutation, bad_input, code", BAD_INPUT)

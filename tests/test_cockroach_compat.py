@@ -155,6 +155,9 @@ async def _every_operation(api: Api) -> None:
     keyed = await api.mutate("reserveStock", {"lines": [line, {**line, "locationCode": other}],
                                               "idempotencyKey": str(uuid.uuid4())},
                              "... on Reservation { id }")
+    await api.mutate("extendReservation", {"reservationId": one["id"], "ttlSeconds": 600})
+    await api.mutate("commitReservation", {"reservationId": keyed["id"],
+                                           "lines": [{"lineNumber": 1, "quantity": 1}]})
     await api.mutate("commitReservation", {"reservationId": one["id"]})
     await api.mutate("releaseReservation", {"reservationId": keyed["id"]})
     await api.mutate("reserveStock", {"lines": [{**line, "quantity": 1000}]})  # refused

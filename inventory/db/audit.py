@@ -100,7 +100,7 @@ _CHAIN = text(f"""
     GROUP BY item_id, location_id
 """)
 _HELD = text("""
-    SELECT rl.item_id, rl.location_id, SUM(rl.quantity) AS held
+    SELECT rl.item_id, rl.location_id, SUM(rl.quantity - rl.committed - rl.released) AS held
     FROM reservations r
     JOIN reservation_lines rl ON rl.tenant_id = r.tenant_id AND rl.reservation_id = r.id
     WHERE r.tenant_id = :t AND r.status = 'ACTIVE' AND rl.item_id >= :lo AND rl.item_id <= :hi

@@ -14,7 +14,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.types import Text
+from sqlalchemy.types import BigInteger, Text
 
 from ..domain.models import (
     ItemView,
@@ -375,7 +375,7 @@ async def _with_lines(conn: AsyncConnection, tenant_id: UUID,
     rl = reservation_lines
     line_rows = await conn.execute(
         select(rl.c.reservation_id, rl.c.item_id, rl.c.location_id, items.c.sku,
-               locations.c.code, rl.c.quantity)
+               locations.c.code, rl.c.quantity, rl.c.line_no, rl.c.committed, rl.c.released)
         .join(items, and_(items.c.tenant_id == rl.c.tenant_id, items.c.id == rl.c.item_id))
         .join(locations, and_(locations.c.tenant_id == rl.c.tenant_id,
                               locations.c.id == rl.c.location_id))
@@ -385,7 +385,8 @@ async def _with_lines(conn: AsyncConnection, tenant_id: UUID,
     lines: dict[UUID, list[ReservationLineView]] = defaultdict(list)
     for r in line_rows:
         lines[r.reservation_id].append(
-            ReservationLineView(r.item_id, r.location_id, r.sku, r.code, r.quantity)
+            ReservationLineView(r.item_id, r.location_id, r.sku, r.code, r.quantity, r.line_no,
+                                r.committed, r.released)
         )
     return [
         ReservationView(
@@ -419,6 +420,39 @@ async def finish_reservation(
     row = (await conn.execute(
         stmt.values(status=to_status.value, updated_at=func.now()).returning(r.c.id)
     )).first()
+    return row is not None
+
+
+async def take_from_lines(conn: AsyncConnection, tenant_id: UUID, reservation_id: UUID,
+                          column: str, parts: list[tuple[int, int]]) -> None:
+    """Adds each (line number, quantity) to the lines' `column` ("committed" or
+    "released"), guarded so a line never gives more than it holds. The caller
+    holds the reservation's row (its status update) and checked the parts."""
+    rl = reservation_lines
+    taken = rl.c[column]
+    await conn.execute(
+        update(rl).where(
+            rl.c.tenant_id == bindparam("p_tenant_id"),
+            rl.c.reservation_id == bindparam("p_reservation_id"),
+            rl.c.line_no == bindparam("p_line_no"),
+            rl.c.quantity - rl.c.committed - rl.c.released >= bindparam("p_quantity"))
+        .values({column: taken + bindparam("p_quantity")}),
+        [{"p_tenant_id": tenant_id, "p_reservation_id": reservation_id, "p_line_no": line_no,
+          "p_quantity": quantity} for line_no, quantity in parts])
+
+
+async def extend_reservation(conn: AsyncConnection, tenant_id: UUID, reservation_id: UUID,
+                             ttl_seconds: int) -> bool:
+    """An ACTIVE reservation not yet past its expiry now expires `ttl_seconds`
+    from now; False (nothing written) for any other."""
+    r = reservations
+    row = (await conn.execute(
+        update(r).where(r.c.tenant_id == tenant_id, r.c.id == reservation_id,
+                        r.c.status == ReservationStatus.ACTIVE.value,
+                        r.c.expires_at > func.now())
+        .values(expires_at=func.now() + literal(ttl_seconds, BigInteger)
+                * text("INTERVAL '1 second'"),
+                updated_at=func.now()).returning(r.c.id))).first()
     return row is not None
 
 

@@ -127,11 +127,17 @@ reservation_lines = Table(
     Column("item_id", UUID(as_uuid=True), nullable=False),
     Column("location_id", UUID(as_uuid=True), nullable=False),
     Column("quantity", BigInteger, nullable=False),
+    # What partial and final commits and releases took from the line (0005); it
+    # holds quantity - committed - released while its reservation is ACTIVE.
+    Column("committed", BigInteger, nullable=False, server_default="0"),
+    Column("released", BigInteger, nullable=False, server_default="0"),
     PrimaryKeyConstraint("tenant_id", "reservation_id", "line_no"),
     ForeignKeyConstraint(
         ["tenant_id", "reservation_id"], ["reservations.tenant_id", "reservations.id"]
     ),
     CheckConstraint("quantity > 0", name="quantity_positive"),
+    CheckConstraint("committed >= 0", name="committed_non_negative"),
+    CheckConstraint("released >= 0", name="released_non_negative"),
 )
 
 # Append-only: the application only ever INSERTs here.

@@ -276,15 +276,75 @@ class ReserveStock(Command):
 
 
 @dataclass(frozen=True)
-class CommitReservation(Command):
+class LinePart:
+    """Part of a reservation line: `quantity` units of line `line_number`
+    (None: all it still holds)."""
+
+    line_number: int
+    quantity: int | None = None
+
+
+def _line_parts(parts: tuple[LinePart, ...] | None) -> UserError | None:
+    if parts is None:
+        return None
+    if not parts:
+        return invalid("lines", "lines must name at least one line (leave it out for all)")
+    if len(parts) > MAX_LINES:
+        return invalid("lines", f"lines must name at most {MAX_LINES} lines")
+    seen: set[int] = set()
+    for i, part in enumerate(parts):
+        if part.line_number < 0:
+            return invalid(f"lines[{i}].lineNumber", "lineNumber must not be negative")
+        if part.line_number in seen:
+            return invalid(f"lines[{i}].lineNumber", f"line {part.line_number} is named twice")
+        seen.add(part.line_number)
+        if part.quantity is not None:
+            error = _positive(f"lines[{i}].quantity", part.quantity)
+            if error:
+                return error
+    return None
+
+
+@dataclass(frozen=True)
+class _Finish(Command):
+    """Commit or release: the whole reservation, or with `lines` only those
+    parts (the rest stays ACTIVE)."""
+
     reservation_id: UUID
+    lines: tuple[LinePart, ...] | None = None
+
+    def validate(self) -> UserError | None:
+        return _line_parts(self.lines)
+
+    def canonical(self) -> dict[str, Any]:
+        described = super().canonical()
+        if self.lines is None:  # as before partial commits: stored keys still match
+            del described["input"]["lines"]
+        return described
+
+
+@dataclass(frozen=True)
+class CommitReservation(_Finish):
     operation = "commitReservation"
 
 
 @dataclass(frozen=True)
-class ReleaseReservation(Command):
-    reservation_id: UUID
+class ReleaseReservation(_Finish):
     operation = "releaseReservation"
+
+
+@dataclass(frozen=True)
+class ExtendReservation(Command):
+    """The reservation then expires `ttl_seconds` from now."""
+
+    reservation_id: UUID
+    ttl_seconds: int
+    operation = "extendReservation"
+
+    def validate(self) -> UserError | None:
+        if not 1 <= self.ttl_seconds <= MAX_TTL_SECONDS:
+            return invalid("ttlSeconds", f"ttlSeconds must be between 1 and {MAX_TTL_SECONDS}")
+        return None
 
 
 @dataclass(frozen=True)

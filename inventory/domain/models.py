@@ -62,7 +62,15 @@ class ReservationLineView:
     location_id: UUID
     sku: str
     location_code: str
-    quantity: int
+    quantity: int  # reserved by the line
+    line_no: int = 0
+    committed: int = 0  # shipped by commits (partial or final)
+    released: int = 0  # given back by releases (partial or final)
+
+    @property
+    def held(self) -> int:
+        """What the line still holds while its reservation is ACTIVE."""
+        return self.quantity - self.committed - self.released
 
 
 @dataclass(frozen=True)

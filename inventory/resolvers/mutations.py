@@ -120,8 +120,15 @@ def _id(type_name: str, global_id: str):
         return None
 
 
-def _reservation_id(input: inputs.CommitReservationInput | inputs.ReleaseReservationInput):
+def _reservation_id(input):
     return _id("Reservation", input.reservation_id)
+
+
+def _parts(input) -> tuple[commands.LinePart, ...] | None:
+    if input.lines is None:
+        return None
+    return tuple(commands.LinePart(line_number=p.line_number, quantity=p.quantity)
+                 for p in input.lines)
 
 
 _MALFORMED = invalid("reservationId", "reservationId is not a Reservation id")
@@ -163,7 +170,7 @@ async def commit_reservation(info: Info, input: inputs.CommitReservationInput):
     reservation_id = _reservation_id(input)
     if reservation_id is None:
         return payload(_MALFORMED)
-    cmd = commands.CommitReservation(reservation_id=reservation_id)
+    cmd = commands.CommitReservation(reservation_id=reservation_id, lines=_parts(input))
     return payload(
         await reservations.commit_reservation(info.context.ctx, cmd, input.idempotency_key)
     )
@@ -173,7 +180,7 @@ async def release_reservation(info: Info, input: inputs.ReleaseReservationInput)
     reservation_id = _reservation_id(input)
     if reservation_id is None:
         return payload(_MALFORMED)
-    cmd = commands.ReleaseReservation(reservation_id=reservation_id)
+    cmd = commands.ReleaseReservation(reservation_id=reservation_id, lines=_parts(input))
     return payload(
         await reservations.release_reservation(info.context.ctx, cmd, input.idempotency_key)
     )
@@ -207,6 +214,17 @@ async def cancel_transfer(info: Info, input: shipment_types.CancelTransferInput)
     cmd = commands.CancelTransfer(transfer_id=transfer_id, reason=input.reason,
                                   reason_code=input.reason_code)
     return payload(await transfers.cancel_transfer(info.context.ctx, cmd, input.idempotency_key))
+
+
+async def extend_reservation(info: Info, input: inputs.ExtendReservationInput):
+    reservation_id = _reservation_id(input)
+    if reservation_id is None:
+        return payload(_MALFORMED)
+    cmd = commands.ExtendReservation(reservation_id=reservation_id,
+                                     ttl_seconds=input.ttl_seconds)
+    return payload(
+        await reservations.extend_reservation(info.context.ctx, cmd, input.idempotency_key)
+    )
 
 
 async def create_channel(info: Info, input: inputs.CreateChannelInput):

@@ -115,6 +115,8 @@ class Mutation:
                                                                 metadata=needs(WRITE))
     cancel_transfer: StockTransferResult = strawberry.mutation(resolver=m.cancel_transfer,
                                                                metadata=needs(WRITE))
+    extend_reservation: ReservationResult = strawberry.mutation(resolver=m.extend_reservation,
+                                                                metadata=needs(WRITE))
     create_channel: ChannelResult = strawberry.mutation(resolver=m.create_channel,
                                                         metadata=needs(ADMIN))
     update_channel: ChannelResult = strawberry.mutation(resolver=m.update_channel,

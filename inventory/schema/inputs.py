@@ -95,14 +95,37 @@ class ReserveStockInput:
 
 
 @strawberry.input
+class ReservationLinePartInput:
+    line_number: int = strawberry.field(description="The line's lineNumber.")
+    quantity: Optional[Quantity] = strawberry.field(
+        default=None, description="At most what the line holds; left out: all of it.")
+
+
+_PARTS = ("Only these lines (or parts of them); the rest stays ACTIVE. Left out: "
+          "everything the reservation still holds.")
+
+
+@strawberry.input
 class CommitReservationInput:
     reservation_id: strawberry.ID
+    lines: Optional[list[ReservationLinePartInput]] = strawberry.field(default=None,
+                                                                      description=_PARTS)
     idempotency_key: Optional[str] = strawberry.field(default=None, description=_KEY)
 
 
 @strawberry.input
 class ReleaseReservationInput:
     reservation_id: strawberry.ID
+    lines: Optional[list[ReservationLinePartInput]] = strawberry.field(default=None,
+                                                                      description=_PARTS)
+    idempotency_key: Optional[str] = strawberry.field(default=None, description=_KEY)
+
+
+@strawberry.input
+class ExtendReservationInput:
+    reservation_id: strawberry.ID
+    ttl_seconds: int = strawberry.field(
+        description="The reservation then expires this many seconds from now (1 to 7 days).")
     idempotency_key: Optional[str] = strawberry.field(default=None, description=_KEY)
 
 

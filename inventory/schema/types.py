@@ -21,6 +21,7 @@ from ..domain.models import (
     LocationView,
     MovementKind as DomainMovementKind,
     MovementView,
+    ReservationStatus as DomainReservationStatus,
     ReservationView,
     StockLevelView,
     TransferView,
@@ -229,9 +230,19 @@ class Channel(Node):
 class ReservationLine:
     sku: str
     location_code: str
-    quantity: Quantity
+    quantity: Quantity = strawberry.field(description="Reserved by the line.")
     item_id: strawberry.Private[UUID]
     location_id: strawberry.Private[UUID]
+    line_number: int = strawberry.field(
+        default=0, description="Names the line in a partial commitReservation or "
+                               "releaseReservation.")
+    committed_quantity: Quantity = strawberry.field(
+        default=0, description="Shipped by commits so far.")
+    released_quantity: Quantity = strawberry.field(
+        default=0, description="Given back by releases so far.")
+    held_quantity: Quantity = strawberry.field(
+        default=0, description="Still reserved: quantity - committed - released while the "
+                               "reservation is ACTIVE, else 0.")
 
     @strawberry.field
     async def item(self, info: Info) -> Item:
@@ -252,12 +263,16 @@ class Reservation(Node):
 
     @classmethod
     def of(cls, v: ReservationView) -> "Reservation":
+        active = v.status is DomainReservationStatus.ACTIVE
         return cls(
             id=strawberry.ID(ids.encode("Reservation", v.id)), status=v.status,
             reference=v.reference, expires_at=v.expires_at, created_at=v.created_at,
             lines=[
                 ReservationLine(sku=l.sku, location_code=l.location_code, quantity=l.quantity,
-                                item_id=l.item_id, location_id=l.location_id)
+                                item_id=l.item_id, location_id=l.location_id,
+                                line_number=l.line_no, committed_quantity=l.committed,
+                                released_quantity=l.released,
+                                held_quantity=l.held if active else 0)
                 for l in v.lines
             ],
         )

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from uuid import UUID, uuid4
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -9,8 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..db import ledger, queries
 from ..db.ledger import Why
 from ..db.retry import run_transaction
-from ..domain.commands import CommitReservation, ReleaseReservation, ReserveStock
-from ..domain.errors import ErrorCode, Shortage, UserError, insufficient_stock, not_found
+from ..domain.commands import (
+    CommitReservation, ExtendReservation, ReleaseReservation, ReserveStock,
+)
+from ..domain.errors import (
+    ErrorCode, Rejected, Shortage, UserError, insufficient_stock, not_found,
+)
+from ..domain.lifecycle import take_from
 from ..domain.models import MovementKind, ReservationLineView, ReservationStatus, ReservationView
 from ..domain.quantities import Quantities
 from .context import Ctx
@@ -37,8 +43,8 @@ def decide_then_write(ctx: Ctx, cmd: ReserveStock):
         ])
         lines = [
             ReservationLineView(items[l.sku], locs[l.location_code], l.sku, l.location_code,
-                                l.quantity)
-            for l in cmd.lines
+                                l.quantity, line_no)
+            for line_no, l in enumerate(cmd.lines)
         ]
         reservation_id = uuid4()
         why = Why(None, cmd.reference, reservation_id, key, ctx.actor)
@@ -82,54 +88,75 @@ def decide_then_write(ctx: Ctx, cmd: ReserveStock):
     return work
 
 
+def _not_active(status: ReservationStatus) -> UserError:
+    if status is ReservationStatus.ACTIVE:  # past its expiry, not yet swept
+        status = ReservationStatus.EXPIRED
+    return UserError(
+        ErrorCode.RESERVATION_NOT_ACTIVE,
+        f"reservation is {status.value}, only an ACTIVE reservation can change",
+        field="reservationId",
+        status=status.value,
+    )
+
+
 async def _finish(
     conn: AsyncConnection,
     tenant_id: UUID,
-    reservation_id: UUID,
+    cmd: CommitReservation | ReleaseReservation,
     to_status: ReservationStatus,
     kind: MovementKind,
     ships: bool,
     key: str | None,
     actor: str | None = None,
 ) -> ReservationView | UserError:
-    found = (await queries.reservations_by_ids(conn, tenant_id, [reservation_id])).get(
-        reservation_id
+    """Commits or releases what `cmd.lines` names (everything still held when
+    it names nothing). The reservation takes `to_status` once no line holds
+    anything; until then it stays ACTIVE."""
+    found = (await queries.reservations_by_ids(conn, tenant_id, [cmd.reservation_id])).get(
+        cmd.reservation_id
     )
     if found is None:
         return not_found("reservationId", "no reservation with this id")
-    moved = await queries.finish_reservation(
-        conn, tenant_id, reservation_id, to_status, only_if_live=True
-    )
-    if not moved:
-        status = found.status
-        if status is ReservationStatus.ACTIVE:  # past its expiry, not yet swept
-            status = ReservationStatus.EXPIRED
-        return UserError(
-            ErrorCode.RESERVATION_NOT_ACTIVE,
-            f"reservation is {status.value}, only an ACTIVE reservation can change",
-            field="reservationId",
-            status=status.value,
-        )
-    await _move_lines(conn, tenant_id, found, kind, ships, key, actor)
-    return ReservationView(
-        found.id, to_status, found.reference, found.expires_at, found.created_at, found.lines
-    )
+    taken = take_from(found.lines, cmd.lines) if found.status is ReservationStatus.ACTIVE else []
+    left = 0 if isinstance(taken, UserError) else (
+        sum(l.held for l in found.lines) - sum(q for _, q in taken))
+    status = to_status if left == 0 else ReservationStatus.ACTIVE
+    # The status update is the guard (ACTIVE, not past expiry) and holds the
+    # reservation's row for the rest of the transaction.
+    if not await queries.finish_reservation(conn, tenant_id, found.id, status,
+                                            only_if_live=True):
+        return _not_active(found.status)
+    if isinstance(taken, UserError):
+        raise Rejected(taken)  # rolls the status update back: nothing written
+    await queries.take_from_lines(conn, tenant_id, found.id,
+                                  "committed" if ships else "released",
+                                  [(line.line_no, q) for line, q in taken])
+    await _move_lines(conn, tenant_id, found, taken, kind, ships, key, actor)
+    by_line = dict((line.line_no, q) for line, q in taken)
+    lines = tuple(
+        replace(l, committed=l.committed + by_line.get(l.line_no, 0)) if ships
+        else replace(l, released=l.released + by_line.get(l.line_no, 0))
+        for l in found.lines)
+    return replace(found, status=status, lines=lines)
 
 
 async def _move_lines(
     conn: AsyncConnection,
     tenant_id: UUID,
     reservation: ReservationView,
+    taken: list[tuple[ReservationLineView, int]],
     kind: MovementKind,
     ships: bool,
     key: str | None,
     actor: str | None = None,
 ) -> None:
+    """A ledger row and level change per (line, quantity), in level key order."""
     why = Why(None, reservation.reference, reservation.id, key, actor)
-    for line in sorted(reservation.lines, key=lambda l: (l.item_id, l.location_id)):
+    for line, quantity in sorted(taken, key=lambda t: (t[0].item_id, t[0].location_id,
+                                                       t[0].line_no)):
         row = await ledger.change_level(
             conn, tenant_id, line.item_id, line.location_id, kind,
-            {"on_hand": -line.quantity if ships else 0, "reserved": -line.quantity}, why=why,
+            {"on_hand": -quantity if ships else 0, "reserved": -quantity}, why=why,
         )
         # The reservation held these units, so the guard cannot refuse them.
         assert row is not None, "reserved stock missing for an active reservation"
@@ -138,7 +165,7 @@ async def _move_lines(
 async def commit_reservation(ctx: Ctx, cmd: CommitReservation, key: str | None):
     async def work(conn: AsyncConnection, key: str | None):
         return await _finish(
-            conn, ctx.tenant_id, cmd.reservation_id, ReservationStatus.COMMITTED,
+            conn, ctx.tenant_id, cmd, ReservationStatus.COMMITTED,
             MovementKind.COMMIT, True, key, ctx.actor,
         )
 
@@ -148,9 +175,27 @@ async def commit_reservation(ctx: Ctx, cmd: CommitReservation, key: str | None):
 async def release_reservation(ctx: Ctx, cmd: ReleaseReservation, key: str | None):
     async def work(conn: AsyncConnection, key: str | None):
         return await _finish(
-            conn, ctx.tenant_id, cmd.reservation_id, ReservationStatus.RELEASED,
+            conn, ctx.tenant_id, cmd, ReservationStatus.RELEASED,
             MovementKind.RELEASE, False, key, ctx.actor,
         )
+
+    return await execute(ctx, cmd, key, work)
+
+
+async def extend_reservation(ctx: Ctx, cmd: ExtendReservation, key: str | None):
+    """A new TTL, counted from now, for an ACTIVE reservation not past its
+    expiry. No stock moves, so no ledger row is written."""
+
+    async def work(conn: AsyncConnection, key: str | None):
+        if await queries.extend_reservation(conn, ctx.tenant_id, cmd.reservation_id,
+                                            cmd.ttl_seconds):
+            return (await queries.reservations_by_ids(
+                conn, ctx.tenant_id, [cmd.reservation_id]))[cmd.reservation_id]
+        found = (await queries.reservations_by_ids(
+            conn, ctx.tenant_id, [cmd.reservation_id])).get(cmd.reservation_id)
+        if found is None:
+            return not_found("reservationId", "no reservation with this id")
+        return _not_active(found.status)
 
     return await execute(ctx, cmd, key, work)
 
@@ -167,7 +212,8 @@ async def expire_one(ctx: Ctx, tenant_id: UUID, reservation_id: UUID) -> bool:
         found = (await queries.reservations_by_ids(conn, tenant_id, [reservation_id]))[
             reservation_id
         ]
-        await _move_lines(conn, tenant_id, found, MovementKind.EXPIRE, False, None, ctx.actor)
+        held = [(line, line.held) for line in found.lines if line.held > 0]
+        await _move_lines(conn, tenant_id, found, held, MovementKind.EXPIRE, False, None, ctx.actor)
         return True
 
     return await run_transaction(ctx.db, work, idempotent=True)
