@@ -5,6 +5,7 @@
     .venv/bin/python bench/run.py --workers 1 --duration 5 --scenarios level,reserve
     .venv/bin/python bench/run.py --database-url postgresql://...   (the run ADDS rows there)
     .venv/bin/python bench/run.py --feed-cost --workers 1 --duration 8 --repeats 3
+    .venv/bin/python bench/run.py --channel-orders --workers 1 --duration 8 --repeats 3
 
 For each scenario it runs, with the same number of clients:
   service   `inventory serve --workers N` driven by wrk + bench/lua/scenario.lua
@@ -20,6 +21,12 @@ with no subscriber, and on with 1,000 subscribers (a separate process, one
 WebSocket each, each subscribed to one of the written SKUs), in turn, repeated;
 and pgbench's reserve statement with and without a pg_notify in its transaction
 (what the earlier NOTIFY feed cost the database).
+
+--channel-orders measures reserve by SKU instead: 3-line orders whose lines name
+a 4-location sales channel (the service allocates, PRIORITY) against the same
+orders with each line's location given (WH-01, which the allocation picks too),
+in turn, repeated, on one service; it prints each variant's req/s and latency
+and the ratio by SKU / located.
 
 The run creates an all-scopes API key in the database (wrk sends it from
 BENCH_API_KEY, see bench/lua/common.lua) and runs the service with rate limits
@@ -560,8 +567,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--feed-cost", action="store_true",
                         help="measure the change feed's cost to writers (see above) instead")
+    parser.add_argument("--channel-orders", action="store_true",
+                        help="measure 3-line orders by SKU through a channel against the "
+                             "same orders with locations given (see above) instead")
     parser.add_argument("--repeats", type=int, default=3,
-                        help="with --feed-cost: rounds of every variant, interleaved")
+                        help="with --feed-cost or --channel-orders: rounds of every variant, "
+                             "interleaved")
     parser.add_argument("--subscribers", type=int, default=1000,
                         help="with --feed-cost: subscribers of the last variant")
     args = parser.parse_args(argv)
@@ -622,6 +633,11 @@ def main(argv: list[str] | None = None) -> int:
             results["feed_cost"] = feed_cost(args, db, env, cli, api_key, workdir)
             results["machine"]["load_avg_at_end"] = os.getloadavg()
             print_feed_cost(results["feed_cost"])
+        elif args.channel_orders:
+            results["channel_orders"] = channel_orders(args, db, env, cli, api_key, workdir)
+            results["machine"]["load_avg_at_end"] = os.getloadavg()
+            problems = audit(db)
+            results["audit"] = "ok: no discrepancies" if not problems else problems[:20]
         else:
             port = free_port()
             say(f"starting the service: {args.workers} worker(s) on port {port} ...")
@@ -818,6 +834,60 @@ def feed_cost(args, db: Database, env: dict, cli: list[str], api_key: str,
                 f"p99 {m['p99_ms']:.1f} ms  retries {m['retries']}")
     return {"runs": runs, "pgbench_reserve": pgbench, "subscribers": args.subscribers,
             "workers": args.workers}
+
+
+CREATE_CHANNEL = """mutation($i: CreateChannelInput!) { createChannel(input: $i) {
+  __typename ... on UserError { code message } } }"""
+BENCH_CHANNEL = "BENCH-WEB"
+
+
+def channel_orders(args, db: Database, env: dict, cli: list[str], api_key: str,
+                   workdir: Path) -> dict:
+    """3-line orders by SKU through a 4-location channel against the same orders
+    located at WH-01, interleaved on one service, `args.repeats` rounds."""
+    port = free_port()
+    say(f"starting the service: {args.workers} worker(s) on port {port} ...")
+    service = Server("service", cli + ["serve", "--port", str(port), "--workers",
+                                       str(args.workers)], env, port, "/readyz",
+                     workdir / "service.log")
+    try:
+        codes = [f"WH-{n:02d}" for n in range(1, args.locations + 1)]
+        graphql(service.url, CREATE_CHANNEL, {"i": {"code": BENCH_CHANNEL, "name": "Bench web",
+                                                    "locationCodes": codes}}, api_key)
+        write_skus = [f"SKU-{n:06d}" for n in range(1, args.write_items + 1)]
+        top_up(service.url, write_skus, 10_000_000, api_key)
+        db.sql("VACUUM ANALYZE")
+        lua_env = {"BENCH_ITEMS": str(args.items), "BENCH_LOCATIONS": str(args.locations),
+                   "BENCH_WRITE_ITEMS": str(args.write_items), "BENCH_API_KEY": api_key,
+                   "BENCH_CHANNEL": BENCH_CHANNEL, "BENCH_MODE": "graphql"}
+        clients = SCENARIOS["order"][0]
+        variants = {"located": "order3", "by_sku": "order3-channel"}
+        rounds: dict[str, list[dict]] = {v: [] for v in variants}
+        for name in variants.values():
+            if args.warmup > 0:
+                run_wrk(service.url, name, clients, args.warmup, lua_env)
+        for n in range(args.repeats):
+            for variant, name in variants.items():
+                fresh_statistics(db)
+                cpu = CpuMeter(service.process.pid, db.pid)
+                m = run_wrk(service.url, name, clients, args.duration, lua_env)
+                m["cpu_us_per_request"] = cpu.per_request_us(m["requests"])
+                rounds[variant].append(m)
+                say(f"  round {n + 1} {variant:8} {m['rps']:8.0f} orders/s  p50 "
+                    f"{m['p50_ms']:.1f} ms  p99 {m['p99_ms']:.1f} ms  errors {m['errors']}  "
+                    f"rejected {m['rejected']}  CPU us/request {m['cpu_us_per_request']}")
+        ratios = [b["rps"] / a["rps"] for a, b in zip(rounds["located"], rounds["by_sku"])
+                  if a["rps"]]
+        result = {"clients": clients, "lines_per_order": 3, "channel_locations": len(codes),
+                  "rounds": rounds, "ratio_by_sku_to_located": ratios,
+                  "median_ratio": statistics.median(ratios) if ratios else None,
+                  "load_avg": os.getloadavg()}
+        say(f"3-line orders by SKU / located, per round: "
+            f"{', '.join(f'{r:.2f}' for r in ratios)} (median "
+            f"{result['median_ratio']:.2f}); load average {result['load_avg']}")
+        return result
+    finally:
+        service.stop()
 
 
 def print_feed_cost(result: dict) -> None:

@@ -100,3 +100,18 @@ async def test_availability_of_an_unknown_channel_is_not_found(api, stocked_leve
     sku, _ = await stocked_level(1)
     body = await api.raw(AVAILABILITY, {"sku": sku, "channel": "NO-SUCH-CHANNEL"})
     assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND", body
+
+
+async def test_channel_mutations_replay_with_their_key(api):
+    a, b = await api.location(), await api.location()
+    code, key = unique("CH"), unique("k")
+    body = {"code": code, "name": "Keyed", "locationCodes": [a], "idempotencyKey": key}
+    first = await api.succeed("createChannel", body, CHANNEL_FIELDS)
+    assert await api.succeed("createChannel", body, CHANNEL_FIELDS) == first
+    reused = await api.mutate("createChannel", {**body, "name": "Other"})
+    assert reused["code"] == "IDEMPOTENCY_KEY_REUSED"
+    update = {"code": code, "expectedVersion": 1, "locationCodes": [b, a],
+              "idempotencyKey": unique("k")}
+    moved = await api.succeed("updateChannel", update, CHANNEL_FIELDS)
+    assert await api.succeed("updateChannel", update, CHANNEL_FIELDS) == moved  # not stale
+    assert moved["version"] == 2

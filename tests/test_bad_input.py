@@ -185,6 +185,12 @@ BAD_INPUT = [
                  "NOT_FOUND", id="extend-unknown-reservation"),
     pytest.param("extendReservation", {"reservationId": "not-an-id", "ttlSeconds": 60},
                  "INVALID_INPUT", id="extend-malformed-id"),
+    pytest.param("reserveStock", {"lines": [{"sku": SKU, "channelCode": "NOPE-1", "quantity": 1}]},
+                 "NOT_FOUND", id="reserve-unknown-channel"),
+    pytest.param("reserveStock", {"lines": [{"sku": SKU, "quantity": 1}]},
+                 "INVALID_INPUT", id="reserve-line-without-location-or-channel"),
+    pytest.param("reserveStock", {"lines": [{**LINE, "channelCode": "NOPE-1"}]},
+                 "INVALID_INPUT", id="reserve-line-with-location-and-channel"),
 ]
 
 

@@ -165,6 +165,11 @@ async def _every_operation(api: Api) -> None:
     await api.mutate("createChannel", {"code": channel, "name": "c", "locationCodes": [code]})
     await api.mutate("updateChannel", {"code": channel, "expectedVersion": 1, "name": "d",
                                        "locationCodes": [other, code]})
+    by_sku = await api.mutate("reserveStock", {
+        "lines": [{"sku": sku, "channelCode": channel, "quantity": 2}],
+        "allocation": {"strategy": "MOST_AVAILABLE", "allowSplit": True}},
+        "... on Reservation { id }")
+    await api.mutate("releaseReservation", {"reservationId": by_sku["id"]})
     await api.gql("""query($sku: String!, $channel: String!) {
         item(sku: $sku) { availability(channelCode: $channel) { available } }
         channel(code: $channel) { version locations { code } }

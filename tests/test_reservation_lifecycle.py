@@ -176,3 +176,15 @@ async def test_reservations_found_by_reference_newest_first(api, stocked_level):
     assert {n["id"] for n in active["nodes"]} == {made[1]["id"], made[2]["id"]}
     none = (await api.gql(query, {"ref": unique("nothing")}))["reservations"]
     assert none["nodes"] == []
+
+
+async def test_keyed_extend_and_partial_commit_replay(api, stocked_level):
+    sku, a, b, r = await two_line_order(api, stocked_level)
+    extend = {"reservationId": r["id"], "ttlSeconds": 120, "idempotencyKey": unique("k")}
+    first = await api.succeed("extendReservation", extend, LINES)
+    assert await api.succeed("extendReservation", extend, LINES) == first
+    part = {"reservationId": r["id"], "lines": [{"lineNumber": 0, "quantity": 1}],
+            "idempotencyKey": unique("k")}
+    shipped = await api.succeed("commitReservation", part, LINES)
+    assert await api.succeed("commitReservation", part, LINES) == shipped  # once only
+    assert (await api.level(sku, a))["onHand"] == 9

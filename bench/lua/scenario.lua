@@ -5,6 +5,9 @@
 --   order   5-line reserveStock (5 distinct items at WH-01)
 --   flash   single-line reserveStock of 1 unit of one hot SKU
 --   mix     90% level reads, 10% single-line reserves
+--   order3          3-line reserveStock, each line at WH-01
+--   order3-channel  the same orders by SKU: each line through channel BENCH_CHANNEL
+--                   (4 locations, PRIORITY; WH-01 first, so it takes the same units)
 local c = dofile((os.getenv("BENCH_LUA_DIR") or "bench/lua") .. "/common.lua")
 local scenario = os.getenv("BENCH_SCENARIO") or "level"
 
@@ -34,7 +37,9 @@ local function page()
   return c.graphql(PAGE_Q, H.page, '{"p":"' .. prefix .. '"}')
 end
 
-local function reserve(skus)
+local CHANNEL = os.getenv("BENCH_CHANNEL") or "BENCH-WEB"
+
+local function reserve(skus, by_channel)
   if c.mode == "minimal" then
     local parts = {}
     for i, s in ipairs(skus) do parts[i] = '["' .. s .. '","WH-01"]' end
@@ -42,16 +47,17 @@ local function reserve(skus)
   end
   local parts = {}
   for i, s in ipairs(skus) do
-    parts[i] = '{"sku":"' .. s .. '","locationCode":"WH-01","quantity":1}'
+    local where = by_channel and ('"channelCode":"' .. CHANNEL .. '"') or '"locationCode":"WH-01"'
+    parts[i] = '{"sku":"' .. s .. '",' .. where .. ',"quantity":1}'
   end
   return c.graphql(RESERVE_Q, H.reserve,
     '{"i":{"lines":[' .. table.concat(parts, ",") .. '],"ttlSeconds":3600}}')
 end
 
-local function order_skus()
-  -- 5 distinct items: a random start, stepping by 37 around the write range
+local function order_skus(n)
+  -- n distinct items: a random start, stepping by 37 around the write range
   local base, skus = math.random(0, c.write_items - 1), {}
-  for k = 0, 4 do skus[k + 1] = c.sku(1 + (base + 37 * k) % c.write_items) end
+  for k = 0, n - 1 do skus[k + 1] = c.sku(1 + (base + 37 * k) % c.write_items) end
   return skus
 end
 
@@ -59,7 +65,9 @@ local build = {
   level = level,
   page = page,
   reserve = function() return reserve({ c.sku(math.random(1, c.write_items)) }) end,
-  order = function() return reserve(order_skus()) end,
+  order = function() return reserve(order_skus(5)) end,
+  order3 = function() return reserve(order_skus(3)) end,
+  ["order3-channel"] = function() return reserve(order_skus(3), true) end,
   flash = function() return reserve({ c.flash_sku }) end,
   mix = function()
     if math.random() < 0.9 then return level() end
@@ -67,7 +75,8 @@ local build = {
   end,
 }
 
-if scenario == "reserve" or scenario == "order" or scenario == "flash" then
+if scenario == "reserve" or scenario == "order" or scenario == "flash"
+    or scenario == "order3" or scenario == "order3-channel" then
   c.marker = c.mode == "minimal" and '"reservation"' or '"Reservation"'
 end
 

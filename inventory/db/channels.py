@@ -28,8 +28,7 @@ async def _with_locations(conn: AsyncConnection, tenant_id: UUID, heads: list[An
     found: dict[UUID, list[ChannelLocationView]] = defaultdict(list)
     for r in rows:
         found[r.channel_id].append(ChannelLocationView(r.location_id, r.code))
-    return [ChannelView(h.id, h.code, h.name, h.version, tuple(found[h.id]), h.created_at,
-                        h.updated_at) for h in heads]
+    return [_view(h, found[h.id]) for h in heads]
 
 
 async def channels_by_codes(conn: AsyncConnection, tenant_id: UUID, codes: list[str]
@@ -47,9 +46,28 @@ async def channels_by_ids(conn: AsyncConnection, tenant_id: UUID, ids: list[UUID
 
 async def _channels_where(conn: AsyncConnection, tenant_id: UUID, condition
                           ) -> list[ChannelView]:
-    heads = (await conn.execute(
-        select(channels).where(channels.c.tenant_id == tenant_id, condition))).all()
-    return await _with_locations(conn, tenant_id, heads)
+    """One statement (a reservation by channel reads its channel on every
+    request): a row per channel location, in priority order."""
+    rows = (await conn.execute(
+        select(channels, cl.c.location_id, locations.c.code.label("location_code"))
+        .select_from(channels.outerjoin(cl, and_(cl.c.tenant_id == channels.c.tenant_id,
+                                                 cl.c.channel_id == channels.c.id))
+                     .outerjoin(locations, and_(locations.c.tenant_id == cl.c.tenant_id,
+                                                locations.c.id == cl.c.location_id)))
+        .where(channels.c.tenant_id == tenant_id, condition)
+        .order_by(channels.c.code, cl.c.position))).all()
+    heads: dict[UUID, Any] = {}
+    found: dict[UUID, list[ChannelLocationView]] = defaultdict(list)
+    for r in rows:
+        heads.setdefault(r.id, r)
+        if r.location_id is not None:
+            found[r.id].append(ChannelLocationView(r.location_id, r.location_code))
+    return [_view(h, found[h.id]) for h in heads.values()]
+
+
+def _view(head: Any, where: list[ChannelLocationView]) -> ChannelView:
+    return ChannelView(head.id, head.code, head.name, head.version, tuple(where),
+                       head.created_at, head.updated_at)
 
 
 async def channels_page(conn: AsyncConnection, tenant_id: UUID, *, limit: int,

@@ -127,7 +127,7 @@ reservation_lines = Table(
     Column("item_id", UUID(as_uuid=True), nullable=False),
     Column("location_id", UUID(as_uuid=True), nullable=False),
     Column("quantity", BigInteger, nullable=False),
-    # What partial and final commits and releases took from the line (0005); it
+    # What partial and final commits and releases took from the line (0009); it
     # holds quantity - committed - released while its reservation is ACTIVE.
     Column("committed", BigInteger, nullable=False, server_default="0"),
     Column("released", BigInteger, nullable=False, server_default="0"),
@@ -268,7 +268,7 @@ api_keys = Table(
     PrimaryKeyConstraint("tenant_id", "id"),
 )
 
-# Sales channels (0004): a channel ships from an ordered list of locations.
+# Sales channels (0008): a channel ships from an ordered list of locations.
 channels = Table(
     "channels",
     metadata,

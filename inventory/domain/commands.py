@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from .allocation import Allocation
 from .errors import UserError, invalid
 from .reasons import Reason
 
@@ -226,33 +227,50 @@ class TransferStock(Command):
 
 
 @dataclass(frozen=True)
-class ReserveLine:
+class StockLine:
+    """A line of stock at a level: (sku, location code, quantity)."""
+
     sku: str
     location_code: str
     quantity: int
 
 
-def _lines(lines: tuple[ReserveLine, ...]) -> UserError | None:
-    """1 to MAX_LINES lines of (sku, location code, positive quantity), each
-    level at most once."""
+@dataclass(frozen=True)
+class ReserveLine(StockLine):
+    """A reservation line: at `location_code`, or (location_code None) by
+    `channel_code`, allocated over the channel's locations."""
+
+    location_code: str | None
+    channel_code: str | None = None
+
+
+def _lines(lines: tuple[StockLine, ...]) -> UserError | None:
+    """1 to MAX_LINES lines of (sku, location code or, for a reservation,
+    channel code, positive quantity), each place at most once."""
     if not lines:
         return invalid("lines", "lines must contain at least one line")
     if len(lines) > MAX_LINES:
         return invalid("lines", f"lines must contain at most {MAX_LINES} lines")
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str | None, str | None]] = set()
     for i, line in enumerate(lines):
+        channel = getattr(line, "channel_code", None)
+        if (line.location_code is None) == (channel is None):
+            return invalid(f"lines[{i}]", "give either locationCode or channelCode (not both)")
         error = first_error(
             _code(f"lines[{i}].sku", line.sku, "sku"),
-            _code(f"lines[{i}].locationCode", line.location_code, "locationCode"),
+            None if line.location_code is None
+            else _code(f"lines[{i}].locationCode", line.location_code, "locationCode"),
+            None if channel is None else _code(f"lines[{i}].channelCode", channel, "channelCode"),
             _positive(f"lines[{i}].quantity", line.quantity),
         )
         if error:
             return error
-        key = (line.sku, line.location_code)
+        key = (line.sku, line.location_code, channel)
         if key in seen:
+            where = line.location_code or f"channel {channel}"
             return invalid(
                 f"lines[{i}]",
-                f"duplicate line for sku {line.sku!r} at {line.location_code!r}: "
+                f"duplicate line for sku {line.sku!r} at {where!r}: "
                 "combine the quantities into one line",
             )
         seen.add(key)
@@ -264,7 +282,18 @@ class ReserveStock(Command):
     lines: tuple[ReserveLine, ...]
     ttl_seconds: int = DEFAULT_TTL_SECONDS
     reference: str | None = None
+    allocation: Allocation = Allocation()  # for the lines given by channel
     operation = "reserveStock"
+
+    def canonical(self) -> dict[str, Any]:
+        """Without the channel fields when no line is by channel: keys stored
+        before channels existed still match their requests."""
+        described = super().canonical()
+        if not any(line.channel_code for line in self.lines):
+            del described["input"]["allocation"]
+            for line in described["input"]["lines"]:
+                del line["channel_code"]
+        return described
 
     def validate(self) -> UserError | None:
         error = _lines(self.lines)
@@ -386,10 +415,6 @@ class ArchiveLocation(Command):
 
     def validate(self) -> UserError | None:
         return _code("code", self.code, "code")
-
-
-# A line of stock at a level: (sku, location code, quantity), as reservations have.
-StockLine = ReserveLine
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,10 @@ class Shortage:
     """One reservation or shipment line that could not be satisfied."""
 
     sku: str
-    location_code: str
+    location_code: str  # the channel's code for a line given by channel
     requested: int
     available: int
+    channel_code: str | None = None
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from typing import Any
 from strawberry.types import Info
 
 from ..domain import commands, ids
+from ..domain.allocation import Allocation, AllocationStrategy as DomainAllocationStrategy
 from ..domain.channels import ChannelView, CreateChannel, UpdateChannel
 from ..domain.errors import UserError, invalid
 from ..domain.models import (
@@ -106,8 +107,16 @@ async def transfer_stock(info: Info, input: inputs.TransferStockInput):
 
 
 async def reserve_stock(info: Info, input: inputs.ReserveStockInput):
+    allocation = input.allocation
     cmd = commands.ReserveStock(
-        lines=_stock_lines(input.lines), ttl_seconds=input.ttl_seconds, reference=input.reference,
+        lines=tuple(
+            commands.ReserveLine(sku=l.sku, location_code=l.location_code, quantity=l.quantity,
+                                 channel_code=l.channel_code)
+            for l in input.lines
+        ),
+        ttl_seconds=input.ttl_seconds, reference=input.reference,
+        allocation=Allocation() if allocation is None else Allocation(
+            DomainAllocationStrategy(allocation.strategy.value), allocation.allow_split),
     )
     return payload(await reservations.reserve_stock(info.context.ctx, cmd, input.idempotency_key))
 

@@ -25,9 +25,13 @@ class UserError:
 @strawberry.type
 class StockShortage:
     sku: str
-    location_code: str
+    location_code: str = strawberry.field(
+        description="For a line given by channel, the channel's code.")
     requested: Quantity
-    available: Quantity
+    available: Quantity = strawberry.field(description=(
+        "For a line given by channel: summed over its locations with allowSplit, else the "
+        "most one location had."))
+    channel_code: Optional[str] = None
 
 
 @strawberry.type
@@ -110,7 +114,7 @@ def from_domain(error: domain.UserError) -> UserError:
         case domain.ErrorCode.INSUFFICIENT_STOCK:
             return InsufficientStockError(**common, shortages=[
                 StockShortage(sku=s.sku, location_code=s.location_code, requested=s.requested,
-                              available=s.available)
+                              available=s.available, channel_code=s.channel_code)
                 for s in error.shortages
             ])
         case domain.ErrorCode.NOT_FOUND:

@@ -5,6 +5,8 @@ from typing import Optional
 
 import strawberry
 
+from ..domain.allocation import AllocationStrategy as DomainAllocationStrategy
+
 from .errors import ReservationStatus
 from .scalars import Quantity
 from .types import MovementKind, Reason
@@ -79,11 +81,25 @@ class TransferStockInput:
     idempotency_key: Optional[str] = strawberry.field(default=None, description=_KEY)
 
 
-@strawberry.input
+@strawberry.input(description="Give locationCode, or channelCode to let the service "
+                              "allocate the line over the channel's locations.")
 class ReserveLineInput:
     sku: str
-    location_code: str
+    location_code: Optional[str] = None
     quantity: Quantity
+    channel_code: Optional[str] = None
+
+
+AllocationStrategy = strawberry.enum(DomainAllocationStrategy, description=(
+    "PRIORITY: the channel's location order; MOST_AVAILABLE: the location with the most "
+    "available first (ties in the channel's order)."))
+
+
+@strawberry.input(description="How lines given by channelCode are allocated.")
+class AllocationInput:
+    strategy: AllocationStrategy = AllocationStrategy.PRIORITY
+    allow_split: bool = strawberry.field(
+        default=False, description="May one line take units from several locations.")
 
 
 @strawberry.input
@@ -91,6 +107,8 @@ class ReserveStockInput:
     lines: list[ReserveLineInput]
     ttl_seconds: int = 900
     reference: Optional[str] = None
+    allocation: Optional[AllocationInput] = strawberry.field(
+        default=None, description="For lines given by channelCode (PRIORITY, no split).")
     idempotency_key: Optional[str] = strawberry.field(default=None, description=_KEY)
 
 

@@ -73,8 +73,11 @@ class HotLevels:
     async def reserve(self, ctx: Ctx, cmd: ReserveStock, key: str | None,
                       use_case: UseCase) -> ReservationView | UserError:
         request = _Request(ctx, cmd, key, use_case)
-        keys = [(ctx.tenant_id, str(l.sku), str(l.location_code)) for l in cmd.lines[:MAX_LINES]]
-        if len(keys) == 1 and self.enabled and not (
+        # A line by channel takes turns with the channel's other orders of its
+        # sku; the database decides which locations it gets (service/allocating.py).
+        keys = [(ctx.tenant_id, str(l.sku), str(l.location_code) if l.location_code is not None
+                 else f"@{l.channel_code}") for l in cmd.lines[:MAX_LINES]]
+        if len(keys) == 1 and self.enabled and cmd.lines[0].location_code is not None and not (
                 cmd.validate() or validate_idempotency_key(key)):
             return await self._batches.submit(keys[0], request)
         async with self._turns.hold(keys):
@@ -111,7 +114,8 @@ async def _alone(r: _Request) -> ReservationView | UserError:
     """One reservation on its own: a valid single line without an idempotency
     key is one statement in autocommit; anything else is the use case in a
     transaction."""
-    if r.key is None and len(r.cmd.lines) == 1 and not r.cmd.validate():
+    if (r.key is None and len(r.cmd.lines) == 1 and r.cmd.lines[0].location_code is not None
+            and not r.cmd.validate()):
         made = await _reserve_in_one_statement(r.ctx, r.cmd)
         if made is not None:
             return made

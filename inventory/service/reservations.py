@@ -13,12 +13,10 @@ from ..db.retry import run_transaction
 from ..domain.commands import (
     CommitReservation, ExtendReservation, ReleaseReservation, ReserveStock,
 )
-from ..domain.errors import (
-    ErrorCode, Rejected, Shortage, UserError, insufficient_stock, not_found,
-)
+from ..domain.errors import ErrorCode, Rejected, UserError, not_found
 from ..domain.lifecycle import take_from
 from ..domain.models import MovementKind, ReservationLineView, ReservationStatus, ReservationView
-from ..domain.quantities import Quantities
+from . import allocating
 from .context import Ctx
 from .resolve import ids_for
 from .runner import execute
@@ -37,44 +35,33 @@ def decide_then_write(ctx: Ctx, cmd: ReserveStock):
     """The reservation use case, as a unit of work for the runner."""
 
     async def work(conn: AsyncConnection, key: str | None):
-        items, locs = await ids_for(conn, ctx.tenant_id, [
-            (line.sku, f"lines[{i}].sku", line.location_code, f"lines[{i}].locationCode")
-            for i, line in enumerate(cmd.lines)
-        ])
-        lines = [
-            ReservationLineView(items[l.sku], locs[l.location_code], l.sku, l.location_code,
-                                l.quantity, line_no)
-            for line_no, l in enumerate(cmd.lines)
-        ]
         reservation_id = uuid4()
         why = Why(None, cmd.reference, reservation_id, key, ctx.actor)
-        if len(lines) == 1:
-            # One line: the guarded statement decides and writes at once (one round
-            # trip); only a refusal reads the level, to say what is available.
-            line = lines[0]
+        first = cmd.lines[0]
+        if len(cmd.lines) == 1 and first.location_code is not None:
+            # One line at a location: the guarded statement decides and writes at
+            # once (one round trip); only a refusal reads the level, to say what
+            # is available.
+            items, locs = await ids_for(conn, ctx.tenant_id, [
+                (first.sku, "lines[0].sku", first.location_code, "lines[0].locationCode")])
+            line = ReservationLineView(items[first.sku], locs[first.location_code], first.sku,
+                                       first.location_code, first.quantity)
             made = await ledger.reserve_one(
                 conn, ctx.tenant_id, line.item_id, line.location_id, line.quantity,
                 cmd.ttl_seconds, why)
             if made is not None:
                 return ReservationView(reservation_id, ReservationStatus.ACTIVE, cmd.reference,
-                                       made.expires_at, made.created_at, tuple(lines))
-        # Decide before writing: lock every level in key order, check every line,
-        # and report all the short ones at once.
-        levels = await ledger.lock_levels(
-            conn, ctx.tenant_id, [(l.item_id, l.location_id) for l in lines]
-        )
-        shortages = []
-        for line in lines:
-            available = levels.get((line.item_id, line.location_id), Quantities()).available
-            if available < line.quantity:
-                shortages.append(Shortage(line.sku, line.location_code, line.quantity, available))
-        if shortages:
-            return insufficient_stock(shortages)
+                                       made.expires_at, made.created_at, (line,))
+        # Decide before writing: lock every level any line could take from, in
+        # key order, allocate and check every line, and report all the short ones.
+        lines = await allocating.plan(conn, ctx.tenant_id, cmd)
+        if isinstance(lines, UserError):
+            return lines
         created_at, expires_at = await ledger.insert_reservation(
             conn, ctx.tenant_id, reservation_id, cmd.ttl_seconds, cmd.reference,
             [(l.item_id, l.location_id, l.quantity) for l in lines],
         )
-        for line in sorted(lines, key=lambda l: (l.item_id, l.location_id)):
+        for line in sorted(lines, key=lambda l: (l.item_id, l.location_id, l.line_no)):
             row = await ledger.change_level(
                 conn, ctx.tenant_id, line.item_id, line.location_id, MovementKind.RESERVE,
                 {"reserved": line.quantity}, why=why,

@@ -22,7 +22,8 @@ async def ids_for(
     nothing has been written yet."""
     everything = [*wanted, *into]
     skus = {sku for sku, _, _, _ in everything}
-    codes = {code for _, _, code, _ in everything}
+    # A code None asks only for the sku (a line given by channel).
+    codes = {code for _, _, code, _ in everything if code is not None}
     archived: set[tuple[str, str]] = set()
     if into:
         # Archiving can happen at any time: asked every time, in the
@@ -42,7 +43,7 @@ async def ids_for(
     for sku, sku_field, code, code_field in everything:
         if sku not in item_ids:
             raise Rejected(not_found(sku_field, f"no item with sku {sku!r}"))
-        if code not in location_ids:
+        if code is not None and code not in location_ids:
             raise Rejected(not_found(code_field, f"no location with code {code!r}"))
     for sku, sku_field, code, code_field in into:
         if ("item", sku) in archived:

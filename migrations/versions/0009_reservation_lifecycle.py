@@ -6,14 +6,14 @@ quantity - committed - released while the reservation is ACTIVE. Existing lines
 start at 0 and 0, which is what they were. DDL only and idempotent (IF NOT
 EXISTS), safe to re-run on CockroachDB.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-29
 """
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -5,14 +5,14 @@ failure on CockroachDB, where DDL is not transactional. `position` orders a
 channel's locations (PRIORITY allocation follows it); a location appears at
 most once per channel.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: list_indexes
 Create Date: 2026-11-29
 """
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "list_indexes"
 branch_labels = None
 depends_on = None
 
