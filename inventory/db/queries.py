@@ -194,13 +194,15 @@ async def locations_by_ids(
     return {r.id: _location(r) for r in rows}
 
 
-def _available_by_item(tenant_id: UUID):
-    return (
-        select(sl.c.item_id, func.sum(available(sl.c)).label("available"))
-        .where(sl.c.tenant_id == tenant_id)
-        .group_by(sl.c.item_id)
-        .subquery("totals")
-    )
+# An item's total available, per item as the page's scan reaches it (a lookup
+# on the levels' primary key): a page of low-stock items stops once it has its
+# rows, instead of summing every level of the tenant first (docs/performance.md,
+# "List queries at 1,000 and 1,000,000 levels").
+_ITEM_AVAILABLE = (
+    select(func.coalesce(func.sum(available(sl.c)), 0))
+    .where(sl.c.tenant_id == items.c.tenant_id, sl.c.item_id == items.c.id)
+    .scalar_subquery()
+)
 
 
 async def items_page(
@@ -220,10 +222,7 @@ async def items_page(
     if sku_prefix:
         stmt = stmt.where(items.c.sku.like(_like_prefix(sku_prefix), escape="\\"))
     if low_stock is not None:
-        totals = _available_by_item(tenant_id)
-        stmt = stmt.outerjoin(totals, totals.c.item_id == items.c.id)
-        available = func.coalesce(totals.c.available, 0)
-        is_low = available <= items.c.reorder_point
+        is_low = _ITEM_AVAILABLE <= items.c.reorder_point
         stmt = stmt.where(is_low if low_stock else ~is_low)
     rows = await conn.execute(stmt.order_by(items.c.sku).limit(limit))
     return [_item(r) for r in rows]
