@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -106,7 +107,8 @@ def main() -> int:
         print(summarize(raw, args.top))
     finally:
         service.stop()
-        del handle
+        embedded.stop(handle)
+        shutil.rmtree(work, ignore_errors=True)  # the database and the server's log
     return 0
 
 
