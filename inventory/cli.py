@@ -1,4 +1,5 @@
-"""`inventory` command: serve, migrate, seed, verify, chaos, cluster, keys, schema."""
+"""`inventory` command: serve, migrate, seed, verify, chaos, cluster, keys, schema,
+import, export."""
 from __future__ import annotations
 
 import argparse
@@ -222,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .auth.cli import add_commands as add_key_commands
 
     add_key_commands(sub, common, _open_database)
+    from .service.files_cli import add_parsers as add_file_commands
+
+    add_file_commands(sub, common, _open_database)
 
     schema = sub.add_parser(
         "schema", help="print the GraphQL schema (SDL); --output writes it (schema.graphql)")

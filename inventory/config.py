@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Mapping
 
 from .auth.settings import PRODUCTION_VALUES, SecuritySettings
+from .domain.webhooks import WebhookSettings, parse_networks
 
 ENV_HELP = {
     "INVENTORY_DATABASE_URL": "postgresql+psycopg://... or cockroachdb+psycopg://...; "
@@ -61,6 +62,21 @@ ENV_HELP = {
     "INVENTORY_QUEUE_TIMEOUT": "seconds a request waits for a slot before it is shed "
                                "(default 2)",
     "INVENTORY_OVERLOAD_RETRY_AFTER_MS": "retry hint given with OVERLOADED (default 200)",
+    # Webhooks (docs/webhooks.md)
+    "INVENTORY_WEBHOOK_WORKER": "this process may run the webhook worker (one process at a "
+                                "time does, by lease); 0: never here (default 1)",
+    "INVENTORY_WEBHOOK_ALLOWED_NETWORKS": "comma-separated CIDRs webhooks may call although "
+                                          "not public, e.g. 127.0.0.0/8 (default: none; "
+                                          "private, loopback and link-local are refused)",
+    "INVENTORY_WEBHOOK_RETRY_SECONDS": "how long a delivery is retried before it is marked "
+                                       "FAILED (default 86400)",
+    "INVENTORY_WEBHOOK_BACKOFF_SECONDS": "first retry delay, doubling up to an hour "
+                                         "(default 5)",
+    "INVENTORY_WEBHOOK_DISABLE_AFTER": "deliveries FAILED in a row that disable an endpoint "
+                                       "(default 5)",
+    "INVENTORY_WEBHOOK_TIMEOUT": "seconds per delivery attempt (default 10)",
+    "INVENTORY_WEBHOOK_LEASE_SECONDS": "the worker's lease; a dead worker is replaced after "
+                                       "this long (default 10)",
     # Security (inventory/auth, docs/security.md)
     "INVENTORY_ENV": "'production' turns GraphiQL and introspection off unless enabled "
                      "(default: development)",
@@ -151,6 +167,7 @@ class Settings:
     # from them whether to trace; the exporters read theirs as standard).
     otel: Mapping[str, str] = field(default_factory=dict)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -194,10 +211,28 @@ class Settings:
             otel={name: value for name, value in os.environ.items()
                   if name.startswith("OTEL_")},
             security=_security_from_env(),
+            webhooks=_webhooks_from_env(),
         )
 
 
 CHANGE_FEEDS = ("ledger", "off")
+
+
+def _webhooks_from_env() -> WebhookSettings:
+    networks = os.environ.get("INVENTORY_WEBHOOK_ALLOWED_NETWORKS", "")
+    try:
+        allowed = parse_networks(networks)
+    except ValueError as error:
+        raise SystemExit(f"INVENTORY_WEBHOOK_ALLOWED_NETWORKS={networks!r}: {error}") from None
+    return WebhookSettings(
+        worker=_flag("INVENTORY_WEBHOOK_WORKER", True),
+        allowed_networks=allowed,
+        retry_window_s=_number("INVENTORY_WEBHOOK_RETRY_SECONDS", 24 * 3600.0),
+        backoff_s=_number("INVENTORY_WEBHOOK_BACKOFF_SECONDS", 5.0),
+        disable_after=_number("INVENTORY_WEBHOOK_DISABLE_AFTER", 5, int),
+        timeout_s=_number("INVENTORY_WEBHOOK_TIMEOUT", 10.0),
+        lease_s=_number("INVENTORY_WEBHOOK_LEASE_SECONDS", 10.0),
+    )
 
 
 def _security_from_env() -> SecuritySettings:

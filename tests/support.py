@@ -362,6 +362,7 @@ def snapshot(conn, skus: list[str]) -> dict[str, Any]:
         "items": conn.execute(text("SELECT count(*) FROM items")).scalar(),
         "locations": conn.execute(text("SELECT count(*) FROM locations")).scalar(),
         "keys": conn.execute(text("SELECT count(*) FROM idempotency_keys")).scalar(),
+        "webhooks": conn.execute(text("SELECT count(*) FROM webhooks")).scalar(),
     }
 
 

@@ -191,6 +191,33 @@ BAD_INPUT = [
                  "INVALID_INPUT", id="reserve-line-without-location-or-channel"),
     pytest.param("reserveStock", {"lines": [{**LINE, "channelCode": "NOPE-1"}]},
                  "INVALID_INPUT", id="reserve-line-with-location-and-channel"),
+    # Webhooks (the shared server allows no private network: its defaults).
+    pytest.param("createWebhook", {"url": "not a url", "events": ["stock_level.changed"]},
+                 "INVALID_INPUT", id="webhook-malformed-url"),
+    pytest.param("createWebhook", {"url": "ftp://example.com/x", "events": ["stock_level.changed"]},
+                 "INVALID_INPUT", id="webhook-not-http"),
+    pytest.param("createWebhook", {"url": "https://user:pw@example.com/", "events": ["stock_level.changed"]},
+                 "INVALID_INPUT", id="webhook-credentials-in-url"),
+    pytest.param("createWebhook", {"url": "https://example.com/", "events": ["stock_level.exploded"]},
+                 "INVALID_INPUT", id="webhook-unknown-event"),
+    pytest.param("createWebhook", {"url": "https://example.com/", "events": []},
+                 "INVALID_INPUT", id="webhook-no-events"),
+    pytest.param("createWebhook", {"url": "http://127.0.0.1:9/hook", "events": ["stock_level.changed"]},
+                 "FORBIDDEN_ADDRESS", id="webhook-loopback"),
+    pytest.param("createWebhook", {"url": "http://localhost/hook", "events": ["stock_level.changed"]},
+                 "FORBIDDEN_ADDRESS", id="webhook-localhost-name"),
+    pytest.param("createWebhook", {"url": "http://[::1]/hook", "events": ["stock_level.changed"]},
+                 "FORBIDDEN_ADDRESS", id="webhook-loopback-ipv6"),
+    pytest.param("createWebhook", {"url": "http://169.254.169.254/latest/meta-data", "events": ["stock_level.changed"]},
+                 "FORBIDDEN_ADDRESS", id="webhook-link-local-metadata"),
+    pytest.param("createWebhook", {"url": "http://10.1.2.3/hook", "events": ["stock_level.changed"]},
+                 "FORBIDDEN_ADDRESS", id="webhook-private"),
+    pytest.param("createWebhook", {"url": "http://[::ffff:192.168.0.1]/hook", "events": ["stock_level.changed"]},
+                 "FORBIDDEN_ADDRESS", id="webhook-ipv4-mapped-private"),
+    pytest.param("updateWebhook", {"id": "not-an-id"},
+                 "INVALID_INPUT", id="webhook-update-malformed-id"),
+    pytest.param("redeliverWebhook", {"deliveryId": ids.encode("WebhookDelivery", uuid.uuid4())},
+                 "NOT_FOUND", id="webhook-redeliver-unknown"),
 ]
 
 
@@ -315,3 +342,65 @@ async def test_malformed_requests_are_typed_and_write_nothing(api, sync_engine, 
     with sync_engine.connect() as conn:
         assert snapshot(conn, [stocked[SKU]]) == before
     assert (await api.gql("{ __typename }")) == {"__typename": "Query"}
+
+
+# CSV files `inventory import levels` refuses, writing nothing at all (the good
+# rows of a file with a bad one included): (file, exit status, what the report
+# says). Exit 2: the file as a whole (its header); 1: rows, each by line number.
+GOOD_ROW = "<sku>,<a>,1"
+BAD_FILES = [
+    pytest.param("sku,location,onHand\n<sku>,<a>,1\n", 2, "the header must be",
+                 id="csv-wrong-header"),
+    pytest.param("sku,locationCode,onHand,delta\n<sku>,<a>,1,1\n", 2, "the header must be",
+                 id="csv-onhand-and-delta"),
+    pytest.param("", 2, "the header must be", id="csv-empty-file"),
+    pytest.param(f"sku,locationCode,onHand\n{GOOD_ROW}\n<sku>,<a>,ten\n", 1,
+                 "line 3: onHand 'ten' is not a whole number", id="csv-non-numeric"),
+    pytest.param("sku,locationCode,delta\n<sku>,<a>,1.5\n", 1,
+                 "line 2: delta '1.5' is not a whole number", id="csv-fraction"),
+    pytest.param(f"sku,locationCode,onHand\n{GOOD_ROW}\nNOPE-1,<a>,1\n", 1,
+                 "line 3: unknown sku 'NOPE-1'", id="csv-unknown-sku"),
+    pytest.param(f"sku,locationCode,onHand\n{GOOD_ROW}\n<sku>,NOPE-1,1\n", 1,
+                 "line 3: unknown locationCode 'NOPE-1'", id="csv-unknown-location"),
+    pytest.param("sku,locationCode,onHand\n<sku>,<a>,-1\n", 1, "line 2: onHand",
+                 id="csv-negative-on-hand"),
+    pytest.param("sku,locationCode,delta\n<sku>,<a>,0\n", 1, "line 2: delta",
+                 id="csv-zero-delta"),
+    pytest.param(f"sku,locationCode,onHand\n<sku>,<a>,{BIG}\n", 1, "line 2: onHand",
+                 id="csv-above-10^12"),
+    pytest.param("sku,locationCode,onHand\n<sku>,<a>\n", 1, "line 2: wrong number of fields",
+                 id="csv-short-row"),
+]
+
+
+@pytest.mark.parametrize("text, status, says", BAD_FILES)
+async def test_bad_csv_imports_nothing(sync_engine, database_url, stocked, tmp_path, text,
+                                       status, says):
+    from .support import run_cli
+
+    for placeholder, name in stocked.items():
+        text = text.replace(placeholder, name)
+    path = tmp_path / "levels.csv"
+    path.write_text(text)
+    with sync_engine.connect() as conn:
+        before = snapshot(conn, [stocked[SKU]])
+    done = run_cli("import", "levels", str(path), env={"INVENTORY_DATABASE_URL": database_url})
+    assert done.returncode == status, done.stdout + done.stderr
+    assert says in done.stdout + done.stderr, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    with sync_engine.connect() as conn:
+        assert snapshot(conn, [stocked[SKU]]) == before
+
+
+# Exports without the inventory:read scope (or any credential) are refused.
+@pytest.mark.parametrize("path", ["/export/levels.csv", "/export/movements.jsonl?since=2000-01-01T00:00:00Z"])
+@pytest.mark.parametrize("scopes, status", [((), 401), (("inventory:write",), 403)],
+                         ids=["no-credential", "write-only"])
+async def test_export_without_scope_is_refused(api, database_url, path, scopes, status):
+    from .support import create_api_key
+
+    credential = create_api_key(database_url, scopes=scopes) if scopes else ""
+    response = await api.http("GET", path, headers={"Authorization": f"Bearer {credential}"
+                                                    if credential else ""})
+    assert response.status_code == status, response.text
+    assert response.json()["data"] is None

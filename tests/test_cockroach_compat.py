@@ -33,6 +33,7 @@ from inventory.config import Settings
 from inventory.db import audit, dialect, ledger, live, migrate
 from inventory.db.engine import create_sync_engine
 from inventory.domain.quantities import NAMES
+from inventory.domain.webhooks import WebhookSettings, parse_networks
 
 from .cockroach_compat import migration_violations, violations
 from .support import create_database
@@ -206,6 +207,16 @@ async def _every_operation(api: Api) -> None:
     await api.mutate("archiveItem", {"sku": sku})
     await api.mutate("archiveLocation", {"code": other})
     await api.mutate("receiveStock", {"sku": sku, "locationCode": code, "quantity": 1})  # refused
+    # Webhooks (loopback allowed by the app's settings below; nothing listens there).
+    hook = await api.mutate("createWebhook", {"url": "http://127.0.0.1:9/h",
+                                              "events": ["stock_level.changed"]},
+                            "... on WebhookSecret { webhook { id } }")
+    hook_id = hook["webhook"]["id"]
+    await api.mutate("updateWebhook", {"id": hook_id, "description": "d"})
+    await api.mutate("rotateWebhookSecret", {"id": hook_id})
+    await api.gql("""query($id: ID!) { webhooks { id }
+        webhookDeliveries(webhookId: $id, status: PENDING) { id } }""", {"id": hook_id})
+    await api.mutate("deleteWebhook", {"id": hook_id})
 
 
 async def test_statements_the_app_sends(database_url, sync_engine, monkeypatch):
@@ -214,7 +225,9 @@ async def test_statements_the_app_sends(database_url, sync_engine, monkeypatch):
     key = create_api_key(database_url)
     with captured() as sent:
         app = create_app(replace(Settings.from_env(), database_url=database_url,
-                                 sweep_interval_s=0, graphiql=False))
+                                 sweep_interval_s=0, graphiql=False,
+                                 webhooks=WebhookSettings(
+                                     allowed_networks=parse_networks("127.0.0.0/8"))))
         ctx = app.state.ctx
         try:
             async with app.router.lifespan_context(app):

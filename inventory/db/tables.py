@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -296,4 +297,61 @@ channel_locations = Table(
                      name="uq_channel_locations_location"),
     ForeignKeyConstraint(["tenant_id", "channel_id"], ["channels.tenant_id", "channels.id"]),
     ForeignKeyConstraint(["tenant_id", "location_id"], ["locations.tenant_id", "locations.id"]),
+)
+
+# Webhooks (migration 0010, see there and docs/webhooks.md).
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("id", UUID(as_uuid=True), **_uuid_pk),
+    Column("url", Text, nullable=False),
+    Column("events", Text, nullable=False),  # comma-separated event names
+    Column("description", Text),
+    Column("secret", Text, nullable=False),
+    # Deliveries are signed with both secrets until `previous_secret_until`.
+    Column("previous_secret", Text),
+    Column("previous_secret_until", DateTime(timezone=True)),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("failure_streak", BigInteger, nullable=False, server_default="0"),
+    Column("next_seq", BigInteger, nullable=False, server_default="0"),
+    _created_at(),
+    Column("updated_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    PrimaryKeyConstraint("tenant_id", "id"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("id", UUID(as_uuid=True), **_uuid_pk),
+    Column("webhook_id", UUID(as_uuid=True), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("event", Text, nullable=False),
+    Column("event_key", Text, nullable=False),
+    Column("payload", Text, nullable=False),  # the exact JSON body that is signed
+    Column("status", Text, nullable=False, server_default="PENDING"),
+    Column("attempts", BigInteger, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), server_default=func.now(),
+           nullable=False),
+    Column("deadline", DateTime(timezone=True), nullable=False),
+    Column("last_status_code", BigInteger),
+    Column("last_error", Text),
+    _created_at(),
+    Column("delivered_at", DateTime(timezone=True)),
+    PrimaryKeyConstraint("tenant_id", "id"),
+    UniqueConstraint("tenant_id", "webhook_id", "event_key",
+                     name="uq_webhook_deliveries_event"),
+    CheckConstraint("status IN ('PENDING', 'DELIVERED', 'FAILED')", name="status_known"),
+    Index("ix_webhook_deliveries_queue", "tenant_id", "webhook_id", "status", "seq"),
+)
+
+webhook_dispatch = Table(
+    "webhook_dispatch",
+    metadata,
+    Column("name", Text, nullable=False),
+    Column("ledger_cursor", Text),
+    Column("holder", Text),
+    Column("lease_until", DateTime(timezone=True)),
+    PrimaryKeyConstraint("name"),
 )

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from . import channels, errors, models, shipments
+from . import channels, errors, models, shipments, webhooks
 from .quantities import NAMES, Quantities
 from .reasons import Reason
 
@@ -34,6 +34,8 @@ _TYPES: dict[str, type] = {
         shipments.StockTransferView,
         channels.ChannelView,
         channels.ChannelLocationView,
+        webhooks.WebhookView,
+        webhooks.WebhookSecretView,
     )
 }
 _ENUMS: dict[str, type[enum.Enum]] = {

@@ -22,6 +22,8 @@ class ErrorCode(str, enum.Enum):
     ARCHIVED = "ARCHIVED"  # stock into an archived item or location
     OVER_RECEIPT = "OVER_RECEIPT"  # receiving more than was shipped without saying so
     SHIPMENT_CLOSED = "SHIPMENT_CLOSED"  # a cancelled (or finished) shipment or transfer
+    # A webhook URL whose host is a private, loopback or link-local address.
+    FORBIDDEN_ADDRESS = "FORBIDDEN_ADDRESS"
     # Retryable: the client may send the same request again (same idempotency key).
     TRANSACTION_CONFLICT = "TRANSACTION_CONFLICT"
     UNAVAILABLE = "UNAVAILABLE"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from strawberry.types import Info
 
@@ -9,6 +10,7 @@ from ..domain import commands, ids
 from ..domain.allocation import Allocation, AllocationStrategy as DomainAllocationStrategy
 from ..domain.channels import ChannelView, CreateChannel, UpdateChannel
 from ..domain.errors import UserError, invalid
+from ..domain.webhooks import DeliveryView, WebhookSecretView, WebhookView
 from ..domain.models import (
     ItemView,
     LocationView,
@@ -25,6 +27,7 @@ from ..schema.shipments import InboundReceipt, InboundShipment, StockTransfer
 from ..schema.types import Channel, Item, Location, Reservation, StockLevel, Transfer
 from ..service import catalog, channels, inbound, reservations, stock, transfers
 from .queries import utc
+from ..schema.webhooks import DeletedWebhook, Webhook, WebhookDelivery, WebhookSecret
 
 _PAYLOADS = {
     ItemView: Item.of,
@@ -36,6 +39,10 @@ _PAYLOADS = {
     InboundReceiptView: InboundReceipt.of,
     StockTransferView: StockTransfer.of,
     ChannelView: Channel.of,
+    WebhookView: Webhook.of,
+    WebhookSecretView: WebhookSecret.of,
+    DeliveryView: WebhookDelivery.of,
+    UUID: DeletedWebhook.of,  # what deleteWebhook answers: the id it deleted
 }
 
 

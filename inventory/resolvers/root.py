@@ -27,6 +27,8 @@ from . import audit as audit_resolvers
 from . import mutations as m
 from . import queries as q
 from . import subscriptions as s
+from . import webhooks as wh
+from ..schema.webhooks import DeletedWebhook, Webhook, WebhookDelivery, WebhookSecret
 
 
 def _result(name: str, success: type):
@@ -46,6 +48,10 @@ InboundShipmentResult = _result("InboundShipmentResult", InboundShipment)
 InboundReceiptResult = _result("InboundReceiptResult", InboundReceipt)
 StockTransferResult = _result("StockTransferResult", StockTransfer)
 ChannelResult = _result("ChannelResult", Channel)
+WebhookSecretResult = _result("WebhookSecretResult", WebhookSecret)
+WebhookResult = _result("WebhookResult", Webhook)
+DeleteWebhookResult = _result("DeleteWebhookResult", DeletedWebhook)
+WebhookDeliveryResult = _result("WebhookDeliveryResult", WebhookDelivery)
 
 
 # Each root field names the scope its callers need (metadata=needs(...),
@@ -76,6 +82,9 @@ class Query:
     channels: Connection[Channel] = strawberry.field(resolver=q.channels, metadata=needs(READ))
     ledger_audit: LedgerAudit = strawberry.field(resolver=audit_resolvers.ledger_audit,
                                                  metadata=needs(ADMIN))
+    webhooks: list[Webhook] = strawberry.field(resolver=wh.list_webhooks, metadata=needs(ADMIN))
+    webhook_deliveries: list[WebhookDelivery] = strawberry.field(
+        resolver=wh.webhook_deliveries, metadata=needs(ADMIN))
 
 
 @strawberry.type
@@ -121,6 +130,17 @@ class Mutation:
                                                         metadata=needs(ADMIN))
     update_channel: ChannelResult = strawberry.mutation(resolver=m.update_channel,
                                                         metadata=needs(ADMIN))
+    # Webhooks see every stock change of the tenant: managing them needs admin.
+    create_webhook: WebhookSecretResult = strawberry.mutation(resolver=wh.create_webhook,
+                                                              metadata=needs(ADMIN))
+    update_webhook: WebhookResult = strawberry.mutation(resolver=wh.update_webhook,
+                                                        metadata=needs(ADMIN))
+    delete_webhook: DeleteWebhookResult = strawberry.mutation(resolver=wh.delete_webhook,
+                                                              metadata=needs(ADMIN))
+    rotate_webhook_secret: WebhookSecretResult = strawberry.mutation(
+        resolver=wh.rotate_webhook_secret, metadata=needs(ADMIN))
+    redeliver_webhook: WebhookDeliveryResult = strawberry.mutation(
+        resolver=wh.redeliver_webhook, metadata=needs(ADMIN))
 
 
 @strawberry.type

@@ -121,7 +121,7 @@ def from_domain(error: domain.UserError) -> UserError:
             return NotFoundError(**common)
         case domain.ErrorCode.ALREADY_EXISTS:
             return AlreadyExistsError(**common)
-        case domain.ErrorCode.INVALID_INPUT:
+        case domain.ErrorCode.INVALID_INPUT | domain.ErrorCode.FORBIDDEN_ADDRESS:
             return InvalidInputError(**common)
         case domain.ErrorCode.QUANTITY_MISMATCH:
             return QuantityMismatchError(**common, expected=error.expected, actual=error.actual)

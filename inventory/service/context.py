@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Optional
 from uuid import UUID
 
 from ..db.engine import Database
+from ..domain.webhooks import WebhookSettings
 
 if TYPE_CHECKING:
     from ..events.hub import Hub
@@ -26,3 +27,5 @@ class Ctx:
     # How reservations reach the database in this process (service/hot_levels.py);
     # the app builds one per process, reserve_stock needs it.
     hot_levels: Optional["HotLevels"] = None
+    # The operator's webhook settings (which target addresses are allowed, ...).
+    webhooks: WebhookSettings = WebhookSettings()

@@ -21,6 +21,7 @@ from ..events.live import LiveStock
 from ..graphql_runtime.observer import RefusalCounter
 from . import overload
 from .view import InventoryGraphQL
+from .export import export_route
 from .trusted import TrustedDocuments, TrustedDocumentsError
 from .trusted import load as load_trusted
 from .live import live_routes, websocket_options
@@ -29,6 +30,8 @@ from ..resolvers.root import build_schema
 from ..service.context import Ctx
 from ..service.hot_levels import HotLevels
 from ..service.sweeper import run_sweeper
+from ..service.webhook_worker import WebhookWorker
+from ..db.changes import ledger_reader
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                      subscriber_buffer=settings.subscriber_buffer,
                      max_subscriptions=settings.ws_max_subscriptions)
     ctx = Ctx(db=db, hub=live.hub, actor="system:sweeper",  # requests replace tenant and actor
-              hot_levels=HotLevels(enabled=settings.hot_key_queue))
+              hot_levels=HotLevels(enabled=settings.hot_key_queue), webhooks=settings.webhooks)
     settings.security.check()
     security = Security(settings.security, db)
     trusted = _trusted_documents(settings)
@@ -86,13 +89,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
         gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
         if settings.sweep_interval_s > 0:
             sweeper = asyncio.create_task(run_sweeper(ctx, settings.sweep_interval_s))
+        webhook_reader = webhooks = None
+        if settings.webhooks.worker:  # it works only while it holds the lease
+            webhook_reader = ledger_reader(settings.database_url, settings.webhooks.poll_s)
+            webhooks = asyncio.create_task(
+                WebhookWorker(ctx, webhook_reader, settings.webhooks).run())
         try:
             yield
         finally:
-            if sweeper:
-                sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
+            for task in (sweeper, webhooks):
+                if task:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            if webhook_reader:
+                await webhook_reader.close()
             await live.stop()
             await security.close()
             await db.dispose()
@@ -110,6 +121,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/graphql", HttpGate(graphql, security), methods=["GET", "POST"]),
+            export_route(ctx, security),  # /export/levels.csv, /export/movements.jsonl
             *live_routes(graphql),  # the /graphql WebSocket route and /dashboard
         ],
         middleware=security.middleware(),

@@ -58,8 +58,14 @@ class Security:
         """/metrics with INVENTORY_METRICS_AUTH: a credential with the
         inventory:metrics scope (Prometheus: `authorization: {credentials: <key>}`
         in the scrape job); None when allowed, else the refusal to send."""
+        return (await self.require(request, METRICS))[1]
+
+    async def require(self, request: Any, scope: str) -> tuple[Any, Any]:
+        """(the caller's principal, None) when the request's credential has
+        `scope`, else (None, the refusal to send: 400, 401, 403 or 503)."""
         headers = request.headers.getlist("authorization")
         refusal = None
+        principal = None
         if len(headers) > 1:
             refusal = (400, "BAD_REQUEST", "send one Authorization header, not several")
         else:
@@ -69,12 +75,12 @@ class Security:
                 principal, refusal = None, (503, "UNAVAILABLE", "the database is unavailable")
             if refusal is None and principal is None:
                 refusal = (401, "UNAUTHENTICATED", "authentication required")
-            elif refusal is None and not principal.allows(METRICS):
-                refusal = (403, "FORBIDDEN", "not allowed")
+            elif refusal is None and not principal.allows(scope):
+                refusal = (403, "FORBIDDEN", f"needs the {scope} scope")
         if refusal is None:
-            return None
+            return principal, None
         status, code, message = refusal
-        return JSONResponse(
+        return None, JSONResponse(
             {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]},
             status_code=status, headers={"WWW-Authenticate": "Bearer"} if status == 401 else None)
 
