@@ -25,7 +25,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from uuid import UUID
 
 import httpx
 import psutil
@@ -34,8 +33,8 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from inventory.web.process import ApiProcess  # noqa: E402
+from bench.private_db import TENANT, private_database  # noqa: E402
 
-TENANT = "00000000-0000-0000-0000-000000000001"
 LOCATIONS = 4
 
 
@@ -116,18 +115,8 @@ def main() -> int:
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--rows", type=int, default=1_000_000)
     args = parser.parse_args()
-    from inventory.db import embedded, migrate
-    from inventory.auth.keys import create_key
-    from inventory.auth.principal import ALL_SCOPES
-    from sqlalchemy import create_engine
-
     with tempfile.TemporaryDirectory(prefix="export-bench-") as root:
-        url, _server = embedded.start(Path(root) / "db")
-        migrate.upgrade(url)
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            key = create_key(conn, UUID(TENANT), list(ALL_SCOPES), "bench")[1]
-        engine.dispose()
+        url, key, _server = private_database(Path(root))
         api = ApiProcess(url, Path(root) / "api.log",
                          {"INVENTORY_WEBHOOK_WORKER": "0", "INVENTORY_SWEEP_INTERVAL": "0",
                           "INVENTORY_LOG_LEVEL": "WARNING"}).start()

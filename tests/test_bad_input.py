@@ -214,6 +214,8 @@ BAD_INPUT = [
                  "FORBIDDEN_ADDRESS", id="webhook-private"),
     pytest.param("createWebhook", {"url": "http://[::ffff:192.168.0.1]/hook", "events": ["stock_level.changed"]},
                  "FORBIDDEN_ADDRESS", id="webhook-ipv4-mapped-private"),
+    pytest.param("bulkSetStock", {"lines": []},
+                 "INVALID_INPUT", id="bulk-no-lines"),
     pytest.param("updateWebhook", {"id": "not-an-id"},
                  "INVALID_INPUT", id="webhook-update-malformed-id"),
     pytest.param("redeliverWebhook", {"deliveryId": ids.encode("WebhookDelivery", uuid.uuid4())},
@@ -404,3 +406,55 @@ async def test_export_without_scope_is_refused(api, database_url, path, scopes, 
                                                     if credential else ""})
     assert response.status_code == status, response.text
     assert response.json()["data"] is None
+
+
+# Bulk requests under ALL_OR_NOTHING with one bad line: every line answered,
+# the bad one FAILED with its code, nothing written.
+BAD_BULK = [
+    pytest.param("bulkAdjustStock", [{"sku": SKU, "locationCode": A, "delta": -11},
+                                     {"sku": SKU, "locationCode": B, "delta": 1}],
+                 "INSUFFICIENT_STOCK", id="bulk-adjust-below-zero"),
+    pytest.param("bulkAdjustStock", [{"sku": SKU, "locationCode": B, "delta": 1},
+                                     {"sku": "NOPE-1", "locationCode": A, "delta": 1}],
+                 "NOT_FOUND", id="bulk-unknown-sku"),
+    pytest.param("bulkSetStock", [{"sku": SKU, "locationCode": B, "onHand": 3},
+                                  {"sku": SKU, "locationCode": A, "onHand": -1}],
+                 "INVALID_INPUT", id="bulk-negative-on-hand"),
+    pytest.param("bulkSetStock", [{"sku": SKU, "locationCode": B, "onHand": 3},
+                                  {"sku": SKU, "locationCode": B, "onHand": 4}],
+                 "INVALID_INPUT", id="bulk-same-level-twice"),
+    pytest.param("bulkSetStock", [{"sku": SKU, "locationCode": B, "onHand": 3},
+                                  {"sku": SKU, "locationCode": "NOPE-1", "onHand": 4}],
+                 "NOT_FOUND", id="bulk-unknown-location"),
+]
+
+
+@pytest.mark.parametrize("mutation, lines, code", BAD_BULK)
+async def test_bad_bulk_line_writes_nothing_under_all_or_nothing(api, sync_engine, stocked,
+                                                                 mutation, lines, code):
+    with sync_engine.connect() as conn:
+        before = snapshot(conn, [stocked[SKU]])
+    result = await api.mutate(mutation, {"lines": fill(lines, stocked)},
+                              "... on BulkStockResult { applied failed lines { status "
+                              "error { code } } }")
+    assert result["__typename"] == "BulkStockResult", result
+    assert result["applied"] == 0 and result["failed"] == 1, result
+    assert [l["error"]["code"] for l in result["lines"] if l["error"]] == [code]
+    assert {l["status"] for l in result["lines"]} == {"FAILED", "NOT_APPLIED"}
+    with sync_engine.connect() as conn:
+        assert snapshot(conn, [stocked[SKU]]) == before
+
+
+async def test_more_than_ten_thousand_bulk_lines_are_refused(start_api_server, graphql,
+                                                             sync_engine, stocked):
+    # 10,001 lines do not fit the default 256 KiB body: this server takes 4 MiB.
+    with start_api_server("bulk-limit", INVENTORY_MAX_BODY_BYTES=str(4 << 20)) as server:
+        api = graphql(server)
+        with sync_engine.connect() as conn:
+            before = snapshot(conn, [stocked[SKU]])
+        for mutation, field in (("bulkSetStock", "onHand"), ("bulkAdjustStock", "delta")):
+            line = {"sku": stocked[SKU], "locationCode": stocked[A], field: 1}
+            result = await api.mutate(mutation, {"lines": [line] * 10_001})
+            assert (result["code"], result["field"]) == ("INVALID_INPUT", "lines"), result
+        with sync_engine.connect() as conn:
+            assert snapshot(conn, [stocked[SKU]]) == before

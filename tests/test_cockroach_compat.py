@@ -180,6 +180,11 @@ async def _every_operation(api: Api) -> None:
         stockLevel(sku: $sku, locationCode: $code) { onHand reserved available }
         items(first: 5, filter: {lowStock: false}) { edges { node { sku } } }
         locations(first: 5) { edges { node { code } } } }""", {"sku": sku, "code": code})
+    # Bulk updates (one statement for every changed line).
+    await api.mutate("bulkSetStock", {"lines": [{"sku": sku, "locationCode": code, "onHand": 30},
+                                                {"sku": sku, "locationCode": other, "onHand": 1}]})
+    await api.mutate("bulkAdjustStock", {"lines": [{"sku": sku, "locationCode": code, "delta": -1}],
+                                         "idempotencyKey": str(uuid.uuid4())})
     # Catalogue edits and queries (issue 15, Build 6).
     await api.mutate("updateItem", {"sku": sku, "version": 0, "name": "Renamed"})
     await api.gql("""query($sku: String!) {

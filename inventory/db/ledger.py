@@ -553,7 +553,7 @@ async def reserve_fitting(
 # Built once (expanding IN): a statement built per call costs SQLAlchemy its
 # construction and a cache-key walk on every execution.
 _LOCK_LEVELS = (
-    select(sl.c.item_id, sl.c.location_id, *(sl.c[n] for n in NAMES))
+    select(*_level_columns(sl))
     .where(sl.c.tenant_id == bindparam("p_tenant_id"),
            tuple_(sl.c.item_id, sl.c.location_id).in_(bindparam("p_keys", expanding=True)))
     .order_by(sl.c.item_id, sl.c.location_id)
@@ -561,12 +561,83 @@ _LOCK_LEVELS = (
 )
 
 
-async def lock_levels(
+async def lock_level_rows(
     conn: AsyncConnection, tenant_id: UUID, keys: list[tuple[UUID, UUID]]
-) -> dict[tuple[UUID, UUID], Quantities]:
+) -> dict[tuple[UUID, UUID], LevelRow]:
     """Reads and locks (FOR UPDATE) several levels in key order, so that
     multi-line writers queue instead of deadlocking. Missing levels are absent."""
     if not keys:
         return {}
     rows = await conn.execute(_LOCK_LEVELS, {"p_tenant_id": tenant_id, "p_keys": sorted(keys)})
-    return {(r.item_id, r.location_id): Quantities.of_row(r) for r in rows}
+    return {(r.item_id, r.location_id): LevelRow.of(r) for r in rows}
+
+
+async def lock_levels(
+    conn: AsyncConnection, tenant_id: UUID, keys: list[tuple[UUID, UUID]]
+) -> dict[tuple[UUID, UUID], Quantities]:
+    """`lock_level_rows`, the quantities only."""
+    return {key: row.quantities
+            for key, row in (await lock_level_rows(conn, tenant_id, keys)).items()}
+
+
+# Bulk updates (service/bulk.py): every changed level, with its ledger row, in
+# one statement, after `lock_level_rows`.
+def _build_set_on_hand_many() -> Select:
+    """Sets on hand of several levels (parallel arrays, element n is line n),
+    creating those never stocked, and appends one ledger row per level (kind
+    p_kind, on hand delta given), in ONE statement. The caller has locked the
+    levels and decided each value, so it needs no guard; the CHECK constraints
+    stay the last line of defence."""
+    n, element = _series()
+    lines = select(
+        n.label("n"),
+        element("p_items", PG_UUID(as_uuid=True)).label("item_id"),
+        element("p_locations", PG_UUID(as_uuid=True)).label("location_id"),
+        element("p_on_hands", BigInteger).label("on_hand"),
+        element("p_deltas", BigInteger).label("delta"),
+        element("p_reasons", Text).label("reason"),
+    ).cte("lines")
+    upsert = pg_insert(sl).from_select(
+        ["tenant_id", "item_id", "location_id", "on_hand", "version"],
+        select(bindparam("p_tenant_id", type_=PG_UUID(as_uuid=True)), lines.c.item_id,
+               lines.c.location_id, lines.c.on_hand, literal(1, BigInteger)))
+    upsert = upsert.on_conflict_do_update(
+        index_elements=[sl.c.tenant_id, sl.c.item_id, sl.c.location_id],
+        set_={"on_hand": upsert.excluded.on_hand, "version": sl.c.version + 1,
+              "updated_at": func.now()})
+    changed = _returning(upsert).cte("changed")
+    both = changed.join(lines, (lines.c.item_id == changed.c.item_id)
+                        & (lines.c.location_id == changed.c.location_id))
+    logged = _insert_ledger(_ledger_columns(
+        changed, kind=bindparam("p_kind", type_=Text), version=changed.c.version,
+        delta={"on_hand": lines.c.delta}, reason=lines.c.reason,
+        reference=literal(None, Text), reservation_id=literal(None, PG_UUID(as_uuid=True)),
+        idempotency_key=bindparam("p_idempotency_key", type_=Text),
+        actor=bindparam("p_actor", type_=Text)), from_=both, order_by=lines.c.n)
+    return select(*_level_columns(changed)).add_cte(logged)
+
+
+_SET_ON_HAND_MANY = _build_set_on_hand_many()
+
+
+async def set_on_hand_many(
+    conn: AsyncConnection,
+    tenant_id: UUID,
+    kind: MovementKind,
+    writes: list[tuple[tuple[UUID, UUID], int, int, str | None]],
+    why: Why = Why(),
+) -> dict[tuple[UUID, UUID], LevelRow]:
+    """((item id, location id), new on hand, its delta, reason) per level, each
+    level once: the new levels, by key."""
+    if not writes:
+        return {}
+    rows = await conn.execute(_SET_ON_HAND_MANY, {
+        "p_tenant_id": tenant_id, "p_count": len(writes), "p_kind": kind.value,
+        "p_items": [level[0] for level, _, _, _ in writes],
+        "p_locations": [level[1] for level, _, _, _ in writes],
+        "p_on_hands": [on_hand for _, on_hand, _, _ in writes],
+        "p_deltas": [delta for _, _, delta, _ in writes],
+        "p_reasons": [reason for _, _, _, reason in writes],
+        "p_idempotency_key": why.idempotency_key, "p_actor": why.actor,
+    })
+    return {(r.item_id, r.location_id): LevelRow.of(r) for r in rows}

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from . import channels, errors, models, shipments, webhooks
+from . import bulk, channels, errors, models, shipments, webhooks
 from .quantities import NAMES, Quantities
 from .reasons import Reason
 
@@ -36,10 +36,13 @@ _TYPES: dict[str, type] = {
         channels.ChannelLocationView,
         webhooks.WebhookView,
         webhooks.WebhookSecretView,
+        bulk.BulkResult,
+        bulk.BulkLineResult,
     )
 }
 _ENUMS: dict[str, type[enum.Enum]] = {
     cls.__name__: cls for cls in (models.ReservationStatus, models.MovementKind, errors.ErrorCode,
+                                  bulk.ErrorPolicy, bulk.LineStatus,
                                   shipments.InboundStatus, shipments.TransferStatus, Reason)
 }
 

@@ -28,6 +28,8 @@ from ..schema.types import Channel, Item, Location, Reservation, StockLevel, Tra
 from ..service import catalog, channels, inbound, reservations, stock, transfers
 from .queries import utc
 from ..schema.webhooks import DeletedWebhook, Webhook, WebhookDelivery, WebhookSecret
+from ..schema.bulk import BulkStockResult
+from ..domain.bulk import BulkResult
 
 _PAYLOADS = {
     ItemView: Item.of,
@@ -43,6 +45,7 @@ _PAYLOADS = {
     WebhookSecretView: WebhookSecret.of,
     DeliveryView: WebhookDelivery.of,
     UUID: DeletedWebhook.of,  # what deleteWebhook answers: the id it deleted
+    BulkResult: BulkStockResult.of,
 }
 
 

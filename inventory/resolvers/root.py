@@ -28,6 +28,8 @@ from . import mutations as m
 from . import queries as q
 from . import subscriptions as s
 from . import webhooks as wh
+from . import bulk as b
+from ..schema.bulk import BulkStockResult
 from ..schema.webhooks import DeletedWebhook, Webhook, WebhookDelivery, WebhookSecret
 
 
@@ -48,6 +50,7 @@ InboundShipmentResult = _result("InboundShipmentResult", InboundShipment)
 InboundReceiptResult = _result("InboundReceiptResult", InboundReceipt)
 StockTransferResult = _result("StockTransferResult", StockTransfer)
 ChannelResult = _result("ChannelResult", Channel)
+BulkStockResultOrError = _result("BulkStockResultOrError", BulkStockResult)
 WebhookSecretResult = _result("WebhookSecretResult", WebhookSecret)
 WebhookResult = _result("WebhookResult", Webhook)
 DeleteWebhookResult = _result("DeleteWebhookResult", DeletedWebhook)
@@ -130,6 +133,10 @@ class Mutation:
                                                         metadata=needs(ADMIN))
     update_channel: ChannelResult = strawberry.mutation(resolver=m.update_channel,
                                                         metadata=needs(ADMIN))
+    bulk_set_stock: BulkStockResultOrError = strawberry.mutation(resolver=b.bulk_set_stock,
+                                                                 metadata=needs(WRITE))
+    bulk_adjust_stock: BulkStockResultOrError = strawberry.mutation(
+        resolver=b.bulk_adjust_stock, metadata=needs(WRITE))
     # Webhooks see every stock change of the tenant: managing them needs admin.
     create_webhook: WebhookSecretResult = strawberry.mutation(resolver=wh.create_webhook,
                                                               metadata=needs(ADMIN))

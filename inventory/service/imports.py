@@ -3,10 +3,11 @@
 Columns: `sku`, `locationCode`, then `onHand` (set the level) or `delta`
 (adjust it), and optionally `reason`. The file is read twice, streamed: first
 every row is checked (numbers, names, that its sku and location exist) and
-nothing is written if any row is bad; then each row is applied through the
-same use case as `setStock` / `adjustStock`, with an idempotency key made of
-the file's SHA-256 and the row's line number, so running the same file again
-changes nothing (an edited file is a new file: all its rows apply again).
+nothing is written if any row is bad; then the rows are applied through the
+`bulkSetStock` / `bulkAdjustStock` use case, a thousand at a time, each request
+with an idempotency key made of the file's SHA-256 and its lines, so running
+the same file again changes nothing (an edited file is a new file: all its rows
+apply again).
 """
 from __future__ import annotations
 
@@ -21,12 +22,14 @@ from ..db import queries
 from ..domain.commands import AdjustStock, SetStock
 from ..domain.errors import UserError
 from .context import Ctx
-from .stock import adjust_stock, set_stock
+from ..domain.bulk import BulkLine, BulkStock, ErrorPolicy
+from .bulk import bulk_stock
 
 REQUIRED = ("sku", "locationCode")
 QUANTITY = ("onHand", "delta")
 OPTIONAL = ("reason",)
 LOOKUP_BATCH = 1000
+CHUNK = 1000  # rows per bulk request when applying
 Progress = Callable[[int, int], None]  # (bytes read, file size)
 
 
@@ -149,19 +152,46 @@ async def check(ctx: Ctx, path: Path, progress: Progress | None = None) -> Summa
 
 
 async def apply(ctx: Ctx, path: Path, progress: Progress | None = None) -> Summary:
-    """Applies each row (after `check` found no problem); rows the stock rules
-    refuse (say, a delta below what is reserved) are problems, the others apply."""
+    """Applies the rows (after `check` found no problem) through the bulk use
+    case, up to CHUNK rows a request (a new request also when a level comes
+    again, so each level's rows apply in file order), each request keyed by the
+    file's hash and its first and last line. Rows the stock rules refuse (a
+    delta below what is reserved) are problems; the others apply."""
     prefix = f"import:{digest(path)[:40]}:"
     summary = Summary(problems=[])
+    chunk: list[Row] = []
+    levels: set[tuple[str, str]] = set()
+
+    async def flush() -> None:
+        adjust = isinstance(chunk[0].command, AdjustStock)
+        cmd = BulkStock(lines=tuple(
+            BulkLine(r.command.sku, r.command.location_code,
+                     r.command.delta if adjust else r.command.on_hand, r.command.reason)
+            for r in chunk), error_policy=ErrorPolicy.SKIP_FAILED, adjust=adjust)
+        result = await bulk_stock(ctx, cmd, f"{prefix}{chunk[0].line}-{chunk[-1].line}")
+        if isinstance(result, UserError):  # the whole request (contention, outage)
+            summary.problems.extend(Problem(r.line, f"{result.code.value}: {result.message}")
+                                    for r in chunk)
+        else:
+            for row, line in zip(chunk, result.lines):
+                if line.error is not None:
+                    summary.problems.append(
+                        Problem(row.line, f"{line.error.code.value}: {line.error.message}"))
+                else:
+                    summary.applied += 1
+        chunk.clear()
+        levels.clear()
+
     for row in rows(path, progress):
         summary.rows += 1
         if isinstance(row, Problem):  # the file changed since it was checked
             summary.problems.append(row)
             continue
-        use_case = set_stock if isinstance(row.command, SetStock) else adjust_stock
-        result = await use_case(ctx, row.command, f"{prefix}{row.line}")
-        if isinstance(result, UserError):
-            summary.problems.append(Problem(row.line, f"{result.code.value}: {result.message}"))
-        else:
-            summary.applied += 1
+        level = (row.command.sku, row.command.location_code)
+        if chunk and (level in levels or len(chunk) >= CHUNK):
+            await flush()
+        chunk.append(row)
+        levels.add(level)
+    if chunk:
+        await flush()
     return summary
