@@ -97,7 +97,8 @@ async def bulks(base: str, key: str, kind: str, skus: list[str], batch: int, cli
         while not queue.empty():
             chunk = queue.get_nowait()
             r = await client.post("/graphql", json={"query": query, "variables": {"input": {
-                "lines": [{"sku": sku, "locationCode": "WH-1", field: quantity(kind, round_, n)}
+                "lines": [{"sku": sku, "locationCode": "WH-1",
+                           field: quantity(kind, round_ + 50, n)}  # not what singles set
                           for n, sku in chunk]}}})
             answer = r.json()["data"][name]
             assert answer.get("failed") == 0 and answer["applied"] == len(chunk), answer
