@@ -347,7 +347,7 @@ def snapshot(conn, skus: list[str]) -> dict[str, Any]:
     mine = {"skus": list(skus)}
     return {
         "levels": conn.execute(text(
-            "SELECT sl.item_id, sl.location_id, on_hand, reserved, sl.version FROM stock_levels sl "
+            "SELECT sl.* FROM stock_levels sl "
             "JOIN items i ON i.id = sl.item_id WHERE i.sku = ANY(:skus) ORDER BY 1, 2"),
             mine).all(),
         "movements": conn.execute(text(

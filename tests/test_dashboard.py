@@ -189,6 +189,16 @@ async def test_a_write_shows_in_the_table_the_feed_and_the_chart(
                        ".dataset.available") == "3"
     await wait_for(browser, CHART_LAST, "3")
     await wait_for(browser, f"{feed_entries(sku)}[0].slice(0, 2)", ["ADJUST", "\u22125 on hand"])
+    # Units set aside as damaged: their own column, the feed's wording, and
+    # available (table and chart) without them.
+    await api.mutate("moveStock", {"sku": sku, "locationCode": code, "from": "AVAILABLE",
+                                   "to": "DAMAGED", "quantity": 1})
+    await wait_for(browser, f"{row(sku, code)}.dataset.available", "2")
+    assert js(browser, f"{row(sku, code)}.querySelector('td.damaged').textContent") == "1"
+    assert js(browser, "document.querySelector('#levels thead th.damaged').textContent") == \
+        "Damaged"
+    await wait_for(browser, CHART_LAST, "2")
+    await wait_for(browser, f"{feed_entries(sku)}[0].slice(0, 2)", ["MOVE", "+1 damaged"])
     shoot(browser, screenshots, "1-write-in-table-feed-chart")
     print(f"the reservation appeared in the table {took * 1000:.0f} ms after the mutation returned")
 

@@ -16,6 +16,7 @@ from .workload import KEY_PREFIX, Call
 # Ledger kinds one application of each operation writes (one row per line).
 EXPECTED_KINDS = {
     "receiveStock": {"RECEIVE"}, "adjustStock": {"ADJUST"}, "setStock": {"SET"},
+    "moveStock": {"MOVE"},
     "transferStock": {"TRANSFER_OUT", "TRANSFER_IN"}, "reserveStock": {"RESERVE"},
     "commitReservation": {"COMMIT"}, "releaseReservation": {"RELEASE"},
     "createInboundShipment": {"INBOUND"}, "receiveInbound": {"INBOUND_RECEIVE"},

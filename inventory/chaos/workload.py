@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import httpx
 
-from ..domain.quantities import NAMES, camel
+from ..domain.quantities import NAMES, StockState, camel
 
 RETRYABLE_CODES = {"TRANSACTION_CONFLICT", "UNAVAILABLE", "RESULT_UNKNOWN", "OVERLOADED"}
 KEY_PREFIX = "chaos-"
@@ -44,6 +44,7 @@ SELECTIONS = {
 }
 SUCCESS_TYPE = {
     "receiveStock": "StockLevel", "adjustStock": "StockLevel", "setStock": "StockLevel",
+    "moveStock": "StockLevel",
     "transferStock": "Transfer", "reserveStock": "Reservation",
     "commitReservation": "Reservation", "releaseReservation": "Reservation",
     "createInboundShipment": "InboundShipment", "receiveInbound": "InboundReceipt",
@@ -241,6 +242,12 @@ class Workload:
             delta = self.random.choice([-3, -2, -1, 1, 2, 3])
             call = Call("adjustStock", self._key(), {**self._level(), "delta": delta,
                                                      "reason": "chaos"})
+            if self.random.random() < 0.3:  # on hand together with a named state
+                call.input["state"] = self.random.choice(list(StockState.__members__)[1:])
+        elif r < 0.30:
+            source, target = self.random.sample(list(StockState.__members__), 2)
+            call = Call("moveStock", self._key(), {**self._level(), "from": source, "to": target,
+                                                   "quantity": self._qty(3), "reason": "chaos"})
         elif r < 0.33:
             level = self._level()
             on_hand = await self._current_on_hand(client, level)

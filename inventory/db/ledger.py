@@ -242,7 +242,7 @@ async def change_level(
     return await _one(conn, _change_statement(lowers, expect_on_hand is not None), params)
 
 
-def _build_add_on_hand() -> Select:
+def _build_add() -> Select:
     """Adds to a level, creating it on first receipt (upsert); only ever called
     with deltas >= 0, so it needs no guard."""
     stmt = pg_insert(sl).values(
@@ -261,7 +261,7 @@ def _build_add_on_hand() -> Select:
     return _final(_returning(stmt).cte("changed"))
 
 
-_ADD_ON_HAND = _build_add_on_hand()
+_ADD = _build_add()
 
 
 async def add_on_hand(
@@ -290,7 +290,7 @@ async def add_to_level(
     """Adds `delta` ({state: change >= 0}) to a level, creating it if need be
     (upsert), in one statement."""
     assert all(d >= 0 for d in delta.values()), delta  # the upsert has no guard
-    row = await _one(conn, _ADD_ON_HAND,
+    row = await _one(conn, _ADD,
                      _params(tenant_id, item_id, location_id, kind, delta, why))
     assert row is not None  # an upsert always yields its row
     return row

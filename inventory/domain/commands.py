@@ -16,6 +16,7 @@ from uuid import UUID
 from .allocation import Allocation
 from .errors import UserError, invalid
 from .reasons import Reason
+from .quantities import AVAILABLE, StockState
 
 # Per-operation ceiling; far below BIGINT so sums of many operations cannot overflow.
 MAX_QUANTITY = 1_000_000_000_000
@@ -67,6 +68,12 @@ def _non_negative(field_name: str, value: int) -> UserError | None:
     return None
 
 
+def _stock_state(field_name: str, value: str) -> UserError | None:
+    if value not in StockState.__members__:
+        return invalid(field_name, f"{field_name} must be one of {', '.join(StockState.__members__)}")
+    return None
+
+
 def first_error(*checks: UserError | None) -> UserError | None:
     return next((c for c in checks if c is not None), None)
 
@@ -87,8 +94,8 @@ def validate_idempotency_key(key: str | None) -> UserError | None:
 ADDED_LATER = "added_later"
 
 
-def _added_later():
-    return dataclasses.field(default=None, metadata={ADDED_LATER: True})
+def _added_later(default: Any = None):
+    return dataclasses.field(default=default, metadata={ADDED_LATER: True})
 
 
 class Command:
@@ -106,8 +113,10 @@ class Command:
             if isinstance(v, (list, tuple)):
                 return [plain(x) for x in v]
             if dataclasses.is_dataclass(v):
+                # A field added later is left out at its default, so keys stored
+                # before it keep matching the same request.
                 return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)
-                        if not (f.metadata.get(ADDED_LATER) and getattr(v, f.name) is None)}
+                        if not (f.metadata.get(ADDED_LATER) and getattr(v, f.name) == f.default)}
             if isinstance(v, Reason):
                 return v.value
             return v
@@ -167,6 +176,9 @@ class AdjustStock(Command):
     delta: int
     reason: str | None = None
     reason_code: Reason | None = _added_later()
+    # AVAILABLE: the sellable rest of on hand; a movable state (DAMAGED, ...):
+    # on hand changes with that state (e.g. scrapping damaged units).
+    state: str = _added_later(AVAILABLE)
     operation = "adjustStock"
 
     def validate(self) -> UserError | None:
@@ -176,6 +188,33 @@ class AdjustStock(Command):
             _code("sku", self.sku, "sku"),
             _code("locationCode", self.location_code, "locationCode"),
             _positive("delta", abs(self.delta)),
+            _optional_text("reason", self.reason),
+            _stock_state("state", self.state),
+        )
+
+
+@dataclass(frozen=True)
+class MoveStock(Command):
+    """Units from one state of a level to another; on hand does not change."""
+
+    sku: str
+    location_code: str
+    from_state: str
+    to_state: str
+    quantity: int
+    reason: str | None = None
+    reason_code: Reason | None = None
+    operation = "moveStock"
+
+    def validate(self) -> UserError | None:
+        return first_error(
+            _code("sku", self.sku, "sku"),
+            _code("locationCode", self.location_code, "locationCode"),
+            _stock_state("from", self.from_state),
+            _stock_state("to", self.to_state),
+            invalid("to", "from and to must differ") if self.from_state == self.to_state
+            else None,
+            _positive("quantity", self.quantity),
             _optional_text("reason", self.reason),
         )
 

@@ -18,6 +18,8 @@ class ErrorCode(str, enum.Enum):
     QUANTITY_MISMATCH = "QUANTITY_MISMATCH"
     RESERVATION_NOT_ACTIVE = "RESERVATION_NOT_ACTIVE"
     IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    # A named state (DAMAGED, ...) holds fewer units than asked to take out of it.
+    INSUFFICIENT_QUANTITY = "INSUFFICIENT_QUANTITY"
     VERSION_MISMATCH = "VERSION_MISMATCH"  # an edit compared a version that moved on
     ARCHIVED = "ARCHIVED"  # stock into an archived item or location
     OVER_RECEIPT = "OVER_RECEIPT"  # receiving more than was shipped without saying so
@@ -51,6 +53,9 @@ class UserError:
     actual: int | None = None
     status: str | None = None
     retry_after_ms: int | None = None
+    state: str | None = None  # INSUFFICIENT_QUANTITY: the StockState, what was asked, held
+    requested: int | None = None
+    held: int | None = None
 
 
 class Rejected(Exception):
@@ -67,6 +72,14 @@ def invalid(field_name: str, message: str) -> UserError:
 
 def not_found(field_name: str, message: str) -> UserError:
     return UserError(ErrorCode.NOT_FOUND, message, field=field_name)
+
+
+def insufficient_quantity(field_name: str, sku: str, location_code: str, state: str,
+                          requested: int, held: int) -> UserError:
+    return UserError(
+        ErrorCode.INSUFFICIENT_QUANTITY,
+        f"{requested} of {sku!r} at {location_code!r} asked of {state}, which holds {held}",
+        field=field_name, state=state, requested=requested, held=held)
 
 
 def insufficient_stock(shortages: list[Shortage]) -> UserError:

@@ -19,8 +19,11 @@ class State:
     name: str  # the column (snake_case); GraphQL camel-cases it
     description: str
     # How the state counts in `available`: +1 adds (on hand), -1 is held out of
-    # what is on hand (reserved), 0 is not part of it.
+    # what is on hand (reserved, damaged, ...), 0 is not part of it (incoming).
     in_available: int
+    # moveStock moves units between available and the movable states, and
+    # adjustStock can take units out of one (StockState names them).
+    movable: bool = False
 
 
 STATES: tuple[State, ...] = (
@@ -28,6 +31,11 @@ STATES: tuple[State, ...] = (
     State("reserved", "Held for reservations (orders not yet shipped).", -1),
     State("incoming", "On its way here, not yet on hand: what open inbound shipments and "
                       "transfers in transit still expect.", 0),
+    State("damaged", "Part of onHand, set aside as damaged: not sellable.", -1, movable=True),
+    State("quality_control", "Part of onHand, held for quality control: not sellable.", -1,
+          movable=True),
+    State("safety_stock", "Part of onHand, kept back as safety stock: not sellable.", -1,
+          movable=True),
 )
 NAMES: tuple[str, ...] = tuple(s.name for s in STATES)
 
@@ -137,6 +145,37 @@ AVAILABLE_DESCRIPTION = " ".join(  # for GraphQL: "onHand - reserved"
     for i, (sign, name) in enumerate(AVAILABLE_TERMS))
 
 
+# Where moveStock takes units from and puts them: the sellable rest of on hand
+# (AVAILABLE) or a movable state, by its upper-case name.
+AVAILABLE = "AVAILABLE"
+StockState = enum.Enum("StockState", [(AVAILABLE, AVAILABLE)] + [
+    (s.name.upper(), s.name.upper()) for s in STATES if s.movable], type=str)
+
+
+def state_column(stock_state: str) -> str | None:
+    """The state a StockState names (None for AVAILABLE, the rest of on hand)."""
+    value = StockState(stock_state).value
+    return None if value == AVAILABLE else value.lower()
+
+
+def move_delta(from_state: str, to_state: str, quantity: int) -> dict[str, int]:
+    """moveStock's change: on hand stays, units leave one state for another."""
+    delta: dict[str, int] = {}
+    if (source := state_column(from_state)) is not None:
+        delta[source] = -quantity
+    if (target := state_column(to_state)) is not None:
+        delta[target] = delta.get(target, 0) + quantity
+    return delta
+
+
+def adjust_delta(stock_state: str, quantity: int) -> dict[str, int]:
+    """adjustStock's change: on hand by `quantity`, and the named state with it."""
+    delta = {"on_hand": quantity}
+    if (state := state_column(stock_state)) is not None:
+        delta[state] = quantity
+    return delta
+
+
 class MovementKind(str, enum.Enum):
     RECEIVE = "RECEIVE"
     ADJUST = "ADJUST"
@@ -158,6 +197,7 @@ class MovementKind(str, enum.Enum):
     TRANSFER_LOSS = "TRANSFER_LOSS"  # lost in transit: incoming down
     TRANSFER_CANCEL = "TRANSFER_CANCEL"  # cancelled: incoming down at the destination
     TRANSFER_RETURN = "TRANSFER_RETURN"  # cancelled: back on hand at the source
+    MOVE = "MOVE"  # between available and a movable state; on hand unchanged
 
 
 class Effect(str, enum.Enum):
@@ -193,9 +233,10 @@ class KindRule:
 
 
 K, E = MovementKind, Effect
+_MOVABLE = {s.name: E.ANY for s in STATES if s.movable}
 KIND_RULES: dict[MovementKind, KindRule] = {
     K.RECEIVE: KindRule({"on_hand": E.UP_OR_NONE}),  # seeding records 0 too
-    K.ADJUST: KindRule({"on_hand": E.CHANGES}),
+    K.ADJUST: KindRule({"on_hand": E.CHANGES, **_MOVABLE}),  # a named state with on hand
     K.SET: KindRule({"on_hand": E.ANY}),
     K.TRANSFER_OUT: KindRule({"on_hand": E.DOWN}),
     K.TRANSFER_IN: KindRule({"on_hand": E.UP}),
@@ -213,6 +254,7 @@ KIND_RULES: dict[MovementKind, KindRule] = {
     K.TRANSFER_LOSS: KindRule({"incoming": E.DOWN}),
     K.TRANSFER_CANCEL: KindRule({"incoming": E.DOWN}),
     K.TRANSFER_RETURN: KindRule({"on_hand": E.UP}),
+    K.MOVE: KindRule(_MOVABLE),
 }
 del K, E
 assert set(KIND_RULES) == set(MovementKind), "every movement kind needs its rule"

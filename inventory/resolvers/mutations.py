@@ -94,8 +94,18 @@ async def adjust_stock(info: Info, input: inputs.AdjustStockInput):
     cmd = commands.AdjustStock(
         sku=input.sku, location_code=input.location_code, delta=input.delta, reason=input.reason,
         reason_code=input.reason_code,
+        state=input.state.value,
     )
     return payload(await stock.adjust_stock(info.context.ctx, cmd, input.idempotency_key))
+
+
+async def move_stock(info: Info, input: inputs.MoveStockInput):
+    cmd = commands.MoveStock(
+        sku=input.sku, location_code=input.location_code, from_state=input.from_.value,
+        to_state=input.to.value, quantity=input.quantity, reason=input.reason,
+        reason_code=input.reason_code,
+    )
+    return payload(await stock.move_stock(info.context.ctx, cmd, input.idempotency_key))
 
 
 async def set_stock(info: Info, input: inputs.SetStockInput):

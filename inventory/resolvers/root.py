@@ -107,6 +107,7 @@ class Mutation:
     adjust_stock: StockLevelResult = strawberry.mutation(resolver=m.adjust_stock,
                                                          metadata=needs(WRITE))
     set_stock: StockLevelResult = strawberry.mutation(resolver=m.set_stock, metadata=needs(WRITE))
+    move_stock: StockLevelResult = strawberry.mutation(resolver=m.move_stock, metadata=needs(WRITE))
     transfer_stock: TransferResult = strawberry.mutation(resolver=m.transfer_stock,
                                                          metadata=needs(WRITE))
     reserve_stock: ReservationResult = strawberry.mutation(resolver=m.reserve_stock,

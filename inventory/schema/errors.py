@@ -7,7 +7,9 @@ import strawberry
 
 from ..domain import errors as domain
 from ..domain.models import ReservationStatus as DomainReservationStatus
+from ..domain.quantities import StockState as DomainStockState
 from .scalars import Quantity
+from .states import StockState
 
 ErrorCode = strawberry.enum(domain.ErrorCode, description="Why a mutation did not take effect.")
 ReservationStatus = strawberry.enum(DomainReservationStatus)
@@ -70,6 +72,13 @@ class IdempotencyKeyReusedError(UserError):
     pass
 
 
+@strawberry.type(description="A named state holds fewer units than were to be taken out of it.")
+class InsufficientQuantityError(UserError):
+    state: StockState = strawberry.field(description="The state asked of.")
+    requested: Quantity
+    held: Quantity = strawberry.field(description="What the state holds.")
+
+
 @strawberry.type(description="An edit compared a version that has moved on: re-read and "
                              "decide again.")
 class VersionMismatchError(UserError):
@@ -105,6 +114,7 @@ ERROR_TYPES = (
     InsufficientStockError, NotFoundError, AlreadyExistsError, InvalidInputError,
     QuantityMismatchError, ReservationNotActiveError, IdempotencyKeyReusedError, TransientError,
     VersionMismatchError, ArchivedError, OverReceiptError, ShipmentClosedError,
+    InsufficientQuantityError,
 )
 
 
@@ -131,6 +141,9 @@ def from_domain(error: domain.UserError) -> UserError:
             )
         case domain.ErrorCode.IDEMPOTENCY_KEY_REUSED:
             return IdempotencyKeyReusedError(**common)
+        case domain.ErrorCode.INSUFFICIENT_QUANTITY:
+            return InsufficientQuantityError(**common, state=DomainStockState(error.state),
+                                             requested=error.requested, held=error.held)
         case domain.ErrorCode.VERSION_MISMATCH:
             return VersionMismatchError(**common, expected=error.expected, actual=error.actual)
         case domain.ErrorCode.ARCHIVED:

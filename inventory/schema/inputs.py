@@ -8,7 +8,9 @@ import strawberry
 from ..domain.allocation import AllocationStrategy as DomainAllocationStrategy
 
 from .errors import ReservationStatus
+from ..domain.quantities import StockState as DomainStockState
 from .scalars import Quantity
+from .states import StockState
 from .types import MovementKind, Reason
 
 _KEY = "Makes the mutation safe to retry: a replay returns the first result."
@@ -49,6 +51,23 @@ class AdjustStockInput:
     sku: str
     location_code: str
     delta: Quantity
+    reason: Optional[str] = None
+    reason_code: Optional[Reason] = reason_code()
+    idempotency_key: Optional[str] = strawberry.field(default=None, description=_KEY)
+    state: StockState = strawberry.field(
+        default=DomainStockState.AVAILABLE,
+        description="AVAILABLE changes onHand alone; a named state (e.g. DAMAGED, to scrap "
+                    "damaged units) changes onHand and that state together.")
+
+
+@strawberry.input(description="Moves units between AVAILABLE and the named states of one "
+                              "level: onHand does not change (one ledger row, kind MOVE).")
+class MoveStockInput:
+    sku: str
+    location_code: str
+    from_: StockState = strawberry.field(name="from")
+    to: StockState
+    quantity: Quantity
     reason: Optional[str] = None
     reason_code: Optional[Reason] = reason_code()
     idempotency_key: Optional[str] = strawberry.field(default=None, description=_KEY)

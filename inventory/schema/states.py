@@ -8,7 +8,12 @@ from typing import Callable, Mapping
 import strawberry
 
 from ..domain.quantities import STATES, Quantities
+from ..domain.quantities import StockState as DomainStockState
 from .scalars import Quantity
+
+StockState = strawberry.enum(
+    DomainStockState, description="Where units of on hand are: AVAILABLE (sellable) or set "
+                                   "aside in a named state.")
 
 
 def with_states(after: str, suffixes: tuple[str, ...] = ("",), describe: bool = False

@@ -1,4 +1,4 @@
-"""Receive, adjust, set and transfer stock at a location."""
+"""Receive, adjust, set, move and transfer stock at a location."""
 from __future__ import annotations
 
 from uuid import UUID
@@ -7,10 +7,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..db import ledger
 from ..db.ledger import LevelRow, Why
-from ..domain.commands import AdjustStock, ReceiveStock, SetStock, TransferStock
-from ..domain.errors import ErrorCode, Shortage, UserError
+from ..domain.commands import AdjustStock, MoveStock, ReceiveStock, SetStock, TransferStock
+from ..domain.errors import ErrorCode, Shortage, UserError, insufficient_quantity
 from ..domain.models import MovementKind, StockLevelView, TransferView
-from ..domain.quantities import Quantities
+from ..domain.quantities import Quantities, adjust_delta, move_delta, state_column
 from ..domain.reasons import Reason
 from .context import Ctx
 from .resolve import ids_for
@@ -65,21 +65,17 @@ async def adjust_stock(ctx: Ctx, cmd: AdjustStock, key: str | None):
                              else ids_for(conn, ctx.tenant_id, level))
         item_id, location_id = items[cmd.sku], locs[cmd.location_code]
         why = Why(cmd.reason, None, None, key, ctx.actor, reason_code(cmd))
+        delta = adjust_delta(cmd.state, cmd.delta)
         if cmd.delta > 0:
-            row = await ledger.add_on_hand(
-                conn, ctx.tenant_id, item_id, location_id, MovementKind.ADJUST, cmd.delta, why
-            )
+            row = await ledger.add_to_level(
+                conn, ctx.tenant_id, item_id, location_id, MovementKind.ADJUST, delta, why)
             return _view(cmd.sku, cmd.location_code, row)
         row = await ledger.change_level(
-            conn, ctx.tenant_id, item_id, location_id, MovementKind.ADJUST,
-            {"on_hand": cmd.delta}, why=why,
-        )
+            conn, ctx.tenant_id, item_id, location_id, MovementKind.ADJUST, delta, why=why)
         if row is None:
             now = await _current(conn, ctx.tenant_id, item_id, location_id) or Quantities()
-            return insufficient(
-                cmd.sku, cmd.location_code, -cmd.delta, now.available,
-                "cannot adjust on hand below what is reserved",
-            )
+            return _short(cmd.sku, cmd.location_code, "state", cmd.state, -cmd.delta, now,
+                          "cannot adjust on hand below what is reserved or set aside")
         return _view(cmd.sku, cmd.location_code, row)
 
     return await execute(ctx, cmd, key, work)
@@ -106,11 +102,11 @@ async def set_stock(ctx: Ctx, cmd: SetStock, key: str | None):
         if cmd.on_hand > on_hand:  # new stock: refused into an archived level
             await ids_for(conn, ctx.tenant_id, [],
                           into=[(cmd.sku, "sku", cmd.location_code, "locationCode")])
-        held = on_hand - now.available  # on hand but not sellable (reserved, ...)
+        held = on_hand - now.available  # on hand but not sellable (reserved, damaged, ...)
         if cmd.on_hand < held:
             return insufficient(
                 cmd.sku, cmd.location_code, on_hand - cmd.on_hand, now.available,
-                f"cannot set on hand below the {held} reserved",
+                f"cannot set on hand below the {held} reserved or set aside",
             )
         why = Why(cmd.reason, None, None, key, ctx.actor, reason_code(cmd))
         if existing is None:
@@ -123,6 +119,36 @@ async def set_stock(ctx: Ctx, cmd: SetStock, key: str | None):
                 {"on_hand": cmd.on_hand - on_hand}, why=why, expect_on_hand=on_hand,
             )
             assert row is not None, "level changed while locked"
+        return _view(cmd.sku, cmd.location_code, row)
+
+    return await execute(ctx, cmd, key, work)
+
+
+def _short(sku: str, code: str, field_name: str, stock_state: str, requested: int,
+           now: Quantities, what: str) -> UserError:
+    """Why taking `requested` out of `stock_state` was refused: INSUFFICIENT_STOCK
+    for AVAILABLE, INSUFFICIENT_QUANTITY for a named state."""
+    state = state_column(stock_state)
+    if state is None:
+        return insufficient(sku, code, requested, now.available, what)
+    return insufficient_quantity(field_name, sku, code, stock_state, requested, now[state])
+
+
+async def move_stock(ctx: Ctx, cmd: MoveStock, key: str | None):
+    """One guarded statement and one ledger row (MOVE): on hand never changes."""
+    async def work(conn: AsyncConnection, key: str | None):
+        items, locs = await ids_for(
+            conn, ctx.tenant_id, [(cmd.sku, "sku", cmd.location_code, "locationCode")]
+        )
+        item_id, location_id = items[cmd.sku], locs[cmd.location_code]
+        row = await ledger.change_level(
+            conn, ctx.tenant_id, item_id, location_id, MovementKind.MOVE,
+            move_delta(cmd.from_state, cmd.to_state, cmd.quantity),
+            why=Why(cmd.reason, None, None, key, ctx.actor, reason_code(cmd)))
+        if row is None:
+            now = await _current(conn, ctx.tenant_id, item_id, location_id) or Quantities()
+            return _short(cmd.sku, cmd.location_code, "from", cmd.from_state, cmd.quantity, now,
+                          f"cannot move out of {cmd.from_state}")
         return _view(cmd.sku, cmd.location_code, row)
 
     return await execute(ctx, cmd, key, work)

@@ -12,11 +12,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import FileResponse
+from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 
+from ..domain.quantities import STATES, camel
 from ..events.live import LiveStock
 
 STATIC = Path(__file__).parent / "static"
@@ -45,6 +46,17 @@ async def dashboard(request: Request) -> FileResponse:
                                  "Content-Security-Policy": DASHBOARD_CSP})
 
 
+# The quantity states the dashboard shows, from the domain's list: a state added
+# there gets its column, totals, feed wording and chart share without a page edit.
+_STATES = {"states": [
+    {"field": camel(s.name), "label": s.name.replace("_", " ").capitalize(),
+     "inAvailable": s.in_available} for s in STATES]}
+
+
+async def dashboard_states(request: Request) -> JSONResponse:
+    return JSONResponse(_STATES, headers={"Cache-Control": "no-cache"})
+
+
 class DashboardAssets(StaticFiles):
     """dashboard.js, chart.js and dashboard.css (hand-written, no build step),
     revalidated on each load so a new release is picked up at once."""
@@ -59,5 +71,6 @@ def live_routes(graphql) -> list:
     return [
         WebSocketRoute("/graphql", graphql),
         Route("/dashboard", dashboard),
+        Route("/dashboard/states.json", dashboard_states),
         Mount("/dashboard/static", DashboardAssets(directory=STATIC)),
     ]

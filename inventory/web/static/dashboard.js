@@ -135,15 +135,31 @@ async function gql(query, variables = {}) {
   }
 }
 
-const ITEMS = `query($after: String) { items(first: ${ITEMS_PAGE}, after: $after) {
+// The quantity states, as the server's domain lists them (/dashboard/states.json,
+// read before anything else): [{field: "onHand", label: "On hand", inAvailable: 1}, ...].
+// Queries, table columns, totals, the feed and the chart are built from it.
+let STATES = [];
+const stateFields = (suffix = "") => STATES.map(s => s.field + suffix).join(" ");
+const availableOf = (m, suffix) => STATES.reduce((sum, s) => sum + s.inAvailable * m[s.field + suffix], 0);
+
+async function loadStates() {
+  const response = await fetch("/dashboard/states.json");
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  STATES = (await response.json()).states;
+  const head = $("levels").tHead.rows[0];
+  const after = head.querySelector("th.location");
+  after.after(...STATES.map(s => node("th", `state ${s.field}`, s.label)));
+}
+
+const ITEMS = () => `query($after: String) { items(first: ${ITEMS_PAGE}, after: $after) {
   pageInfo { hasNextPage endCursor }
-  nodes { sku name reorderPoint stockLevels { locationCode onHand reserved available version } } } }`;
+  nodes { sku name reorderPoint stockLevels { locationCode ${stateFields()} available version } } } }`;
 const LOCATIONS = `query($after: String) { locations(first: ${ITEMS_PAGE}, after: $after) {
   pageInfo { hasNextPage endCursor } nodes { code name } } }`;
-const MOVEMENTS = `query($sku: String, $code: String, $first: Int, $after: String) {
+const MOVEMENTS = () => `query($sku: String, $code: String, $first: Int, $after: String) {
   movements(sku: $sku, locationCode: $code, first: $first, after: $after) {
   pageInfo { hasNextPage endCursor }
-  nodes { id kind sku locationCode onHandDelta reservedDelta onHandAfter reservedAfter version
+  nodes { id kind sku locationCode ${stateFields("Delta")} ${stateFields("After")} version
           reference reason actor createdAt } } }`;
 
 async function loadLocations() {
@@ -161,7 +177,7 @@ async function loadLevels() {
   let after = null;
   $("progress").hidden = false;
   do {
-    const page = (await gql(ITEMS, {after})).items;
+    const page = (await gql(ITEMS(), {after})).items;
     for (const item of page.nodes) {
       state.items.set(item.sku, {name: item.name, reorderPoint: item.reorderPoint});
       for (const l of item.stockLevels) applyLevel({sku: item.sku, ...l}, false);
@@ -188,8 +204,9 @@ function applyLevel(l, live) {
     item.reorderPoint = l.reorderPoint;
     state.items.set(l.sku, item);
   }
-  state.levels.set(k, {sku: l.sku, code: l.locationCode, onHand: l.onHand, reserved: l.reserved,
-                       available: l.available, version: l.version});
+  const level = {sku: l.sku, code: l.locationCode, available: l.available, version: l.version};
+  for (const s of STATES) level[s.field] = l[s.field];
+  state.levels.set(k, level);
   if (!known) {
     state.order.push(k);
     state.orderDirty = true;
@@ -277,10 +294,9 @@ function fillRow(tr, k) {
   tr.classList.toggle("charted", state.chart?.sku === l.sku);
   const cells = tr.cells;
   cells[1].textContent = state.items.get(l.sku)?.name || "";
-  cells[3].textContent = fmt(l.onHand);
-  cells[4].textContent = fmt(l.reserved);
-  cells[5].textContent = fmt(l.available);
-  cells[6].textContent = fmt(reorderOf(l.sku));
+  STATES.forEach((s, i) => { cells[3 + i].textContent = fmt(l[s.field]); });
+  cells[3 + STATES.length].textContent = fmt(l.available);
+  cells[4 + STATES.length].textContent = fmt(reorderOf(l.sku));
 }
 
 function newRow(k) {
@@ -289,7 +305,7 @@ function newRow(k) {
   tr.dataset.sku = l.sku;
   tr.dataset.location = l.code;
   tr.append(node("td", "text sku", l.sku), node("td", "text name", state.items.get(l.sku)?.name || ""),
-            node("td", "text", l.code), node("td", "on-hand"), node("td", "reserved"),
+            node("td", "text", l.code), ...STATES.map(s => node("td", `state ${s.field}`)),
             node("td", "available"), node("td", "reorder"));
   return tr;
 }
@@ -327,10 +343,12 @@ function renderTable() {
 
 function renderTotals() {
   const totals = new Map();
-  for (const code of state.locations.keys()) totals.set(code, {onHand: 0, reserved: 0, available: 0, low: 0, levels: 0});
+  const zero = () => Object.fromEntries([...STATES.map(s => [s.field, 0]), ["available", 0], ["low", 0], ["levels", 0]]);
+  for (const code of state.locations.keys()) totals.set(code, zero());
   for (const l of state.levels.values()) {
     const t = totals.get(l.code);
-    t.onHand += l.onHand; t.reserved += l.reserved; t.available += l.available; t.levels += 1;
+    for (const s of STATES) t[s.field] += l[s.field];
+    t.available += l.available; t.levels += 1;
     if (isLow(l)) t.low += 1;
   }
   const cards = [];
@@ -340,10 +358,12 @@ function renderTotals() {
     card.type = "button";
     card.dataset.location = code;
     card.dataset.available = String(t.available);
-    card.dataset.onHand = String(t.onHand);
+    for (const s of STATES) card.dataset[s.field] = String(t[s.field]);
     card.title = state.filter.location === code ? "Show all locations" : `Show only ${code}`;
     const name = node("div", "name", state.locations.get(code) || "\u00a0");
-    const small = node("div", "small", `on hand ${fmt(t.onHand)} \u00b7 reserved ${fmt(t.reserved)}`);
+    // On hand and reserved always; the other states where they hold something.
+    const shown = STATES.filter((s, i) => i < 2 || t[s.field]);
+    const small = node("div", "small", shown.map(s => `${s.label.toLowerCase()} ${fmt(t[s.field])}`).join(" \u00b7 "));
     const low = node("div", "small");
     low.append(t.low ? node("span", "lowc", `${fmt(t.low)} low`)
                       : `${fmt(t.levels)} level${t.levels === 1 ? "" : "s"}`);
@@ -379,9 +399,8 @@ function renderLow() {
 // ---------------------------------------------------------------- the feed
 
 function quantityText(m) {
-  const parts = [];
-  if (m.onHandDelta) parts.push(`${signed(m.onHandDelta)} on hand`);
-  if (m.reservedDelta) parts.push(`${signed(m.reservedDelta)} reserved`);
+  const parts = STATES.filter(s => m[s.field + "Delta"])
+    .map(s => `${signed(m[s.field + "Delta"])} ${s.label.toLowerCase()}`);
   return parts.join(" \u00b7 ") || "no change";
 }
 
@@ -422,7 +441,7 @@ async function refreshFeed(reset = false) {
   feedRunning = (async () => {
     try {
       const code = state.filter.location || null;
-      const nodes = (await gql(MOVEMENTS, {code, first: FEED_SIZE})).movements.nodes;
+      const nodes = (await gql(MOVEMENTS(), {code, first: FEED_SIZE})).movements.nodes;
       if (reset) { state.feed = []; state.feedSeen = new Set(); }
       const fresh = new Set();
       for (const m of nodes) {
@@ -461,7 +480,7 @@ async function openChart(sku) {
   let after = null;
   try {
     do {
-      const page = (await gql(MOVEMENTS, {sku, code, first: 500, after})).movements;
+      const page = (await gql(MOVEMENTS(), {sku, code, first: 500, after})).movements;
       entries.push(...page.nodes);
       after = page.pageInfo.hasNextPage && entries.length < CHART_MOVEMENTS ? page.pageInfo.endCursor : null;
     } while (after && state.chart === chart);
@@ -473,7 +492,7 @@ async function openChart(sku) {
   if (state.chart !== chart) return;  // another SKU was chosen meanwhile
   entries.reverse();  // oldest first
   for (const m of entries) {
-    chartPoint(chart, m.locationCode, m.version, m.onHandAfter - m.reservedAfter, Date.parse(m.createdAt));
+    chartPoint(chart, m.locationCode, m.version, availableOf(m, "After"), Date.parse(m.createdAt));
   }
   chart.ready = true;
   chart.dirty = true;
@@ -515,8 +534,8 @@ function renderChart() {
 
 // ---------------------------------------------------------------- the socket
 
-const SUBSCRIPTION = `subscription($since: [LevelVersionInput!]) { stockLevelChanged(since: $since) {
-  sku locationCode onHand reserved available version reorderPoint kind at } }`;
+const SUBSCRIPTION = () => `subscription($since: [LevelVersionInput!]) { stockLevelChanged(since: $since) {
+  sku locationCode ${stateFields()} available version reorderPoint kind at } }`;
 
 // graphql-transport-ws, the small part of it a subscriber needs.
 function connect() {
@@ -563,7 +582,7 @@ function connect() {
 }
 
 function subscribe(ws, since) {
-  ws.send(JSON.stringify({id: "levels", type: "subscribe", payload: {query: SUBSCRIPTION, variables: {since}}}));
+  ws.send(JSON.stringify({id: "levels", type: "subscribe", payload: {query: SUBSCRIPTION(), variables: {since}}}));
 }
 
 const sinceList = () => [...state.levels.values()].map(
@@ -630,6 +649,7 @@ async function start() {
   if (state.stopped) return;
   setStatus("connecting", "checking the key");
   try {
+    if (!STATES.length) await loadStates();
     await loadLocations();
   } catch (error) {
     if (error instanceof KeyRefused) { askForKey(error.message); return; }
