@@ -61,7 +61,10 @@ QUERIES = {
 def fill_sql() -> str:
     """The load, in SQL: locations, items, a level per item and location
     (stock only in `on_hand`, every other quantity state 0) and its RECEIVE
-    ledger row, for whatever states the domain has (domain/quantities.py)."""
+    ledger row, for whatever states the domain has (domain/quantities.py).
+    Each item is written with its `available` (the sum over its levels, as the
+    ledger statements keep it) rather than updated afterwards, which would
+    leave a dead entry per item in the low-stock index until a vacuum."""
     from inventory.domain.quantities import NAMES
 
     others = [name for name in NAMES if name != "on_hand"]
@@ -71,8 +74,9 @@ def fill_sql() -> str:
 INSERT INTO locations (tenant_id, code, name)
   SELECT %(t)s, 'WH-' || lpad(g::text, 2, '0'), 'Warehouse ' || g
   FROM generate_series(1, %(locations)s) g;
-INSERT INTO items (tenant_id, sku, name, reorder_point)
-  SELECT %(t)s, 'SKU-' || lpad(g::text, 7, '0'), 'Item ' || g, 10
+INSERT INTO items (tenant_id, sku, name, reorder_point, available)
+  SELECT %(t)s, 'SKU-' || lpad(g::text, 7, '0'), 'Item ' || g, 10,
+         CASE WHEN g %% 50 = 0 THEN 0 ELSE 100 * %(locations)s END
   FROM generate_series(1, %(items)s) g;
 INSERT INTO stock_levels (tenant_id, item_id, location_id, on_hand, version)
   SELECT i.tenant_id, i.id, l.id,

@@ -107,7 +107,7 @@ def test_a_page_aborted_with_40001_is_read_again_and_the_audit_completes(pg_base
 
         @event.listens_for(auditor, "after_cursor_execute")
         def commit_w_after_the_page_began(conn, cursor, statement, *args):
-            if statement.lstrip().startswith("SELECT id, sku FROM items"):
+            if statement.lstrip().startswith("SELECT id, sku, available FROM items"):
                 page_reads.append(statement)
                 if w.in_transaction():
                     w.commit()

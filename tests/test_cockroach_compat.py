@@ -100,13 +100,16 @@ def _module_statements() -> dict[str, object]:
         for name, value in vars(module).items():
             if isinstance(value, Executable) and isinstance(value, ClauseElement):
                 found[f"{info.name}.{name}"] = value
-    # Every shape of the guarded level change: which states it lowers, and
-    # whether it compares on hand.
+    # Every shape of the guarded level change: which states it lowers, whether
+    # it compares on hand, whether it changes the item's available; and of the
+    # upsert.
     for size in range(len(NAMES) + 1):
         for lowers in itertools.combinations(NAMES, size):
-            for expects in (False, True):
-                found[f"ledger._change_statement{(lowers, expects)}"] = \
-                    ledger._change_statement(frozenset(lowers), expects)
+            for expects, to_item in itertools.product((False, True), repeat=2):
+                found[f"ledger._change_statement{(lowers, expects, to_item)}"] = \
+                    ledger._change_statement(frozenset(lowers), expects, to_item)
+    for to_item in (False, True):
+        found[f"ledger._add_statement({to_item})"] = ledger._add_statement(to_item)
     return found
 
 

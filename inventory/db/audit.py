@@ -16,7 +16,8 @@ domain/quantities.py; every check below covers every state. Checks, per
 level: each state equals its ledger sum, each ledger row's after-values follow
 from the previous row's, version equals the number of ledger rows and the
 versions have no gap, no state and no `available` negative, reserved equals the
-ACTIVE reservation lines. Per ledger kind: deltas have the sign the kind
+ACTIVE reservation lines; per item, its `available` column is the sum over its
+levels. Per ledger kind: deltas have the sign the kind
 implies (e.g. RESERVE moves only reserved, upwards; COMMIT lowers on_hand and
 reserved by the same amount). Per item and state (conservation): the deltas of
 every kind (receipts + adjustments + sets + transfers in - transfers out -
@@ -69,7 +70,8 @@ _TENANTS = text(
     "SELECT tenant_id FROM items WHERE tenant_id > :after ORDER BY tenant_id LIMIT 1"
 )
 _ITEMS = text(
-    "SELECT id, sku FROM items WHERE tenant_id = :t AND id > :after ORDER BY id LIMIT :n"
+    "SELECT id, sku, available FROM items WHERE tenant_id = :t AND id > :after "
+    "ORDER BY id LIMIT :n"
 )
 _LEVELS = text(f"""
     SELECT item_id, location_id, {_STATE_COLUMNS}, version FROM stock_levels
@@ -213,7 +215,8 @@ def audit(
                 page = AuditReport()
                 items = c.execute(_ITEMS, {"t": tenant, "after": after, "n": page_size}).all()
                 if items:
-                    _check_page(c, tenant, {row.id: row.sku for row in items}, page)
+                    _check_page(c, tenant, {row.id: row.sku for row in items}, page,
+                                {row.id: row.available for row in items})
                 return page, (items[-1].id if items else None)
 
             page, last = _in_snapshot(page_conn, read_page)
@@ -266,7 +269,8 @@ def _tenants(conn: Connection, only: UUID | None):
         after = tenant
 
 
-def _check_page(conn: Connection, tenant: UUID, skus: dict[UUID, str], report: AuditReport):
+def _check_page(conn: Connection, tenant: UUID, skus: dict[UUID, str], report: AuditReport,
+                item_available: dict[UUID, int]):
     bounds = {"t": tenant, "lo": min(skus), "hi": max(skus)}
     levels = {(r.item_id, r.location_id): r for r in conn.execute(_LEVELS, bounds)}
     ledger: dict[tuple[UUID, UUID], dict[str, object]] = defaultdict(dict)
@@ -337,6 +341,14 @@ def _check_page(conn: Connection, tenant: UUID, skus: dict[UUID, str], report: A
         if row.item_id in skus:
             found("ledger after-values do not follow from the previous row", row.item_id,
                   row.location_id, f"{row.broken} rows, first at version {row.first_version}")
+
+    for item_id, kept in item_available.items():
+        # The item's available (kept by the ledger statements for low stock) is
+        # what its levels hold.
+        if kept != per_item[item_id].available:
+            found("item available differs from its levels", item_id, None,
+                  f"item available={kept}, summed over its levels "
+                  f"{per_item[item_id].available}")
 
     for item_id, kinds in per_item_kind.items():
         # Conservation per state: what every kind moved in and out (outgoing kinds

@@ -10,6 +10,14 @@ The quantity states, the guard (`available` and each state non-negative) and
 the ledger's delta and after columns all come from domain/quantities.py: no
 statement here names a state except where a use case moves that state.
 Results are read by column name (`LevelRow.of`).
+
+Every statement that changes a level's available also adds that change to its
+item's `available` (the sum over the item's levels, which makes low stock an
+indexed state of the item row: tables.LOW_STOCK), as one more data-modifying
+CTE of the same statement (`_to_item`). A statement whose change leaves
+available as it was does not touch the item row; one that changes several
+levels adds their sum per item, so no statement modifies an item row twice
+(CockroachDB refuses that).
 """
 from __future__ import annotations
 
@@ -30,7 +38,7 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 
 from ..domain.models import MovementKind, ReservationStatus, StockLevelView
 from ..domain.quantities import NAMES, Quantities, available
-from .tables import movements, reservation_lines, reservations, stock_levels
+from .tables import items, movements, reservation_lines, reservations, stock_levels
 
 sl = stock_levels
 
@@ -176,8 +184,30 @@ def _returning(stmt):
     return stmt.returning(sl.c.tenant_id, *_level_columns(sl))
 
 
-def _final(changed) -> Select:
-    return select(*_level_columns(changed)).add_cte(_log_from(changed))
+def _to_item(changed, amount, name: str = "item_total"):
+    """UPDATE items SET available = available + `amount` for the item of each row
+    of `changed` (one row per item: a statement that changes several levels of
+    an item passes their sum). Nothing when `changed` is empty (a refused
+    guard)."""
+    return update(items).where(
+        items.c.tenant_id == changed.c.tenant_id, items.c.id == changed.c.item_id,
+    ).values(available=items.c.available + amount).cte(name)
+
+
+def _delta_available():
+    """The change of available the bound deltas (p_d_*) make."""
+    return available({n: _delta_param(n) for n in NAMES})
+
+
+def _final(changed, to_item: bool) -> Select:
+    """The new level, with its ledger row and (`to_item`: the deltas change
+    available) the item's total."""
+    stmt = select(*_level_columns(changed)).add_cte(_log_from(changed))
+    return stmt.add_cte(_to_item(changed, _delta_available())) if to_item else stmt
+
+
+def _changes_available(delta: Mapping[str, int]) -> bool:
+    return available(Quantities(delta)) != 0
 
 
 async def _one(conn: AsyncConnection, stmt: Select, params: dict) -> LevelRow | None:
@@ -215,10 +245,10 @@ def _guarded_change(delta: Mapping[str, Any], *, versions=1, also=(), lowers=())
 
 
 @functools.cache
-def _change_statement(lowers: frozenset[str], expects: bool) -> Select:
+def _change_statement(lowers: frozenset[str], expects: bool, to_item: bool) -> Select:
     also = [sl.c.on_hand == bindparam("p_expect_on_hand", type_=BigInteger)] if expects else []
     changed = _guarded_change({n: _delta_param(n) for n in NAMES}, also=also, lowers=lowers)
-    return _final(changed)
+    return _final(changed, to_item)
 
 
 async def change_level(
@@ -239,10 +269,12 @@ async def change_level(
     if expect_on_hand is not None:
         params["p_expect_on_hand"] = expect_on_hand
     lowers = frozenset(n for n, d in delta.items() if d < 0)
-    return await _one(conn, _change_statement(lowers, expect_on_hand is not None), params)
+    return await _one(conn, _change_statement(
+        lowers, expect_on_hand is not None, _changes_available(delta)), params)
 
 
-def _build_add() -> Select:
+@functools.cache
+def _add_statement(to_item: bool) -> Select:
     """Adds to a level, creating it on first receipt (upsert); only ever called
     with deltas >= 0, so it needs no guard."""
     stmt = pg_insert(sl).values(
@@ -258,10 +290,7 @@ def _build_add() -> Select:
             "updated_at": func.now(),
         },
     )
-    return _final(_returning(stmt).cte("changed"))
-
-
-_ADD = _build_add()
+    return _final(_returning(stmt).cte("changed"), to_item)
 
 
 async def add_on_hand(
@@ -290,7 +319,7 @@ async def add_to_level(
     """Adds `delta` ({state: change >= 0}) to a level, creating it if need be
     (upsert), in one statement."""
     assert all(d >= 0 for d in delta.values()), delta  # the upsert has no guard
-    row = await _one(conn, _ADD,
+    row = await _one(conn, _add_statement(_changes_available(delta)),
                      _params(tenant_id, item_id, location_id, kind, delta, why))
     assert row is not None  # an upsert always yields its row
     return row
@@ -316,7 +345,8 @@ def _build_reserve_one() -> Select:
         bindparam("p_ttl", type_=BigInteger), qty)
     return select(
         *_level_columns(changed), head.c.created_at, head.c.expires_at,
-    ).select_from(changed.join(head, true())).add_cte(_log_from(changed)).add_cte(line)
+    ).select_from(changed.join(head, true())).add_cte(_log_from(changed)).add_cte(line).add_cte(
+        _to_item(changed, -qty))
 
 
 _RESERVE_ONE = _build_reserve_one()
@@ -441,6 +471,7 @@ def _build_reserve_many() -> Select:
     return (
         select(heads.c.id, heads.c.created_at, heads.c.expires_at)
         .select_from(heads.join(changed, true())).add_cte(logged).add_cte(lines)
+        .add_cte(_to_item(changed, -p_total))
     )
 
 
@@ -519,7 +550,8 @@ def _build_reserve_fitting() -> Select:
     return select(
         cur_available.label("available"), heads.c.id, heads.c.created_at,
         heads.c.expires_at,
-    ).select_from(cur.outerjoin(heads, true())).add_cte(logged).add_cte(lines)
+    ).select_from(cur.outerjoin(heads, true())).add_cte(logged).add_cte(lines).add_cte(
+        _to_item(changed, -(q * taken)))
 
 
 _RESERVE_FITTING = _build_reserve_fitting()
@@ -614,7 +646,14 @@ def _build_set_on_hand_many() -> Select:
         reference=literal(None, Text), reservation_id=literal(None, PG_UUID(as_uuid=True)),
         idempotency_key=bindparam("p_idempotency_key", type_=Text),
         actor=bindparam("p_actor", type_=Text)), from_=both, order_by=lines.c.n)
-    return select(*_level_columns(changed)).add_cte(logged)
+    # Only on hand changes, so available by each line's delta, summed per item.
+    per_item = select(changed.c.tenant_id, changed.c.item_id,
+                      cast(func.sum(lines.c.delta), BigInteger).label("delta")
+                      ).select_from(both).group_by(
+        changed.c.tenant_id, changed.c.item_id).having(func.sum(lines.c.delta) != 0
+    ).cte("per_item")
+    return select(*_level_columns(changed)).add_cte(logged).add_cte(
+        _to_item(per_item, per_item.c.delta))
 
 
 _SET_ON_HAND_MANY = _build_set_on_hand_many()

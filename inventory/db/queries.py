@@ -194,17 +194,6 @@ async def locations_by_ids(
     return {r.id: _location(r) for r in rows}
 
 
-# An item's total available, per item as the page's scan reaches it (a lookup
-# on the levels' primary key): a page of low-stock items stops once it has its
-# rows, instead of summing every level of the tenant first (docs/performance.md,
-# "List queries at 1,000 and 1,000,000 levels").
-_ITEM_AVAILABLE = (
-    select(func.coalesce(func.sum(available(sl.c)), 0))
-    .where(sl.c.tenant_id == items.c.tenant_id, sl.c.item_id == items.c.id)
-    .scalar_subquery()
-)
-
-
 async def items_page(
     conn: AsyncConnection,
     tenant_id: UUID,
@@ -222,8 +211,10 @@ async def items_page(
     if sku_prefix:
         stmt = stmt.where(items.c.sku.like(_like_prefix(sku_prefix), escape="\\"))
     if low_stock is not None:
-        is_low = _ITEM_AVAILABLE <= items.c.reorder_point
-        stmt = stmt.where(is_low if low_stock else ~is_low)
+        # Each side is the predicate of its partial index (tables.LOW_STOCK,
+        # IN_STOCK): the page reads only items of the wanted kind, in sku order.
+        stmt = stmt.where(items.c.available <= items.c.reorder_point if low_stock
+                          else items.c.available > items.c.reorder_point)
     rows = await conn.execute(stmt.order_by(items.c.sku).limit(limit))
     return [_item(r) for r in rows]
 

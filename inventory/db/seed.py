@@ -8,7 +8,7 @@ import sys
 from typing import Callable
 from uuid import UUID
 
-from sqlalchemy import Connection, column, insert, literal, select, values
+from sqlalchemy import Connection, cast, column, func, insert, literal, select, update, values
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.types import BigInteger, Text
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
@@ -122,7 +122,13 @@ def _insert_levels(conn: Connection, tenant_id: UUID, rows: list[tuple[UUID, UUI
     log = insert(movements).from_select(
         list(row), select(*(expr.label(name) for name, expr in row.items())),
     ).returning(movements.c.id)
-    return len(conn.execute(log.add_cte(created)).all())
+    # The items' available (tables.items): what their new levels hold, per item.
+    per_item = select(created.c.item_id, cast(func.sum(created.c.on_hand), BigInteger)
+                      .label("qty")).group_by(created.c.item_id).cte("per_item")
+    totals = update(items).where(
+        items.c.tenant_id == tenant_id, items.c.id == per_item.c.item_id,
+    ).values(available=items.c.available + per_item.c.qty).cte("totals")
+    return len(conn.execute(log.add_cte(created).add_cte(totals)).all())
 
 
 def has_data(conn: Connection, tenant_id: UUID) -> bool:

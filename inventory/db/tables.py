@@ -37,6 +37,11 @@ metadata = MetaData(
     }
 )
 
+# An item is low on stock, or not: the predicates of the two partial indexes
+# on items; `queries.items_page` filters by the same comparisons, so that both
+# engines match a page to its index.
+LOW_STOCK, IN_STOCK = "available <= reorder_point", "available > reorder_point"
+
 _uuid_pk = dict(server_default=text("gen_random_uuid()"), nullable=False)
 
 
@@ -76,9 +81,17 @@ items = Table(
     # take no new stock.
     Column("version", BigInteger, nullable=False, server_default="0"),
     Column("archived_at", DateTime(timezone=True)),
+    # 0012: the item's available summed over its levels, kept by every ledger
+    # statement that changes it (db/ledger.py), so that low stock (available <=
+    # reorder_point) is a row's own state, served by the partial indexes below
+    # instead of a sum per item (docs/performance.md, "Low stock as indexable
+    # state"). The audit checks it against the levels.
+    Column("available", BigInteger, nullable=False, server_default="0"),
     PrimaryKeyConstraint("tenant_id", "id"),
     UniqueConstraint("tenant_id", "sku", name="uq_items_tenant_sku"),
     CheckConstraint("reorder_point >= 0", name="reorder_point_non_negative"),
+    Index("ix_items_low_stock", "tenant_id", "sku", postgresql_where=text(LOW_STOCK)),
+    Index("ix_items_in_stock", "tenant_id", "sku", postgresql_where=text(IN_STOCK)),
 )
 
 stock_levels = Table(
