@@ -67,6 +67,9 @@ WITH changed AS (
   UPDATE stock_levels SET reserved = reserved + 1, version = version + 1, updated_at = now()
   WHERE tenant_id = %s AND item_id = %s AND location_id = %s AND on_hand >= reserved + 1
   RETURNING tenant_id, item_id, location_id, on_hand, reserved, version, updated_at),
+item_total AS (
+  UPDATE items SET available = items.available - 1 FROM changed
+  WHERE items.tenant_id = changed.tenant_id AND items.id = changed.item_id),
 logged AS (
   INSERT INTO movements (tenant_id, item_id, location_id, kind, on_hand_delta, reserved_delta,
                          on_hand_after, reserved_after, version, reason, reference,
@@ -80,6 +83,9 @@ WITH changed AS (
   UPDATE stock_levels SET reserved = reserved + 1, version = version + 1, updated_at = now()
   WHERE tenant_id = %(t)s AND item_id = %(i)s AND location_id = %(l)s AND on_hand >= reserved + 1
   RETURNING tenant_id, item_id, location_id, on_hand, reserved, version, updated_at),
+item_total AS (
+  UPDATE items SET available = items.available - 1 FROM changed
+  WHERE items.tenant_id = changed.tenant_id AND items.id = changed.item_id),
 logged AS (
   INSERT INTO movements (tenant_id, item_id, location_id, kind, on_hand_delta, reserved_delta,
                          on_hand_after, reserved_after, version, reason, reference,

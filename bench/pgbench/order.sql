@@ -29,6 +29,9 @@ WITH changed AS (
   WHERE tenant_id = :tenant::uuid AND (item_id, location_id) = (SELECT i.id, l.id FROM items i, locations l WHERE i.tenant_id = :tenant::uuid AND i.sku = 'SKU-' || lpad(:i0::text, 6, '0') AND l.tenant_id = :tenant::uuid AND l.code = 'WH-01')
     AND on_hand >= reserved + 1
   RETURNING tenant_id, item_id, location_id, on_hand, reserved, version, updated_at),
+item_total AS (
+  UPDATE items SET available = items.available - 1 FROM changed
+  WHERE items.tenant_id = changed.tenant_id AND items.id = changed.item_id),
 logged AS (
   INSERT INTO movements (tenant_id, item_id, location_id, kind, on_hand_delta, reserved_delta,
                          on_hand_after, reserved_after, version, reason, reference,
@@ -41,6 +44,9 @@ WITH changed AS (
   WHERE tenant_id = :tenant::uuid AND (item_id, location_id) = (SELECT i.id, l.id FROM items i, locations l WHERE i.tenant_id = :tenant::uuid AND i.sku = 'SKU-' || lpad(:i1::text, 6, '0') AND l.tenant_id = :tenant::uuid AND l.code = 'WH-01')
     AND on_hand >= reserved + 1
   RETURNING tenant_id, item_id, location_id, on_hand, reserved, version, updated_at),
+item_total AS (
+  UPDATE items SET available = items.available - 1 FROM changed
+  WHERE items.tenant_id = changed.tenant_id AND items.id = changed.item_id),
 logged AS (
   INSERT INTO movements (tenant_id, item_id, location_id, kind, on_hand_delta, reserved_delta,
                          on_hand_after, reserved_after, version, reason, reference,
@@ -53,6 +59,9 @@ WITH changed AS (
   WHERE tenant_id = :tenant::uuid AND (item_id, location_id) = (SELECT i.id, l.id FROM items i, locations l WHERE i.tenant_id = :tenant::uuid AND i.sku = 'SKU-' || lpad(:i2::text, 6, '0') AND l.tenant_id = :tenant::uuid AND l.code = 'WH-01')
     AND on_hand >= reserved + 1
   RETURNING tenant_id, item_id, location_id, on_hand, reserved, version, updated_at),
+item_total AS (
+  UPDATE items SET available = items.available - 1 FROM changed
+  WHERE items.tenant_id = changed.tenant_id AND items.id = changed.item_id),
 logged AS (
   INSERT INTO movements (tenant_id, item_id, location_id, kind, on_hand_delta, reserved_delta,
                          on_hand_after, reserved_after, version, reason, reference,
@@ -65,6 +74,9 @@ WITH changed AS (
   WHERE tenant_id = :tenant::uuid AND (item_id, location_id) = (SELECT i.id, l.id FROM items i, locations l WHERE i.tenant_id = :tenant::uuid AND i.sku = 'SKU-' || lpad(:i3::text, 6, '0') AND l.tenant_id = :tenant::uuid AND l.code = 'WH-01')
     AND on_hand >= reserved + 1
   RETURNING tenant_id, item_id, location_id, on_hand, reserved, version, updated_at),
+item_total AS (
+  UPDATE items SET available = items.available - 1 FROM changed
+  WHERE items.tenant_id = changed.tenant_id AND items.id = changed.item_id),
 logged AS (
   INSERT INTO movements (tenant_id, item_id, location_id, kind, on_hand_delta, reserved_delta,
                          on_hand_after, reserved_after, version, reason, reference,
@@ -77,6 +89,9 @@ WITH changed AS (
   WHERE tenant_id = :tenant::uuid AND (item_id, location_id) = (SELECT i.id, l.id FROM items i, locations l WHERE i.tenant_id = :tenant::uuid AND i.sku = 'SKU-' || lpad(:i4::text, 6, '0') AND l.tenant_id = :tenant::uuid AND l.code = 'WH-01')
     AND on_hand >= reserved + 1
   RETURNING tenant_id, item_id, location_id, on_hand, reserved, version, updated_at),
+item_total AS (
+  UPDATE items SET available = items.available - 1 FROM changed
+  WHERE items.tenant_id = changed.tenant_id AND items.id = changed.item_id),
 logged AS (
   INSERT INTO movements (tenant_id, item_id, location_id, kind, on_hand_delta, reserved_delta,
                          on_hand_after, reserved_after, version, reason, reference,

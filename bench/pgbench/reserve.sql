@@ -17,6 +17,9 @@ changed AS (
       AND l.tenant_id = :tenant::uuid AND l.code = 'WH-01')
     AND on_hand >= reserved + 1
   RETURNING tenant_id, item_id, location_id, on_hand, reserved, version, updated_at),
+item_total AS (
+  UPDATE items SET available = items.available - 1 FROM changed
+  WHERE items.tenant_id = changed.tenant_id AND items.id = changed.item_id),
 logged AS (
   INSERT INTO movements (tenant_id, item_id, location_id, kind, on_hand_delta, reserved_delta,
                          on_hand_after, reserved_after, version, reason, reference,
