@@ -75,13 +75,17 @@ class PerDocument:
         return len(self._entries)
 
     def __call__(self, document: Any, *extra: Hashable) -> Any:
+        return self.get(document, extra, lambda: self._compute(document, *extra))
+
+    def get(self, document: Any, extra: tuple, compute: Callable[[], Any]) -> Any:
+        """The answer for (document, *extra), from `compute()` when not known."""
         if document is None:
-            return self._compute(document, *extra)
+            return compute()
         key = (id(document), *extra)
         hit = self._entries.get(key)
         if hit is not None and hit[0]() is document:
             return hit[1]
-        value = self._compute(document, *extra)
+        value = compute()
         if len(self._entries) >= self._maxsize:
             self._entries.clear()  # simple bound; repeat documents refill it at once
         entries = self._entries

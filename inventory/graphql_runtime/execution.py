@@ -1,5 +1,10 @@
 """The execution context the schema runs operations with: strawberry's, minus
-one reference cycle.
+one reference cycle, plus the fast path for queries.
+
+Queries that a plan covers are answered by fast_reads.py instead of
+graphql-core's field-by-field execution (docs/performance.md, item 39); when
+the plan cannot give the complete answer, graphql-core's execution answers
+instead (`fast_reads = False` on the class: always graphql-core's).
 
 graphql-core's executor keeps helpers for resolvers built from its own bound
 methods (executor -> helpers -> bound method -> executor). That cycle kept every
@@ -33,6 +38,7 @@ import orjson
 from graphql import print_ast
 from graphql.type.definition import GraphQLResolveInfoHelpers
 
+from . import fast_reads
 from .strawberry_compat import ExecutionContextBase
 
 SHARED_RESULTS = "shared_results"
@@ -65,9 +71,15 @@ class AcyclicExecutionContext(ExecutionContextBase):
                                  option=orjson.OPT_SORT_KEYS)
         return (document, name, variables)
 
+    # Queries the schema's plans answer (fast_reads.py); off for the normal path alone.
+    fast_reads = True
+
     def execute_operation(self, serially: bool | None = None):
         shared = getattr(self.root_value, SHARED_RESULTS, None)
         if shared is None or self._selection is None:
+            plan = fast_reads.plan_for(self) if self.fast_reads else None
+            if plan is not None:
+                return self._execute_plan(plan, serially)
             return super().execute_operation(serially)
         found = shared.get(self._selection)
         if found is None:
@@ -80,6 +92,14 @@ class AcyclicExecutionContext(ExecutionContextBase):
         if isinstance(found, asyncio.Future):
             return asyncio.shield(found)
         return found
+
+    async def _execute_plan(self, plan, serially: bool | None):
+        try:
+            data = await fast_reads.run(plan, self)
+        except Exception:  # noqa: BLE001 - the normal path answers, errors and all
+            result = super().execute_operation(serially)
+            return await result if self.is_awaitable(result) else result
+        return self.build_response(data)
 
 
 def _retrieve(execution: asyncio.Future) -> None:

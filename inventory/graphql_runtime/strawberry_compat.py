@@ -63,6 +63,15 @@ of strawberry releases, not one minor line.
    future, which was about a third of a 50-item page's CPU (docs/performance.md,
    item 38). While no directive of the schema can stand on a field or a
    fragment, the extension is left out; one that can brings it back.
+10. `basic_attribute`: how strawberry resolves a field without a resolver. The
+   graphql-core field keeps its strawberry field under the key
+   `GraphQLCoreConverter.DEFINITION_BACKREF` of its `extensions`; strawberry
+   gives a "basic" field (no resolver, no field extension, no exception
+   handler) a resolver marked `_is_default`, which returns
+   `field.default_resolver(source, field.python_name)`, and the default
+   resolver is `getattr`. The fast path for reads (fast_reads.py) reads such
+   a field's attribute itself instead of calling that resolver once per
+   object (docs/performance.md, item 39).
 """
 from __future__ import annotations
 
@@ -87,6 +96,7 @@ from strawberry.extensions.context import (
 )
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
 from strawberry.types.graphql import OperationType
 from graphql import DirectiveLocation
@@ -256,3 +266,16 @@ class OperationDirectivesOnly:
             return extensions
         return [extension for extension in extensions
                 if type(extension) not in (DirectivesExtension, DirectivesExtensionSync)]
+
+
+# 10.
+def basic_attribute(field_def: Any) -> str | None:
+    """The attribute a graphql-core field of a strawberry schema returns, if
+    strawberry resolves it by reading that attribute of the source object;
+    else None."""
+    if not getattr(field_def.resolve, "_is_default", False):
+        return None
+    field = (field_def.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if field is None or field.default_resolver is not getattr or not field.is_basic_field:
+        return None
+    return field.python_name

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Generic, Optional, TypeVar
+from typing import Callable, Generic, Optional, TypeVar
 from uuid import UUID
 
 import strawberry
@@ -28,6 +28,7 @@ from ..domain.models import (
 )
 from ..domain.quantities import AVAILABLE_DESCRIPTION
 from ..domain.reasons import Reason as DomainReason
+from ..graphql_runtime.fast_reads import batch
 from .errors import ReservationStatus
 from .scalars import Quantity
 from .states import state_values, with_states
@@ -118,6 +119,49 @@ async def _load_location(info: Info, location_id: UUID) -> Location:
     return Location.of(await info.context.loaders.location.load(location_id))
 
 
+# Batches: how the fast path for reads (graphql_runtime/fast_reads.py) resolves
+# a field for every object at one place of an answer at once; each answers
+# what the field's resolver answers (tests/test_fast_reads.py).
+
+def _known_or_loaded(known: list, load_many, of, keys: list):
+    """`of(view)` for each view known already, else loaded by key (one
+    batch); an awaitable only when something must be loaded."""
+    missing = [key for view, key in zip(known, keys) if view is None]
+    if not missing:
+        return [of(view) for view in known]
+
+    async def load() -> list:
+        loaded = iter(await load_many(missing))
+        return [of(view if view is not None else next(loaded)) for view in known]
+
+    return load()
+
+
+@batch("StockLevel.item")
+def _items_of_levels(context, levels: list[StockLevel]):
+    return _known_or_loaded([level.item_view for level in levels], context.loaders.item.load_many,
+                            Item.of, [level.item_id for level in levels])
+
+
+@batch("StockLevel.location")
+def _locations_of_levels(context, levels: list[StockLevel]):
+    return _known_or_loaded([level.location_view for level in levels],
+                            context.loaders.location.load_many, Location.of,
+                            [level.location_id for level in levels])
+
+
+@batch("StockLevel.nextExpectedAt")
+def _next_expected_of_levels(context, levels: list[StockLevel]):
+    return context.loaders.next_expected_at.load_many(
+        [(level.item_id, level.location_id) for level in levels])
+
+
+@batch("Location.archived")
+@batch("Item.archived")
+def _archived(context, objects: list) -> list[bool]:
+    return [o.archived_at is not None for o in objects]
+
+
 @strawberry.type
 class Item(Node):
     sku: str
@@ -143,28 +187,32 @@ class Item(Node):
     async def _levels(self, info: Info) -> list[StockLevelView]:
         return await info.context.loaders.levels_of_item.load(self.item_id)
 
+    def _stock_levels(self, levels: list[StockLevelView],
+                      locations: list[LocationView]) -> list[StockLevel]:
+        return [StockLevel.of(v, self.view, where) for v, where in zip(levels, locations)]
+
     @strawberry.field(description="One level per location that ever held this item.")
     async def stock_levels(self, info: Info) -> list[StockLevel]:
         levels = await self._levels(info)
         # One batched lookup for the locations of every item on the page.
         locations = await info.context.loaders.location.load_many([v.location_id for v in levels])
-        return [StockLevel.of(v, self.view, where) for v, where in zip(levels, locations)]
+        return self._stock_levels(levels, locations)
 
     @strawberry.field
     async def total_on_hand(self, info: Info) -> Quantity:
-        return sum(v.on_hand for v in await self._levels(info))
+        return _total_on_hand(self, await self._levels(info))
 
     @strawberry.field
     async def total_reserved(self, info: Info) -> Quantity:
-        return sum(v.reserved for v in await self._levels(info))
+        return _total_reserved(self, await self._levels(info))
 
     @strawberry.field
     async def total_available(self, info: Info) -> Quantity:
-        return sum(v.available for v in await self._levels(info))
+        return _total_available(self, await self._levels(info))
 
     @strawberry.field(description="totalAvailable <= reorderPoint")
     async def low_stock(self, info: Info) -> bool:
-        return sum(v.available for v in await self._levels(info)) <= self.reorder_point
+        return _low_stock(self, await self._levels(info))
 
     @strawberry.field(description="What this item has available to a sales channel: the sum "
                                   "over the channel's locations, and per location in the "
@@ -177,6 +225,51 @@ class Item(Node):
         levels = await self._levels(info)
         return ChannelAvailability.of(
             availability_in(channel, {v.location_id: v.available for v in levels}))
+
+
+def _total_on_hand(item: Item, levels: list[StockLevelView]) -> int:
+    return sum(v.on_hand for v in levels)
+
+
+def _total_reserved(item: Item, levels: list[StockLevelView]) -> int:
+    return sum(v.reserved for v in levels)
+
+
+def _total_available(item: Item, levels: list[StockLevelView]) -> int:
+    return sum(v.available for v in levels)
+
+
+def _low_stock(item: Item, levels: list[StockLevelView]) -> bool:
+    return _total_available(item, levels) <= item.reorder_point
+
+
+def _per_item_levels(coordinate: str, of: Callable[[Item, list[StockLevelView]], object]) -> None:
+    """Registers the batch of an Item field computed from the item's levels."""
+    async def levels_batch(context, items: list[Item]) -> list:
+        found = await context.loaders.levels_of_item.load_many([i.item_id for i in items])
+        return [of(item, levels) for item, levels in zip(items, found)]
+
+    batch(coordinate)(levels_batch)
+
+
+for _coordinate, _of in (("Item.totalOnHand", _total_on_hand),
+                         ("Item.totalReserved", _total_reserved),
+                         ("Item.totalAvailable", _total_available),
+                         ("Item.lowStock", _low_stock)):
+    _per_item_levels(_coordinate, _of)
+
+
+@batch("Item.stockLevels")
+async def _stock_levels_of_items(context, items: list[Item]) -> list[list[StockLevel]]:
+    found = await context.loaders.levels_of_item.load_many([i.item_id for i in items])
+    # One batched lookup for the locations of every level of every item.
+    locations = await context.loaders.location.load_many(
+        [v.location_id for levels in found for v in levels])
+    out, start = [], 0
+    for item, levels in zip(items, found):
+        out.append(item._stock_levels(levels, locations[start:start + len(levels)]))
+        start += len(levels)
+    return out
 
 
 @strawberry.type

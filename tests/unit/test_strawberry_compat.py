@@ -204,3 +204,40 @@ def test_directive_extension_left_out_while_directives_are_operation_only():
     field = Mixed(query=Query, directives=[op_only, upper])
     assert any(isinstance(e, DirectivesExtension) for e in field.get_extensions())
     assert field.execute_sync("{ hello @upper }").data == {"hello": "WORLD"}
+
+
+@strawberry.type
+class Basic:
+    plain_value: int
+    guarded: int = strawberry.field(default=2, permission_classes=[])
+
+    @strawberry.field
+    def computed(self) -> int:
+        return 3
+
+
+@strawberry.type
+class BasicQuery:
+    @strawberry.field
+    def basic(self) -> Basic:
+        return Basic(plain_value=1)
+
+
+def test_basic_attribute():
+    core = compat.graphql_core_schema(strawberry.Schema(query=BasicQuery))
+    fields = core.get_type("Basic").fields
+    assert compat.basic_attribute(fields["plainValue"]) == "plain_value", \
+        changed(10, "the resolver of a basic field (_is_default, DEFINITION_BACKREF)")
+    source = Basic(plain_value=7)
+    # What the fast path reads is what strawberry's own resolver returns.
+    assert fields["plainValue"].resolve(source, None) == getattr(source, "plain_value") == 7, \
+        changed(10, "the resolver of a basic field")
+    assert compat.basic_attribute(fields["computed"]) is None, changed(10, "resolver fields")
+    assert compat.basic_attribute(fields["guarded"]) in (None, "guarded")
+
+
+def test_basic_attribute_needs_the_default_resolver():
+    config = strawberry.schema.config.StrawberryConfig(
+        default_resolver=lambda source, name: getattr(source, name))
+    core = compat.graphql_core_schema(strawberry.Schema(query=BasicQuery, config=config))
+    assert compat.basic_attribute(core.get_type("Basic").fields["plainValue"]) is None
