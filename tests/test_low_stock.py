@@ -191,3 +191,31 @@ async def test_an_item_without_levels_is_low_and_reserving_its_last_units_makes_
                                                   "quantity": 3}]}, "... on Reservation { id }")
     assert await _filtered(api, prefix, True) == [empty, sku]
     assert await _filtered(api, prefix, False) == []
+
+
+async def test_low_stock_events_follow_a_reorder_point_changed_by_update_item(
+        api, stocked_level):
+    """The hub (and the webhook dispatcher, the same `Names`) cached reorder
+    points for good; an updateItem now reaches events within
+    Names.REORDER_POINT_TTL_S."""
+    from inventory.events.hub import Names
+
+    from .live_support import WsClient
+
+    sku, code = await stocked_level(10, reorder_point=2)
+    probe = await stocked_level(1)
+    async with WsClient(api.url) as ws:
+        await ws.subscribe("""subscription($codes: [String!]) { lowStock(locationCodes: $codes) {
+            sku available reorderPoint low } }""", {"codes": [code]})
+        await ws.subscribe_ready(probe, {"skus": [sku]})  # lowStock is registered too
+        await api.succeed("adjustStock", {"sku": sku, "locationCode": code, "delta": -1},
+                          "... on StockLevel { version }")
+        seen = await ws.next_data()  # the hub has read the item's reorder point (2)
+        assert seen["stockLevelChanged"]["available"] == 9
+        await api.succeed("updateItem", {"sku": sku, "version": 0, "reorderPoint": 8}, ITEM)
+        await asyncio.sleep(Names.REORDER_POINT_TTL_S + 0.2)
+        await api.succeed("adjustStock", {"sku": sku, "locationCode": code, "delta": -1},
+                          "... on StockLevel { version }")
+        events = [await ws.next_data(), await ws.next_data()]
+    low = [e["lowStock"] for e in events if "lowStock" in e]
+    assert low == [{"sku": sku, "available": 8, "reorderPoint": 8, "low": True}]

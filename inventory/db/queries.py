@@ -213,8 +213,7 @@ async def items_page(
     if low_stock is not None:
         # Each side is the predicate of its partial index (tables.LOW_STOCK,
         # IN_STOCK): the page reads only items of the wanted kind, in sku order.
-        stmt = stmt.where(items.c.available <= items.c.reorder_point if low_stock
-                          else items.c.available > items.c.reorder_point)
+        stmt = stmt.where(items.c.low if low_stock else ~items.c.low)
     rows = await conn.execute(stmt.order_by(items.c.sku).limit(limit))
     return [_item(r) for r in rows]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable
 from uuid import UUID
@@ -119,25 +120,33 @@ class Selection:
 
 class Names:
     """id -> sku / location code / reorder point, loaded on first sight.
-    SKUs and codes never change and no mutation changes a reorder point; a
-    future one must call `forget`."""
+    SKUs and codes never change; a reorder point does (updateItem, in any
+    process), so an item's entry is read again once it is REORDER_POINT_TTL_S
+    old: an event uses a reorder point at most that much older than the event
+    (docs/live-stock.md)."""
 
     MAX_ENTRIES = 200_000
+    REORDER_POINT_TTL_S = 1.0
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, clock: Callable[[], float] = time.monotonic):
         self.db = db
+        self.clock = clock
         self.items: dict[tuple[UUID, UUID], tuple[str, int]] = {}
+        self._loaded: dict[tuple[UUID, UUID], float] = {}  # item -> when its entry was read
         self.locations: dict[tuple[UUID, UUID], str] = {}
 
     def forget(self) -> None:
         self.items.clear()
+        self._loaded.clear()
         self.locations.clear()
 
     async def events(self, changes: list[Change]) -> list[StockEvent]:
         missing_items: dict[UUID, set[UUID]] = collections.defaultdict(set)
         missing_locations: dict[UUID, set[UUID]] = collections.defaultdict(set)
+        now = self.clock()
+        stale = now - self.REORDER_POINT_TTL_S
         for c in changes:
-            if (c.tenant_id, c.item_id) not in self.items:
+            if self._loaded.get((c.tenant_id, c.item_id), stale) <= stale:
                 missing_items[c.tenant_id].add(c.item_id)
             if (c.tenant_id, c.location_id) not in self.locations:
                 missing_locations[c.tenant_id].add(c.location_id)
@@ -148,6 +157,7 @@ class Names:
                 for tenant, ids in missing_items.items():
                     for id_, names in (await live.item_names(conn, tenant, list(ids))).items():
                         self.items[(tenant, id_)] = names
+                        self._loaded[(tenant, id_)] = now
                 for tenant, ids in missing_locations.items():
                     for id_, code in (await live.location_codes(conn, tenant, list(ids))).items():
                         self.locations[(tenant, id_)] = code

@@ -80,7 +80,7 @@ class HotLevels:
         if len(keys) == 1 and self.enabled and cmd.lines[0].location_code is not None and not (
                 cmd.validate() or validate_idempotency_key(key)):
             return await self._batches.submit(keys[0], request)
-        async with self._turns.hold(keys):
+        async with self._turns.hold(_with_items(keys)):
             return await _alone(request)
 
     async def _apply_batch(self, batch: list[_Request]) -> list[ReservationView | UserError]:
@@ -88,8 +88,8 @@ class HotLevels:
         or together in one transaction that decides them in arrival order."""
         first = batch[0]
         line = first.cmd.lines[0]
-        async with self._turns.hold([(first.ctx.tenant_id, str(line.sku),
-                                      str(line.location_code))]):
+        async with self._turns.hold(_with_items([(first.ctx.tenant_id, str(line.sku),
+                                                  str(line.location_code))])):
             if len(batch) == 1:
                 return [await _alone(first)]
             if not any(r.key for r in batch) and len({r.cmd.lines[0].quantity
@@ -100,6 +100,17 @@ class HotLevels:
                 outcome = await transact(first.ctx, _group_unit(batch),
                                          idempotent=all(r.key for r in batch))
         return outcome if isinstance(outcome, list) else [outcome] * len(batch)
+
+
+def _with_items(keys: list[tuple]) -> list[tuple]:
+    """The level keys (tenant, sku, location) and their items' (tenant, sku).
+    Every level change also writes its item's row (its total available, for
+    the low-stock index), so reservations of one item at different locations
+    would abort each other under SERIALIZABLE as those of one level do: they
+    take turns per item as well (docs/performance.md, "Low stock as indexable
+    state"). An item key sorts before its levels' keys, so the sorted order
+    KeyLocks takes them in stays one order for every holder."""
+    return keys + [key[:2] for key in keys]
 
 
 @dataclass(frozen=True)
