@@ -6,6 +6,7 @@ time per request rises with the machine's load, by 30% and more on the shared
 
     .venv/bin/python bench/instructions.py                      # page, reserve, level
     .venv/bin/python bench/instructions.py --scenarios page --requests 20
+    .venv/bin/python bench/instructions.py --scenarios level,page --app both   # and the floor
 
 Starts an embedded PostgreSQL in a temporary folder, seeds it like
 bench/run.py (`inventory seed --items 1000 --locations 4`), then per scenario
@@ -18,6 +19,12 @@ at a time, and switches it off. Instructions of the server process only (the
 database's work is in another process, not counted). Prints instructions per
 request; compare two checkouts by running this file of each (PYTHONPATH set to
 the checkout), the spread between runs of one checkout is about 1%.
+`--app minimal` counts bench/minimal_app.py instead (the same requests to its
+endpoints, the same SQL), `--app both` each in turn and their ratio: a
+load-proof view of the app's share of bench/run.py's "service / minimal"
+(which also counts the database's and the load generator's CPU, and
+uvicorn's HTTP parsing, none of which is counted here). The webhook worker is
+off in these processes (see below).
 """
 from __future__ import annotations
 
@@ -41,6 +48,15 @@ RESERVE = ("mutation($i:ReserveStockInput!){reserveStock(input:$i){__typename "
            "... on Reservation{id status expiresAt} ... on UserError{code message}}}")
 LEVEL = ("query($s:String!,$l:String!){stockLevel(sku:$s,locationCode:$l)"
          "{onHand reserved available version}}")
+
+
+def minimal_request(scenario: str, n: int) -> tuple[str, dict]:
+    """The same request to bench/minimal_app.py: (path, body)."""
+    if scenario == "page":
+        return "/page", {"prefix": f"SKU-000{n % 10}"}
+    if scenario == "reserve":
+        return "/reserve", {"lines": [[f"SKU-{1 + n % 300:06d}", "WH-01"]]}
+    return "/level", {"sku": f"SKU-{1 + n % 1000:06d}", "code": f"WH-0{1 + n % 4}"}
 
 
 def request(scenario: str, n: int) -> dict:
@@ -67,13 +83,23 @@ async def serve_requests(args) -> None:
     """The child under callgrind: the app in process, driven through ASGI."""
     import httpx
 
-    from inventory.config import Settings
-    try:
-        from inventory.web.app import create_app
-    except ImportError:  # checkouts before the web package
-        from inventory.app import create_app
+    if args.app == "minimal":
+        from minimal_app import app
 
-    app = create_app(Settings.from_env())
+        def send(client, n):
+            path, body = minimal_request(args.scenario, n)
+            return client.post(path, json=body)
+    else:
+        from inventory.config import Settings
+        try:
+            from inventory.web.app import create_app
+        except ImportError:  # checkouts before the web package
+            from inventory.app import create_app
+        app = create_app(Settings.from_env())
+
+        def send(client, n):
+            return client.post("/graphql", json=request(args.scenario, n))
+
     headers = {"Authorization": f"Bearer {os.environ['BENCH_API_KEY']}"}
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
@@ -81,11 +107,11 @@ async def serve_requests(args) -> None:
             async def batch(start: int, count: int) -> None:
                 for first in range(start, start + count, args.concurrency):
                     answers = await asyncio.gather(*(
-                        client.post("/graphql", json=request(args.scenario, n))
+                        send(client, n)
                         for n in range(first, min(start + count, first + args.concurrency))))
                     for answer in answers:
                         body = answer.json()
-                        if answer.status_code != 200 or body.get("errors"):
+                        if answer.status_code != 200 or body.get("errors") or body.get("error"):
                             raise SystemExit(f"{args.scenario}: {answer.status_code} {body}")
 
             await batch(0, args.warmup)
@@ -114,6 +140,8 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=32)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--app", choices=("service", "minimal", "both"), default="service",
+                        help="the service, bench/minimal_app.py (the floor), or both in turn")
     parser.add_argument("--child", choices=("page", "reserve", "level"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -144,21 +172,31 @@ def main() -> int:
                        capture_output=True)
         env["BENCH_API_KEY"] = create_bench_key(url)
         say(f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        apps = ("service", "minimal") if args.app == "both" else (args.app,)
+        counted: dict[tuple[str, str], list[float]] = {}
         for scenario in args.scenarios.split(","):
             for repeat in range(args.repeats):
-                out = work / f"callgrind.{scenario}.{repeat}"
-                started = time.monotonic()
-                subprocess.run(
-                    ["valgrind", "--tool=callgrind", "--instr-atstart=no",
-                     f"--callgrind-out-file={out}", sys.executable, __file__, "--child",
-                     scenario, "--requests", str(args.requests), "--warmup",
-                     str(args.warmup), "--concurrency", str(args.concurrency)],
-                    env=env, check=True, cwd=code, stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL)
-                per_request = count(out) / args.requests
-                print(f"{scenario:8} {per_request / 1e6:8.2f} M instructions per request "
-                      f"({args.requests} requests, {args.concurrency} at a time; "
-                      f"{time.monotonic() - started:.0f} s)", flush=True)
+                for app in apps:  # in turn, so that both see the same database
+                    out = work / f"callgrind.{scenario}.{app}.{repeat}"
+                    started = time.monotonic()
+                    subprocess.run(
+                        ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                         f"--callgrind-out-file={out}", sys.executable, __file__, "--child",
+                         scenario, "--app", app, "--requests", str(args.requests),
+                         "--warmup", str(args.warmup), "--concurrency", str(args.concurrency)],
+                        env=env, check=True, cwd=code, stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL)
+                    per_request = count(out) / args.requests
+                    counted.setdefault((scenario, app), []).append(per_request)
+                    print(f"{scenario:8} {app:8} {per_request / 1e6:8.2f} M instructions per "
+                          f"request ({args.requests} requests, {args.concurrency} at a time; "
+                          f"{time.monotonic() - started:.0f} s)", flush=True)
+        if len(apps) == 2:
+            for scenario in args.scenarios.split(","):
+                service = min(counted[scenario, "service"])
+                floor = min(counted[scenario, "minimal"])
+                print(f"{scenario:8} minimal / service: {floor / service:.2f} "
+                      "(instructions of the app alone; the database's are not counted)")
         say(f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     finally:
         if handle is not None:

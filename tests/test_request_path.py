@@ -6,6 +6,7 @@ import hashlib
 
 from sqlalchemy import event
 
+from inventory.db.driver import DriverStatement
 from inventory.web.apq import NOT_FOUND, PersistedQueries
 
 from .support import RoundTrips, in_process_app, unique
@@ -29,6 +30,14 @@ async def test_nested_items_page_issues_the_same_few_statements_whatever_its_siz
     statements: list[str] = []
     event.listen(engine.sync_engine, "before_cursor_execute",
                  lambda conn, cursor, statement, *rest: statements.append(statement))
+    # Statements sent on the driver (db/driver.py) bypass SQLAlchemy's events.
+    fetch = DriverStatement._fetch
+
+    async def counted_fetch(self, conn, params, by_name):
+        statements.append(self.compiled(conn)[0])
+        return await fetch(self, conn, params, by_name)
+
+    monkeypatch.setattr(DriverStatement, "_fetch", counted_fetch)
     try:
         api = graphql(app=app, api_key=key, database_url=database_url)
         prefix = unique("PAGE")
@@ -50,7 +59,7 @@ async def test_nested_items_page_issues_the_same_few_statements_whatever_its_siz
         await app.state.ctx.db.dispose()
     # The page, one batch of levels, one batch of items and one of locations at most.
     assert len(seen[5]) == len(seen[50]), (seen[5], seen[50])
-    assert 1 <= len(seen[50]) <= 4, seen[50]
+    assert 3 <= len(seen[50]) <= 4, seen[50]
 
 
 def _apq(query: str | None, digest: str) -> dict:

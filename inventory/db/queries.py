@@ -10,8 +10,10 @@ from typing import Any, Iterable
 from uuid import UUID
 
 from sqlalchemy import (
-    and_, bindparam, case, func, literal, or_, select, text, tuple_, union_all, update,
+    Uuid, and_, any_, bindparam, case, func, literal, or_, select, text, tuple_, union_all,
+    update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import BigInteger, Text
@@ -55,7 +57,7 @@ def _level(row: Any) -> StockLevelView:
     """From a row (or mapping) of `_LEVELS`, by column name."""
     m = getattr(row, "_mapping", row)
     return StockLevelView(m["item_id"], m["location_id"], m["sku"], m["code"],
-                          Quantities.of_row(m), m["version"], m["updated_at"])
+                          Quantities.of_row(row), m["version"], m["updated_at"])
 
 
 def _like_prefix(prefix: str) -> str:
@@ -185,13 +187,19 @@ async def location_by_code(conn: AsyncConnection, tenant_id: UUID, code: str) ->
     return _location(row) if row else None
 
 
+# The locations of a page's levels (the DataLoader batch): on the driver, ids as one array.
+_LOCATIONS_BY_IDS = DriverStatement(select(
+    locations.c.id, locations.c.code, locations.c.name, locations.c.created_at,
+    locations.c.archived_at,
+).where(locations.c.tenant_id == bindparam("p_tenant"),
+        locations.c.id == any_(bindparam("p_ids", type_=ARRAY(Uuid)))))
+
+
 async def locations_by_ids(
     conn: AsyncConnection, tenant_id: UUID, ids: list[UUID]
 ) -> dict[UUID, LocationView]:
-    rows = await conn.execute(
-        select(locations).where(locations.c.tenant_id == tenant_id, locations.c.id.in_(ids))
-    )
-    return {r.id: _location(r) for r in rows}
+    rows = await _LOCATIONS_BY_IDS.rows(conn, {"p_tenant": tenant_id, "p_ids": list(ids)})
+    return {r[0]: LocationView(*r) for r in rows}
 
 
 async def items_page(
@@ -253,16 +261,32 @@ def _levels_select(tenant_id: UUID):
     return _LEVELS.where(sl.c.tenant_id == tenant_id)
 
 
+# The levels of a page's items: once per page, so on the driver (db/driver.py),
+# with the ids as one array (one text, one prepared statement, for any page).
+_LEVELS_OF_ITEMS = DriverStatement(_LEVELS.where(
+    sl.c.tenant_id == bindparam("p_tenant"),
+    sl.c.item_id == any_(bindparam("p_items", type_=ARRAY(Uuid))),
+).order_by(locations.c.code))
+# Where a row of `_LEVELS` has each column (its states are consecutive, in NAMES order).
+_AT = {column.name: i for i, column in enumerate(_LEVELS.selected_columns)}
+_STATES = slice(_AT[NAMES[0]], _AT[NAMES[0]] + len(NAMES))
+assert [c.name for c in _LEVELS.selected_columns][_STATES] == list(NAMES)
+
+
+def _level_of_tuple(r: tuple) -> StockLevelView:
+    """From a driver row of `_LEVELS`, by position."""
+    return StockLevelView(r[1], r[2], r[3], r[4], Quantities.of_values(r[_STATES]),
+                          r[_AT["version"]], r[_AT["updated_at"]])
+
+
 async def levels_for_items(
     conn: AsyncConnection, tenant_id: UUID, item_ids: list[UUID]
 ) -> dict[UUID, list[StockLevelView]]:
     """All levels of many items in one statement (the DataLoader batch)."""
-    rows = await conn.execute(
-        _levels_select(tenant_id).where(sl.c.item_id.in_(item_ids)).order_by(locations.c.code)
-    )
+    rows = await _LEVELS_OF_ITEMS.rows(conn, {"p_tenant": tenant_id, "p_items": list(item_ids)})
     result: dict[UUID, list[StockLevelView]] = defaultdict(list)
     for r in rows:
-        result[r.item_id].append(_level(r))
+        result[r[1]].append(_level_of_tuple(r))
     return result
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,14 @@ class Quantities(Mapping[str, int]):
         object.__setattr__(self, "_values", tuple(int(given.get(n, 0)) for n in NAMES))
 
     @classmethod
+    def of_values(cls, values: Iterable[int]) -> "Quantities":
+        """From one whole number per state, in the order of NAMES (a row's
+        columns selected in that order): no checks, for hot reads."""
+        made = object.__new__(cls)
+        object.__setattr__(made, "_values", tuple(values))
+        return made
+
+    @classmethod
     def of_row(cls, row: Any, suffix: str = "") -> "Quantities":
         """From a result row by column name: `<state><suffix>` (suffix "_delta",
         "_after", or none for a level)."""
@@ -111,7 +119,11 @@ class Quantities(Mapping[str, int]):
 
     @property
     def available(self) -> int:
-        return available(self)
+        return _available_of_values(self._values)
+
+    def as_dict(self) -> dict[str, int]:
+        """{state: value}, in the order of NAMES."""
+        return dict(zip(NAMES, self._values))
 
     def negative(self) -> list[str]:
         """The states below zero, and "available" when it is."""
@@ -122,6 +134,21 @@ class Quantities(Mapping[str, int]):
 # (sign, state) of each state counted in available, positive first.
 AVAILABLE_TERMS: tuple[tuple[int, str], ...] = tuple(sorted(
     ((s.in_available, s.name) for s in STATES if s.in_available), key=lambda t: -t[0]))
+
+
+# The formula over values in the order of NAMES, by position (read for every
+# level of every page): the states added, then those subtracted.
+_ADDED = tuple(i for i, s in enumerate(STATES) if s.in_available > 0)
+_SUBTRACTED = tuple(i for i, s in enumerate(STATES) if s.in_available < 0)
+
+
+def _available_of_values(values: tuple[int, ...]) -> int:
+    total = 0
+    for i in _ADDED:
+        total += values[i]
+    for i in _SUBTRACTED:
+        total -= values[i]
+    return total
 
 
 def available(values: Mapping[str, Any]) -> Any:

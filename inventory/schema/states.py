@@ -43,4 +43,6 @@ def with_states(after: str, suffixes: tuple[str, ...] = ("",), describe: bool = 
 
 def state_values(quantities: Quantities, suffix: str = "") -> Mapping[str, int]:
     """The keyword arguments of the fields `with_states` added, for one suffix."""
+    if not suffix:
+        return quantities.as_dict()
     return {name + suffix: value for name, value in quantities.items()}

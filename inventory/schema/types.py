@@ -49,6 +49,23 @@ class Node:
 _ARCHIVED = "Archived: takes no new stock (ARCHIVED), keeps its levels and history."
 
 
+def _item_id(item: "Item") -> strawberry.ID:
+    return strawberry.ID(ids.encode("Item", item.item_id))
+
+
+def _location_id(location: "Location") -> strawberry.ID:
+    return strawberry.ID(ids.encode("Location", location.location_id))
+
+
+def _level_id(level: "StockLevel") -> strawberry.ID:
+    return strawberry.ID(ids.encode("StockLevel", level.item_id, level.location_id))
+
+
+for _coordinate, _encode in (("Item.id", _item_id), ("Location.id", _location_id),
+                             ("StockLevel.id", _level_id)):
+    batch(_coordinate)(lambda context, objects, encode=_encode: [encode(o) for o in objects])
+
+
 @strawberry.type
 class Location(Node):
     code: str
@@ -59,8 +76,13 @@ class Location(Node):
 
     @classmethod
     def of(cls, v: LocationView) -> "Location":
-        return cls(id=strawberry.ID(ids.encode("Location", v.id)), code=v.code, name=v.name,
-                   created_at=v.created_at, location_id=v.id, archived_at=v.archived_at)
+        return cls(code=v.code, name=v.name, created_at=v.created_at, location_id=v.id,
+                   archived_at=v.archived_at)
+
+    # Ids are encoded when asked for (a page lists hundreds of objects).
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return _location_id(self)
 
     @strawberry.field(description=_ARCHIVED)
     def archived(self) -> bool:
@@ -86,11 +108,14 @@ class StockLevel(Node):
     def of(cls, v: StockLevelView, item: ItemView | None = None,
            location: LocationView | None = None) -> "StockLevel":
         return cls(
-            id=strawberry.ID(ids.encode("StockLevel", v.item_id, v.location_id)), sku=v.sku,
-            location_code=v.location_code, **state_values(v.quantities),
-            available=v.available, version=v.version, updated_at=v.updated_at,
+            sku=v.sku, location_code=v.location_code, **state_values(v.quantities),
+            available=v.quantities.available, version=v.version, updated_at=v.updated_at,
             item_id=v.item_id, location_id=v.location_id, item_view=item, location_view=location,
         )
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return _level_id(self)
 
     @strawberry.field
     def item(self, info: Info) -> "Item":
@@ -126,13 +151,22 @@ async def _load_location(info: Info, location_id: UUID) -> Location:
 def _known_or_loaded(known: list, load_many, of, keys: list):
     """`of(view)` for each view known already, else loaded by key (one
     batch); an awaitable only when something must be loaded."""
-    missing = [key for view, key in zip(known, keys) if view is None]
+    missing = list({key: None for view, key in zip(known, keys) if view is None})
+    made: dict = {}  # one object per key: levels of one page share their locations
+
+    def one(view, key):
+        found = made.get(key)
+        if found is None:
+            found = made[key] = of(view)
+        return found
+
     if not missing:
-        return [of(view) for view in known]
+        return [one(view, key) for view, key in zip(known, keys)]
 
     async def load() -> list:
-        loaded = iter(await load_many(missing))
-        return [of(view if view is not None else next(loaded)) for view in known]
+        loaded = dict(zip(missing, await load_many(missing)))
+        return [one(view if view is not None else loaded[key], key)
+                for view, key in zip(known, keys)]
 
     return load()
 
@@ -176,9 +210,13 @@ class Item(Node):
 
     @classmethod
     def of(cls, v: ItemView) -> "Item":
-        return cls(id=strawberry.ID(ids.encode("Item", v.id)), sku=v.sku, name=v.name,
-                   reorder_point=v.reorder_point, created_at=v.created_at, item_id=v.id,
-                   view=v, version=v.version, archived_at=v.archived_at)
+        return cls(sku=v.sku, name=v.name, reorder_point=v.reorder_point,
+                   created_at=v.created_at, item_id=v.id, view=v, version=v.version,
+                   archived_at=v.archived_at)
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return _item_id(self)
 
     @strawberry.field(description=_ARCHIVED)
     def archived(self) -> bool:
@@ -263,13 +301,10 @@ for _coordinate, _of in (("Item.totalOnHand", _total_on_hand),
 async def _stock_levels_of_items(context, items: list[Item]) -> list[list[StockLevel]]:
     found = await context.loaders.levels_of_item.load_many([i.item_id for i in items])
     # One batched lookup for the locations of every level of every item.
-    locations = await context.loaders.location.load_many(
-        [v.location_id for levels in found for v in levels])
-    out, start = [], 0
-    for item, levels in zip(items, found):
-        out.append(item._stock_levels(levels, locations[start:start + len(levels)]))
-        start += len(levels)
-    return out
+    wanted = list({v.location_id: None for levels in found for v in levels})
+    where = dict(zip(wanted, await context.loaders.location.load_many(wanted)))
+    return [item._stock_levels(levels, [where[v.location_id] for v in levels])
+            for item, levels in zip(items, found)]
 
 
 @strawberry.type

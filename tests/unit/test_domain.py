@@ -156,3 +156,14 @@ def test_global_ids_round_trip_and_reject_garbage():
             ids.decode_as("Item", bad)
     with pytest.raises(ids.MalformedId):
         ids.decode_as("Reservation", ids.encode("Item", a))
+
+
+def test_quantities_from_values_in_state_order():
+    from inventory.domain.quantities import NAMES, available
+
+    given = {name: 10 * (i + 1) for i, name in enumerate(NAMES)}
+    full = Quantities(given)
+    fast = Quantities.of_values(tuple(given[name] for name in NAMES))
+    assert fast == full and dict(fast) == given == fast.as_dict()
+    # The positional formula is the formula.
+    assert fast.available == full.available == available(given)
