@@ -574,7 +574,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --feed-cost or --channel-orders: rounds of every variant, "
                              "interleaved")
     parser.add_argument("--subscribers", type=int, default=1000,
-                        help="with --feed-cost: subscribers of the last variant")
+                        help="with --feed-cost: subscribers of the last variant (0: no "
+                             "such variant)")
+    parser.add_argument("--off-twice", action="store_true",
+                        help="with --feed-cost: run the feed-off variant twice per round "
+                             "(\"feed off, again\"), to show the spread of off against itself")
     args = parser.parse_args(argv)
     chosen = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in SCENARIOS]
@@ -762,7 +766,15 @@ def finish(args, results: dict, stamp: str, workdir: Path) -> int:
 
 
 FEED_VARIANTS = ("feed off", "feed on", "feed on + subscribers")
+FEED_OFF_AGAIN = "feed off, again"  # --off-twice: off against itself, the noise
 FEED_SCENARIOS = ("reserve", "flash")
+
+
+def feed_variants(args) -> tuple[str, ...]:
+    variants = FEED_VARIANTS if args.subscribers > 0 else FEED_VARIANTS[:2]
+    if args.off_twice:
+        variants = (variants[0], variants[1], FEED_OFF_AGAIN, *variants[2:])
+    return variants
 
 
 def feed_cost(args, db: Database, env: dict, cli: list[str], api_key: str,
@@ -785,15 +797,16 @@ def feed_cost(args, db: Database, env: dict, cli: list[str], api_key: str,
     lua_env = {"BENCH_ITEMS": str(args.items), "BENCH_LOCATIONS": str(args.locations),
                "BENCH_WRITE_ITEMS": str(args.write_items), "BENCH_FLASH_SKU": FLASH_SKU,
                "BENCH_API_KEY": api_key, "BENCH_MODE": "graphql"}
-    runs: dict = {v: {s: [] for s in FEED_SCENARIOS} for v in FEED_VARIANTS}
+    variants = feed_variants(args)
+    runs: dict = {v: {s: [] for s in FEED_SCENARIOS} for v in variants}
     for round_ in range(1, args.repeats + 1):
         # Each round starts with another variant: the database grows and the
         # machine's load drifts during a round, and a fixed order would charge
         # that drift to the variants that always come later.
-        shift = (round_ - 1) % len(FEED_VARIANTS)
-        for variant in FEED_VARIANTS[shift:] + FEED_VARIANTS[:shift]:
+        shift = (round_ - 1) % len(variants)
+        for variant in variants[shift:] + variants[:shift]:
             extra = {**SUBSCRIBER_SERVER_ENV}
-            if variant == "feed off":
+            if variant in ("feed off", FEED_OFF_AGAIN):
                 extra["INVENTORY_CHANGE_FEED"] = "off"
             port = free_port()
             service = Server(f"service ({variant})", cli + [
@@ -833,7 +846,7 @@ def feed_cost(args, db: Database, env: dict, cli: list[str], api_key: str,
             say(f"  round {round_} pgbench reserve {label:18} {m['rps']:8.0f} tx/s  "
                 f"p99 {m['p99_ms']:.1f} ms  retries {m['retries']}")
     return {"runs": runs, "pgbench_reserve": pgbench, "subscribers": args.subscribers,
-            "workers": args.workers}
+            "workers": args.workers, "variants": variants, "load_avg_at_end": os.getloadavg()}
 
 
 CREATE_CHANNEL = """mutation($i: CreateChannelInput!) { createChannel(input: $i) {
@@ -900,7 +913,7 @@ def print_feed_cost(result: dict) -> None:
           f"{len(runs['feed off']['reserve'])} rounds, range in brackets)")
     for name in FEED_SCENARIOS:
         off = [m["rps"] for m in runs["feed off"][name]]
-        for variant in FEED_VARIANTS:
+        for variant in result.get("variants", FEED_VARIANTS):
             rates = [m["rps"] for m in runs[variant][name]]
             ratios = [r / o for r, o in zip(rates, off) if o]
             p99 = statistics.median([m["p99_ms"] for m in runs[variant][name]])
@@ -911,12 +924,18 @@ def print_feed_cost(result: dict) -> None:
                   f"vs feed off: {statistics.median(ratios):.2f}x "
                   f"({min(ratios):.2f}-{max(ratios):.2f})  app CPU us/request "
                   f"{spread(app_cpu) if app_cpu else 'n/a'}")
+            if variant != "feed off":  # the target holds in every round, or not
+                print(f"  {'':8} {'':22} per round vs feed off: "
+                      f"{', '.join(f'{r:.2f}x' for r in ratios)}")
     pg = result["pgbench_reserve"]
     without = [m["rps"] for m in pg["without pg_notify"]]
     with_ = [m["rps"] for m in pg["with pg_notify"]]
     ratios = [w / o for w, o in zip(with_, without) if o]
     print(f"  pgbench reserve without pg_notify {spread(without)} tx/s, with {spread(with_)} "
           f"tx/s: {statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})")
+    if "load_avg_at_end" in result:
+        print(f"  machine load average at the end (1, 5, 15 min): "
+              f"{', '.join(f'{x:.1f}' for x in result['load_avg_at_end'])}")
 
 
 def sellout(service: Server, db: Database, lua_env: dict, clients: int) -> dict:

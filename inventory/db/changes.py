@@ -28,6 +28,7 @@ import contextlib
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, AsyncIterator, Callable, Collection, Mapping, Protocol
@@ -35,6 +36,7 @@ from uuid import UUID
 
 import psycopg
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -129,11 +131,11 @@ class XminReader:
     FAILOVER_REWIND = 10_000
     # Woken polls (a commit of this process wakes the reader) are at least this
     # far apart: at most 100 a second however many commits; and at least
-    # GAP_FACTOR times the last poll's own duration apart (never more than the
-    # interval). A poll takes longer when the process is busy (its event loop
-    # turns slower), so under a heavy write load the feed wakes less often and
-    # takes more changes per poll, keeping its share of the writers' core
-    # small; idle, it wakes within MIN_GAP_S (docs/performance.md, item 37).
+    # GAP_FACTOR times the CPU the last poll took apart (never more than the
+    # interval), so that polling takes at most 1/GAP_FACTOR of a core from the
+    # process's writers (docs/performance.md, items 37 and 41). CPU, not wall
+    # time: the feed polls in a thread of its own (events/feeds.py), where a
+    # poll's wall time is mostly waiting for the database and the interpreter lock.
     MIN_GAP_S = 0.01
     GAP_FACTOR = 20
 
@@ -157,8 +159,18 @@ class XminReader:
         self._wake.set()
 
     async def start(self) -> str:
-        async with self.engine.connect() as conn:
-            return (await conn.execute(text(dialect.PG_HORIZON))).scalar_one()
+        for attempt in (1, 2):
+            try:
+                async with self.engine.connect() as conn:
+                    return (await conn.execute(text(dialect.PG_HORIZON))).scalar_one()
+            except DBAPIError as error:
+                # A pooled connection found dead (a restart or failover since its
+                # last use; the pool then drops its other idle ones): once more, on
+                # a new connection. A reader that only gives positions has no poll
+                # to find that out first.
+                if attempt == 2 or not error.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -198,11 +210,11 @@ class XminReader:
         loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
-            started = loop.time()
+            started, cpu = loop.time(), time.thread_time()
             wanted = None if tenants is None else tenants()
             batch = await self.read(cursor, wanted)
-            gap = min(self.interval_s,
-                      max(self.min_gap_s, self.GAP_FACTOR * (loop.time() - started)))
+            gap = min(self.interval_s, max(
+                self.min_gap_s, self.GAP_FACTOR * (time.thread_time() - cpu)))
             yield batch
             cursor = batch.cursor
             # With nobody to deliver to, only the cursor moves: slower.

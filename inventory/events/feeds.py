@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+from typing import Callable
 
-from ..db.changes import LedgerReader
+from ..db.changes import Change, LedgerReader
+from ..observability.tracing import untraced
 from .hub import Hub
 
 log = logging.getLogger(__name__)
@@ -47,3 +50,91 @@ class LedgerFeed:
                     self.cursor = self.reader.resume_from(self.cursor, floor)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+
+class _Relay:
+    """The hub as the feed's thread sees it: the tenants to read, and delivery
+    on the process's loop (where the hub, its subscribers and its name cache
+    live). The feed awaits each delivery before its next poll."""
+
+    def __init__(self, hub: Hub, loop: asyncio.AbstractEventLoop):
+        self.hub, self.loop = hub, loop
+
+    def tenants(self):
+        return self.hub.tenants()
+
+    async def deliver(self, changes: list[Change]) -> None:
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(
+            self.hub.deliver(changes), self.loop))
+
+
+class FeedThread:
+    """A `LedgerFeed` on an event loop of its own, in a thread of its own.
+
+    On the process's event loop, each await of a poll (a connection, the query,
+    its rows) waits its turn behind every request then ready: with writers
+    keeping the process busy, one small SELECT took tens of milliseconds of
+    wall time and was most of commit-to-delivery (docs/performance.md, item 41).
+    In its own thread a poll waits for the database and for the interpreter
+    lock only. Only immutable batches of changes (to the hub, on the process's
+    loop) and wake-ups cross between the threads.
+    """
+
+    def __init__(self, make_reader: Callable[[], LedgerReader], hub: Hub):
+        self._make_reader = make_reader  # called in the thread: its engine belongs to that loop
+        self.hub = hub
+        self.feed: LedgerFeed | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task | None = None
+        self._reader: LedgerReader | None = None
+        self._started = threading.Event()
+        self._wake_pending = False
+
+    @property
+    def connected(self) -> bool:
+        return self.feed is not None and self.feed.connected
+
+    def start(self) -> None:
+        main = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(main),),
+                                        name="change-feed", daemon=True)
+        self._thread.start()
+        self._started.wait(10)
+
+    async def _serve(self, main: asyncio.AbstractEventLoop) -> None:
+        untraced()  # its polls would be a root trace every 50 ms; observed through stats
+        reader = self._make_reader()
+        self.feed = LedgerFeed(reader, _Relay(self.hub, main))
+        self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
+        self._reader = reader
+        self._started.set()
+        try:
+            await self.feed.run()
+        except asyncio.CancelledError:
+            pass
+        finally:
+            await reader.close()
+
+    def wake(self) -> None:
+        """Asks the reader to poll now (from the process's loop). At most one
+        wake-up is in flight to the thread, however many commits ask."""
+        if self._loop is not None and not self._wake_pending:
+            self._wake_pending = True
+            try:
+                self._loop.call_soon_threadsafe(self._woken)
+            except RuntimeError:  # the thread's loop has closed
+                pass
+
+    def _woken(self) -> None:
+        self._wake_pending = False
+        self._reader.wake()
+
+    async def stop(self) -> None:
+        if self._loop is not None and self._task is not None:
+            try:
+                self._loop.call_soon_threadsafe(self._task.cancel)
+            except RuntimeError:
+                pass
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, 10)

@@ -195,7 +195,10 @@ class Hub:
         return sum(len(by_key) for by_key in self._selections.values())
 
     def tenants(self) -> list[UUID]:
-        return [t for t, by_key in self._selections.items() if by_key]
+        # Called from the feed's thread too: list() copies the entries in one
+        # step under the interpreter lock, so a subscription starting meanwhile
+        # cannot change the dict under the loop.
+        return [t for t, by_key in list(self._selections.items()) if by_key]
 
     def subscribe(self, tenant_id: UUID, item_ids: frozenset[UUID] | None = None,
                   location_ids: frozenset[UUID] | None = None) -> Subscriber:

@@ -8,8 +8,7 @@ import contextlib
 from ..db import retry
 from ..db.changes import ledger_reader
 from ..db.engine import Database
-from ..observability.tracing import untraced
-from .feeds import LedgerFeed
+from .feeds import FeedThread
 from .hub import Hub
 
 
@@ -18,12 +17,15 @@ class LiveStock:
                  poll_interval_s: float = 0.05, subscriber_buffer: int = 1000,
                  max_subscriptions: int = 20):
         self.mode = mode  # "ledger", or "off": no change feed runs
+        # Positions for subscriptions starting, on this loop; the feed reads with
+        # a reader of its own, in its own thread.
         self.reader = ledger_reader(url, poll_interval_s)
+        self.feed = FeedThread(lambda: ledger_reader(url, poll_interval_s), None)
         self.hub = Hub(db, capacity=subscriber_buffer, now=self._position,
-                       wake=self.reader.wake)
+                       wake=self.feed.wake)
+        self.feed.hub = self.hub
         self.max_subscriptions = max_subscriptions
-        self.feed = LedgerFeed(self.reader, self.hub)
-        self._task: asyncio.Task | None = None
+        self._started = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._position_query: asyncio.Future | None = None
 
@@ -38,9 +40,16 @@ class LiveStock:
 
     def start(self) -> None:
         if self.mode != "off":
-            self._task = asyncio.create_task(self._run())
+            self.feed.start()
+            self._started = True
             self._loop = asyncio.get_running_loop()
+            # A first subscription then finds a connection ready for its position.
+            self._warming = asyncio.create_task(self._warm())
             retry.commit_listeners.append(self._committed)
+
+    async def _warm(self) -> None:
+        with contextlib.suppress(Exception):  # a subscription start will say it
+            await self.reader.start()
 
     def _committed(self) -> None:
         """A transaction of this process committed: while anyone subscribes, the
@@ -48,17 +57,14 @@ class LiveStock:
         processes wait for the poll; so do commits on another event loop, e.g.
         of an app that was never stopped.)"""
         if self._loop is asyncio.get_running_loop() and self.hub.tenants():
-            self.reader.wake()
-
-    async def _run(self) -> None:
-        untraced()  # its polls would be a root trace every 50 ms; observed through stats
-        await self.feed.run()
+            self.feed.wake()
 
     async def stop(self) -> None:
         if self._committed in retry.commit_listeners:
             retry.commit_listeners.remove(self._committed)
-        if self._task:
-            self._task.cancel()
+        if self._started:
+            self._warming.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await self._warming
+            await self.feed.stop()
         await self.reader.close()
