@@ -354,7 +354,8 @@ def snapshot(conn, skus: list[str]) -> dict[str, Any]:
             "SELECT count(*) FROM movements m JOIN items i ON i.id = m.item_id "
             "WHERE i.sku = ANY(:skus)"), mine).scalar(),
         "reservations": conn.execute(text(
-            "SELECT r.id, r.status, r.expires_at, rl.line_no, rl.committed, rl.released "
+            "SELECT r.id, r.status, r.expires_at, rl.line_no, rl.committed, rl.released, "
+            "rl.backordered "
             "FROM reservations r JOIN reservation_lines rl ON rl.reservation_id = r.id "
             "JOIN items i ON i.id = rl.item_id WHERE i.sku = ANY(:skus) ORDER BY 1, 4"),
             mine).all(),

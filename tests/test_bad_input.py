@@ -25,6 +25,9 @@ LINE = {"sku": SKU, "locationCode": A, "quantity": 1}
 BIG = 10 ** 13
 UNKNOWN_RESERVATION = ids.encode("Reservation", uuid.uuid4())
 HELD = "<held reservation>"  # ACTIVE, one line (number 0) holding 1 unit of SKU at A
+# Backorders (issue 15, Build 5): location C holds none of SKU and may backorder
+# 2 (its own limit); WAITING is an ACTIVE reservation of 1 there, backordered.
+C, WAITING = "<c>", "<backordered reservation>"
 
 # (mutation, input, the error code it must answer). Add a row per new case; its
 # id names the case in the test report.
@@ -100,6 +103,29 @@ BAD_INPUT = [
                  "INVALID_INPUT", id="reserve-ttl-too-long"),
     pytest.param("reserveStock", {"lines": [LINE, {**LINE, "locationCode": B}]},
                  "INSUFFICIENT_STOCK", id="reserve-one-line-short"),
+    # The stocked item takes no backorders at A (limit 0): 10 of 9 available.
+    pytest.param("reserveStock", {"lines": [{**LINE, "quantity": 10}]},
+                 "INSUFFICIENT_STOCK", id="reserve-beyond-available-without-backorders"),
+    # C may backorder 2 and 1 is backordered already: 2 more is beyond the limit.
+    pytest.param("reserveStock", {"lines": [{**LINE, "locationCode": C, "quantity": 2}]},
+                 "INSUFFICIENT_STOCK", id="reserve-backorder-beyond-the-limit"),
+    pytest.param("reserveStock", {"lines": [LINE, {**LINE, "locationCode": C, "quantity": 2}]},
+                 "INSUFFICIENT_STOCK", id="reserve-backorder-beyond-the-limit-one-line-of-two"),
+    pytest.param("commitReservation", {"reservationId": WAITING},
+                 "RESERVATION_BACKORDERED", id="commit-backordered-units"),
+    pytest.param("commitReservation", {"reservationId": WAITING,
+                                       "lines": [{"lineNumber": 0, "quantity": 1}]},
+                 "RESERVATION_BACKORDERED", id="commit-part-backordered-units"),
+    pytest.param("setBackorderLimit", {"sku": SKU, "locationCode": C, "backorderLimit": 0},
+                 "INVALID_INPUT", id="backorder-limit-below-backordered"),
+    pytest.param("updateItem", {"sku": SKU, "version": 0, "backorderLimit": -1},
+                 "INVALID_INPUT", id="update-item-negative-backorder-limit"),
+    pytest.param("setBackorderLimit", {"sku": SKU, "locationCode": A, "backorderLimit": -1},
+                 "INVALID_INPUT", id="backorder-limit-negative"),
+    pytest.param("setBackorderLimit", {"sku": SKU, "locationCode": "NOPE-1", "backorderLimit": 1},
+                 "NOT_FOUND", id="backorder-limit-unknown-location"),
+    pytest.param("createItem", {"sku": "OK-SKU-3", "name": "x", "backorderLimit": -1},
+                 "INVALID_INPUT", id="item-negative-backorder-limit"),
     pytest.param("commitReservation", {"reservationId": "not-an-id"},
                  "INVALID_INPUT", id="commit-malformed-id"),
     pytest.param("releaseReservation", {"reservationId": UNKNOWN_RESERVATION},
@@ -274,8 +300,14 @@ async def stocked(api, stocked_level) -> dict[str, str]:
     held = await api.succeed("reserveStock", {
         "lines": [{"sku": sku, "locationCode": a, "quantity": 1}], "ttlSeconds": 3600},
         "... on Reservation { id }")
+    c = await api.location()
+    await api.succeed("setBackorderLimit", {"sku": sku, "locationCode": c, "backorderLimit": 2})
+    waiting = await api.succeed("reserveStock", {
+        "lines": [{"sku": sku, "locationCode": c, "quantity": 1}], "ttlSeconds": 3600},
+        "... on Reservation { id }")
     return {SKU: sku, A: a, B: b, ARCHIVED_SKU: archived_sku,
-            ARCHIVED_LOC: archived_location, HELD: held["id"], **ids_}
+            ARCHIVED_LOC: archived_location, HELD: held["id"], C: c, WAITING: waiting["id"],
+            **ids_}
 
 
 @pytest.mark.parametrize("mutation, bad_input, code", BAD_INPUT)

@@ -32,6 +32,7 @@ from .workload import Workload, WorkloadState, auth_headers
 
 SWEEP_INTERVAL_S = 0.5
 INITIAL_STOCK = 8  # low, so reservations and transfers do run short (INSUFFICIENT_STOCK)
+BACKORDER_LIMIT = 6  # of every other item's levels
 # Rate limits stay ON (the limiter runs on every request, under faults too) but
 # far above what the workload can send, so a 429 is never expected: the workload
 # counts it as a violation. Callers override them (bench/overload.py turns them off).
@@ -160,9 +161,12 @@ async def _setup(urls: list[str], config: ChaosConfig, tag: str, api_key: str) -
         for code in codes:
             await gql("mutation($i: CreateLocationInput!) { createLocation(input: $i) "
                       "{ __typename } }", {"i": {"code": code, "name": code}})
-        for sku in skus:
+        for n, sku in enumerate(skus):
+            # Every other item takes backorders: reservations beyond stock, fills
+            # as stock comes back, commits refused while units wait.
             await gql("mutation($i: CreateItemInput!) { createItem(input: $i) { __typename } }",
-                      {"i": {"sku": sku, "name": sku}})
+                      {"i": {"sku": sku, "name": sku,
+                             "backorderLimit": BACKORDER_LIMIT * (n % 2)}})
             for code in codes:
                 await gql("mutation($i: ReceiveStockInput!) { receiveStock(input: $i) "
                           "{ __typename } }",

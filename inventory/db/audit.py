@@ -15,9 +15,11 @@ The quantity states and what each ledger kind may do to them come from
 domain/quantities.py; every check below covers every state. Checks, per
 level: each state equals its ledger sum, each ledger row's after-values follow
 from the previous row's, version equals the number of ledger rows and the
-versions have no gap, no state and no `available` negative, reserved equals the
-ACTIVE reservation lines; per item, its `available` column is the sum over its
-levels. Per ledger kind: deltas have the sign the kind
+versions have no gap, no state and no `available` negative, reserved and
+backordered equal the ACTIVE reservation lines' filled and backordered parts,
+backordered within the level's limit, and no backorder waiting while stock is
+available; per item, its `available` column is the sum over its levels. Per
+ledger kind: deltas have the sign the kind
 implies (e.g. RESERVE moves only reserved, upwards; COMMIT lowers on_hand and
 reserved by the same amount). Per item and state (conservation): the deltas of
 every kind (receipts + adjustments + sets + transfers in - transfers out -
@@ -55,6 +57,7 @@ def _sign_condition(rule) -> str:
     """The SQL condition a ledger row of a kind must meet (its KindRule)."""
     parts = [f"{n}_delta {rule.effect(n).value}" for n in NAMES if rule.effect(n) is not Effect.ANY]
     parts += [f"{a}_delta = {b}_delta" for a, b in rule.equal]
+    parts += [f"{a}_delta = -{b}_delta" for a, b in rule.opposite]
     return " AND ".join(parts) or "TRUE"
 
 
@@ -74,7 +77,7 @@ _ITEMS = text(
     "ORDER BY id LIMIT :n"
 )
 _LEVELS = text(f"""
-    SELECT item_id, location_id, {_STATE_COLUMNS}, version FROM stock_levels
+    SELECT item_id, location_id, {_STATE_COLUMNS}, version, backorder_limit FROM stock_levels
     WHERE tenant_id = :t AND item_id >= :lo AND item_id <= :hi
 """)
 _LEDGER = text(f"""
@@ -102,7 +105,9 @@ _CHAIN = text(f"""
     GROUP BY item_id, location_id
 """)
 _HELD = text("""
-    SELECT rl.item_id, rl.location_id, SUM(rl.quantity - rl.committed - rl.released) AS held
+    SELECT rl.item_id, rl.location_id,
+           SUM(rl.quantity - rl.committed - rl.released - rl.backordered) AS held,
+           SUM(rl.backordered) AS waiting
     FROM reservations r
     JOIN reservation_lines rl ON rl.tenant_id = r.tenant_id AND rl.reservation_id = r.id
     WHERE r.tenant_id = :t AND r.status = 'ACTIVE' AND rl.item_id >= :lo AND rl.item_id <= :hi
@@ -279,8 +284,11 @@ def _check_page(conn: Connection, tenant: UUID, skus: dict[UUID, str], report: A
     for row in conn.execute(_LEDGER, bounds):
         if row.item_id in skus:
             ledger[(row.item_id, row.location_id)][row.kind] = row
-    held = {(r.item_id, r.location_id): int(r.held)
-            for r in conn.execute(_HELD, bounds) if r.item_id in skus}
+    held, waiting = {}, {}
+    for r in conn.execute(_HELD, bounds):
+        if r.item_id in skus:
+            held[(r.item_id, r.location_id)] = int(r.held)
+            waiting[(r.item_id, r.location_id)] = int(r.waiting)
     report.items += len(skus)
     report.levels += len(levels)
 
@@ -297,7 +305,7 @@ def _check_page(conn: Connection, tenant: UUID, skus: dict[UUID, str], report: A
         kinds = ledger.get(key, {})
         rows = sum(int(k.n) for k in kinds.values())
         report.ledger_rows += rows
-        report.active_reservation_lines_qty += held.get(key, 0)
+        report.active_reservation_lines_qty += held.get(key, 0) + waiting.get(key, 0)
         ledger_sums = Quantities()
         for kind, sums in kinds.items():
             ledger_sums += Quantities.of_row(sums)
@@ -311,9 +319,9 @@ def _check_page(conn: Connection, tenant: UUID, skus: dict[UUID, str], report: A
             if rows:
                 found("ledger rows for a level that does not exist", item_id, location_id,
                       f"{rows} rows")
-            if held.get(key):
+            if held.get(key) or waiting.get(key):
                 found("active reservation lines for a level that does not exist", item_id,
-                      location_id, f"{held[key]} held")
+                      location_id, f"{held.get(key, 0)} held, {waiting.get(key, 0)} backordered")
             continue
         now = Quantities.of_row(level)
         per_item[item_id] += now
@@ -334,6 +342,16 @@ def _check_page(conn: Connection, tenant: UUID, skus: dict[UUID, str], report: A
         if now.reserved != held.get(key, 0):
             found("reserved differs from active reservation lines", item_id, location_id,
                   f"reserved={now.reserved}, active lines hold {held.get(key, 0)}")
+        if now.backordered != waiting.get(key, 0):
+            found("backordered differs from active reservation lines", item_id, location_id,
+                  f"backordered={now.backordered}, active lines wait for "
+                  f"{waiting.get(key, 0)}")
+        if now.backordered > level.backorder_limit:
+            found("backordered beyond the level's limit", item_id, location_id,
+                  f"backordered={now.backordered}, limit {level.backorder_limit}")
+        if now.backordered and now.available > 0:
+            found("backorders waiting while stock is available", item_id, location_id,
+                  f"backordered={now.backordered}, available={now.available}")
 
     _check_stock_on_its_way(conn, bounds, skus, levels, found)
 

@@ -64,13 +64,15 @@ class Change:
     # Where the reader found it, comparable with `LedgerReader.position_of` of a
     # cursor: a change below a cursor taken at some moment had committed by then.
     position: Any = None
+    reservation_id: UUID | None = None  # the reservation it was made for, if any
 
     @classmethod
     def of(cls, row: Mapping[str, Any], position: Any = None) -> "Change":
         """From a ledger row (`movements` columns, by name)."""
         return cls(row["tenant_id"], row["item_id"], row["location_id"],
                    Quantities.of_row(row, "_after"), Quantities.of_row(row, "_delta"),
-                   int(row["version"]), row["kind"], row["created_at"], position)
+                   int(row["version"]), row["kind"], row["created_at"], position,
+                   row.get("reservation_id"))
 
     def __getattr__(self, name: str) -> int:
         """`change.on_hand` (after the change) and `change.on_hand_delta`, per state."""
@@ -290,8 +292,10 @@ class ChangefeedReader:
 
 
 def _from_json(row: dict, position: tuple[int, int]) -> Change:
+    rid = row.get("reservation_id")
     return Change.of({**row, "tenant_id": UUID(row["tenant_id"]), "item_id": UUID(row["item_id"]),
                       "location_id": UUID(row["location_id"]),
+                      "reservation_id": UUID(rid) if rid else None,
                       "created_at": datetime.fromisoformat(row["created_at"])}, position)
 
 

@@ -84,7 +84,8 @@ def follower_read_session_options() -> str:
 _PG_COLUMNS = ", ".join([
     "m.tenant_id", "m.item_id", "m.location_id",
     *(f"m.{n}_{part}" for part in ("after", "delta") for n in NAMES),
-    "m.version", "m.kind", "m.created_at", "m.xact_id::text AS xact_id", "m.id"])
+    "m.version", "m.kind", "m.created_at", "m.reservation_id",
+    "m.xact_id::text AS xact_id", "m.id"])
 PG_HORIZON = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text"
 _PG_FIRST = f"""WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xid)
 SELECT horizon.xid::text AS horizon, {_PG_COLUMNS}

@@ -37,7 +37,7 @@ from sqlalchemy.types import BigInteger, Text
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 
 from ..domain.models import MovementKind, ReservationStatus, StockLevelView
-from ..domain.quantities import NAMES, Quantities, available
+from ..domain.quantities import NAMES, STATES, Quantities, available
 from .tables import items, movements, reservation_lines, reservations, stock_levels
 
 sl = stock_levels
@@ -63,16 +63,23 @@ class LevelRow:
     quantities: Quantities
     version: int
     updated_at: object
+    backorder_limit: int = 0
 
     def view(self, sku: str, location_code: str) -> StockLevelView:
         return StockLevelView(self.item_id, self.location_id, sku, location_code,
-                              self.quantities, self.version, self.updated_at)
+                              self.quantities, self.version, self.updated_at,
+                              self.backorder_limit)
 
     @classmethod
     def of(cls, row: Any) -> "LevelRow":
         """From a row with the level's columns, by name."""
         return cls(row.item_id, row.location_id, Quantities.of_row(row), row.version,
-                   row.updated_at)
+                   row.updated_at, row.backorder_limit)
+
+    @property
+    def backorderable(self) -> int:
+        """How many more units reservations may backorder here."""
+        return max(0, self.backorder_limit - self.quantities.backordered)
 
 
 # The statements below are built once per shape and executed with bound values.
@@ -134,7 +141,7 @@ def _expires_at(ttl_seconds):
 
 
 def _insert_reservation(head_rows, line_rows, *, tenant_id, rid, reference, ttl_seconds,
-                        line_no, item_id, location_id, quantity):
+                        line_no, item_id, location_id, quantity, backordered=None):
     """The one place reservation rows are written: an ACTIVE reservation for each
     row of `head_rows` (RETURNING id, created_at, expires_at; None: one, from no
     table) and a line for each row of `line_rows`. The other arguments are
@@ -147,9 +154,13 @@ def _insert_reservation(head_rows, line_rows, *, tenant_id, rid, reference, ttl_
         ["tenant_id", "id", "status", "reference", "expires_at"], head_source,
     ).returning(reservations.c.id, reservations.c.created_at, reservations.c.expires_at
                 ).cte("head")
+    columns = {"tenant_id": tenant_id, "reservation_id": rid, "line_no": line_no,
+               "item_id": item_id, "location_id": location_id, "quantity": quantity}
+    if backordered is not None:
+        columns["backordered"] = backordered
     line = insert(reservation_lines).from_select(
-        ["tenant_id", "reservation_id", "line_no", "item_id", "location_id", "quantity"],
-        select(tenant_id, rid, line_no, item_id, location_id, quantity).select_from(line_rows),
+        list(columns),
+        select(*(expr.label(name) for name, expr in columns.items())).select_from(line_rows),
     ).cte("line")
     return head, line
 
@@ -175,9 +186,9 @@ def _params(tenant_id: UUID, item_id: UUID, location_id: UUID, kind: MovementKin
 
 
 def _level_columns(level) -> list:
-    """item_id, location_id, every state, version, updated_at of `level`."""
+    """item_id, location_id, every state, version, updated_at, backorder_limit of `level`."""
     return [level.c.item_id, level.c.location_id, *(level.c[n] for n in NAMES),
-            level.c.version, level.c.updated_at]
+            level.c.version, level.c.updated_at, level.c.backorder_limit]
 
 
 def _returning(stmt):
@@ -238,6 +249,8 @@ def _guarded_change(delta: Mapping[str, Any], *, versions=1, also=(), lowers=())
     after = {n: sl.c[n] + delta[n] if n in delta else sl.c[n] for n in NAMES}
     conditions = [*_this_level(), available(after) >= 0]
     conditions.extend(after[n] >= 0 for n in NAMES if n in lowers)
+    conditions.extend(after[s.name] <= sl.c[s.limit] for s in STATES
+                      if s.limit and s.name in delta)
     conditions.extend(also)
     values = {**{n: after[n] for n in NAMES if n in delta},
               "version": sl.c.version + versions, "updated_at": func.now()}
@@ -273,6 +286,12 @@ async def change_level(
         lowers, expect_on_hand is not None, _changes_available(delta)), params)
 
 
+# A new level starts with its item's backorder limit.
+_ITEM_BACKORDER_LIMIT = select(items.c.backorder_limit).where(
+    items.c.tenant_id == bindparam("p_tenant_id"), items.c.id == bindparam("p_item_id")
+).scalar_subquery()
+
+
 @functools.cache
 def _add_statement(to_item: bool) -> Select:
     """Adds to a level, creating it on first receipt (upsert); only ever called
@@ -280,7 +299,7 @@ def _add_statement(to_item: bool) -> Select:
     stmt = pg_insert(sl).values(
         tenant_id=bindparam("p_tenant_id"), item_id=bindparam("p_item_id"),
         location_id=bindparam("p_location_id"), version=1,
-        **{n: _delta_param(n) for n in NAMES},
+        **{n: _delta_param(n) for n in NAMES}, backorder_limit=_ITEM_BACKORDER_LIMIT,
     )
     stmt = stmt.on_conflict_do_update(
         index_elements=[sl.c.tenant_id, sl.c.item_id, sl.c.location_id],
@@ -407,13 +426,15 @@ def _build_insert_reservation() -> Select:
         element("p_items", PG_UUID(as_uuid=True)).label("item_id"),
         element("p_locations", PG_UUID(as_uuid=True)).label("location_id"),
         element("p_qtys", BigInteger).label("qty"),
+        element("p_backs", BigInteger).label("back"),
     ).cte("lines")
     head, line = _insert_reservation(
         None, lines, tenant_id=bindparam("p_tenant_id", type_=PG_UUID(as_uuid=True)),
         rid=bindparam("p_reservation_id", type_=PG_UUID(as_uuid=True)),
         reference=bindparam("p_reference", type_=Text),
         ttl_seconds=bindparam("p_ttl", type_=BigInteger), line_no=lines.c.n - 1,
-        item_id=lines.c.item_id, location_id=lines.c.location_id, quantity=lines.c.qty)
+        item_id=lines.c.item_id, location_id=lines.c.location_id, quantity=lines.c.qty,
+        backordered=lines.c.back)
     return select(head.c.created_at, head.c.expires_at).add_cte(line)
 
 
@@ -426,16 +447,17 @@ async def insert_reservation(
     reservation_id: UUID,
     ttl_seconds: int,
     reference: str | None,
-    lines: list[tuple[UUID, UUID, int]],
+    lines: list[tuple[UUID, UUID, int, int]],
 ) -> tuple[object, object]:
-    """Inserts an ACTIVE reservation with its (item id, location id, quantity)
-    lines; returns (created_at, expires_at)."""
+    """Inserts an ACTIVE reservation with its (item id, location id, quantity,
+    backordered) lines; returns (created_at, expires_at)."""
     row = (await conn.execute(_INSERT_RESERVATION, {
         "p_tenant_id": tenant_id, "p_reservation_id": reservation_id,
         "p_reference": reference, "p_ttl": ttl_seconds, "p_count": len(lines),
-        "p_items": [item for item, _, _ in lines],
-        "p_locations": [location for _, location, _ in lines],
-        "p_qtys": [quantity for _, _, quantity in lines],
+        "p_items": [line[0] for line in lines],
+        "p_locations": [line[1] for line in lines],
+        "p_qtys": [line[2] for line in lines],
+        "p_backs": [line[3] for line in lines],
     })).one()
     return row.created_at, row.expires_at
 
@@ -532,8 +554,8 @@ def _build_reserve_fitting() -> Select:
         element("p_references", Text).label("reference"),
         element("p_actors", Text).label("actor"),
     ).cte("batch")
-    cur = select(*(sl.c[n] for n in NAMES), sl.c.version).where(*_this_level()
-        ).with_for_update().cte("cur")
+    cur = select(*(sl.c[n] for n in NAMES), sl.c.version, sl.c.backorder_limit).where(
+        *_this_level()).with_for_update().cte("cur")
     cur_available = available(cur.c)
     fit = select(batch).select_from(batch.join(cur, true())).where(
         batch.c.n * q <= cur_available).cte("fit")
@@ -548,8 +570,9 @@ def _build_reserve_fitting() -> Select:
     ), made, fit.c.n)
     heads, lines = _reservation_of_level(changed, made, fit.c.rid, fit.c.reference, fit.c.ttl, q)
     return select(
-        cur_available.label("available"), heads.c.id, heads.c.created_at,
-        heads.c.expires_at,
+        cur_available.label("available"),
+        (cur.c.backorder_limit - cur.c.backordered).label("backorderable"),
+        heads.c.id, heads.c.created_at, heads.c.expires_at,
     ).select_from(cur.outerjoin(heads, true())).add_cte(logged).add_cte(lines).add_cte(
         _to_item(changed, -(q * taken)))
 
@@ -564,10 +587,11 @@ async def reserve_fitting(
     location_id: UUID,
     quantity: int,
     entries: list[BatchEntry],
-) -> tuple[int, dict[UUID, tuple[object, object]]]:
+) -> tuple[int, int | None, dict[UUID, tuple[object, object]]]:
     """Runs `_build_reserve_fitting`'s statement for `entries` (each of
-    `quantity`, in arrival order): (available before, {reservation id:
-    (created_at, expires_at)} of those made)."""
+    `quantity`, in arrival order): (available before, how many more units the
+    level may backorder (None: no level), {reservation id: (created_at,
+    expires_at)} of those made)."""
     rows = (await conn.execute(_RESERVE_FITTING, {
         "p_tenant_id": tenant_id, "p_item_id": item_id, "p_location_id": location_id,
         "p_qty": quantity, "p_count": len(entries),
@@ -576,10 +600,10 @@ async def reserve_fitting(
         "p_references": [e.why.reference for e in entries],
         "p_actors": [e.why.actor for e in entries],
     })).all()
-    if not rows:
-        return 0, {}
-    return rows[0].available, {r.id: (r.created_at, r.expires_at) for r in rows
-                               if r.id is not None}
+    if not rows:  # no level: a preorder may make it (the use case decides)
+        return 0, None, {}
+    return rows[0].available, rows[0].backorderable, {
+        r.id: (r.created_at, r.expires_at) for r in rows if r.id is not None}
 
 
 # Built once (expanding IN): a statement built per call costs SQLAlchemy its
@@ -629,10 +653,14 @@ def _build_set_on_hand_many() -> Select:
         element("p_deltas", BigInteger).label("delta"),
         element("p_reasons", Text).label("reason"),
     ).cte("lines")
+    tenant = bindparam("p_tenant_id", type_=PG_UUID(as_uuid=True))
     upsert = pg_insert(sl).from_select(
-        ["tenant_id", "item_id", "location_id", "on_hand", "version"],
-        select(bindparam("p_tenant_id", type_=PG_UUID(as_uuid=True)), lines.c.item_id,
-               lines.c.location_id, lines.c.on_hand, literal(1, BigInteger)))
+        ["tenant_id", "item_id", "location_id", "on_hand", "version", "backorder_limit"],
+        select(tenant, lines.c.item_id, lines.c.location_id, lines.c.on_hand,
+               literal(1, BigInteger),
+               select(items.c.backorder_limit).where(  # a new level: its item's limit
+                   items.c.tenant_id == tenant, items.c.id == lines.c.item_id
+               ).scalar_subquery()))
     upsert = upsert.on_conflict_do_update(
         index_elements=[sl.c.tenant_id, sl.c.item_id, sl.c.location_id],
         set_={"on_hand": upsert.excluded.on_hand, "version": sl.c.version + 1,
@@ -680,3 +708,44 @@ async def set_on_hand_many(
         "p_idempotency_key": why.idempotency_key, "p_actor": why.actor,
     })
     return {(r.item_id, r.location_id): LevelRow.of(r) for r in rows}
+
+
+_CREATE_LEVEL = pg_insert(sl).from_select(
+    ["tenant_id", "item_id", "location_id", "backorder_limit", "version"],
+    select(items.c.tenant_id, items.c.id,
+           bindparam("p_location_id", type_=PG_UUID(as_uuid=True)),
+           items.c.backorder_limit, literal(0, BigInteger))
+    .where(items.c.tenant_id == bindparam("p_tenant_id"), items.c.id == bindparam("p_item_id")),
+).on_conflict_do_nothing()
+
+
+async def create_levels(conn: AsyncConnection, tenant_id: UUID,
+                        keys: list[tuple[UUID, UUID]]) -> None:
+    """Empty levels (version 0, no ledger row, the item's backorder limit) for
+    those of `keys` that do not exist: a preorder's level, or one whose own
+    backorder limit is set before any stock arrives."""
+    for item_id, location_id in sorted(keys):
+        await conn.execute(_CREATE_LEVEL, {"p_tenant_id": tenant_id, "p_item_id": item_id,
+                                           "p_location_id": location_id})
+
+
+_SET_BACKORDER_LIMIT = _returning(update(sl).where(
+    *_this_level(),
+    sl.c.backordered <= func.coalesce(bindparam("p_limit", type_=BigInteger),
+                                      _ITEM_BACKORDER_LIMIT),
+).values(
+    backorder_limit=func.coalesce(bindparam("p_limit", type_=BigInteger),
+                                  _ITEM_BACKORDER_LIMIT),
+    backorder_limit_set=bindparam("p_set"),
+))
+
+
+async def set_backorder_limit(conn: AsyncConnection, tenant_id: UUID, item_id: UUID,
+                              location_id: UUID, limit: int | None) -> LevelRow | None:
+    """A level's own backorder limit (None: its item's again). None, with nothing
+    written, when more than the new limit is backordered there (or no level).
+    A setting, not a movement: no ledger row, the version stays."""
+    row = (await conn.execute(_SET_BACKORDER_LIMIT, {
+        "p_tenant_id": tenant_id, "p_item_id": item_id, "p_location_id": location_id,
+        "p_limit": limit, "p_set": limit is not None})).first()
+    return LevelRow.of(row) if row else None

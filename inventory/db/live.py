@@ -20,7 +20,7 @@ mv = movements
 _CHANGE_COLUMNS = (
     mv.c.tenant_id, mv.c.item_id, mv.c.location_id,
     *(mv.c[f"{n}_{part}"] for part in ("after", "delta") for n in NAMES),
-    mv.c.version, mv.c.kind, mv.c.created_at,
+    mv.c.version, mv.c.kind, mv.c.created_at, mv.c.reservation_id,
 )
 
 

@@ -46,7 +46,7 @@ sl = stock_levels
 
 def _item(row: Any) -> ItemView:
     return ItemView(row.id, row.sku, row.name, row.reorder_point, row.created_at, row.version,
-                    row.archived_at)
+                    row.archived_at, backorder_limit=row.backorder_limit)
 
 
 def _location(row: Any) -> LocationView:
@@ -57,7 +57,8 @@ def _level(row: Any) -> StockLevelView:
     """From a row (or mapping) of `_LEVELS`, by column name."""
     m = getattr(row, "_mapping", row)
     return StockLevelView(m["item_id"], m["location_id"], m["sku"], m["code"],
-                          Quantities.of_row(row), m["version"], m["updated_at"])
+                          Quantities.of_row(row), m["version"], m["updated_at"],
+                          m["backorder_limit"])
 
 
 def _like_prefix(prefix: str) -> str:
@@ -115,12 +116,14 @@ async def insert_location(
 
 
 async def insert_item(
-    conn: AsyncConnection, tenant_id: UUID, sku: str, name: str, reorder_point: int
+    conn: AsyncConnection, tenant_id: UUID, sku: str, name: str, reorder_point: int,
+    backorder_limit: int = 0,
 ) -> ItemView | None:
     """None when the sku is taken."""
     row = (await conn.execute(
         pg_insert(items).values(
-            tenant_id=tenant_id, sku=sku, name=name, reorder_point=reorder_point
+            tenant_id=tenant_id, sku=sku, name=name, reorder_point=reorder_point,
+            backorder_limit=backorder_limit,
         ).on_conflict_do_nothing().returning(*items.c)
     )).first()
     return _item(row) if row else None
@@ -128,7 +131,7 @@ async def insert_item(
 
 async def update_item(
     conn: AsyncConnection, tenant_id: UUID, sku: str, version: int, *,
-    name: str | None, reorder_point: int | None,
+    name: str | None, reorder_point: int | None, backorder_limit: int | None = None,
 ) -> ItemView | None:
     """Compare-and-swap: changes the given fields and bumps the version, only if
     the version is still `version`; None when it is not (or there is no such item)."""
@@ -137,6 +140,8 @@ async def update_item(
         values["name"] = name
     if reorder_point is not None:
         values["reorder_point"] = reorder_point
+    if backorder_limit is not None:
+        values["backorder_limit"] = backorder_limit
     row = (await conn.execute(
         update(items).where(items.c.tenant_id == tenant_id, items.c.sku == sku,
                             items.c.version == version)
@@ -249,7 +254,7 @@ async def locations_page(
 _LEVELS = (
     select(
         sl.c.tenant_id, sl.c.item_id, sl.c.location_id, items.c.sku, locations.c.code,
-        *(sl.c[n] for n in NAMES), sl.c.version, sl.c.updated_at,
+        *(sl.c[n] for n in NAMES), sl.c.version, sl.c.updated_at, sl.c.backorder_limit,
     )
     .join(items, and_(items.c.tenant_id == sl.c.tenant_id, items.c.id == sl.c.item_id))
     .join(locations, and_(locations.c.tenant_id == sl.c.tenant_id,
@@ -276,7 +281,7 @@ assert [c.name for c in _LEVELS.selected_columns][_STATES] == list(NAMES)
 def _level_of_tuple(r: tuple) -> StockLevelView:
     """From a driver row of `_LEVELS`, by position."""
     return StockLevelView(r[1], r[2], r[3], r[4], Quantities.of_values(r[_STATES]),
-                          r[_AT["version"]], r[_AT["updated_at"]])
+                          r[_AT["version"]], r[_AT["updated_at"]], r[_AT["backorder_limit"]])
 
 
 async def levels_for_items(
@@ -388,7 +393,8 @@ async def _with_lines(conn: AsyncConnection, tenant_id: UUID,
     rl = reservation_lines
     line_rows = await conn.execute(
         select(rl.c.reservation_id, rl.c.item_id, rl.c.location_id, items.c.sku,
-               locations.c.code, rl.c.quantity, rl.c.line_no, rl.c.committed, rl.c.released)
+               locations.c.code, rl.c.quantity, rl.c.line_no, rl.c.committed, rl.c.released,
+               rl.c.backordered)
         .join(items, and_(items.c.tenant_id == rl.c.tenant_id, items.c.id == rl.c.item_id))
         .join(locations, and_(locations.c.tenant_id == rl.c.tenant_id,
                               locations.c.id == rl.c.location_id))
@@ -399,7 +405,7 @@ async def _with_lines(conn: AsyncConnection, tenant_id: UUID,
     for r in line_rows:
         lines[r.reservation_id].append(
             ReservationLineView(r.item_id, r.location_id, r.sku, r.code, r.quantity, r.line_no,
-                                r.committed, r.released)
+                                r.committed, r.released, r.backordered)
         )
     return [
         ReservationView(
@@ -408,6 +414,56 @@ async def _with_lines(conn: AsyncConnection, tenant_id: UUID,
         )
         for h in heads
     ]
+
+
+# ---------------------------------------------------------------- backorders
+
+async def item_backorder_limits(conn: AsyncConnection, tenant_id: UUID,
+                                item_ids: list[UUID]) -> dict[UUID, int]:
+    """The items' default backorder limits (for levels not yet made)."""
+    rows = await conn.execute(select(items.c.id, items.c.backorder_limit).where(
+        items.c.tenant_id == tenant_id, items.c.id.in_(item_ids)))
+    return {r.id: r.backorder_limit for r in rows}
+
+
+async def waiting_lines(conn: AsyncConnection, tenant_id: UUID, item_id: UUID,
+                        location_id: UUID) -> list[Any]:
+    """The ACTIVE reservation lines of a level with backordered units, in
+    arrival order (reservation created_at, id, line): reservation_id, line_no,
+    backordered, reference."""
+    rl, r = reservation_lines, reservations
+    return (await conn.execute(
+        select(rl.c.reservation_id, rl.c.line_no, rl.c.backordered, r.c.reference)
+        .join(r, and_(r.c.tenant_id == rl.c.tenant_id, r.c.id == rl.c.reservation_id))
+        .where(rl.c.tenant_id == tenant_id, rl.c.item_id == item_id,
+               rl.c.location_id == location_id, rl.c.backordered > 0,
+               r.c.status == ReservationStatus.ACTIVE.value)
+        .order_by(r.c.created_at, r.c.id, rl.c.line_no))).all()
+
+
+async def fill_line(conn: AsyncConnection, tenant_id: UUID, reservation_id: UUID,
+                    line_no: int, quantity: int) -> None:
+    rl = reservation_lines
+    await conn.execute(update(rl).where(
+        rl.c.tenant_id == tenant_id, rl.c.reservation_id == reservation_id,
+        rl.c.line_no == line_no, rl.c.backordered >= quantity,
+    ).values(backordered=rl.c.backordered - quantity))
+
+
+async def set_item_backorder_limit(conn: AsyncConnection, tenant_id: UUID, item_id: UUID,
+                                   limit: int) -> bool:
+    """An item's default backorder limit, carried to every level of it that
+    does not set its own (call it in the transaction that changes
+    items.backorder_limit). False, with nothing written, when one of those
+    levels has more than `limit` backordered."""
+    inherits = and_(sl.c.tenant_id == tenant_id, sl.c.item_id == item_id,
+                    sl.c.backorder_limit_set.is_(False))
+    over = (await conn.execute(select(func.count()).select_from(sl).where(
+        inherits, sl.c.backordered > limit))).scalar_one()
+    if over:
+        return False
+    await conn.execute(update(sl).where(inherits).values(backorder_limit=limit))
+    return True
 
 
 async def finish_reservation(
@@ -437,10 +493,11 @@ async def finish_reservation(
 
 
 async def take_from_lines(conn: AsyncConnection, tenant_id: UUID, reservation_id: UUID,
-                          column: str, parts: list[tuple[int, int]]) -> None:
-    """Adds each (line number, quantity) to the lines' `column` ("committed" or
-    "released"), guarded so a line never gives more than it holds. The caller
-    holds the reservation's row (its status update) and checked the parts."""
+                          column: str, parts: list[tuple[int, int, int]]) -> None:
+    """Adds each (line number, quantity, of it backordered) to the lines'
+    `column` ("committed" or "released") and takes the backordered part off the
+    line's `backordered`, guarded so a line never gives more than it holds. The
+    caller holds the reservation's row (its status update) and checked the parts."""
     rl = reservation_lines
     taken = rl.c[column]
     await conn.execute(
@@ -448,10 +505,13 @@ async def take_from_lines(conn: AsyncConnection, tenant_id: UUID, reservation_id
             rl.c.tenant_id == bindparam("p_tenant_id"),
             rl.c.reservation_id == bindparam("p_reservation_id"),
             rl.c.line_no == bindparam("p_line_no"),
-            rl.c.quantity - rl.c.committed - rl.c.released >= bindparam("p_quantity"))
-        .values({column: taken + bindparam("p_quantity")}),
+            rl.c.quantity - rl.c.committed - rl.c.released >= bindparam("p_quantity"),
+            rl.c.backordered >= bindparam("p_backordered"))
+        .values({column: taken + bindparam("p_quantity"),
+                 "backordered": rl.c.backordered - bindparam("p_backordered")}),
         [{"p_tenant_id": tenant_id, "p_reservation_id": reservation_id, "p_line_no": line_no,
-          "p_quantity": quantity} for line_no, quantity in parts])
+          "p_quantity": quantity, "p_backordered": backordered}
+         for line_no, quantity, backordered in parts])
 
 
 async def extend_reservation(conn: AsyncConnection, tenant_id: UUID, reservation_id: UUID,

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
-from ..domain.quantities import NAMES, available_text
+from ..domain.quantities import NAMES, STATES, available_text
 
 metadata = MetaData(
     naming_convention={
@@ -94,9 +94,12 @@ items = Table(
     # the false SERIALIZABLE conflicts that index-page predicate locks raise
     # between reservations of different items (docs/performance.md).
     Column("low", Boolean, Computed("available <= reorder_point", persisted=True)),
+    # 0015: how many units its levels may backorder, unless a level sets its own.
+    Column("backorder_limit", BigInteger, nullable=False, server_default="0"),
     PrimaryKeyConstraint("tenant_id", "id"),
     UniqueConstraint("tenant_id", "sku", name="uq_items_tenant_sku"),
     CheckConstraint("reorder_point >= 0", name="reorder_point_non_negative"),
+    CheckConstraint("backorder_limit >= 0", name="backorder_limit_non_negative"),
     Index("ix_items_low", "tenant_id", "sku", postgresql_where=text(LOW_STOCK)),
     Index("ix_items_not_low", "tenant_id", "sku", postgresql_where=text(IN_STOCK)),
 )
@@ -110,11 +113,18 @@ stock_levels = Table(
     *_states(server_default="0"),
     Column("version", BigInteger, nullable=False, server_default="0"),
     Column("updated_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    # 0015: the limit in force (copied from the item when the level is made and
+    # kept equal to the item's unless backorder_limit_set), so a CHECK can hold
+    # backordered <= backorder_limit.
+    Column("backorder_limit", BigInteger, nullable=False, server_default="0"),
+    Column("backorder_limit_set", Boolean, nullable=False, server_default=text("false")),
     PrimaryKeyConstraint("tenant_id", "item_id", "location_id"),
     ForeignKeyConstraint(["tenant_id", "item_id"], ["items.tenant_id", "items.id"]),
     ForeignKeyConstraint(["tenant_id", "location_id"], ["locations.tenant_id", "locations.id"]),
     *[CheckConstraint(f"{name} >= 0", name=f"{name}_non_negative") for name in NAMES],
     CheckConstraint(f"{available_text()} >= 0", name="available_non_negative"),
+    *[CheckConstraint(f"{s.name} <= {s.limit}", name=f"{s.name}_within_limit")
+      for s in STATES if s.limit],
 )
 
 reservations = Table(
@@ -152,6 +162,8 @@ reservation_lines = Table(
     # holds quantity - committed - released while its reservation is ACTIVE.
     Column("committed", BigInteger, nullable=False, server_default="0"),
     Column("released", BigInteger, nullable=False, server_default="0"),
+    # 0015: of what it holds, how much is backordered (not yet filled).
+    Column("backordered", BigInteger, nullable=False, server_default="0"),
     PrimaryKeyConstraint("tenant_id", "reservation_id", "line_no"),
     ForeignKeyConstraint(
         ["tenant_id", "reservation_id"], ["reservations.tenant_id", "reservations.id"]
@@ -159,6 +171,11 @@ reservation_lines = Table(
     CheckConstraint("quantity > 0", name="quantity_positive"),
     CheckConstraint("committed >= 0", name="committed_non_negative"),
     CheckConstraint("released >= 0", name="released_non_negative"),
+    CheckConstraint("backordered >= 0 AND backordered <= quantity - committed - released",
+                    name="backordered_within_held"),
+    # The backordered lines of a level, for filling them as stock arrives.
+    Index("ix_reservation_lines_waiting", "tenant_id", "item_id", "location_id",
+          postgresql_where=text("backordered > 0")),
 )
 
 # Append-only: the application only ever INSERTs here.

@@ -51,3 +51,46 @@ def could_give(candidates: Sequence[tuple[K, int]], allocation: Allocation) -> i
     if allocation.allow_split:
         return sum(available)
     return max(available, default=0)
+
+
+def allocate_backordering(quantity: int, candidates: Sequence[tuple[K, int, int]],
+                          allocation: Allocation) -> list[tuple[K, int, int]] | None:
+    """(location, units, of them backordered) for `quantity` from `candidates`,
+    (location, available, backorderable) in the channel's order; None when even
+    backorders cannot give it. What `allocate` gives from available stock comes
+    first; only when that falls short is the rest backordered:
+    - without splitting, at the first location in the channel's order whose
+      available plus backorderable covers the quantity (it takes what is
+      available there and backorders the rest there);
+    - with splitting, every location gives what it has (as `allocate`) and the
+      rest is backordered at the first location in the channel's order whose
+      backorderable covers it.
+    Either way a backorder lands where nothing is left available, so a later
+    reservation never takes stock ahead of one that waits."""
+    plain = allocate(quantity, [(where, available) for where, available, _ in candidates],
+                     allocation)
+    if plain is not None:
+        return [(where, units, 0) for where, units in plain]
+    if not allocation.allow_split:
+        for where, available, room in candidates:
+            have = max(available, 0)
+            if have + room >= quantity:
+                return [(where, quantity, quantity - have)]
+        return None
+    parts = {where: max(available, 0) for where, available, _ in candidates if available > 0}
+    rest = quantity - sum(parts.values())
+    landing = next((where for where, _, room in candidates if room >= rest), None)
+    if landing is None:
+        return None
+    order = [where for where, _, _ in candidates]
+    if allocation.strategy is AllocationStrategy.MOST_AVAILABLE:
+        order.sort(key=lambda w: -parts.get(w, 0))  # as `allocate` took them
+    return [(where, parts.get(where, 0) + (rest if where == landing else 0),
+             rest if where == landing else 0)
+            for where in order if where in parts or where == landing]
+
+
+def could_backorder(candidates: Sequence[tuple[K, int, int]]) -> int:
+    """The most one location could backorder (what a shortage reports as
+    backorderable)."""
+    return max((max(room, 0) for _, _, room in candidates), default=0)

@@ -139,6 +139,7 @@ class CreateItem(Command):
     sku: str
     name: str
     reorder_point: int = 0
+    backorder_limit: int = _added_later(0)
     operation = "createItem"
 
     def validate(self) -> UserError | None:
@@ -146,6 +147,25 @@ class CreateItem(Command):
             _code("sku", self.sku, "sku"),
             _name("name", self.name),
             _non_negative("reorderPoint", self.reorder_point),
+            _non_negative("backorderLimit", self.backorder_limit),
+        )
+
+
+@dataclass(frozen=True)
+class SetBackorderLimit(Command):
+    """A level's own backorder limit; None: the item's default again."""
+
+    sku: str
+    location_code: str
+    backorder_limit: int | None
+    operation = "setBackorderLimit"
+
+    def validate(self) -> UserError | None:
+        return first_error(
+            _code("sku", self.sku, "sku"),
+            _code("locationCode", self.location_code, "locationCode"),
+            None if self.backorder_limit is None
+            else _non_negative("backorderLimit", self.backorder_limit),
         )
 
 
@@ -424,17 +444,21 @@ class UpdateItem(Command):
     version: int
     name: str | None = None
     reorder_point: int | None = None
+    backorder_limit: int | None = _added_later()
     operation = "updateItem"
 
     def validate(self) -> UserError | None:
-        if self.name is None and self.reorder_point is None:
-            return invalid("input", "give at least one field to change (name, reorderPoint)")
+        if self.name is None and self.reorder_point is None and self.backorder_limit is None:
+            return invalid("input", "give at least one field to change (name, reorderPoint, "
+                                    "backorderLimit)")
         return first_error(
             _code("sku", self.sku, "sku"),
             _non_negative("version", self.version),
             None if self.name is None else _name("name", self.name),
             None if self.reorder_point is None
             else _non_negative("reorderPoint", self.reorder_point),
+            None if self.backorder_limit is None
+            else _non_negative("backorderLimit", self.backorder_limit),
         )
 
 

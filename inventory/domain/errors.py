@@ -20,6 +20,8 @@ class ErrorCode(str, enum.Enum):
     IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
     # A named state (DAMAGED, ...) holds fewer units than asked to take out of it.
     INSUFFICIENT_QUANTITY = "INSUFFICIENT_QUANTITY"
+    # commitReservation of a reservation with units still backordered: nothing ships.
+    RESERVATION_BACKORDERED = "RESERVATION_BACKORDERED"
     VERSION_MISMATCH = "VERSION_MISMATCH"  # an edit compared a version that moved on
     ARCHIVED = "ARCHIVED"  # stock into an archived item or location
     OVER_RECEIPT = "OVER_RECEIPT"  # receiving more than was shipped without saying so
@@ -41,6 +43,7 @@ class Shortage:
     requested: int
     available: int
     channel_code: str | None = None
+    backorderable: int = 0  # what could still be backordered beyond available
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class UserError:
     state: str | None = None  # INSUFFICIENT_QUANTITY: the StockState, what was asked, held
     requested: int | None = None
     held: int | None = None
+    backordered: int | None = None  # RESERVATION_BACKORDERED: units not yet filled
 
 
 class Rejected(Exception):
@@ -86,6 +90,7 @@ def insufficient_stock(shortages: list[Shortage]) -> UserError:
     """INSUFFICIENT_STOCK listing every short line with what was available."""
     detail = ", ".join(
         f"{s.sku!r} at {s.location_code!r}: {s.requested} requested, {s.available} available"
+        + (f" and {s.backorderable} backorderable" if s.backorderable else "")
         for s in shortages
     )
     return UserError(

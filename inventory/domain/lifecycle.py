@@ -3,7 +3,7 @@ lines: decided from the lines as read, before anything is written."""
 from __future__ import annotations
 
 from .commands import LinePart
-from .errors import UserError, invalid
+from .errors import ErrorCode, UserError, invalid
 from .models import ReservationLineView
 
 
@@ -28,3 +28,39 @@ def take_from(lines: tuple[ReservationLineView, ...], parts: tuple[LinePart, ...
                            f"line {part.line_number} holds {line.held}, not {quantity}")
         taken.append((line, quantity))
     return sorted(taken, key=lambda t: t[0].line_no)
+
+
+def refuse_unfilled(taken: list[tuple[ReservationLineView, int]],
+                    parts: tuple[LinePart, ...] | None) -> UserError | None:
+    """A commit ships only units on hand: RESERVATION_BACKORDERED (nothing
+    ships) when it would take more of a line than is filled. A partial commit
+    may take a line's filled units while the rest still waits; a whole commit
+    (no parts) of a reservation with any unit backordered is refused."""
+    short = [(i, line, quantity) for i, (line, quantity) in enumerate(taken)
+             if quantity > line.filled]
+    if not short:
+        return None
+    waiting = sum(line.backordered for _, line, _ in short)
+    if parts is None:
+        return UserError(
+            ErrorCode.RESERVATION_BACKORDERED,
+            f"{waiting} units of this reservation are backordered: nothing ships until they "
+            "are filled (a stockLevelChanged event of kind BACKORDER_FILLED says so); commit "
+            "the filled units line by line, or release it",
+            field="reservationId", backordered=waiting)
+    # Report the first part in the order given (`taken` is sorted by line).
+    by_number = {line.line_no: (line, quantity) for _, line, quantity in short}
+    i, part = next((i, p) for i, p in enumerate(parts) if p.line_number in by_number)
+    line, quantity = by_number[part.line_number]
+    return UserError(
+        ErrorCode.RESERVATION_BACKORDERED,
+        f"line {line.line_no} has {line.filled} units filled and {line.backordered} "
+        f"backordered: {quantity} cannot ship; nothing was shipped",
+        field=f"lines[{i}].quantity", backordered=waiting)
+
+
+def release_split(line: ReservationLineView, quantity: int) -> tuple[int, int]:
+    """(reserved, backordered) a release of `quantity` from `line` gives back:
+    backordered units first, so what waits is given up before stock on hand."""
+    backordered = min(quantity, line.backordered)
+    return quantity - backordered, backordered

@@ -37,6 +37,7 @@ class ItemView:
     created_at: datetime
     version: int = 0  # bumped by every edit (updateItem compares it)
     archived_at: datetime | None = None  # archived: takes no new stock, keeps its history
+    backorder_limit: int = 0  # the default of its levels (a level may override it)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class StockLevelView:
     quantities: Quantities
     version: int
     updated_at: datetime | None
+    backorder_limit: int = 0  # how many units may be backordered here (item default or own)
 
     def __getattr__(self, name: str) -> int:
         """Each state (`level.on_hand`) and `available`, from `quantities`."""
@@ -66,11 +68,18 @@ class ReservationLineView:
     line_no: int = 0
     committed: int = 0  # shipped by commits (partial or final)
     released: int = 0  # given back by releases (partial or final)
+    backordered: int = 0  # of what it holds, not yet filled (reserved beyond stock)
 
     @property
     def held(self) -> int:
-        """What the line still holds while its reservation is ACTIVE."""
+        """What the line still holds while its reservation is ACTIVE (filled
+        and backordered units alike)."""
         return self.quantity - self.committed - self.released
+
+    @property
+    def filled(self) -> int:
+        """What it holds of stock on hand: what a commit may ship."""
+        return self.held - self.backordered
 
 
 @dataclass(frozen=True)

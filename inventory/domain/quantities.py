@@ -24,6 +24,8 @@ class State:
     # moveStock moves units between available and the movable states, and
     # adjustStock can take units out of one (StockState names them).
     movable: bool = False
+    # A level column the state may not exceed (a CHECK and every statement's guard).
+    limit: str | None = None
 
 
 STATES: tuple[State, ...] = (
@@ -36,6 +38,8 @@ STATES: tuple[State, ...] = (
           movable=True),
     State("safety_stock", "Part of onHand, kept back as safety stock: not sellable.", -1,
           movable=True),
+    State("backordered", "Reserved beyond what is here, up to backorderLimit: filled in "
+                         "arrival order as stock arrives.", 0, limit="backorder_limit"),
 )
 NAMES: tuple[str, ...] = tuple(s.name for s in STATES)
 
@@ -225,6 +229,7 @@ class MovementKind(str, enum.Enum):
     TRANSFER_CANCEL = "TRANSFER_CANCEL"  # cancelled: incoming down at the destination
     TRANSFER_RETURN = "TRANSFER_RETURN"  # cancelled: back on hand at the source
     MOVE = "MOVE"  # between available and a movable state; on hand unchanged
+    BACKORDER_FILLED = "BACKORDER_FILLED"  # arrived stock fills a backordered line
 
 
 class Effect(str, enum.Enum):
@@ -248,15 +253,17 @@ class Effect(str, enum.Enum):
 class KindRule:
     effects: Mapping[str, Effect]  # states not named: Effect.NONE
     # Pairs of states whose deltas are equal (a shipment lowers both on hand and
-    # reserved by what it ships).
+    # reserved by what it ships), or opposite (a filled backorder is reserved).
     equal: tuple[tuple[str, str], ...] = ()
+    opposite: tuple[tuple[str, str], ...] = ()
 
     def effect(self, state: str) -> Effect:
         return self.effects.get(state, Effect.NONE)
 
     def allows(self, delta: Mapping[str, int]) -> bool:
         return (all(self.effect(n).allows(delta.get(n, 0)) for n in NAMES)
-                and all(delta.get(a, 0) == delta.get(b, 0) for a, b in self.equal))
+                and all(delta.get(a, 0) == delta.get(b, 0) for a, b in self.equal)
+                and all(delta.get(a, 0) == -delta.get(b, 0) for a, b in self.opposite))
 
 
 K, E = MovementKind, Effect
@@ -267,9 +274,10 @@ KIND_RULES: dict[MovementKind, KindRule] = {
     K.SET: KindRule({"on_hand": E.ANY}),
     K.TRANSFER_OUT: KindRule({"on_hand": E.DOWN}),
     K.TRANSFER_IN: KindRule({"on_hand": E.UP}),
-    K.RESERVE: KindRule({"reserved": E.UP}),
-    K.RELEASE: KindRule({"reserved": E.DOWN}),
-    K.EXPIRE: KindRule({"reserved": E.DOWN}),
+    # A reservation holds what is available and backorders the rest (either may be 0).
+    K.RESERVE: KindRule({"reserved": E.UP_OR_NONE, "backordered": E.UP_OR_NONE}),
+    K.RELEASE: KindRule({"reserved": E.DOWN_OR_NONE, "backordered": E.DOWN_OR_NONE}),
+    K.EXPIRE: KindRule({"reserved": E.DOWN_OR_NONE, "backordered": E.DOWN_OR_NONE}),
     K.COMMIT: KindRule({"on_hand": E.DOWN, "reserved": E.DOWN}, equal=(("on_hand", "reserved"),)),
     K.INBOUND: KindRule({"incoming": E.UP}),
     # An over-receipt adds more on hand than it takes out of incoming.
@@ -282,6 +290,8 @@ KIND_RULES: dict[MovementKind, KindRule] = {
     K.TRANSFER_CANCEL: KindRule({"incoming": E.DOWN}),
     K.TRANSFER_RETURN: KindRule({"on_hand": E.UP}),
     K.MOVE: KindRule(_MOVABLE),
+    K.BACKORDER_FILLED: KindRule({"reserved": E.UP, "backordered": E.DOWN},
+                                 opposite=(("reserved", "backordered"),)),
 }
 del K, E
 assert set(KIND_RULES) == set(MovementKind), "every movement kind needs its rule"

@@ -67,7 +67,7 @@ def events_of(stock: list[StockEvent], reservations: dict[tuple, UUID]
     for (tenant_id, reservation), lines in expired.items():
         data = {"reservationId": ids.encode("Reservation", reservation), "lines": [
             {"sku": e.sku, "locationCode": e.location_code,
-             "quantity": -e.change.delta["reserved"]}
+             "quantity": -(e.change.delta["reserved"] + e.change.delta["backordered"])}
             for e in lines]}
         out.append((tenant_id, name, f"{name}:{reservation}",
                     _body(name, lines[0].change.at, data)))

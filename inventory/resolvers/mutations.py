@@ -62,13 +62,15 @@ async def create_location(info: Info, input: inputs.CreateLocationInput):
 
 
 async def create_item(info: Info, input: inputs.CreateItemInput):
-    cmd = commands.CreateItem(sku=input.sku, name=input.name, reorder_point=input.reorder_point)
+    cmd = commands.CreateItem(sku=input.sku, name=input.name, reorder_point=input.reorder_point,
+                              backorder_limit=input.backorder_limit)
     return payload(await catalog.create_item(info.context.ctx, cmd, input.idempotency_key))
 
 
 async def update_item(info: Info, input: inputs.UpdateItemInput):
     cmd = commands.UpdateItem(sku=input.sku, version=input.version, name=input.name,
-                              reorder_point=input.reorder_point)
+                              reorder_point=input.reorder_point,
+                              backorder_limit=input.backorder_limit)
     return payload(await catalog.update_item(info.context.ctx, cmd, input.idempotency_key))
 
 
@@ -97,6 +99,12 @@ async def adjust_stock(info: Info, input: inputs.AdjustStockInput):
         state=input.state.value,
     )
     return payload(await stock.adjust_stock(info.context.ctx, cmd, input.idempotency_key))
+
+
+async def set_backorder_limit(info: Info, input: inputs.SetBackorderLimitInput):
+    cmd = commands.SetBackorderLimit(sku=input.sku, location_code=input.location_code,
+                                     backorder_limit=input.backorder_limit)
+    return payload(await stock.set_backorder_limit(info.context.ctx, cmd, input.idempotency_key))
 
 
 async def move_stock(info: Info, input: inputs.MoveStockInput):

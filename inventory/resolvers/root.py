@@ -108,6 +108,8 @@ class Mutation:
                                                          metadata=needs(WRITE))
     set_stock: StockLevelResult = strawberry.mutation(resolver=m.set_stock, metadata=needs(WRITE))
     move_stock: StockLevelResult = strawberry.mutation(resolver=m.move_stock, metadata=needs(WRITE))
+    set_backorder_limit: StockLevelResult = strawberry.mutation(resolver=m.set_backorder_limit,
+                                                                metadata=needs(ADMIN))
     transfer_stock: TransferResult = strawberry.mutation(resolver=m.transfer_stock,
                                                          metadata=needs(WRITE))
     reserve_stock: ReservationResult = strawberry.mutation(resolver=m.reserve_stock,

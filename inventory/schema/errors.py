@@ -34,6 +34,9 @@ class StockShortage:
         "For a line given by channel: summed over its locations with allowSplit, else the "
         "most one location had."))
     channel_code: Optional[str] = None
+    backorderable: Quantity = strawberry.field(
+        default=0, description="What could still be backordered beyond available (for a line "
+                               "given by channel: where its backorder would land).")
 
 
 @strawberry.type
@@ -70,6 +73,13 @@ class ReservationNotActiveError(UserError):
 @strawberry.type
 class IdempotencyKeyReusedError(UserError):
     pass
+
+
+@strawberry.type(description="The reservation still has backordered units: nothing was shipped. "
+                             "Commit it once they are filled (a stockLevelChanged event of kind "
+                             "BACKORDER_FILLED names it), or release it.")
+class ReservationBackorderedError(UserError):
+    backordered: Quantity
 
 
 @strawberry.type(description="A named state holds fewer units than were to be taken out of it.")
@@ -114,7 +124,7 @@ ERROR_TYPES = (
     InsufficientStockError, NotFoundError, AlreadyExistsError, InvalidInputError,
     QuantityMismatchError, ReservationNotActiveError, IdempotencyKeyReusedError, TransientError,
     VersionMismatchError, ArchivedError, OverReceiptError, ShipmentClosedError,
-    InsufficientQuantityError,
+    InsufficientQuantityError, ReservationBackorderedError,
 )
 
 
@@ -124,7 +134,8 @@ def from_domain(error: domain.UserError) -> UserError:
         case domain.ErrorCode.INSUFFICIENT_STOCK:
             return InsufficientStockError(**common, shortages=[
                 StockShortage(sku=s.sku, location_code=s.location_code, requested=s.requested,
-                              available=s.available, channel_code=s.channel_code)
+                              available=s.available, channel_code=s.channel_code,
+                              backorderable=s.backorderable)
                 for s in error.shortages
             ])
         case domain.ErrorCode.NOT_FOUND:
@@ -141,6 +152,8 @@ def from_domain(error: domain.UserError) -> UserError:
             )
         case domain.ErrorCode.IDEMPOTENCY_KEY_REUSED:
             return IdempotencyKeyReusedError(**common)
+        case domain.ErrorCode.RESERVATION_BACKORDERED:
+            return ReservationBackorderedError(**common, backordered=error.backordered)
         case domain.ErrorCode.INSUFFICIENT_QUANTITY:
             return InsufficientQuantityError(**common, state=DomainStockState(error.state),
                                              requested=error.requested, held=error.held)

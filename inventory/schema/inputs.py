@@ -33,6 +33,18 @@ class CreateItemInput:
     name: str
     reorder_point: Quantity = 0
     idempotency_key: Optional[str] = strawberry.field(default=None, description=_KEY)
+    backorder_limit: Quantity = strawberry.field(
+        default=0, description="How many units its levels may backorder beyond available "
+                               "(each level may set its own: setBackorderLimit).")
+
+
+@strawberry.input
+class SetBackorderLimitInput:
+    sku: str
+    location_code: str
+    backorder_limit: Optional[Quantity] = strawberry.field(
+        default=None, description="This level's own limit; null: the item's backorderLimit.")
+    idempotency_key: Optional[str] = strawberry.field(default=None, description=_KEY)
 
 
 @strawberry.input
@@ -175,6 +187,10 @@ class UpdateItemInput:
     name: Optional[str] = None
     reorder_point: Optional[Quantity] = None
     idempotency_key: Optional[str] = strawberry.field(default=None, description=_KEY)
+    backorder_limit: Optional[Quantity] = strawberry.field(
+        default=None, description="The default backorder limit of its levels (those without "
+                                  "their own: setBackorderLimit); refused below what one of "
+                                  "them has backordered.")
 
 
 @strawberry.input(description="An archived item takes no new stock and keeps its history; "

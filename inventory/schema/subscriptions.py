@@ -5,7 +5,11 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
+from typing import Optional
+
 import strawberry
+
+from ..domain import ids
 
 from .scalars import Quantity
 from .states import state_values, with_states
@@ -17,6 +21,8 @@ def _fields_of(event) -> dict:
     c = event.change
     return dict(sku=event.sku, location_code=event.location_code, **state_values(c.after),
                 available=event.available, version=c.version,
+                reservation_id=strawberry.ID(ids.encode("Reservation", c.reservation_id))
+                if c.reservation_id else None,
                 reorder_point=event.reorder_point, low=event.is_low,
                 kind=MovementKind(c.kind), at=c.at)
 
@@ -32,6 +38,10 @@ class StockLevelChange:
     low: bool = strawberry.field(description="available <= the item's reorder point")
     kind: MovementKind = strawberry.field(description="The movement that made this version.")
     at: datetime = strawberry.field(description="When its transaction started.")
+    reservation_id: Optional[strawberry.ID] = strawberry.field(
+        default=None, description="The reservation it was made for (kind RESERVE, COMMIT, "
+                                  "RELEASE, EXPIRE, BACKORDER_FILLED: that reservation's "
+                                  "backordered units were filled).")
     # One object per event, yielded to every subscriber: results of the same
     # selection are shared (see inventory/graphql_runtime/execution.py).
     shared_results: strawberry.Private[dict] = dataclasses.field(default_factory=dict)
@@ -52,6 +62,7 @@ class LowStockChange:
     version: Quantity
     kind: MovementKind
     at: datetime
+    reservation_id: Optional[strawberry.ID] = None
     shared_results: strawberry.Private[dict] = dataclasses.field(default_factory=dict)
 
     @classmethod

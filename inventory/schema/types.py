@@ -99,6 +99,9 @@ class StockLevel(Node):
     updated_at: Optional[datetime]
     item_id: strawberry.Private[UUID]
     location_id: strawberry.Private[UUID]
+    backorder_limit: Quantity = strawberry.field(
+        default=0, description="How many units reservations may take beyond available here "
+                               "(the item's backorderLimit unless setBackorderLimit set one).")
     # Known already when listed under an item: then `item` and `location` resolve
     # synchronously, with no awaitable per level (a page has hundreds of levels).
     item_view: strawberry.Private[Optional[ItemView]] = None
@@ -109,7 +112,8 @@ class StockLevel(Node):
            location: LocationView | None = None) -> "StockLevel":
         return cls(
             sku=v.sku, location_code=v.location_code, **state_values(v.quantities),
-            available=v.quantities.available, version=v.version, updated_at=v.updated_at,
+            available=v.quantities.available, backorder_limit=v.backorder_limit,
+            version=v.version, updated_at=v.updated_at,
             item_id=v.item_id, location_id=v.location_id, item_view=item, location_view=location,
         )
 
@@ -207,12 +211,15 @@ class Item(Node):
     version: Quantity = strawberry.field(
         default=0, description="Increments on every edit; `updateItem` compares it.")
     archived_at: Optional[datetime] = strawberry.field(default=None, description=_ARCHIVED)
+    backorder_limit: Quantity = strawberry.field(
+        default=0, description="Default for its levels: how many units reservations may take "
+                               "beyond available (0: none).")
 
     @classmethod
     def of(cls, v: ItemView) -> "Item":
         return cls(sku=v.sku, name=v.name, reorder_point=v.reorder_point,
                    created_at=v.created_at, item_id=v.id, view=v, version=v.version,
-                   archived_at=v.archived_at)
+                   archived_at=v.archived_at, backorder_limit=v.backorder_limit)
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -371,6 +378,10 @@ class ReservationLine:
     held_quantity: Quantity = strawberry.field(
         default=0, description="Still reserved: quantity - committed - released while the "
                                "reservation is ACTIVE, else 0.")
+    backordered: Quantity = strawberry.field(
+        default=0, description="Of heldQuantity, how much is not yet here: filled in arrival "
+                               "order as stock arrives (a stockLevelChanged event of kind "
+                               "BACKORDER_FILLED); a commit ships only filled units.")
 
     @strawberry.field
     async def item(self, info: Info) -> Item:
@@ -400,7 +411,8 @@ class Reservation(Node):
                                 item_id=l.item_id, location_id=l.location_id,
                                 line_number=l.line_no, committed_quantity=l.committed,
                                 released_quantity=l.released,
-                                held_quantity=l.held if active else 0)
+                                held_quantity=l.held if active else 0,
+                                backordered=l.backordered if active else 0)
                 for l in v.lines
             ],
         )

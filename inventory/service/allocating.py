@@ -2,7 +2,15 @@
 it; lines that name a sales channel are allocated over the channel's locations
 (domain/allocation.py). Decided under the locks of every level any line could
 touch, taken in key order, so concurrent orders queue instead of deadlocking
-and the last units go to exactly one of them."""
+and the last units go to exactly one of them.
+
+Backorders are part of the plan: a line that available stock cannot give
+backorders the rest, up to each level's backorder limit (the level's own, or
+its item's for a level never stocked: a preorder), where
+`domain.allocation.allocate_backordering` says (for a line given by channel:
+the first location in the channel's order whose backorder room covers the
+rest). Beyond every limit the line is short: INSUFFICIENT_STOCK, its shortage
+saying what could still be backordered."""
 from __future__ import annotations
 
 from uuid import UUID
@@ -10,8 +18,8 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..db import channels as channel_rows
-from ..db import ledger
-from ..domain.allocation import allocate, could_give
+from ..db import ledger, queries
+from ..domain.allocation import allocate_backordering, could_backorder, could_give
 from ..domain.commands import ReserveStock
 from ..domain.errors import Rejected, Shortage, UserError, insufficient_stock, not_found
 from ..domain.models import ReservationLineView
@@ -37,32 +45,41 @@ async def plan(conn: AsyncConnection, tenant_id: UUID, cmd: ReserveStock
         [(locs[l.location_code], l.location_code)] if l.location_code
         else [(c.location_id, c.code) for c in found[l.channel_code].locations]
         for l in cmd.lines]
-    levels = await ledger.lock_levels(conn, tenant_id, sorted({
-        (items[l.sku], location) for l, where in zip(cmd.lines, candidates)
-        for location, _ in where}))
-    available = {key: quantities.available for key, quantities in levels.items()}
+    keys = sorted({(items[l.sku], location) for l, where in zip(cmd.lines, candidates)
+                   for location, _ in where})
+    levels = await ledger.lock_level_rows(conn, tenant_id, keys)
+    available = {key: row.quantities.available for key, row in levels.items()}
+    room = {key: row.backorderable for key, row in levels.items()}
+    missing = {item for item, location in keys if (item, location) not in levels}
+    if missing:  # never stocked: the item's limit (a preorder makes the level)
+        limits = await queries.item_backorder_limits(conn, tenant_id, sorted(missing))
+        room.update({key: limits.get(key[0], 0) for key in keys if key not in levels})
     taken: dict[int, list[tuple[UUID, str, int]]] = {}
     shortages = []
     # Lines with a location first: they have no choice; channels share the rest.
     order = sorted(range(len(cmd.lines)), key=lambda i: cmd.lines[i].channel_code is not None)
     for i in order:
         line, item_id = cmd.lines[i], items[cmd.lines[i].sku]
-        offered = [((location, code), available.get((item_id, location), 0))
-                   for location, code in candidates[i]]
-        parts = allocate(line.quantity, offered, cmd.allocation)
+        offered = [((location, code), available.get((item_id, location), 0),
+                    room.get((item_id, location), 0)) for location, code in candidates[i]]
+        parts = allocate_backordering(line.quantity, offered, cmd.allocation)
         if parts is None:
             shortages.append((i, Shortage(
                 line.sku, line.location_code or line.channel_code, line.quantity,
-                could_give(offered, cmd.allocation), channel_code=line.channel_code)))
+                could_give([(where, a) for where, a, _ in offered], cmd.allocation),
+                channel_code=line.channel_code, backorderable=could_backorder(offered))))
             continue
-        for (location, _), units in parts:
-            available[(item_id, location)] = available.get((item_id, location), 0) - units
-        taken[i] = [(location, code, units) for (location, code), units in parts]
+        for (location, _), units, backordered in parts:
+            key = (item_id, location)
+            available[key] = available.get(key, 0) - (units - backordered)
+            room[key] = room.get(key, 0) - backordered
+        taken[i] = [(location, code, units, backordered)
+                    for (location, code), units, backordered in parts]
     if shortages:
         return insufficient_stock([shortage for _, shortage in sorted(shortages)])
     lines = []
     for i, line in enumerate(cmd.lines):
-        for location, code, units in taken[i]:
+        for location, code, units, backordered in taken[i]:
             lines.append(ReservationLineView(items[line.sku], location, line.sku, code, units,
-                                             len(lines)))
+                                             len(lines), backordered=backordered))
     return lines

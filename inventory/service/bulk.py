@@ -23,6 +23,7 @@ from ..domain.commands import validate_idempotency_key
 from ..domain.errors import UserError, invalid, not_found
 from ..domain.models import MovementKind, StockLevelView
 from ..domain.quantities import Quantities
+from .backorders import fill_waiting
 from .context import Ctx
 from .resolve import archived_error
 from .runner import remember, replay, request_hash, transact
@@ -66,6 +67,8 @@ async def _decide_and_write(conn: AsyncConnection, ctx: Ctx, cmd: BulkStock,
         [(level_of[i], new, new - on_hand_of(level_of[i]), cmd.lines[i].reason)
          for i, new in sorted(decided.items()) if new != on_hand_of(level_of[i])],
         Why(None, None, None, key, ctx.actor))
+    for level in sorted(written):  # stock arriving fills backorders waiting there first
+        written[level] = await fill_waiting(conn, ctx.tenant_id, written[level], ctx.actor)
     results = []
     for i, line in enumerate(cmd.lines):
         if i in errors:

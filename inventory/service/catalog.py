@@ -26,7 +26,7 @@ async def create_location(ctx: Ctx, cmd: CreateLocation, key: str | None):
 async def create_item(ctx: Ctx, cmd: CreateItem, key: str | None):
     async def work(conn: AsyncConnection, key: str | None):
         created = await queries.insert_item(
-            conn, ctx.tenant_id, cmd.sku, cmd.name, cmd.reorder_point
+            conn, ctx.tenant_id, cmd.sku, cmd.name, cmd.reorder_point, cmd.backorder_limit
         )
         if created is None:
             return UserError(
@@ -42,8 +42,16 @@ async def update_item(ctx: Ctx, cmd: UpdateItem, key: str | None):
     async def work(conn: AsyncConnection, key: str | None):
         updated = await queries.update_item(
             conn, ctx.tenant_id, cmd.sku, cmd.version, name=cmd.name,
-            reorder_point=cmd.reorder_point)
+            reorder_point=cmd.reorder_point, backorder_limit=cmd.backorder_limit)
         if updated is not None:
+            # The levels that follow the item's limit take the new one, in the
+            # same transaction (their CHECK holds backordered to it).
+            if cmd.backorder_limit is not None and not await queries.set_item_backorder_limit(
+                    conn, ctx.tenant_id, updated.id, cmd.backorder_limit):
+                raise Rejected(UserError(
+                    ErrorCode.INVALID_INPUT,
+                    f"a level of {cmd.sku!r} has more than {cmd.backorder_limit} units "
+                    "backordered: the limit cannot go below that", field="backorderLimit"))
             return updated
         current = await queries.item_by_sku(conn, ctx.tenant_id, cmd.sku)
         if current is None:

@@ -48,7 +48,6 @@ from ..db.ledger import Why
 from ..domain.commands import MAX_LINES, ReserveStock, validate_idempotency_key
 from ..domain.errors import Rejected, Shortage, UserError, insufficient_stock
 from ..domain.models import ReservationLineView, ReservationStatus, ReservationView
-from ..domain.quantities import Quantities
 from ..observability import listeners, tracing
 from .context import Ctx
 from .resolve import ids_for
@@ -99,7 +98,20 @@ class HotLevels:
             else:
                 outcome = await transact(first.ctx, _group_unit(batch),
                                          idempotent=all(r.key for r in batch))
-        return outcome if isinstance(outcome, list) else [outcome] * len(batch)
+            results = outcome if isinstance(outcome, list) else [outcome] * len(batch)
+            # Those that did not fit a level that takes backorders: each in turn
+            # through the use case, which backorders what is not available.
+            for i, result in enumerate(results):
+                if result is _BACKORDER:
+                    results[i] = await _alone(batch[i])
+        return results
+
+
+# A batch's answer for a request that did not fit what is available at a level
+# that may take backorders (or that does not exist yet: a preorder): it, and
+# every later request of the batch, then runs on its own, in arrival order,
+# through the use case, which backorders (see _apply_batch).
+_BACKORDER = object()
 
 
 def _with_items(keys: list[tuple]) -> list[tuple]:
@@ -196,10 +208,13 @@ def _fitting_unit(batch: list[_Request]):
             rid = uuid4()
             entries.append(ledger.BatchEntry(rid, quantity, r.cmd.ttl_seconds,
                                              Why(None, r.cmd.reference, rid, None, r.ctx.actor)))
-        available, made = await ledger.reserve_fitting(
+        available, backorderable, made = await ledger.reserve_fitting(
             conn, tenant_id, item_id, location_id, quantity, entries)
-        refused = insufficient_stock([Shortage(line.sku, line.location_code, quantity,
-                                          available - quantity * len(made))])
+        if backorderable is None or backorderable > 0:
+            refused = _BACKORDER
+        else:
+            refused = insufficient_stock([Shortage(line.sku, line.location_code, quantity,
+                                                   available - quantity * len(made))])
         return [_single_line_view(e.reservation_id, r.cmd, item_id, location_id,
                                   *made[e.reservation_id])
                 if e.reservation_id in made else refused
@@ -230,13 +245,20 @@ def _group_unit(batch: list[_Request]):
         except Rejected as rejected:  # unknown sku or code: not stored under any key
             return [result if i in replayed else rejected.error
                     for i, result in enumerate(results)]
-        levels = await ledger.lock_levels(conn, tenant_id, [(item_id, location_id)])
-        available = levels.get((item_id, location_id), Quantities()).available
+        level = (await ledger.lock_level_rows(conn, tenant_id, [(item_id, location_id)])).get(
+            (item_id, location_id))
+        available = level.quantities.available if level else 0
+        # No level yet: a preorder may make it (the use case decides).
+        backorders = level is None or level.backorderable > 0
         accepted = []
         for i, r in enumerate(batch):
             if i in replayed or (r.key and first_with_key[r.key] != i):
                 continue
             quantity = r.cmd.lines[0].quantity
+            if quantity > available and backorders:
+                # It and every later one go alone, in order, through the use case.
+                available, results[i] = 0, _BACKORDER
+                continue
             if quantity > available:
                 results[i] = insufficient_stock([Shortage(line.sku, line.location_code, quantity,
                                                      available)])
@@ -258,7 +280,9 @@ def _group_unit(batch: list[_Request]):
             r, j = batch[i], first_with_key[batch[i].key]
             if i in replayed:
                 continue
-            if j == i:
+            if results[j] is _BACKORDER:  # decided alone, remembered then
+                results[i] = _BACKORDER
+            elif j == i:
                 fresh.append((r.cmd, r.key, prints[i], results[i]))
             else:  # a key first used in this batch: the later copy replays it
                 results[i] = (results[j] if prints[i] == prints[j]

@@ -24,6 +24,7 @@ from ..domain.shipments import (
     plan_receipt,
     shipment_closed,
 )
+from .backorders import fill_waiting
 from .context import Ctx
 from .resolve import ids_for
 from .runner import execute
@@ -90,6 +91,7 @@ async def receive_inbound(ctx: Ctx, cmd: ReceiveInbound, key: str | None):
                 MovementKind.INBOUND_RECEIVE,
                 {"on_hand": step.quantity, "incoming": -step.incoming}, why=why),
                 line.sku, line.location_code, step.incoming)
+            row = await fill_waiting(conn, ctx.tenant_id, row, ctx.actor)  # backorders first
             await shipments.add_received(conn, ctx.tenant_id, shipment.id, step.line_no,
                                          step.quantity)
             lines[step.line_no] = replace(line, received=line.received + step.quantity)

@@ -1,4 +1,5 @@
-"""Reserve (all lines or none), commit (ship), release, and expire reservations."""
+"""Reserve (all lines or none, backordering beyond available up to the level's
+limit: service/backorders.py), commit (ship), release, and expire reservations."""
 from __future__ import annotations
 
 import logging
@@ -14,9 +15,10 @@ from ..domain.commands import (
     CommitReservation, ExtendReservation, ReleaseReservation, ReserveStock,
 )
 from ..domain.errors import ErrorCode, Rejected, UserError, not_found
-from ..domain.lifecycle import take_from
+from ..domain.lifecycle import refuse_unfilled, release_split, take_from
 from ..domain.models import MovementKind, ReservationLineView, ReservationStatus, ReservationView
 from . import allocating
+from .backorders import fill_waiting
 from .context import Ctx
 from .resolve import ids_for
 from .runner import execute
@@ -57,14 +59,17 @@ def decide_then_write(ctx: Ctx, cmd: ReserveStock):
         lines = await allocating.plan(conn, ctx.tenant_id, cmd)
         if isinstance(lines, UserError):
             return lines
+        # A preorder backorders at a level never stocked: it is made, empty.
+        await ledger.create_levels(conn, ctx.tenant_id, sorted(
+            {(l.item_id, l.location_id) for l in lines if l.backordered}))
         created_at, expires_at = await ledger.insert_reservation(
             conn, ctx.tenant_id, reservation_id, cmd.ttl_seconds, cmd.reference,
-            [(l.item_id, l.location_id, l.quantity) for l in lines],
+            [(l.item_id, l.location_id, l.quantity, l.backordered) for l in lines],
         )
         for line in sorted(lines, key=lambda l: (l.item_id, l.location_id, l.line_no)):
             row = await ledger.change_level(
                 conn, ctx.tenant_id, line.item_id, line.location_id, MovementKind.RESERVE,
-                {"reserved": line.quantity}, why=why,
+                {"reserved": line.filled, "backordered": line.backordered}, why=why,
             )
             assert row is not None, "level changed while locked"
         return ReservationView(
@@ -98,13 +103,17 @@ async def _finish(
 ) -> ReservationView | UserError:
     """Commits or releases what `cmd.lines` names (everything still held when
     it names nothing). The reservation takes `to_status` once no line holds
-    anything; until then it stays ACTIVE."""
+    anything; until then it stays ACTIVE. A commit takes only filled units
+    (RESERVATION_BACKORDERED otherwise, nothing written); a release gives
+    back backordered units first."""
     found = (await queries.reservations_by_ids(conn, tenant_id, [cmd.reservation_id])).get(
         cmd.reservation_id
     )
     if found is None:
         return not_found("reservationId", "no reservation with this id")
     taken = take_from(found.lines, cmd.lines) if found.status is ReservationStatus.ACTIVE else []
+    if ships and not isinstance(taken, UserError):
+        taken = refuse_unfilled(taken, cmd.lines) or taken
     left = 0 if isinstance(taken, UserError) else (
         sum(l.held for l in found.lines) - sum(q for _, q in taken))
     status = to_status if left == 0 else ReservationStatus.ACTIVE
@@ -115,14 +124,15 @@ async def _finish(
         return _not_active(found.status)
     if isinstance(taken, UserError):
         raise Rejected(taken)  # rolls the status update back: nothing written
-    await queries.take_from_lines(conn, tenant_id, found.id,
-                                  "committed" if ships else "released",
-                                  [(line.line_no, q) for line, q in taken])
+    await queries.take_from_lines(
+        conn, tenant_id, found.id, "committed" if ships else "released",
+        [(line.line_no, q, 0 if ships else release_split(line, q)[1]) for line, q in taken])
     await _move_lines(conn, tenant_id, found, taken, kind, ships, key, actor)
     by_line = dict((line.line_no, q) for line, q in taken)
     lines = tuple(
         replace(l, committed=l.committed + by_line.get(l.line_no, 0)) if ships
-        else replace(l, released=l.released + by_line.get(l.line_no, 0))
+        else replace(l, released=l.released + by_line.get(l.line_no, 0),
+                     backordered=l.backordered - release_split(l, by_line.get(l.line_no, 0))[1])
         for l in found.lines)
     return replace(found, status=status, lines=lines)
 
@@ -137,16 +147,23 @@ async def _move_lines(
     key: str | None,
     actor: str | None = None,
 ) -> None:
-    """A ledger row and level change per (line, quantity), in level key order."""
+    """A ledger row and level change per (line, quantity), in level key order.
+    A commit ships filled units (refuse_unfilled checked); a release or expiry
+    gives back backordered units first, and units it frees on hand fill the
+    backorders waiting at that level."""
     why = Why(None, reservation.reference, reservation.id, key, actor)
     for line, quantity in sorted(taken, key=lambda t: (t[0].item_id, t[0].location_id,
                                                        t[0].line_no)):
+        reserved, backordered = (quantity, 0) if ships else release_split(line, quantity)
         row = await ledger.change_level(
             conn, tenant_id, line.item_id, line.location_id, kind,
-            {"on_hand": -quantity if ships else 0, "reserved": -quantity}, why=why,
+            {"on_hand": -quantity if ships else 0, "reserved": -reserved,
+             "backordered": -backordered}, why=why,
         )
         # The reservation held these units, so the guard cannot refuse them.
         assert row is not None, "reserved stock missing for an active reservation"
+        if reserved and not ships:
+            await fill_waiting(conn, tenant_id, row, actor)
 
 
 async def commit_reservation(ctx: Ctx, cmd: CommitReservation, key: str | None):

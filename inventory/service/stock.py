@@ -7,19 +7,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..db import ledger
 from ..db.ledger import LevelRow, Why
-from ..domain.commands import AdjustStock, MoveStock, ReceiveStock, SetStock, TransferStock
+from ..domain.commands import (
+    AdjustStock, MoveStock, ReceiveStock, SetBackorderLimit, SetStock, TransferStock,
+)
 from ..domain.errors import ErrorCode, Shortage, UserError, insufficient_quantity
 from ..domain.models import MovementKind, StockLevelView, TransferView
 from ..domain.quantities import Quantities, adjust_delta, move_delta, state_column
 from ..domain.reasons import Reason
+from .backorders import fill_waiting
 from .context import Ctx
 from .resolve import ids_for
 from .runner import execute
 
 
 def _view(sku: str, code: str, row: LevelRow) -> StockLevelView:
-    return StockLevelView(row.item_id, row.location_id, sku, code, row.quantities, row.version,
-                          row.updated_at)
+    return row.view(sku, code)
 
 
 def reason_code(cmd, default: Reason | None = None) -> str | None:
@@ -52,6 +54,7 @@ async def receive_stock(ctx: Ctx, cmd: ReceiveStock, key: str | None):
             conn, ctx.tenant_id, items[cmd.sku], locs[cmd.location_code], MovementKind.RECEIVE,
             cmd.quantity, Why(cmd.reason, cmd.reference, None, key, ctx.actor, reason_code(cmd)),
         )
+        row = await fill_waiting(conn, ctx.tenant_id, row, ctx.actor)  # backorders first
         return _view(cmd.sku, cmd.location_code, row)
 
     return await execute(ctx, cmd, key, work)
@@ -69,6 +72,7 @@ async def adjust_stock(ctx: Ctx, cmd: AdjustStock, key: str | None):
         if cmd.delta > 0:
             row = await ledger.add_to_level(
                 conn, ctx.tenant_id, item_id, location_id, MovementKind.ADJUST, delta, why)
+            row = await fill_waiting(conn, ctx.tenant_id, row, ctx.actor)
             return _view(cmd.sku, cmd.location_code, row)
         row = await ledger.change_level(
             conn, ctx.tenant_id, item_id, location_id, MovementKind.ADJUST, delta, why=why)
@@ -119,6 +123,7 @@ async def set_stock(ctx: Ctx, cmd: SetStock, key: str | None):
                 {"on_hand": cmd.on_hand - on_hand}, why=why, expect_on_hand=on_hand,
             )
             assert row is not None, "level changed while locked"
+        row = await fill_waiting(conn, ctx.tenant_id, row, ctx.actor)
         return _view(cmd.sku, cmd.location_code, row)
 
     return await execute(ctx, cmd, key, work)
@@ -149,6 +154,29 @@ async def move_stock(ctx: Ctx, cmd: MoveStock, key: str | None):
             now = await _current(conn, ctx.tenant_id, item_id, location_id) or Quantities()
             return _short(cmd.sku, cmd.location_code, "from", cmd.from_state, cmd.quantity, now,
                           f"cannot move out of {cmd.from_state}")
+        row = await fill_waiting(conn, ctx.tenant_id, row, ctx.actor)
+        return _view(cmd.sku, cmd.location_code, row)
+
+    return await execute(ctx, cmd, key, work)
+
+
+async def set_backorder_limit(ctx: Ctx, cmd: SetBackorderLimit, key: str | None):
+    """A level's own backorder limit (None: its item's again); the level is made
+    (empty) if it does not exist yet. A setting: no ledger row, no new version."""
+    async def work(conn: AsyncConnection, key: str | None):
+        items, locs = await ids_for(
+            conn, ctx.tenant_id, [(cmd.sku, "sku", cmd.location_code, "locationCode")])
+        item_id, location_id = items[cmd.sku], locs[cmd.location_code]
+        await ledger.create_levels(conn, ctx.tenant_id, [(item_id, location_id)])
+        row = await ledger.set_backorder_limit(conn, ctx.tenant_id, item_id, location_id,
+                                               cmd.backorder_limit)
+        if row is None:
+            now = await _current(conn, ctx.tenant_id, item_id, location_id) or Quantities()
+            return UserError(
+                ErrorCode.INVALID_INPUT,
+                f"{now.backordered} units of {cmd.sku!r} are backordered at "
+                f"{cmd.location_code!r}: the limit cannot go below that",
+                field="backorderLimit")
         return _view(cmd.sku, cmd.location_code, row)
 
     return await execute(ctx, cmd, key, work)
@@ -177,6 +205,7 @@ async def transfer_stock(ctx: Ctx, cmd: TransferStock, key: str | None):
         into = await ledger.add_on_hand(
             conn, ctx.tenant_id, item_id, dest_id, MovementKind.TRANSFER_IN, cmd.quantity, why
         )
+        into = await fill_waiting(conn, ctx.tenant_id, into, ctx.actor)
         return TransferView(
             cmd.sku, cmd.quantity, _view(cmd.sku, cmd.from_location_code, out),
             _view(cmd.sku, cmd.to_location_code, into),

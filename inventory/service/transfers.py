@@ -25,6 +25,7 @@ from ..domain.shipments import (
     shipment_closed,
     transfer_status,
 )
+from .backorders import fill_waiting
 from .context import Ctx
 from .inbound import expected_here
 from .resolve import ids_for
@@ -104,6 +105,8 @@ async def receive_transfer(ctx: Ctx, cmd: ReceiveTransfer, key: str | None):
                 MovementKind.TRANSFER_LOSS, {"incoming": -lost},
                 why=replace(why, reason_code=reason_code(cmd, Reason.THEFT_OR_LOSS))),
                 transfer.sku, transfer.to_location_code, lost)
+        if row is not None:  # stock landed: backorders waiting here are filled first
+            row = await fill_waiting(conn, ctx.tenant_id, row, ctx.actor)
         status = transfer_status(transfer.quantity, transfer.received + received,
                                  transfer.lost + lost)
         await transfers.account(conn, ctx.tenant_id, transfer.id, received=received, lost=lost,
@@ -131,6 +134,7 @@ async def cancel_transfer(ctx: Ctx, cmd: CancelTransfer, key: str | None):
             why=why), transfer.sku, transfer.to_location_code, back)
         source = await ledger.add_to_level(conn, ctx.tenant_id, *source_key,
                                            MovementKind.TRANSFER_RETURN, {"on_hand": back}, why)
+        source = await fill_waiting(conn, ctx.tenant_id, source, ctx.actor)
         await transfers.account(conn, ctx.tenant_id, transfer.id, returned=back,
                                 status=TransferStatus.CANCELLED)
         after = (await transfers.transfers_by_ids(conn, ctx.tenant_id, [transfer.id]))[

@@ -147,6 +147,15 @@ def test_every_ledger_kind_has_a_rule_that_its_own_movements_satisfy():
     assert Quantities(on_hand=1, reserved=2).negative() == ["available"]
 
 
+def test_a_filled_backorder_moves_units_from_backordered_to_reserved():
+    rule = KIND_RULES[MovementKind.BACKORDER_FILLED]
+    assert rule.allows({"reserved": 2, "backordered": -2})
+    assert not rule.allows({"reserved": 2, "backordered": -1})
+    assert KIND_RULES[MovementKind.RESERVE].allows({"reserved": 0, "backordered": 3})
+    # Backordered units are not on hand: they do not count in available.
+    assert Quantities(on_hand=0, backordered=5).available == 0
+
+
 def test_global_ids_round_trip_and_reject_garbage():
     a, b = uuid4(), uuid4()
     assert ids.decode(ids.encode("StockLevel", a, b)) == ("StockLevel", (a, b))
