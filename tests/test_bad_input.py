@@ -28,6 +28,13 @@ HELD = "<held reservation>"  # ACTIVE, one line (number 0) holding 1 unit of SKU
 # Backorders (issue 15, Build 5): location C holds none of SKU and may backorder
 # 2 (its own limit); WAITING is an ACTIVE reservation of 1 there, backordered.
 C, WAITING = "<c>", "<backordered reservation>"
+KIT = "<kit>"  # a kit of 2 SKU (issue 16, Build 3)
+
+
+def _kit(sku: str, *components: tuple[str, int]) -> dict:
+    return {"sku": sku, "name": "A kit", "components": [
+        {"sku": c, "quantity": q} for c, q in components]}
+
 
 # (mutation, input, the error code it must answer). Add a row per new case; its
 # id names the case in the test report.
@@ -234,6 +241,41 @@ BAD_INPUT = [
                  "INVALID_INPUT", id="reserve-line-without-location-or-channel"),
     pytest.param("reserveStock", {"lines": [{**LINE, "channelCode": "NOPE-1"}]},
                  "INVALID_INPUT", id="reserve-line-with-location-and-channel"),
+    # Kits (issue 16, Build 3): bad definitions create no item; a kit holds no stock.
+    pytest.param("createItem", _kit("KIT-SELF-1", (SKU, 1), ("KIT-SELF-1", 1)),
+                 "KIT_CYCLE", id="kit-contains-itself"),
+    pytest.param("createItem", _kit("KIT-NEW-1", (SKU, 1), (KIT, 1)),
+                 "INVALID_INPUT", id="kit-contains-a-kit"),
+    pytest.param("createItem", _kit("KIT-NEW-1", (SKU, 0)),
+                 "INVALID_INPUT", id="kit-component-quantity-zero"),
+    pytest.param("createItem", _kit("KIT-NEW-1", (SKU, -2)),
+                 "INVALID_INPUT", id="kit-component-quantity-negative"),
+    pytest.param("createItem", _kit("KIT-NEW-1", (SKU, 1), ("NOPE-1", 1)),
+                 "NOT_FOUND", id="kit-unknown-component"),
+    pytest.param("createItem", _kit("KIT-NEW-1", (SKU, 1), (ARCHIVED_SKU, 1)),
+                 "ARCHIVED", id="kit-archived-component"),
+    pytest.param("createItem", _kit("KIT-NEW-1", (SKU, 1), (SKU, 2)),
+                 "INVALID_INPUT", id="kit-component-twice"),
+    pytest.param("receiveStock", {"sku": KIT, "locationCode": A, "quantity": 1},
+                 "KIT_HAS_NO_STOCK", id="receive-into-a-kit"),
+    pytest.param("setStock", {"sku": KIT, "locationCode": A, "onHand": 3},
+                 "KIT_HAS_NO_STOCK", id="set-stock-of-a-kit"),
+    pytest.param("adjustStock", {"sku": KIT, "locationCode": A, "delta": 2},
+                 "KIT_HAS_NO_STOCK", id="adjust-a-kit-up"),
+    pytest.param("reserveStock", {"lines": [{"sku": KIT, "locationCode": A, "quantity": 5}]},
+                 "INSUFFICIENT_STOCK", id="reserve-more-kits-than-components-make"),
+    pytest.param("reserveStock", {"lines": [{"sku": KIT, "locationCode": A, "quantity": 4},
+                                            {"sku": SKU, "locationCode": A, "quantity": 2}]},
+                 "INSUFFICIENT_STOCK", id="reserve-a-kit-and-its-component-beyond-stock"),
+    # Kits take no backorders (tests/test_kits.py shows a component's room unused).
+    pytest.param("reserveStock", {"lines": [{"sku": KIT, "locationCode": C, "quantity": 1}]},
+                 "INSUFFICIENT_STOCK", id="reserve-a-kit-where-its-component-backorders"),
+    pytest.param("createItem", {**_kit("KIT-NEW-1", (SKU, 1)), "backorderLimit": 1},
+                 "INVALID_INPUT", id="kit-with-a-backorder-limit"),
+    pytest.param("updateItem", {"sku": KIT, "version": 0, "backorderLimit": 1},
+                 "INVALID_INPUT", id="update-kit-backorder-limit"),
+    pytest.param("setBackorderLimit", {"sku": KIT, "locationCode": A, "backorderLimit": 1},
+                 "KIT_HAS_NO_STOCK", id="backorder-limit-of-a-kit"),
     # Webhooks (the shared server allows no private network: its defaults).
     pytest.param("createWebhook", {"url": "not a url", "events": ["stock_level.changed"]},
                  "INVALID_INPUT", id="webhook-malformed-url"),
@@ -297,6 +339,8 @@ async def stocked(api, stocked_level) -> dict[str, str]:
             "sku": sku, "fromLocationCode": source, "toLocationCode": dest, "quantity": 1},
             "... on StockTransfer { id }"))["id"]
     await api.succeed("cancelTransfer", {"transferId": ids_[CANCELLED_TRANSFER]})
+    kit = (await api.succeed("createItem", _kit(f"KIT-{sku}", (sku, 2)),
+                             "... on Item { sku }"))["sku"]
     held = await api.succeed("reserveStock", {
         "lines": [{"sku": sku, "locationCode": a, "quantity": 1}], "ttlSeconds": 3600},
         "... on Reservation { id }")
@@ -307,7 +351,7 @@ async def stocked(api, stocked_level) -> dict[str, str]:
         "... on Reservation { id }")
     return {SKU: sku, A: a, B: b, ARCHIVED_SKU: archived_sku,
             ARCHIVED_LOC: archived_location, HELD: held["id"], C: c, WAITING: waiting["id"],
-            **ids_}
+            KIT: kit, **ids_}
 
 
 @pytest.mark.parametrize("mutation, bad_input, code", BAD_INPUT)

@@ -12,7 +12,7 @@ REVISIONS = sorted((ROOT / "migrations" / "versions").glob("[0-9]*.py"))
 TABLES = {"locations", "items", "stock_levels", "reservations", "reservation_lines",
           "movements", "idempotency_keys", "alembic_version", "api_keys", "inbound_shipments",
           "inbound_lines", "stock_transfers", "channels", "channel_locations", "webhooks",
-          "webhook_deliveries", "webhook_dispatch"}
+          "webhook_deliveries", "webhook_dispatch", "kit_components"}
 
 
 def _tables(url: str) -> set[str]:

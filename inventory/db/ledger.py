@@ -54,6 +54,7 @@ class Why:
     actor: str | None = None  # who made the change ("key:<id>", "jwt:<sub>", "system:...")
     reason_code: str | None = None  # a domain Reason's value, beside the free-text reason
     shipment_id: UUID | None = None  # the inbound shipment or transfer it belongs to
+    kit_item_id: UUID | None = None  # the kit whose reservation moves this component
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,8 @@ def _delta_param(name: str):
 
 def _ledger_columns(level, *, kind, version, delta: Mapping[str, Any] | None = None,
                     after: Mapping[str, Any] | None = None, reason, reference, reservation_id,
-                    idempotency_key, actor, reason_code=None, shipment_id=None
-                    ) -> dict[str, Any]:
+                    idempotency_key, actor, reason_code=None, shipment_id=None,
+                    kit_item_id=None) -> dict[str, Any]:
     """A ledger row as {column: expression}: each state's delta (0 unless given)
     and after-value (the `level`'s column unless given), then the rest."""
     delta, after = delta or {}, after or {}
@@ -109,6 +110,8 @@ def _ledger_columns(level, *, kind, version, delta: Mapping[str, Any] | None = N
         "reason_code": literal(None, Text) if reason_code is None else reason_code,
         "shipment_id": literal(None, PG_UUID(as_uuid=True)) if shipment_id is None
         else shipment_id,
+        "kit_item_id": literal(None, PG_UUID(as_uuid=True)) if kit_item_id is None
+        else kit_item_id,
     }
 
 
@@ -122,7 +125,8 @@ def _log_from(changed):
         idempotency_key=bindparam("p_idempotency_key", type_=Text),
         actor=bindparam("p_actor", type_=Text),
         reason_code=bindparam("p_reason_code", type_=Text),
-        shipment_id=bindparam("p_shipment_id", type_=PG_UUID(as_uuid=True))))
+        shipment_id=bindparam("p_shipment_id", type_=PG_UUID(as_uuid=True)),
+        kit_item_id=bindparam("p_kit_item_id", type_=PG_UUID(as_uuid=True))))
 
 
 def _insert_ledger(columns: dict[str, Any], from_=None, order_by=None):
@@ -141,11 +145,12 @@ def _expires_at(ttl_seconds):
 
 
 def _insert_reservation(head_rows, line_rows, *, tenant_id, rid, reference, ttl_seconds,
-                        line_no, item_id, location_id, quantity, backordered=None):
+                        line_no, item_id, location_id, quantity, backordered=None, kit=None):
     """The one place reservation rows are written: an ACTIVE reservation for each
     row of `head_rows` (RETURNING id, created_at, expires_at; None: one, from no
     table) and a line for each row of `line_rows`. The other arguments are
-    column expressions over those rows. Returns the two INSERT CTEs (head, line)."""
+    column expressions over those rows (`kit`: kit_item_id, kit_line, per_kit;
+    None: not kit lines). Returns the two INSERT CTEs (head, line)."""
     head_source = select(tenant_id, rid, literal(ReservationStatus.ACTIVE.value, Text),
                          reference, _expires_at(ttl_seconds))
     if head_rows is not None:
@@ -158,6 +163,8 @@ def _insert_reservation(head_rows, line_rows, *, tenant_id, rid, reference, ttl_
                "item_id": item_id, "location_id": location_id, "quantity": quantity}
     if backordered is not None:
         columns["backordered"] = backordered
+    if kit is not None:
+        columns.update(zip(("kit_item_id", "kit_line", "per_kit"), kit))
     line = insert(reservation_lines).from_select(
         list(columns),
         select(*(expr.label(name) for name, expr in columns.items())).select_from(line_rows),
@@ -182,6 +189,7 @@ def _params(tenant_id: UUID, item_id: UUID, location_id: UUID, kind: MovementKin
         "p_reason": why.reason, "p_reference": why.reference,
         "p_reservation_id": why.reservation_id, "p_idempotency_key": why.idempotency_key,
         "p_actor": why.actor, "p_reason_code": why.reason_code, "p_shipment_id": why.shipment_id,
+        "p_kit_item_id": why.kit_item_id,
     }
 
 
@@ -427,6 +435,9 @@ def _build_insert_reservation() -> Select:
         element("p_locations", PG_UUID(as_uuid=True)).label("location_id"),
         element("p_qtys", BigInteger).label("qty"),
         element("p_backs", BigInteger).label("back"),
+        element("p_kits", PG_UUID(as_uuid=True)).label("kit_item_id"),
+        element("p_kit_lines", Integer).label("kit_line"),
+        element("p_per_kits", BigInteger).label("per_kit"),
     ).cte("lines")
     head, line = _insert_reservation(
         None, lines, tenant_id=bindparam("p_tenant_id", type_=PG_UUID(as_uuid=True)),
@@ -434,7 +445,8 @@ def _build_insert_reservation() -> Select:
         reference=bindparam("p_reference", type_=Text),
         ttl_seconds=bindparam("p_ttl", type_=BigInteger), line_no=lines.c.n - 1,
         item_id=lines.c.item_id, location_id=lines.c.location_id, quantity=lines.c.qty,
-        backordered=lines.c.back)
+        backordered=lines.c.back,
+        kit=(lines.c.kit_item_id, lines.c.kit_line, lines.c.per_kit))
     return select(head.c.created_at, head.c.expires_at).add_cte(line)
 
 
@@ -448,9 +460,12 @@ async def insert_reservation(
     ttl_seconds: int,
     reference: str | None,
     lines: list[tuple[UUID, UUID, int, int]],
+    kits: list[tuple[UUID | None, int | None, int | None]] | None = None,
 ) -> tuple[object, object]:
     """Inserts an ACTIVE reservation with its (item id, location id, quantity,
-    backordered) lines; returns (created_at, expires_at)."""
+    backordered) lines and, per line, (kit item id, kit line, per kit) (None:
+    no kit lines); returns (created_at, expires_at)."""
+    kits = kits or [(None, None, None)] * len(lines)
     row = (await conn.execute(_INSERT_RESERVATION, {
         "p_tenant_id": tenant_id, "p_reservation_id": reservation_id,
         "p_reference": reference, "p_ttl": ttl_seconds, "p_count": len(lines),
@@ -458,6 +473,9 @@ async def insert_reservation(
         "p_locations": [line[1] for line in lines],
         "p_qtys": [line[2] for line in lines],
         "p_backs": [line[3] for line in lines],
+        "p_kits": [kit for kit, _, _ in kits],
+        "p_kit_lines": [kit_line for _, kit_line, _ in kits],
+        "p_per_kits": [per_kit for _, _, per_kit in kits],
     })).one()
     return row.created_at, row.expires_at
 

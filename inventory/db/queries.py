@@ -46,7 +46,7 @@ sl = stock_levels
 
 def _item(row: Any) -> ItemView:
     return ItemView(row.id, row.sku, row.name, row.reorder_point, row.created_at, row.version,
-                    row.archived_at, backorder_limit=row.backorder_limit)
+                    row.archived_at, backorder_limit=row.backorder_limit, is_kit=row.is_kit)
 
 
 def _location(row: Any) -> LocationView:
@@ -78,19 +78,20 @@ async def resolve(
 async def resolve_with_archived(
     conn: AsyncConnection, tenant_id: UUID, skus: Iterable[str], codes: Iterable[str]
 ) -> tuple[dict[str, UUID], dict[str, UUID], set[tuple[str, str]]]:
-    """`resolve`, plus ("item", sku) and ("location", code) of those archived."""
+    """`resolve`, plus ("item", sku) and ("location", code) of those archived,
+    and ("kit", sku) of the items that are kits (they hold no stock)."""
     skus, codes = sorted(set(skus)), sorted(set(codes))
     parts = []
     if skus:
         parts.append(
             select(literal("item", Text).label("kind"), items.c.sku.label("key"), items.c.id,
-                   items.c.archived_at)
+                   items.c.archived_at, items.c.is_kit)
             .where(items.c.tenant_id == tenant_id, items.c.sku.in_(skus))
         )
     if codes:
         parts.append(
             select(literal("location", Text).label("kind"), locations.c.code.label("key"),
-                   locations.c.id, locations.c.archived_at)
+                   locations.c.id, locations.c.archived_at, literal(False).label("is_kit"))
             .where(locations.c.tenant_id == tenant_id, locations.c.code.in_(codes))
         )
     found: dict[str, dict[str, UUID]] = {"item": {}, "location": {}}
@@ -101,6 +102,8 @@ async def resolve_with_archived(
             found[row.kind][row.key] = row.id
             if row.archived_at is not None:
                 archived.add((row.kind, row.key))
+            if row.is_kit:
+                archived.add(("kit", row.key))
     return found["item"], found["location"], archived
 
 
@@ -117,13 +120,13 @@ async def insert_location(
 
 async def insert_item(
     conn: AsyncConnection, tenant_id: UUID, sku: str, name: str, reorder_point: int,
-    backorder_limit: int = 0,
+    backorder_limit: int = 0, is_kit: bool = False,
 ) -> ItemView | None:
     """None when the sku is taken."""
     row = (await conn.execute(
         pg_insert(items).values(
             tenant_id=tenant_id, sku=sku, name=name, reorder_point=reorder_point,
-            backorder_limit=backorder_limit,
+            backorder_limit=backorder_limit, is_kit=is_kit,
         ).on_conflict_do_nothing().returning(*items.c)
     )).first()
     return _item(row) if row else None
@@ -217,7 +220,8 @@ async def items_page(
     low_stock: bool | None = None,
     archived: bool | None = None,
 ) -> list[ItemView]:
-    """Keyset page ordered by sku. low_stock: total available <= reorder point."""
+    """Keyset page ordered by sku. low_stock: total available <= reorder point
+    (plain items only: kits are never listed by it)."""
     stmt = select(items).where(items.c.tenant_id == tenant_id, *_archived(items, archived))
     if after_sku is not None:
         stmt = stmt.where(items.c.sku > after_sku)
@@ -226,7 +230,10 @@ async def items_page(
     if low_stock is not None:
         # Each side is the predicate of its partial index (tables.LOW_STOCK,
         # IN_STOCK): the page reads only items of the wanted kind, in sku order.
-        stmt = stmt.where(items.c.low if low_stock else ~items.c.low)
+        # Kits are left out either way: a kit's `available` column stays 0 (what
+        # it has is computed from its components when read: Item.lowStock), so
+        # its flag says nothing; the index still serves the page.
+        stmt = stmt.where(items.c.low if low_stock else ~items.c.low, ~items.c.is_kit)
     rows = await conn.execute(stmt.order_by(items.c.sku).limit(limit))
     return [_item(r) for r in rows]
 
@@ -391,13 +398,16 @@ async def _with_lines(conn: AsyncConnection, tenant_id: UUID,
     if not heads:
         return []
     rl = reservation_lines
+    kit = items.alias("kit")
     line_rows = await conn.execute(
         select(rl.c.reservation_id, rl.c.item_id, rl.c.location_id, items.c.sku,
                locations.c.code, rl.c.quantity, rl.c.line_no, rl.c.committed, rl.c.released,
-               rl.c.backordered)
+               rl.c.backordered, rl.c.kit_item_id, kit.c.sku.label("kit_sku"), rl.c.kit_line,
+               rl.c.per_kit)
         .join(items, and_(items.c.tenant_id == rl.c.tenant_id, items.c.id == rl.c.item_id))
         .join(locations, and_(locations.c.tenant_id == rl.c.tenant_id,
                               locations.c.id == rl.c.location_id))
+        .outerjoin(kit, and_(kit.c.tenant_id == rl.c.tenant_id, kit.c.id == rl.c.kit_item_id))
         .where(rl.c.tenant_id == tenant_id, rl.c.reservation_id.in_([h.id for h in heads]))
         .order_by(rl.c.reservation_id, rl.c.line_no)
     )
@@ -405,7 +415,8 @@ async def _with_lines(conn: AsyncConnection, tenant_id: UUID,
     for r in line_rows:
         lines[r.reservation_id].append(
             ReservationLineView(r.item_id, r.location_id, r.sku, r.code, r.quantity, r.line_no,
-                                r.committed, r.released, r.backordered)
+                                r.committed, r.released, r.backordered, r.kit_item_id,
+                                r.kit_sku, r.kit_line, r.per_kit)
         )
     return [
         ReservationView(
@@ -609,7 +620,7 @@ async def movements_page(
             r.id, r.item_id, r.location_id, r.sku, r.code, MovementKind(r.kind),
             Quantities.of_row(r, "_delta"), Quantities.of_row(r, "_after"), r.version, r.reason,
             r.reference, r.reservation_id, r.created_at, r.actor,
-            Reason(r.reason_code) if r.reason_code else None, r.shipment_id,
+            Reason(r.reason_code) if r.reason_code else None, r.shipment_id, r.kit_item_id,
         )
         for r in rows
     ]

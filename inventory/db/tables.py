@@ -96,6 +96,9 @@ items = Table(
     Column("low", Boolean, Computed("available <= reorder_point", persisted=True)),
     # 0015: how many units its levels may backorder, unless a level sets its own.
     Column("backorder_limit", BigInteger, nullable=False, server_default="0"),
+    # A kit (0016): made of `kit_components`, no stock of its own. Set at
+    # creation and never changed, so processes may cache it.
+    Column("is_kit", Boolean, nullable=False, server_default=text("false")),
     PrimaryKeyConstraint("tenant_id", "id"),
     UniqueConstraint("tenant_id", "sku", name="uq_items_tenant_sku"),
     CheckConstraint("reorder_point >= 0", name="reorder_point_non_negative"),
@@ -164,6 +167,12 @@ reservation_lines = Table(
     Column("released", BigInteger, nullable=False, server_default="0"),
     # 0015: of what it holds, how much is backordered (not yet filled).
     Column("backordered", BigInteger, nullable=False, server_default="0"),
+    # A line reserved for a kit (0016) is one of its components: the kit, the
+    # line number of the first line of its kit group (one group per kit line
+    # and location) and the component's units per kit. NULL on other lines.
+    Column("kit_item_id", UUID(as_uuid=True)),
+    Column("kit_line", Integer),
+    Column("per_kit", BigInteger),
     PrimaryKeyConstraint("tenant_id", "reservation_id", "line_no"),
     ForeignKeyConstraint(
         ["tenant_id", "reservation_id"], ["reservations.tenant_id", "reservations.id"]
@@ -202,6 +211,8 @@ movements = Table(
     Column("reason_code", Text),
     # The inbound shipment or transfer the change belongs to (0005; NULL: none).
     Column("shipment_id", UUID(as_uuid=True)),
+    # The kit whose reservation moved this component (0016; NULL: none).
+    Column("kit_item_id", UUID(as_uuid=True)),
     PrimaryKeyConstraint("tenant_id", "id"),
     # One ledger row per level version: replay for subscribers and a uniqueness proof.
     UniqueConstraint(
@@ -334,6 +345,25 @@ channel_locations = Table(
                      name="uq_channel_locations_location"),
     ForeignKeyConstraint(["tenant_id", "channel_id"], ["channels.tenant_id", "channels.id"]),
     ForeignKeyConstraint(["tenant_id", "location_id"], ["locations.tenant_id", "locations.id"]),
+)
+
+# A kit's components (0016): plain items, each once, `quantity` units per kit.
+kit_components = Table(
+    "kit_components",
+    metadata,
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("kit_item_id", UUID(as_uuid=True), nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("component_item_id", UUID(as_uuid=True), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "kit_item_id", "position"),
+    UniqueConstraint("tenant_id", "kit_item_id", "component_item_id",
+                     name="uq_kit_components_component"),
+    ForeignKeyConstraint(["tenant_id", "kit_item_id"], ["items.tenant_id", "items.id"],
+                         name="fk_kit_components_kit"),
+    ForeignKeyConstraint(["tenant_id", "component_item_id"], ["items.tenant_id", "items.id"],
+                         name="fk_kit_components_component"),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
 )
 
 # Webhooks (migration 0010, see there and docs/webhooks.md).

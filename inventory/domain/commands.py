@@ -14,7 +14,8 @@ from typing import Any
 from uuid import UUID
 
 from .allocation import Allocation
-from .errors import UserError, invalid
+from .errors import ErrorCode, UserError, invalid
+from .kits import takes_no_backorders
 from .reasons import Reason
 from .quantities import AVAILABLE, StockState
 
@@ -135,11 +136,24 @@ class CreateLocation(Command):
 
 
 @dataclass(frozen=True)
+class KitComponent:
+    """`quantity` units of the item `sku` in each kit."""
+
+    sku: str
+    quantity: int
+
+
+MAX_KIT_COMPONENTS = 50
+
+
+@dataclass(frozen=True)
 class CreateItem(Command):
     sku: str
     name: str
     reorder_point: int = 0
     backorder_limit: int = _added_later(0)
+    # Given: the item is a kit of these (plain) items, for life; it holds no stock.
+    components: tuple[KitComponent, ...] = _added_later(())
     operation = "createItem"
 
     def validate(self) -> UserError | None:
@@ -148,6 +162,8 @@ class CreateItem(Command):
             _name("name", self.name),
             _non_negative("reorderPoint", self.reorder_point),
             _non_negative("backorderLimit", self.backorder_limit),
+            _components(self.sku, self.components),
+            takes_no_backorders() if self.components and self.backorder_limit else None,
         )
 
 
@@ -167,6 +183,28 @@ class SetBackorderLimit(Command):
             None if self.backorder_limit is None
             else _non_negative("backorderLimit", self.backorder_limit),
         )
+
+
+def _components(kit_sku: str, components: tuple[KitComponent, ...]) -> UserError | None:
+    """Each component once, not the kit itself, a positive quantity; at most
+    MAX_KIT_COMPONENTS. (Unknown, archived and kit components are the
+    database's to say: service/kits.py.)"""
+    if len(components) > MAX_KIT_COMPONENTS:
+        return invalid("components", f"a kit has at most {MAX_KIT_COMPONENTS} components")
+    seen: set[str] = set()
+    for i, c in enumerate(components):
+        error = first_error(_code(f"components[{i}].sku", c.sku, "sku"),
+                            _positive(f"components[{i}].quantity", c.quantity))
+        if error:
+            return error
+        if c.sku == kit_sku:
+            return UserError(ErrorCode.KIT_CYCLE, f"kit {kit_sku!r} cannot contain itself",
+                             field=f"components[{i}].sku")
+        if c.sku in seen:
+            return invalid(f"components[{i}].sku", f"component {c.sku!r} is named twice: "
+                                                   "give its quantity per kit once")
+        seen.add(c.sku)
+    return None
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,10 @@ class ErrorCode(str, enum.Enum):
     ARCHIVED = "ARCHIVED"  # stock into an archived item or location
     OVER_RECEIPT = "OVER_RECEIPT"  # receiving more than was shipped without saying so
     SHIPMENT_CLOSED = "SHIPMENT_CLOSED"  # a cancelled (or finished) shipment or transfer
+    # A kit among its own components (kits hold plain items only, so only directly).
+    KIT_CYCLE = "KIT_CYCLE"
+    # Stock into a kit: a kit holds no stock of its own, its components do.
+    KIT_HAS_NO_STOCK = "KIT_HAS_NO_STOCK"
     # A webhook URL whose host is a private, loopback or link-local address.
     FORBIDDEN_ADDRESS = "FORBIDDEN_ADDRESS"
     # Retryable: the client may send the same request again (same idempotency key).

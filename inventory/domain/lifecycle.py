@@ -12,16 +12,38 @@ def take_from(lines: tuple[ReservationLineView, ...], parts: tuple[LinePart, ...
     """(line, quantity) pairs, in line order: every unit still held when `parts`
     is None, else what each part names (its whole holding when it gives no
     quantity). INVALID_INPUT naming the part for an unknown line number or a
-    quantity above what the line still holds."""
+    quantity above what the line still holds.
+
+    A kit's component lines move together, in whole kits: a part naming any
+    line of a kit group counts `quantity` in kits and takes that many kits'
+    units from every line of the group."""
     if parts is None:
         return [(line, line.held) for line in lines if line.held > 0]
     by_number = {line.line_no: line for line in lines}
-    taken = []
+    groups: dict[int, list[ReservationLineView]] = {}
+    for line in lines:
+        if line.kit_line is not None:
+            groups.setdefault(line.kit_line, []).append(line)
+    taken, named_groups = [], set()
     for i, part in enumerate(parts):
         line = by_number.get(part.line_number)
         if line is None:
             return invalid(f"lines[{i}].lineNumber",
                            f"the reservation has no line {part.line_number}")
+        if line.kit_line is not None:
+            if line.kit_line in named_groups:
+                return invalid(f"lines[{i}].lineNumber",
+                               f"line {part.line_number} belongs to kit line {line.kit_line}, "
+                               "named already: a kit's lines move together")
+            named_groups.add(line.kit_line)
+            kits = line.held // line.per_kit
+            wanted = kits if part.quantity is None else part.quantity
+            if wanted > kits or wanted == 0:
+                return invalid(f"lines[{i}].quantity",
+                               f"line {part.line_number} is part of {line.kit_sku!r} kits: "
+                               f"it holds {kits} kits, not {wanted}")
+            taken.extend((l, wanted * l.per_kit) for l in groups[line.kit_line])
+            continue
         quantity = line.held if part.quantity is None else part.quantity
         if quantity > line.held or quantity == 0:
             return invalid(f"lines[{i}].quantity",

@@ -38,6 +38,7 @@ class ItemView:
     version: int = 0  # bumped by every edit (updateItem compares it)
     archived_at: datetime | None = None  # archived: takes no new stock, keeps its history
     backorder_limit: int = 0  # the default of its levels (a level may override it)
+    is_kit: bool = False  # made of components (domain/kits.py), no stock of its own
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,13 @@ class ReservationLineView:
     committed: int = 0  # shipped by commits (partial or final)
     released: int = 0  # given back by releases (partial or final)
     backordered: int = 0  # of what it holds, not yet filled (reserved beyond stock)
+    # A component line of a kit: the kit, the line number of the first line of
+    # its kit group (one per kit line and location: they move together) and
+    # this component's units per kit. None on a plain line.
+    kit_item_id: UUID | None = None
+    kit_sku: str | None = None
+    kit_line: int | None = None
+    per_kit: int | None = None
 
     @property
     def held(self) -> int:
@@ -118,3 +126,4 @@ class MovementView:
     actor: str | None = None  # "key:<id>", "jwt:<subject>", "system:sweeper"; None before 0002
     reason_code: Reason | None = None  # None: none given (or before 0004)
     shipment_id: UUID | None = None  # the inbound shipment or transfer (0005)
+    kit_item_id: UUID | None = None  # the kit whose reservation moved this component (0016)

@@ -13,7 +13,8 @@ from strawberry.dataloader import DataLoader
 
 from ..domain.channels import ChannelView
 from ..domain.models import ItemView, LocationView, StockLevelView
-from ..service import channels, reads
+from ..domain.kits import Part
+from ..service import channels, kits, reads
 from ..service.context import Ctx
 
 
@@ -47,6 +48,15 @@ class Loaders:
             return [found.get(k, []) for k in keys]
 
         return DataLoader(load_fn=load_levels)
+
+    @cached_property
+    def kit_parts(self) -> DataLoader[UUID, tuple[Part, ...]]:
+        """A kit's components by its item id; () for a plain item."""
+        async def load_parts(keys: list[UUID]) -> list[tuple[Part, ...]]:
+            found = await kits.parts_by_item_ids(self.ctx, list(keys))
+            return [found.get(k, ()) for k in keys]
+
+        return DataLoader(load_fn=load_parts)
 
     @cached_property
     def level(self) -> DataLoader[tuple[UUID, UUID], StockLevelView | None]:

@@ -62,8 +62,11 @@ async def create_location(info: Info, input: inputs.CreateLocationInput):
 
 
 async def create_item(info: Info, input: inputs.CreateItemInput):
-    cmd = commands.CreateItem(sku=input.sku, name=input.name, reorder_point=input.reorder_point,
-                              backorder_limit=input.backorder_limit)
+    cmd = commands.CreateItem(
+        sku=input.sku, name=input.name, reorder_point=input.reorder_point,
+        backorder_limit=input.backorder_limit,
+        components=tuple(commands.KitComponent(c.sku, c.quantity)
+                         for c in input.components or ()))
     return payload(await catalog.create_item(info.context.ctx, cmd, input.idempotency_key))
 
 

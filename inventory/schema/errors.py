@@ -142,7 +142,8 @@ def from_domain(error: domain.UserError) -> UserError:
             return NotFoundError(**common)
         case domain.ErrorCode.ALREADY_EXISTS:
             return AlreadyExistsError(**common)
-        case domain.ErrorCode.INVALID_INPUT | domain.ErrorCode.FORBIDDEN_ADDRESS:
+        case (domain.ErrorCode.INVALID_INPUT | domain.ErrorCode.FORBIDDEN_ADDRESS
+              | domain.ErrorCode.KIT_CYCLE | domain.ErrorCode.KIT_HAS_NO_STOCK):
             return InvalidInputError(**common)
         case domain.ErrorCode.QUANTITY_MISMATCH:
             return QuantityMismatchError(**common, expected=error.expected, actual=error.actual)

@@ -27,6 +27,12 @@ class CreateLocationInput:
     idempotency_key: Optional[str] = strawberry.field(default=None, description=_KEY)
 
 
+@strawberry.input(description="One component of a kit: `quantity` units of `sku` per kit.")
+class KitComponentInput:
+    sku: str
+    quantity: Quantity
+
+
 @strawberry.input
 class CreateItemInput:
     sku: str
@@ -35,7 +41,15 @@ class CreateItemInput:
     idempotency_key: Optional[str] = strawberry.field(default=None, description=_KEY)
     backorder_limit: Quantity = strawberry.field(
         default=0, description="How many units its levels may backorder beyond available "
-                               "(each level may set its own: setBackorderLimit).")
+                               "(each level may set its own: setBackorderLimit). A kit takes "
+                               "no backorders: 0 only.")
+    components: Optional[list[KitComponentInput]] = strawberry.field(
+        default=None, description=(
+            "Given (non-empty): the item is a kit of these plain items, for life. A kit holds "
+            "no stock of its own (stock into it: KIT_HAS_NO_STOCK); reserving it reserves its "
+            "components, never beyond what they have available (a kit takes no backorders). "
+            "Each sku once, quantity > 0, not the kit itself (KIT_CYCLE), not a "
+            "kit (kits do not nest), known (NOT_FOUND) and not archived (ARCHIVED)."))
 
 
 @strawberry.input
@@ -234,7 +248,9 @@ class UpdateChannelInput:
 class ItemFilter:
     sku_prefix: Optional[str] = None
     low_stock: Optional[bool] = strawberry.field(
-        default=None, description="true: totalAvailable <= reorderPoint; false: above it."
+        default=None, description="true: totalAvailable <= reorderPoint; false: above it. "
+                                   "Plain items only: kits are not listed by it (read a "
+                                   "kit's lowStock)."
     )
     archived: Optional[bool] = strawberry.field(default=None, description=_ARCHIVED_FILTER)
 

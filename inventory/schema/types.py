@@ -26,6 +26,7 @@ from ..domain.models import (
     StockLevelView,
     TransferView,
 )
+from ..domain.kits import kits_by_location
 from ..domain.quantities import AVAILABLE_DESCRIPTION
 from ..domain.reasons import Reason as DomainReason
 from ..graphql_runtime.fast_reads import batch
@@ -243,6 +244,41 @@ class Item(Node):
         locations = await info.context.loaders.location.load_many([v.location_id for v in levels])
         return self._stock_levels(levels, locations)
 
+    @strawberry.field(description="Made of `components`, with no stock of its own: its "
+                                  "availability is what its components make.")
+    def is_kit(self) -> bool:
+        return self.view.is_kit
+
+    @strawberry.field(description="A kit's components, in the order given (empty for a plain "
+                                  "item).")
+    async def components(self, info: Info) -> list["KitComponent"]:
+        if not self.view.is_kit:
+            return []
+        parts = await info.context.loaders.kit_parts.load(self.item_id)
+        return [KitComponent(sku=p.sku, quantity=p.quantity, item_id=p.item_id) for p in parts]
+
+    async def _available_at(self, context) -> dict[UUID, tuple[str, int]]:
+        """{location id: (code, available)}: a plain item's levels; for a kit,
+        the whole kits its components make at each location where all of them
+        have a level (domain/kits.py). `context`: the request's."""
+        if not self.view.is_kit:
+            levels = await context.loaders.levels_of_item.load(self.item_id)
+            return {v.location_id: (v.location_code, v.available) for v in levels}
+        parts = await context.loaders.kit_parts.load(self.item_id)
+        per_part = await context.loaders.levels_of_item.load_many([p.item_id for p in parts])
+        codes = {v.location_id: v.location_code for levels in per_part for v in levels}
+        made = kits_by_location(parts, {(v.item_id, v.location_id): v.available
+                                        for levels in per_part for v in levels})
+        return {location: (codes[location], kits) for location, kits in made.items()}
+
+    @strawberry.field(description="Available per location: a plain item's levels; for a kit, "
+                                  "the whole kits its components make there (the minimum over "
+                                  "components of floor(available / quantity per kit)).")
+    async def available_by_location(self, info: Info) -> list["LocationAvailability"]:
+        return [LocationAvailability(location_code=code, available=available, location_id=loc)
+                for loc, (code, available) in sorted(
+                    (await self._available_at(info.context)).items(), key=lambda kv: kv[1][0])]
+
     @strawberry.field
     async def total_on_hand(self, info: Info) -> Quantity:
         return _total_on_hand(self, await self._levels(info))
@@ -251,25 +287,37 @@ class Item(Node):
     async def total_reserved(self, info: Info) -> Quantity:
         return _total_reserved(self, await self._levels(info))
 
-    @strawberry.field
+    @strawberry.field(description="Summed over locations (for a kit: whole kits per location).")
     async def total_available(self, info: Info) -> Quantity:
-        return _total_available(self, await self._levels(info))
+        return _kits_total(await self._available_at(info.context))
 
     @strawberry.field(description="totalAvailable <= reorderPoint")
     async def low_stock(self, info: Info) -> bool:
-        return _low_stock(self, await self._levels(info))
+        return _kits_total(await self._available_at(info.context)) <= self.reorder_point
 
     @strawberry.field(description="What this item has available to a sales channel: the sum "
                                   "over the channel's locations, and per location in the "
-                                  "channel's order. An unknown channel is a NOT_FOUND error.")
+                                  "channel's order (for a kit: whole kits per location). An "
+                                  "unknown channel is a NOT_FOUND error.")
     async def availability(self, info: Info, channel_code: str) -> "ChannelAvailability":
         channel = await info.context.loaders.channel.load(channel_code)
         if channel is None:
             raise GraphQLError(f"no channel with code {channel_code!r}",
                                extensions={"code": "NOT_FOUND", "field": "channelCode"})
-        levels = await self._levels(info)
+        at = await self._available_at(info.context)
         return ChannelAvailability.of(
-            availability_in(channel, {v.location_id: v.available for v in levels}))
+            availability_in(channel, {loc: available for loc, (_, available) in at.items()}))
+
+
+@strawberry.type(description="One component of a kit.")
+class KitComponent:
+    sku: str
+    quantity: Quantity = strawberry.field(description="Units of it in one kit.")
+    item_id: strawberry.Private[UUID]
+
+    @strawberry.field
+    async def item(self, info: Info) -> Item:
+        return await _load_item(info, self.item_id)
 
 
 def _total_on_hand(item: Item, levels: list[StockLevelView]) -> int:
@@ -280,12 +328,28 @@ def _total_reserved(item: Item, levels: list[StockLevelView]) -> int:
     return sum(v.reserved for v in levels)
 
 
-def _total_available(item: Item, levels: list[StockLevelView]) -> int:
-    return sum(v.available for v in levels)
+def _kits_total(available_at: dict[UUID, tuple[str, int]]) -> int:
+    return sum(available for _, available in available_at.values())
 
 
-def _low_stock(item: Item, levels: list[StockLevelView]) -> bool:
-    return _total_available(item, levels) <= item.reorder_point
+async def _totals_available(context, items: list[Item]) -> list[int]:
+    """Each item's totalAvailable: the sum of its levels, one batch for all;
+    a kit's, the whole kits its components make per location, summed (a kit
+    at a time: its parts, then its components' levels)."""
+    found = await context.loaders.levels_of_item.load_many([i.item_id for i in items])
+    return [_kits_total(await item._available_at(context)) if item.view.is_kit
+            else sum(v.available for v in levels) for item, levels in zip(items, found)]
+
+
+@batch("Item.totalAvailable")
+async def _total_available_of_items(context, items: list[Item]) -> list[int]:
+    return await _totals_available(context, items)
+
+
+@batch("Item.lowStock")
+async def _low_stock_of_items(context, items: list[Item]) -> list[bool]:
+    return [total <= item.reorder_point
+            for item, total in zip(items, await _totals_available(context, items))]
 
 
 def _per_item_levels(coordinate: str, of: Callable[[Item, list[StockLevelView]], object]) -> None:
@@ -298,9 +362,7 @@ def _per_item_levels(coordinate: str, of: Callable[[Item, list[StockLevelView]],
 
 
 for _coordinate, _of in (("Item.totalOnHand", _total_on_hand),
-                         ("Item.totalReserved", _total_reserved),
-                         ("Item.totalAvailable", _total_available),
-                         ("Item.lowStock", _low_stock)):
+                         ("Item.totalReserved", _total_reserved)):
     _per_item_levels(_coordinate, _of)
 
 
@@ -382,6 +444,16 @@ class ReservationLine:
         default=0, description="Of heldQuantity, how much is not yet here: filled in arrival "
                                "order as stock arrives (a stockLevelChanged event of kind "
                                "BACKORDER_FILLED); a commit ships only filled units.")
+    kit_sku: Optional[str] = strawberry.field(
+        default=None, description="This line is a component reserved for this kit (null: a "
+                                  "plain line).")
+    kit_line_number: Optional[int] = strawberry.field(
+        default=None, description="The first line of this line's kit group (one group per kit "
+                                  "line and location). Its lines move together: a partial "
+                                  "commit or release naming any of them counts `quantity` in "
+                                  "kits and takes that many kits from every line of the group.")
+    per_kit: Optional[Quantity] = strawberry.field(
+        default=None, description="Units of this component per kit.")
 
     @strawberry.field
     async def item(self, info: Info) -> Item:
@@ -412,7 +484,8 @@ class Reservation(Node):
                                 line_number=l.line_no, committed_quantity=l.committed,
                                 released_quantity=l.released,
                                 held_quantity=l.held if active else 0,
-                                backordered=l.backordered if active else 0)
+                                backordered=l.backordered if active else 0, kit_sku=l.kit_sku,
+                                kit_line_number=l.kit_line, per_kit=l.per_kit)
                 for l in v.lines
             ],
         )
@@ -437,6 +510,12 @@ class Movement(Node):
         default=None, description="Why, as a code (null: none given); `reason` is free text.")
     shipment_id: Optional[strawberry.ID] = strawberry.field(
         default=None, description="The InboundShipment or StockTransfer this entry belongs to.")
+    kit_item_id: strawberry.Private[Optional[UUID]] = None
+
+    @strawberry.field(description="The kit whose reservation (or its commit, release or "
+                                  "expiry) moved this component (null: none).")
+    async def kit(self, info: Info) -> Optional[Item]:
+        return None if self.kit_item_id is None else await _load_item(info, self.kit_item_id)
 
     @classmethod
     def of(cls, v: MovementView) -> "Movement":
@@ -451,6 +530,7 @@ class Movement(Node):
             shipment_id=strawberry.ID(ids.encode(
                 "InboundShipment" if v.kind in _INBOUND_KINDS else "StockTransfer",
                 v.shipment_id)) if v.shipment_id else None,
+            kit_item_id=v.kit_item_id,
         )
 
 

@@ -25,7 +25,7 @@ from ..domain.models import MovementKind, StockLevelView
 from ..domain.quantities import Quantities
 from .backorders import fill_waiting
 from .context import Ctx
-from .resolve import archived_error
+from .resolve import archived_error, kit_has_no_stock
 from .runner import remember, replay, request_hash, transact
 
 
@@ -125,6 +125,8 @@ def _decide(cmd: BulkStock, level_of: dict, current: dict, archived: set,
             elif ("location", line.location_code) in archived:
                 decision = Decision(error=archived_error(
                     "locationCode", f"location {line.location_code!r} is archived"))
+            elif ("kit", line.sku) in archived:
+                decision = Decision(error=kit_has_no_stock("sku", line.sku))
         if decision.error:
             errors[i] = decision.error
         else:

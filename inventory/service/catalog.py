@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..db import kits as kit_rows
 from ..db import queries
 from ..domain.commands import ArchiveItem, ArchiveLocation, CreateItem, CreateLocation, UpdateItem
 from ..domain.errors import ErrorCode, Rejected, UserError, not_found
+from ..domain.kits import takes_no_backorders
+from . import kits
 from .context import Ctx
 from .runner import execute
 
@@ -25,14 +28,19 @@ async def create_location(ctx: Ctx, cmd: CreateLocation, key: str | None):
 
 async def create_item(ctx: Ctx, cmd: CreateItem, key: str | None):
     async def work(conn: AsyncConnection, key: str | None):
+        # A kit's components are checked before anything is written.
+        parts = await kits.check_components(conn, ctx.tenant_id, cmd.components)
         created = await queries.insert_item(
-            conn, ctx.tenant_id, cmd.sku, cmd.name, cmd.reorder_point, cmd.backorder_limit
+            conn, ctx.tenant_id, cmd.sku, cmd.name, cmd.reorder_point, cmd.backorder_limit,
+            is_kit=bool(parts)
         )
         if created is None:
             return UserError(
                 ErrorCode.ALREADY_EXISTS, f"an item with sku {cmd.sku!r} already exists",
                 field="sku",
             )
+        if parts:
+            await kit_rows.insert_components(conn, ctx.tenant_id, created.id, parts)
         return created
 
     return await execute(ctx, cmd, key, work)
@@ -44,6 +52,8 @@ async def update_item(ctx: Ctx, cmd: UpdateItem, key: str | None):
             conn, ctx.tenant_id, cmd.sku, cmd.version, name=cmd.name,
             reorder_point=cmd.reorder_point, backorder_limit=cmd.backorder_limit)
         if updated is not None:
+            if updated.is_kit and cmd.backorder_limit:
+                raise Rejected(takes_no_backorders())
             # The levels that follow the item's limit take the new one, in the
             # same transaction (their CHECK holds backordered to it).
             if cmd.backorder_limit is not None and not await queries.set_item_backorder_limit(

@@ -22,6 +22,11 @@ per process, built by the app (`INVENTORY_HOT_KEY_QUEUE`, on by default).
 - One statement. A reservation on its own that is a valid single line without
   an idempotency key is one guarded statement sent in autocommit on a
   SERIALIZABLE session: its own transaction, one round trip.
+- Kits. A kit line reserves its components (service/allocating.py): it takes
+  turns on each component's level key, so it queues with that level's batches
+  instead of racing them, and it is always the use case in a transaction
+  (never a batch nor the one statement, which change the line's own level).
+  Whether a sku is a kit comes from the process cache (service/kits.py).
 
 Nothing waits for a timer: an uncontended reservation runs at once as a batch
 of one, and batches only form while the level is busy. Correctness never
@@ -49,6 +54,7 @@ from ..domain.commands import MAX_LINES, ReserveStock, validate_idempotency_key
 from ..domain.errors import Rejected, Shortage, UserError, insufficient_stock
 from ..domain.models import ReservationLineView, ReservationStatus, ReservationView
 from ..observability import listeners, tracing
+from . import kits
 from .context import Ctx
 from .resolve import ids_for
 from .runner import execute, key_reused, remember_many, replay_many, request_hash, transact
@@ -71,13 +77,21 @@ class HotLevels:
 
     async def reserve(self, ctx: Ctx, cmd: ReserveStock, key: str | None,
                       use_case: UseCase) -> ReservationView | UserError:
-        request = _Request(ctx, cmd, key, use_case)
+        lines = cmd.lines[:MAX_LINES]
+        valid = not (cmd.validate() or validate_idempotency_key(key))
+        # A kit reserves its components: it takes turns on their levels, with
+        # their batches, and never joins a batch itself (the batch statements
+        # change the one level they are keyed by, and a kit has none).
+        kits_in = await kits.kits_among(ctx, [l.sku for l in lines]) if valid else {}
+        request = _Request(ctx, cmd, key, use_case, has_kit=bool(kits_in))
         # A line by channel takes turns with the channel's other orders of its
         # sku; the database decides which locations it gets (service/allocating.py).
-        keys = [(ctx.tenant_id, str(l.sku), str(l.location_code) if l.location_code is not None
-                 else f"@{l.channel_code}") for l in cmd.lines[:MAX_LINES]]
-        if len(keys) == 1 and self.enabled and cmd.lines[0].location_code is not None and not (
-                cmd.validate() or validate_idempotency_key(key)):
+        keys = [(ctx.tenant_id, sku, str(l.location_code) if l.location_code is not None
+                 else f"@{l.channel_code}") for l in lines
+                for sku in ([p.sku for p in kits_in[l.sku]] if l.sku in kits_in
+                            else [str(l.sku)])]
+        if (len(lines) == 1 and valid and not kits_in and self.enabled
+                and cmd.lines[0].location_code is not None):
             return await self._batches.submit(keys[0], request)
         async with self._turns.hold(_with_items(keys)):
             return await _alone(request)
@@ -131,14 +145,15 @@ class _Request:
     cmd: ReserveStock
     key: str | None
     use_case: UseCase
+    has_kit: bool = False  # some line is a kit: never the one-statement path
 
 
 async def _alone(r: _Request) -> ReservationView | UserError:
-    """One reservation on its own: a valid single line without an idempotency
-    key is one statement in autocommit; anything else is the use case in a
-    transaction."""
+    """One reservation on its own: a valid single line of a plain item without
+    an idempotency key is one statement in autocommit; anything else is the use
+    case in a transaction."""
     if (r.key is None and len(r.cmd.lines) == 1 and r.cmd.lines[0].location_code is not None
-            and not r.cmd.validate()):
+            and not r.has_kit and not r.cmd.validate()):
         made = await _reserve_in_one_statement(r.ctx, r.cmd)
         if made is not None:
             return made

@@ -17,7 +17,7 @@ from ..domain.commands import (
 from ..domain.errors import ErrorCode, Rejected, UserError, not_found
 from ..domain.lifecycle import refuse_unfilled, release_split, take_from
 from ..domain.models import MovementKind, ReservationLineView, ReservationStatus, ReservationView
-from . import allocating
+from . import allocating, kits
 from .backorders import fill_waiting
 from .context import Ctx
 from .resolve import ids_for
@@ -40,12 +40,16 @@ def decide_then_write(ctx: Ctx, cmd: ReserveStock):
         reservation_id = uuid4()
         why = Why(None, cmd.reference, reservation_id, key, ctx.actor)
         first = cmd.lines[0]
-        if len(cmd.lines) == 1 and first.location_code is not None:
+        one_level = len(cmd.lines) == 1 and first.location_code is not None
+        if one_level:
+            items, locs = await ids_for(conn, ctx.tenant_id, [
+                (first.sku, "lines[0].sku", first.location_code, "lines[0].locationCode")])
+            # A kit line changes its components' levels, not its own (it has none).
+            one_level = not (await kits.parts_of(conn, ctx.tenant_id, [first.sku])).get(first.sku)
+        if one_level:
             # One line at a location: the guarded statement decides and writes at
             # once (one round trip); only a refusal reads the level, to say what
             # is available.
-            items, locs = await ids_for(conn, ctx.tenant_id, [
-                (first.sku, "lines[0].sku", first.location_code, "lines[0].locationCode")])
             line = ReservationLineView(items[first.sku], locs[first.location_code], first.sku,
                                        first.location_code, first.quantity)
             made = await ledger.reserve_one(
@@ -65,11 +69,13 @@ def decide_then_write(ctx: Ctx, cmd: ReserveStock):
         created_at, expires_at = await ledger.insert_reservation(
             conn, ctx.tenant_id, reservation_id, cmd.ttl_seconds, cmd.reference,
             [(l.item_id, l.location_id, l.quantity, l.backordered) for l in lines],
+            [(l.kit_item_id, l.kit_line, l.per_kit) for l in lines],
         )
         for line in sorted(lines, key=lambda l: (l.item_id, l.location_id, l.line_no)):
             row = await ledger.change_level(
                 conn, ctx.tenant_id, line.item_id, line.location_id, MovementKind.RESERVE,
-                {"reserved": line.filled, "backordered": line.backordered}, why=why,
+                {"reserved": line.filled, "backordered": line.backordered},
+                why=replace(why, kit_item_id=line.kit_item_id),
             )
             assert row is not None, "level changed while locked"
         return ReservationView(
@@ -158,7 +164,7 @@ async def _move_lines(
         row = await ledger.change_level(
             conn, tenant_id, line.item_id, line.location_id, kind,
             {"on_hand": -quantity if ships else 0, "reserved": -reserved,
-             "backordered": -backordered}, why=why,
+             "backordered": -backordered}, why=replace(why, kit_item_id=line.kit_item_id),
         )
         # The reservation held these units, so the guard cannot refuse them.
         assert row is not None, "reserved stock missing for an active reservation"

@@ -1,5 +1,6 @@
 """Turns skus and location codes into ids, or a NOT_FOUND naming the field; and
-refuses stock into an archived item or location (ARCHIVED)."""
+refuses stock into an archived item or location (ARCHIVED) or into a kit
+(KIT_HAS_NO_STOCK)."""
 from __future__ import annotations
 
 from uuid import UUID
@@ -30,14 +31,15 @@ async def ids_for(
         # transaction (so a concurrent archive serializes with it), never cached.
         item_ids, location_ids, archived = await queries.resolve_with_archived(
             conn, tenant_id, skus, codes)
-        cache_for(conn).remember(tenant_id, item_ids, location_ids)
+        _remember(conn, tenant_id, item_ids, location_ids, archived)
     else:
         # Known ids come from the process cache; only misses cost a round trip.
         cache = cache_for(conn)
         item_ids, location_ids, miss_skus, miss_codes = cache.lookup(tenant_id, skus, codes)
         if miss_skus or miss_codes:
-            found_items, found_locs = await queries.resolve(conn, tenant_id, miss_skus, miss_codes)
-            cache.remember(tenant_id, found_items, found_locs)
+            found_items, found_locs, flags = await queries.resolve_with_archived(
+                conn, tenant_id, miss_skus, miss_codes)
+            _remember(conn, tenant_id, found_items, found_locs, flags)
             item_ids.update(found_items)
             location_ids.update(found_locs)
     for sku, sku_field, code, code_field in everything:
@@ -50,8 +52,26 @@ async def ids_for(
             raise Rejected(archived_error(sku_field, f"item {sku!r} is archived"))
         if ("location", code) in archived:
             raise Rejected(archived_error(code_field, f"location {code!r} is archived"))
+        if ("kit", sku) in archived:
+            raise Rejected(kit_has_no_stock(sku_field, sku))
     return item_ids, location_ids
+
+
+def _remember(conn: AsyncConnection, tenant_id: UUID, item_ids: dict[str, UUID],
+              location_ids: dict[str, UUID], flags: set[tuple[str, str]]) -> None:
+    """Caches the ids, and that the plain items among them are not kits (so
+    the reserve path need not ask: service/kits.py; a kit's parts are read
+    when first needed)."""
+    cache = cache_for(conn)
+    cache.remember(tenant_id, item_ids, location_ids)
+    cache.remember_parts(tenant_id, {sku: () for sku in item_ids if ("kit", sku) not in flags})
 
 
 def archived_error(field_name: str, what: str) -> UserError:
     return UserError(ErrorCode.ARCHIVED, f"{what}: it takes no new stock", field=field_name)
+
+
+def kit_has_no_stock(field_name: str, sku: str) -> UserError:
+    return UserError(ErrorCode.KIT_HAS_NO_STOCK,
+                     f"item {sku!r} is a kit: it holds no stock of its own, its components do",
+                     field=field_name)

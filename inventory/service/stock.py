@@ -10,13 +10,14 @@ from ..db.ledger import LevelRow, Why
 from ..domain.commands import (
     AdjustStock, MoveStock, ReceiveStock, SetBackorderLimit, SetStock, TransferStock,
 )
-from ..domain.errors import ErrorCode, Shortage, UserError, insufficient_quantity
+from ..domain.errors import ErrorCode, Rejected, Shortage, UserError, insufficient_quantity
 from ..domain.models import MovementKind, StockLevelView, TransferView
 from ..domain.quantities import Quantities, adjust_delta, move_delta, state_column
 from ..domain.reasons import Reason
+from . import kits
 from .backorders import fill_waiting
 from .context import Ctx
-from .resolve import ids_for
+from .resolve import ids_for, kit_has_no_stock
 from .runner import execute
 
 
@@ -166,6 +167,9 @@ async def set_backorder_limit(ctx: Ctx, cmd: SetBackorderLimit, key: str | None)
     async def work(conn: AsyncConnection, key: str | None):
         items, locs = await ids_for(
             conn, ctx.tenant_id, [(cmd.sku, "sku", cmd.location_code, "locationCode")])
+        if (await kits.parts_of(conn, ctx.tenant_id, [cmd.sku])).get(cmd.sku):
+            # A kit has no levels and takes no backorders (its components may).
+            raise Rejected(kit_has_no_stock("sku", cmd.sku))
         item_id, location_id = items[cmd.sku], locs[cmd.location_code]
         await ledger.create_levels(conn, ctx.tenant_id, [(item_id, location_id)])
         row = await ledger.set_backorder_limit(conn, ctx.tenant_id, item_id, location_id,
