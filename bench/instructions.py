@@ -7,6 +7,7 @@ time per request rises with the machine's load, by 30% and more on the shared
     .venv/bin/python bench/instructions.py                      # page, reserve, level
     .venv/bin/python bench/instructions.py --scenarios page --requests 20
     .venv/bin/python bench/instructions.py --scenarios level,page --app both   # and the floor
+    .venv/bin/python bench/instructions.py --scenarios kit,kitlines   # kits' cost
 
 Starts an embedded PostgreSQL in a temporary folder, seeds it like
 bench/run.py (`inventory seed --items 1000 --locations 4`), then per scenario
@@ -59,8 +60,23 @@ def minimal_request(scenario: str, n: int) -> tuple[str, dict]:
     return "/level", {"sku": f"SKU-{1 + n % 1000:06d}", "code": f"WH-0{1 + n % 4}"}
 
 
+# Kits (issue 16): KIT-BENCH-i is one each of SKU-(601+3i), (602+3i), (603+3i);
+# `kit` reserves one kit, `kitlines` the same three components as three lines.
+KITS = 20
+
+
+def _components(i: int) -> list[str]:
+    return [f"SKU-{601 + 3 * i + j:06d}" for j in range(3)]
+
+
 def request(scenario: str, n: int) -> dict:
     sku = f"SKU-{1 + n % 1000:06d}"
+    if scenario in ("kit", "kitlines"):
+        i = n % KITS
+        lines = ([{"sku": f"KIT-BENCH-{i}", "locationCode": "WH-01", "quantity": 1}]
+                 if scenario == "kit" else
+                 [{"sku": c, "locationCode": "WH-01", "quantity": 1} for c in _components(i)])
+        return {"query": RESERVE, "variables": {"i": {"lines": lines, "ttlSeconds": 3600}}}
     if scenario == "page":
         return {"query": PAGE, "variables": {"p": f"SKU-000{n % 10}"}}
     if scenario == "reserve":
@@ -114,10 +130,30 @@ async def serve_requests(args) -> None:
                         if answer.status_code != 200 or body.get("errors") or body.get("error"):
                             raise SystemExit(f"{args.scenario}: {answer.status_code} {body}")
 
+            if args.scenario in ("kit", "kitlines"):  # the service's only: no --app minimal
+                await kit_setup(client)
             await batch(0, args.warmup)
             callgrind(True)
             await batch(args.warmup, args.requests)
             callgrind(False)
+
+
+async def kit_setup(client) -> None:
+    """The kits (made once: a second run finds them) and 1,000 units of each
+    component at WH-01, so both kit scenarios start from the same stock and
+    every reservation succeeds."""
+    for i in range(KITS):
+        await client.post("/graphql", json={
+            "query": "mutation($i:CreateItemInput!){createItem(input:$i){__typename}}",
+            "variables": {"i": {"sku": f"KIT-BENCH-{i}", "name": "Bench kit", "components": [
+                {"sku": c, "quantity": 1} for c in _components(i)]}}})
+    answer = await client.post("/graphql", json={
+        "query": "mutation($i:BulkSetStockInput!){bulkSetStock(input:$i){__typename}}",
+        "variables": {"i": {"lines": [
+            {"sku": c, "locationCode": "WH-01", "onHand": 1000}
+            for i in range(KITS) for c in _components(i)]}}})
+    if answer.status_code != 200 or answer.json().get("errors"):
+        raise SystemExit(f"kit setup: {answer.status_code} {answer.text}")
 
 
 def count(out: Path) -> int:
@@ -142,7 +178,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--app", choices=("service", "minimal", "both"), default="service",
                         help="the service, bench/minimal_app.py (the floor), or both in turn")
-    parser.add_argument("--child", choices=("page", "reserve", "level"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("page", "reserve", "level", "kit", "kitlines"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         args.scenario = args.child

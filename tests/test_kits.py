@@ -7,12 +7,13 @@ ledger audit runs after each test (tests/conftest.py)."""
 from __future__ import annotations
 
 import asyncio
+from uuid import uuid4
 
 from sqlalchemy import text
 
 from inventory.domain.kits import Part, kits_available, kits_by_location
 
-from .support import unique
+from .support import create_api_key, unique
 from .test_api_channels import make_channel
 from .test_concurrency import _until_final
 
@@ -204,6 +205,31 @@ async def test_kits_and_a_component_alone_race_for_the_last_units_at_a_location(
 async def test_kits_and_a_component_alone_race_for_the_last_units_by_channel(
         api, sync_engine, scrape_metrics):
     await _race(api, sync_engine, scrape_metrics, True, [4, 3, 3])
+
+
+async def test_the_audit_reports_a_kit_with_a_level_of_its_own(api, database_url, sync_engine):
+    """No mutation can stock a kit (KIT_HAS_NO_STOCK); a level written behind
+    the API's back is reported. Put back afterwards."""
+    client = api.with_key(create_api_key(database_url, tenant_id=uuid4(), name="kit auditor"))
+    a = await client.location()
+    kit = await make_kit(client, (await stocked(client, [a], [2]), 1))
+    audit = """{ ledgerAudit { ok discrepancies { check } } }"""
+    assert (await client.gql(audit))["ledgerAudit"] == {"ok": True, "discrepancies": []}
+    level = {"s": kit, "c": a}
+    with sync_engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO stock_levels (tenant_id, item_id, location_id, version) "
+            "SELECT i.tenant_id, i.id, l.id, 0 FROM items i JOIN locations l "
+            "ON l.tenant_id = i.tenant_id WHERE i.sku = :s AND l.code = :c"), level)
+    try:
+        broken = (await client.gql(audit))["ledgerAudit"]
+    finally:
+        with sync_engine.begin() as conn:
+            conn.execute(text(
+                "DELETE FROM stock_levels sl USING items i WHERE i.id = sl.item_id "
+                "AND i.sku = :s"), {"s": kit})
+    assert broken == {"ok": False, "discrepancies": [
+        {"check": "a kit with stock levels of its own"}]}
 
 
 SHORT = ("... on InsufficientStockError { shortages { sku requested available "

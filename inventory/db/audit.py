@@ -29,7 +29,7 @@ inbound shipment line and per transfer leg: its ledger rows moved on hand by
 what it received (a transfer's source by what it shipped less what came back)
 and incoming by what it still expects (0 once closed); each level's incoming is
 what the open shipments and transfers still expect there. Across the table: no
-ledger row for an item that does not exist.
+ledger row for an item that does not exist, no stock level of a kit.
 """
 from __future__ import annotations
 
@@ -140,6 +140,14 @@ _ORPHANS = text("""
     GROUP BY m.tenant_id, m.item_id
     LIMIT 100
 """)
+# A kit holds no stock: its components do (0016).
+_KIT_LEVELS = text("""
+    SELECT sl.tenant_id, sl.item_id, COUNT(*) AS n FROM stock_levels sl
+    JOIN items i ON i.tenant_id = sl.tenant_id AND i.id = sl.item_id
+    WHERE i.is_kit AND (CAST(:t AS UUID) IS NULL OR sl.tenant_id = CAST(:t AS UUID))
+    GROUP BY sl.tenant_id, sl.item_id
+    LIMIT 100
+""")
 _OVERDUE = text("""
     SELECT COUNT(*) FROM reservations
     WHERE status = 'ACTIVE'
@@ -233,11 +241,17 @@ def audit(
             if progress:
                 progress(report)
 
-    def read_totals(c: Connection) -> tuple[list, int]:
+    def read_totals(c: Connection) -> tuple[list, list, int]:
         return (c.execute(_ORPHANS, {"t": tenant_id}).all(),
+                c.execute(_KIT_LEVELS, {"t": tenant_id}).all(),
                 c.execute(_OVERDUE, {"t": tenant_id, "grace": overdue_grace_s}).scalar_one())
 
-    orphans, report.overdue_active_reservations = _in_snapshot(page_conn, read_totals)
+    orphans, kit_levels, report.overdue_active_reservations = _in_snapshot(page_conn,
+                                                                           read_totals)
+    for row in kit_levels:
+        report.discrepancies.append(Discrepancy(
+            "a kit with stock levels of its own", row.tenant_id, row.item_id, None,
+            f"{row.n} levels"))
     for row in orphans:
         report.discrepancies.append(Discrepancy(
             "ledger rows for an item that does not exist", row.tenant_id, row.item_id, None,

@@ -182,6 +182,8 @@ reservation_lines = Table(
     CheckConstraint("released >= 0", name="released_non_negative"),
     CheckConstraint("backordered >= 0 AND backordered <= quantity - committed - released",
                     name="backordered_within_held"),
+    # A kit takes no backorders (0016): its lines hold only filled units.
+    CheckConstraint("kit_item_id IS NULL OR backordered = 0", name="kit_not_backordered"),
     # The backordered lines of a level, for filling them as stock arrives.
     Index("ix_reservation_lines_waiting", "tenant_id", "item_id", "location_id",
           postgresql_where=text("backordered > 0")),

@@ -10,6 +10,8 @@
   of the same kit unit group (one group per kit line and location), `per_kit`
   the component's units per kit. NULL on every other line, and on every line
   reserved before kits existed, which is what they were.
+- `reservation_lines` CHECK `kit_item_id IS NULL OR backordered = 0`: a kit
+  takes no backorders (0015), so a kit's lines hold only filled units.
 - `movements.kit_item_id`: the kit whose reservation, commit, release or expiry
   moved this component (NULL: none, and on every earlier ledger row).
 
@@ -48,6 +50,11 @@ STATEMENTS = [
     "ALTER TABLE reservation_lines ADD COLUMN IF NOT EXISTS kit_line INTEGER",
     "ALTER TABLE reservation_lines ADD COLUMN IF NOT EXISTS per_kit BIGINT",
     "ALTER TABLE movements ADD COLUMN IF NOT EXISTS kit_item_id UUID",
+    # A kit takes no backorders (0015's backordered): its lines hold only filled units.
+    "ALTER TABLE reservation_lines DROP CONSTRAINT IF EXISTS "
+    "ck_reservation_lines_kit_not_backordered",
+    "ALTER TABLE reservation_lines ADD CONSTRAINT ck_reservation_lines_kit_not_backordered "
+    "CHECK (kit_item_id IS NULL OR backordered = 0)",
 ]
 
 
@@ -57,6 +64,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("ALTER TABLE reservation_lines DROP CONSTRAINT IF EXISTS "
+               "ck_reservation_lines_kit_not_backordered")
     op.execute("ALTER TABLE movements DROP COLUMN IF EXISTS kit_item_id")
     for column in ("per_kit", "kit_line", "kit_item_id"):
         op.execute(f"ALTER TABLE reservation_lines DROP COLUMN IF EXISTS {column}")
