@@ -1,10 +1,20 @@
 """Subscription resolvers: check the filters, then stream from the live stock
-use case (service/live.py)."""
+use case (service/live.py).
+
+On a socket that can take frames directly (graphql-transport-ws,
+web/frames.py), a subscription writes each event's frame itself instead of
+yielding the event to strawberry: the frame is made once per event and
+selection, and what is left per subscriber is its buffer, its version check
+and one socket write (docs/live-stock.md). Errors that end a subscription still
+go through strawberry (raised from the stream), and so does the start: access
+checks, filters, NOT_FOUND.
+"""
 from __future__ import annotations
 
 import asyncio
 from contextlib import contextmanager
-from typing import AsyncIterator, Iterator
+from contextvars import ContextVar
+from typing import AsyncIterator, Iterator, Protocol
 
 from graphql import GraphQLError
 from strawberry.types import Info
@@ -12,7 +22,7 @@ from strawberry.types import Info
 from ..observability.metrics import subscription_active
 from ..domain.errors import Rejected
 from ..graphql_runtime.errors import subscription_ended
-from ..schema.subscriptions import LevelVersionInput
+from ..schema.subscriptions import LevelVersionInput, LowStockChange, StockLevelChange
 from ..service import live
 from ..service.live import StockEvent, SubscriberOverflow
 from .errors import invalid_argument
@@ -47,13 +57,32 @@ def _overflow() -> GraphQLError:
     )
 
 
-async def _guarded(events: AsyncIterator[StockEvent]) -> AsyncIterator[StockEvent]:
+class Frames(Protocol):
+    """Sends one operation's results on its socket (web/frames.py)."""
+
+    async def send(self, payload: StockLevelChange | LowStockChange) -> None: ...
+
+
+# Set by the WebSocket edge for each operation whose results it can send
+# itself; None elsewhere (the legacy graphql-ws protocol, HTTP, tests that
+# call the schema directly): there events are yielded to strawberry.
+direct_frames: ContextVar[Frames | None] = ContextVar("direct_frames", default=None)
+
+
+async def _guarded(events: AsyncIterator[StockEvent],
+                   payload: type[StockLevelChange] | type[LowStockChange]
+                   ) -> AsyncIterator[StockEvent]:
     """Errors that end a subscription reach the client typed and without
     internal detail (inventory/graphql_runtime/errors.py)."""
+    frames = direct_frames.get()
     try:
         with subscription_active():  # the active-subscriptions gauge on /metrics
-            async for event in events:
-                yield event
+            if frames is None:
+                async for event in events:
+                    yield event
+            else:  # nothing is yielded: the frames go out below strawberry
+                async for event in events:
+                    await frames.send(event.view(payload, payload.of))
     except (GraphQLError, asyncio.CancelledError):
         raise
     except SubscriberOverflow:
@@ -63,11 +92,11 @@ async def _guarded(events: AsyncIterator[StockEvent]) -> AsyncIterator[StockEven
 
 
 def stock_level_changed(info: Info, skus, location_codes, since) -> AsyncIterator[StockEvent]:
-    return _guarded(_stock_level_changed(info, skus, location_codes, since))
+    return _guarded(_stock_level_changed(info, skus, location_codes, since), StockLevelChange)
 
 
 def low_stock(info: Info, location_codes) -> AsyncIterator[StockEvent]:
-    return _guarded(_low_stock(info, location_codes))
+    return _guarded(_low_stock(info, location_codes), LowStockChange)
 
 
 async def _stock_level_changed(

@@ -28,7 +28,7 @@ from ..graphql_runtime.strawberry_compat import (
     refused_request_reason,
 )
 from .body import BadRequest, decode_json, error_body, graphql_request, replaying
-from .frames import SharedPayloads
+from .frames import FramingHandler, SharedPayloads
 from ..observability.tracing import add_trace_id
 from ..resolvers.context import make_context
 
@@ -113,6 +113,8 @@ class InventoryGraphQL(ViewHooks, GraphQL):
     `execute_request` through ViewHooks (inventory/graphql_runtime/strawberry_compat.py)."""
 
     websocket_adapter_class = _BoundedWebSocketAdapter
+    # Subscriptions write their frames below strawberry's per-result handling (web/frames.py).
+    graphql_transport_ws_handler_class = FramingHandler
 
     def __init__(self, schema, ctx, security=None, trusted=None, **kwargs):
         super().__init__(schema, **kwargs)
