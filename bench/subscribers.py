@@ -14,6 +14,11 @@ without commit timestamps: from the transaction's start (`at`), an upper bound
 (it includes the write's own duration); and from the writer's receiving its
 answer (after COMMIT), a lower bound (negative when the event arrives before the
 answer). The target is a commit-to-delivery p99 under 100 ms.
+
+By default one API process serves the writers and the subscribers; with
+`--subscriber-process` the subscribers connect to an API process of their own
+(the service's processes are stateless and each runs its own change feed), and
+`--subscriber-poll-interval` sets that process's feed interval.
 """
 from __future__ import annotations
 
@@ -103,6 +108,18 @@ def cpu_s(pid: int) -> float:
     not inflated by other processes competing for the machine."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def servers_cpu(servers: list) -> float:
+    return sum(cpu_s(process.pid) for process in servers)
+
+
+def serve(port: int, env: dict, log_path: Path) -> subprocess.Popen:
+    """One `inventory serve` process, its output to `log_path`."""
+    log = open(log_path, "ab")
+    return subprocess.Popen([sys.executable, "-m", "inventory.cli", "serve", "--port",
+                             str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                            cwd=ROOT)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -208,20 +225,30 @@ async def run(args, url: str, data_dir: Path) -> None:
            # The benchmark measures fan-out, not the rate limiter: limits off.
            "INVENTORY_RATE_READ": "0", "INVENTORY_RATE_WRITE": "0"}
     env.update(SERVER_ENV)
-    log = open(data_dir / "api.log", "ab")
-    server = subprocess.Popen([sys.executable, "-m", "inventory.cli", "serve", "--port",
-                               str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                              cwd=ROOT)
+    server = serve(port, env, data_dir / "api.log")
+    # --subscriber-process: the subscribers on an API process of their own (both
+    # processes share the database and each runs its own feed).
+    sub_server, sub_base = server, base
+    if args.subscriber_process:
+        sub_port = free_port()
+        sub_base = f"http://127.0.0.1:{sub_port}"
+        API_KEYS[sub_base] = api_key
+        sub_env = dict(env)
+        if args.subscriber_poll_interval is not None:
+            sub_env["INVENTORY_CHANGE_POLL_INTERVAL"] = str(args.subscriber_poll_interval)
+        sub_server = serve(sub_port, sub_env, data_dir / "api-subscribers.log")
+    servers = [server] if sub_server is server else [server, sub_server]
     subs = None
     try:
         async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=64)) as c:
-            for _ in range(300):
-                try:
-                    if (await c.get(base + "/readyz")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.1)
+            for url_ in {base, sub_base}:
+                for _ in range(300):
+                    try:
+                        if (await c.get(url_ + "/readyz")).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    await asyncio.sleep(0.1)
             api = Api(c, base)
             print(f"setting up {args.levels} levels ...", flush=True)
             code = await api.location()
@@ -231,22 +258,22 @@ async def run(args, url: str, data_dir: Path) -> None:
 
             print(f"baseline: {args.writers} writers, {args.seconds}s, no subscribers",
                   flush=True)
-            cpu0 = cpu_s(server.pid)
+            cpu0 = servers_cpu(servers)
             base_rate, base_lat = await write_load(api, skus, code, args.writers, args.seconds)
-            base_cpu = (cpu_s(server.pid) - cpu0) / max(1, base_rate * args.seconds)
-            idle_rss = rss_mb(server.pid)
+            base_cpu = (servers_cpu(servers) - cpu0) / max(1, base_rate * args.seconds)
+            idle_rss = rss_mb(sub_server.pid)
 
             print(f"connecting {args.subscribers} subscribers (separate process) ...",
                   flush=True)
-            subs = await asyncio.to_thread(SubscriberProcess, base, args.subscribers, skus,
+            subs = await asyncio.to_thread(SubscriberProcess, sub_base, args.subscribers, skus,
                                            api_key)
-            subscribed_rss = rss_mb(server.pid)
-            idle_cpu0 = cpu_s(server.pid)
+            subscribed_rss = rss_mb(sub_server.pid)
+            idle_cpu0 = servers_cpu(servers)
             await asyncio.sleep(IDLE_SECONDS)  # no writes: what open sockets cost alone
-            upkeep = (cpu_s(server.pid) - idle_cpu0) / IDLE_SECONDS
+            upkeep = (servers_cpu(servers) - idle_cpu0) / IDLE_SECONDS
 
             print(f"with subscribers: {args.writers} writers, {args.seconds}s", flush=True)
-            cpu0, client_cpu0 = cpu_s(server.pid), cpu_s(subs.process.pid)
+            cpu0, client_cpu0 = servers_cpu(servers), cpu_s(subs.process.pid)
             writers_cpu0 = cpu_s(os.getpid())
             acks: dict = {}
             rate, lat = await write_load(api, skus, code, args.writers, args.seconds, acks)
@@ -254,7 +281,7 @@ async def run(args, url: str, data_dir: Path) -> None:
             client_busy = (cpu_s(subs.process.pid) - client_cpu0) / args.seconds
             writers_busy = (cpu_s(os.getpid()) - writers_cpu0) / args.seconds
             await asyncio.sleep(2)  # let the last events arrive
-            sub_cpu = (cpu_s(server.pid) - cpu0) / max(1, writes)
+            sub_cpu = (servers_cpu(servers) - cpu0) / max(1, writes)
             expected = writes * args.subscribers / len(skus)
             result = await asyncio.to_thread(subs.stop)
             received, overflowed, delays = (result["received"], result["overflowed"],
@@ -270,13 +297,21 @@ async def run(args, url: str, data_dir: Path) -> None:
     finally:
         if subs is not None:
             subs.kill()
-        server.terminate()
-        server.wait(10)
+        for process in servers:
+            process.terminate()
+            process.wait(10)
 
     print()
     print(f"subscribers {args.subscribers} over {len(skus)} levels "
           f"(~{args.subscribers / len(skus):.0f} per level), writers {args.writers}, "
           f"{args.seconds}s per phase")
+    if args.subscriber_process:
+        poll = args.subscriber_poll_interval
+        print("deployment: writers on one API process, the subscribers on another "
+              f"(its feed polls every {'the default' if poll is None else f'{poll} s'}); "
+              "server CPU below is both processes'")
+    else:
+        print("deployment: writers and subscribers on one API process")
     print(f"write throughput without subscribers: {base_rate:8.1f}/s  "
           f"(write p50 {pct(base_lat, .5) * 1000:.1f} ms, p99 {pct(base_lat, .99) * 1000:.1f} ms)")
     print(f"write throughput with subscribers:    {rate:8.1f}/s  "
@@ -384,6 +419,13 @@ if __name__ == "__main__":
     parser.add_argument("--levels", type=int, default=50)
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--subscriber-process", action="store_true",
+                        help="serve the subscribers from an API process of their own "
+                             "(default: the writers' process serves them too)")
+    parser.add_argument("--subscriber-poll-interval", type=float,
+                        help="with --subscriber-process: its feed's poll interval in "
+                             "seconds (default: the service's, 0.05); commits of the "
+                             "writers' process do not wake it")
     parser.add_argument("--database-url", help="default: an embedded PostgreSQL in a temp dir")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary folder (database, server log)")
