@@ -6,11 +6,14 @@ checks which documents the fast path answered itself, so that it cannot pass
 by always falling back."""
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
+from inventory.domain import ids
 from inventory.graphql_runtime import execution, fast_reads
 
-from .support import in_process_app, unique
+from .support import create_api_key, in_process_app, unique
 
 ITEM_FIELDS = """fragment ItemFields on Item {
   sku name reorderPoint createdAt version archived archivedAt
@@ -70,6 +73,32 @@ DOCUMENTS = [
     ("""query($c: String!) { location(code: $c) { code name archived createdAt id }
          locations(first: 2) { edges { node { code } } pageInfo { hasNextPage } } }""",
      {"c": "{code}"}, True),
+    # Every way of reading the items page (one statement per combination of
+    # filters): a cursor, low stock either way, archived either way, a prefix
+    # with LIKE's wildcards (matched literally), the connection's pageInfo and
+    # cursors; a kit on the page (its totals from its components).
+    ("""query($p: String!, $after: String) {
+         a: items(first: 2, after: $after, filter: {skuPrefix: $p}) {
+           pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+           edges { cursor node { sku totalAvailable lowStock } } }
+         low: items(filter: {skuPrefix: $p, lowStock: true}) { edges { node { sku
+           totalOnHand totalReserved totalAvailable isKit } } }
+         high: items(filter: {skuPrefix: $p, lowStock: false}) { edges { node { sku } } }
+         archived: items(filter: {archived: true, skuPrefix: $p}) { edges { node { sku
+           archived archivedAt } } }
+         active: items(first: 50, filter: {archived: false}) { edges { node { sku } } }
+         wild: items(filter: {skuPrefix: "FAST_%"}) { edges { node { sku } } }
+       }""", {"p": "{prefix}", "after": "{cursor}"}, True),
+    ("""query($k: String!) { items(filter: {skuPrefix: $k}) { edges { node { sku isKit
+         totalAvailable totalOnHand lowStock stockLevels { onHand } } } } }""",
+     {"k": "{kit}"}, True),
+    # Values the plan answers as they are (strings, booleans, whole numbers) beside
+    # those it completes (dates, nulls, ids), at every depth.
+    ("""query($p: String!) { items(first: 3, filter: {skuPrefix: $p}) { edges { node {
+         id sku archived archivedAt createdAt reorderPoint
+         stockLevels { id onHand available version updatedAt nextExpectedAt
+                       location { id code archived archivedAt } item { id archived } } } } } }""",
+     {"p": "{prefix}"}, True),
     # Errors: the fast path gives way, graphql-core reports them.
     ("""query { items(first: 501) { edges { node { sku } } } }""", None, False),
     ("""query { items(after: "not-a-cursor") { edges { node { sku } } } }""", None, False),
@@ -115,10 +144,14 @@ async def app_and_data(database_url, monkeypatch, graphql):
     archived = await api.item(unique("FAST-ARCHIVED"))
     await api.receive(archived, codes[0], 1)
     await api.succeed("archiveItem", {"sku": archived})
+    kit = unique("FAST-KIT")
+    await api.succeed("createItem", {"sku": kit, "name": "Kit", "components": [
+        {"sku": skus[0], "quantity": 2}, {"sku": skus[1], "quantity": 1}]})
     item_id = (await api.gql("query($s: String!) { item(sku: $s) { id } }",
                              {"s": skus[0]}))["item"]["id"]
     names = {"prefix": prefix, "sku": skus[0], "code": codes[0], "archived": archived,
-             "empty": skus[3], "item_id": item_id}
+             "empty": skus[3], "item_id": item_id, "cursor": ids.encode_cursor(skus[0]),
+             "kit": kit}
     try:
         yield api, names
     finally:
@@ -177,3 +210,55 @@ async def test_the_fast_page_is_the_normal_page(app_and_data, monkeypatch):
     first = edges[0]["node"]
     assert first["totalAvailable"] == sum(l["available"] for l in first["stockLevels"]) == 3
     assert edges[3]["node"]["stockLevels"] == []
+
+
+async def test_each_tenant_reads_its_own_page_both_ways(app_and_data, monkeypatch,
+                                                        database_url):
+    """The page's statements are scoped by the caller's tenant on both paths:
+    another tenant with the same skus and codes sees its own levels only."""
+    api, names = app_and_data
+    other = api.with_key(create_api_key(database_url, tenant_id=uuid.uuid4(),
+                                        name="second tenant"))
+    sku = names["prefix"] + "-0"
+    await other.location(names["code"])
+    await other.item(sku)
+    await other.receive(sku, names["code"], 41)
+    document, variables, _ = DOCUMENTS[0]
+    variables = _fill(variables, names)
+    for on in (True, False):
+        monkeypatch.setattr(execution.AcyclicExecutionContext, "fast_reads", on)
+        mine = (await api.gql(document, variables))["items"]["edges"]
+        theirs = (await other.gql(document, variables))["items"]["edges"]
+        assert len(mine) == 4
+        assert theirs == [{"node": {"sku": sku, "totalAvailable": 41, "stockLevels": [
+            {"onHand": 41, "reserved": 0, "available": 41,
+             "location": {"code": names["code"]}}]}}]
+
+
+def test_levels_made_without_init_are_those_init_makes():
+    """StockLevel.of and the driver's rows skip the dataclasses' __init__
+    (schema/types.py `_maker`, db/queries.py `_level_of_tuple`): the objects
+    are the same as those the __init__ makes."""
+    from datetime import datetime, timezone
+
+    from inventory.db.queries import _LEVELS, _level_of_tuple
+    from inventory.domain.models import StockLevelView
+    from inventory.domain.quantities import NAMES, Quantities
+    from inventory.schema.types import StockLevel
+    from inventory.schema.states import state_values
+
+    item, location = uuid.uuid4(), uuid.uuid4()
+    at = datetime(2030, 1, 2, tzinfo=timezone.utc)
+    values = dict(tenant_id=uuid.uuid4(), item_id=item, location_id=location, sku="S",
+                  code="C", version=7, updated_at=at, backorder_limit=2,
+                  **{n: i + 1 for i, n in enumerate(NAMES)})
+    row = tuple(values[c.name] for c in _LEVELS.selected_columns)
+    view = _level_of_tuple(row)
+    quantities = Quantities({n: i + 1 for i, n in enumerate(NAMES)})
+    expected = StockLevelView(item, location, "S", "C", quantities, 7, at, 2)
+    assert view == expected and vars(view) == vars(expected) and hash(view) == hash(expected)
+    made = StockLevel.of(view)
+    by_init = StockLevel(sku="S", location_code="C", **state_values(quantities),
+                         available=quantities.available, version=7, updated_at=at,
+                         item_id=item, location_id=location, backorder_limit=2)
+    assert vars(made) == vars(by_init) and made == by_init

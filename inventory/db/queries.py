@@ -210,6 +210,38 @@ async def locations_by_ids(
     return {r[0]: LocationView(*r) for r in rows}
 
 
+# The columns of an ItemView, in its fields' order (a driver row of them is one).
+_ITEM_COLUMNS = (items.c.id, items.c.sku, items.c.name, items.c.reorder_point,
+                 items.c.created_at, items.c.version, items.c.archived_at,
+                 items.c.backorder_limit, items.c.is_kit)
+# One statement per combination of filters given (at most 36), built when first
+# used: a page is read once per request, so on the driver (db/driver.py).
+_ITEMS_PAGES: dict[tuple, DriverStatement] = {}
+
+
+def _items_page_statement(after: bool, prefix: bool, low_stock: bool | None,
+                          archived: bool | None) -> DriverStatement:
+    key = (after, prefix, low_stock, archived)
+    found = _ITEMS_PAGES.get(key)
+    if found is None:
+        stmt = select(*_ITEM_COLUMNS).where(items.c.tenant_id == bindparam("p_tenant"),
+                                            *_archived(items, archived))
+        if after:
+            stmt = stmt.where(items.c.sku > bindparam("p_after"))
+        if prefix:
+            stmt = stmt.where(items.c.sku.like(bindparam("p_prefix"), escape="\\"))
+        if low_stock is not None:
+            # Each side is the predicate of its partial index (tables.LOW_STOCK,
+            # IN_STOCK): the page reads only items of the wanted kind, in sku order.
+            # Kits are left out either way: a kit's `available` column stays 0 (what
+            # it has is computed from its components when read: Item.lowStock), so
+            # its flag says nothing; the index still serves the page.
+            stmt = stmt.where(items.c.low if low_stock else ~items.c.low, ~items.c.is_kit)
+        stmt = stmt.order_by(items.c.sku).limit(bindparam("p_limit", type_=BigInteger))
+        found = _ITEMS_PAGES[key] = DriverStatement(stmt)
+    return found
+
+
 async def items_page(
     conn: AsyncConnection,
     tenant_id: UUID,
@@ -222,20 +254,12 @@ async def items_page(
 ) -> list[ItemView]:
     """Keyset page ordered by sku. low_stock: total available <= reorder point
     (plain items only: kits are never listed by it)."""
-    stmt = select(items).where(items.c.tenant_id == tenant_id, *_archived(items, archived))
-    if after_sku is not None:
-        stmt = stmt.where(items.c.sku > after_sku)
-    if sku_prefix:
-        stmt = stmt.where(items.c.sku.like(_like_prefix(sku_prefix), escape="\\"))
-    if low_stock is not None:
-        # Each side is the predicate of its partial index (tables.LOW_STOCK,
-        # IN_STOCK): the page reads only items of the wanted kind, in sku order.
-        # Kits are left out either way: a kit's `available` column stays 0 (what
-        # it has is computed from its components when read: Item.lowStock), so
-        # its flag says nothing; the index still serves the page.
-        stmt = stmt.where(items.c.low if low_stock else ~items.c.low, ~items.c.is_kit)
-    rows = await conn.execute(stmt.order_by(items.c.sku).limit(limit))
-    return [_item(r) for r in rows]
+    statement = _items_page_statement(after_sku is not None, bool(sku_prefix), low_stock,
+                                      archived)
+    rows = await statement.rows(conn, {
+        "p_tenant": tenant_id, "p_limit": limit, "p_after": after_sku,
+        "p_prefix": _like_prefix(sku_prefix) if sku_prefix else None})
+    return [ItemView(*r) for r in rows]
 
 
 def _archived(table, archived: bool | None) -> list:
@@ -285,10 +309,20 @@ _STATES = slice(_AT[NAMES[0]], _AT[NAMES[0]] + len(NAMES))
 assert [c.name for c in _LEVELS.selected_columns][_STATES] == list(NAMES)
 
 
-def _level_of_tuple(r: tuple) -> StockLevelView:
-    """From a driver row of `_LEVELS`, by position."""
-    return StockLevelView(r[1], r[2], r[3], r[4], Quantities.of_values(r[_STATES]),
-                          r[_AT["version"]], r[_AT["updated_at"]], r[_AT["backorder_limit"]])
+_VERSION, _UPDATED_AT, _BACKORDER_LIMIT = (
+    _AT["version"], _AT["updated_at"], _AT["backorder_limit"])
+
+
+def _level_of_tuple(r: tuple, new=object.__new__, of_values=Quantities.of_values
+                    ) -> StockLevelView:
+    """From a driver row of `_LEVELS`, by position. A page reads hundreds: its
+    fields are set in one step, not one frozen-dataclass `__setattr__` each
+    (the same object as `StockLevelView(...)` makes)."""
+    made = new(StockLevelView)
+    made.__dict__.update(item_id=r[1], location_id=r[2], sku=r[3], location_code=r[4],
+                         quantities=of_values(r[_STATES]), version=r[_VERSION],
+                         updated_at=r[_UPDATED_AT], backorder_limit=r[_BACKORDER_LIMIT])
+    return made
 
 
 async def levels_for_items(
@@ -296,10 +330,17 @@ async def levels_for_items(
 ) -> dict[UUID, list[StockLevelView]]:
     """All levels of many items in one statement (the DataLoader batch)."""
     rows = await _LEVELS_OF_ITEMS.rows(conn, {"p_tenant": tenant_id, "p_items": list(item_ids)})
-    result: dict[UUID, list[StockLevelView]] = defaultdict(list)
+    # Grouped by sku (one per item id in a statement's rows): a string hashes
+    # once, a uuid.UUID in Python code on every lookup.
+    by_sku: dict[str, list[StockLevelView]] = {}
+    item_of: dict[str, UUID] = {}
     for r in rows:
-        result[r[1]].append(_level_of_tuple(r))
-    return result
+        levels = by_sku.get(r[3])
+        if levels is None:
+            levels = by_sku[r[3]] = []
+            item_of[r[3]] = r[1]
+        levels.append(_level_of_tuple(r))
+    return {item_of[sku]: levels for sku, levels in by_sku.items()}
 
 
 async def levels_by_keys(

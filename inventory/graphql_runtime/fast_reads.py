@@ -58,6 +58,7 @@ from graphql import (
     is_object_type,
 )
 from graphql.pyutils import Path
+from graphql.type.scalars import serialize_boolean, serialize_id, serialize_string
 
 from .document_cache import PerDocument
 from .strawberry_compat import basic_attribute
@@ -96,7 +97,9 @@ class _ObjectPlan:
     __slots__ = ("entries", "is_type_of")
 
     def __init__(self, object_type: GraphQLObjectType, entries: list[tuple]):
-        self.entries = entries  # (response name, kind, attribute | batch | type name, completer)
+        # (response name, kind, attribute | batch | type name, completer, the
+        # type of values answered as they are or None: see _unchanged_type)
+        self.entries = entries
         self.is_type_of = object_type.is_type_of
 
 
@@ -154,7 +157,7 @@ class _Compiler:
         for name, field_nodes in self.collect(object_type, selections).items():
             field_name = field_nodes[0].name.value
             if field_name == "__typename":
-                entries.append((name, _TYPENAME, object_type.name, None))
+                entries.append((name, _TYPENAME, object_type.name, None, None))
                 continue
             definition = object_type.fields.get(field_name)
             if definition is None or definition.args or field_nodes[0].arguments:
@@ -162,12 +165,13 @@ class _Compiler:
             completer = self.completer(definition.type, field_nodes)
             attribute = basic_attribute(definition)
             if attribute is not None:
-                entries.append((name, _ATTRIBUTE, attribute, completer))
+                entries.append((name, _ATTRIBUTE, attribute, completer,
+                                _unchanged_type(completer)))
                 continue
             found = _BATCHES.get(f"{object_type.name}.{field_name}")
             if found is None:
                 raise Unsupported(f"{object_type.name}.{field_name} has no batch")
-            entries.append((name, _BATCH, found, completer))
+            entries.append((name, _BATCH, found, completer, _unchanged_type(completer)))
         return _ObjectPlan(object_type, entries)
 
     def collect(self, object_type: GraphQLObjectType,
@@ -332,12 +336,20 @@ async def _fill(plan: _ObjectPlan, pending: list[tuple[Any, dict]], context: Any
         for source in sources:
             if is_type_of(source, None) is not True:
                 raise Abandoned("is_type_of")
-    for name, kind, how, completer in plan.entries:
+    for name, kind, how, completer, same in plan.entries:
         if kind == _TYPENAME:
             for answer in answers:
                 answer[name] = how
             continue
         if kind == _ATTRIBUTE:
+            if same is not None:
+                # A leaf its scalar answers as it is (most of a page's fields):
+                # read and placed directly; anything else is completed as usual.
+                for answer, source in zip(answers, sources):
+                    value = getattr(source, how)
+                    answer[name] = value if type(value) is same else \
+                        _complete(completer, value, None)
+                continue
             values = [getattr(source, how) for source in sources]
         else:
             values = how(context, sources)
@@ -345,6 +357,11 @@ async def _fill(plan: _ObjectPlan, pending: list[tuple[Any, dict]], context: Any
                 values = await values
             if len(values) != len(sources):
                 raise Abandoned(f"batch for {name} answered {len(values)} of {len(sources)}")
+            if same is not None:
+                for answer, value in zip(answers, values):
+                    answer[name] = value if type(value) is same else \
+                        _complete(completer, value, None)
+                continue
         below: list = []
         for answer, value in zip(answers, values):
             answer[name] = _complete(completer, value, below)
@@ -352,25 +369,53 @@ async def _fill(plan: _ObjectPlan, pending: list[tuple[Any, dict]], context: Any
             await _fill(_object_plan(completer), below, context)
 
 
+# Result coercions that answer a value of one exact Python type as it is
+# (graphql-core's String, ID and Boolean; a scalar serialized by `int`).
+_UNCHANGED = {serialize_string: str, serialize_id: str, serialize_boolean: bool, int: int}
+
+
+def _unchanged_type(completer: tuple) -> type | None:
+    """The Python type whose values the (non-null) leaf completer returns
+    unchanged, or None."""
+    if completer[0] == _NON_NULL:
+        completer = completer[1]
+    if completer[0] != _LEAF:
+        return None
+    try:
+        return _UNCHANGED.get(completer[1].coerce_output_value)
+    except TypeError:  # an unhashable coercer
+        return None
+
+
 def _complete(completer: tuple, value: Any, pending: list) -> Any:
     kind = completer[0]
     if kind == _NON_NULL:
-        completed = _complete(completer[1], value, pending)
-        if completed is None:
+        if value is None:
             raise Abandoned("null in a non-null field")
-        return completed
-    if value is None:
+        completer = completer[1]
+        kind = completer[0]
+    elif value is None:
         return None
+    if kind == _OBJECT:
+        answer: dict[str, Any] = {}
+        pending.append((value, answer))
+        return answer
     if kind == _LEAF:
         coerced = completer[1].coerce_output_value(value)
         if coerced is None or coerced is Undefined:
             raise Abandoned("a leaf value did not serialize")
         return coerced
-    if kind == _LIST:
-        if not isinstance(value, (list, tuple)):
-            raise Abandoned("a list field's value is not a list")
-        inner = completer[1]
-        return [_complete(inner, element, pending) for element in value]
-    answer: dict[str, Any] = {}
-    pending.append((value, answer))
-    return answer
+    if not isinstance(value, (list, tuple)):
+        raise Abandoned("a list field's value is not a list")
+    inner = completer[1]
+    if inner[0] == _NON_NULL and inner[1][0] == _OBJECT:
+        # A list of objects (a page's edges, an item's levels), inline.
+        answers = []
+        for element in value:
+            if element is None:
+                raise Abandoned("null in a non-null field")
+            answer = {}
+            pending.append((element, answer))
+            answers.append(answer)
+        return answers
+    return [_complete(inner, element, pending) for element in value]

@@ -25,6 +25,22 @@ class Loaders:
     def __init__(self, ctx: Ctx):
         self.ctx = ctx
 
+    @staticmethod
+    async def many(loader: DataLoader, keys: list) -> list:
+        """`loader.load_many(keys)`, for the batches of the fast path (one call for
+        a whole page): the keys the loader has not seen go to its load function
+        in one call and are primed into its cache; those it has are taken from
+        it. The same values, without a future, a task and a callback per key."""
+        cache = loader.cache_map
+        missing = [key for key in dict.fromkeys(keys) if cache.get(key) is None]
+        if missing:
+            loader.prime_many(dict(zip(missing, await loader.load_fn(missing))))
+        values = []
+        for key in keys:
+            future = cache.get(key)
+            values.append(future.result() if future.done() else await future)
+        return values
+
     @cached_property
     def item(self) -> DataLoader[UUID, ItemView]:
         async def load_items(keys: list[UUID]) -> list[ItemView]:

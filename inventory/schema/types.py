@@ -2,8 +2,9 @@
 (`info.context.loaders`), so a page costs the same few statements at any size."""
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
-from typing import Callable, Generic, Optional, TypeVar
+from typing import Callable, Generic, Mapping, Optional, TypeVar
 from uuid import UUID
 
 import strawberry
@@ -111,9 +112,10 @@ class StockLevel(Node):
     @classmethod
     def of(cls, v: StockLevelView, item: ItemView | None = None,
            location: LocationView | None = None) -> "StockLevel":
-        return cls(
-            sku=v.sku, location_code=v.location_code, **state_values(v.quantities),
-            available=v.quantities.available, backorder_limit=v.backorder_limit,
+        quantities = v.quantities
+        return _make_level(
+            state_values(quantities), sku=v.sku, location_code=v.location_code,
+            available=quantities.available, backorder_limit=v.backorder_limit,
             version=v.version, updated_at=v.updated_at,
             item_id=v.item_id, location_id=v.location_id, item_view=item, location_view=location,
         )
@@ -141,6 +143,34 @@ class StockLevel(Node):
             (self.item_id, self.location_id))
 
 
+def _maker(cls: type) -> Callable[..., object]:
+    """`cls(**values, **more)` for objects a page makes by the hundred: the same object
+    (the defaults of the fields the dataclass `__init__` takes, then the
+    values) without that `__init__`'s work per field. Every field without a
+    default must be given, as to `cls(...)` (tests/test_fast_reads.py compares
+    both)."""
+    defaults = {}
+    for field in dataclasses.fields(cls):
+        if not field.init:
+            continue
+        if field.default_factory is not dataclasses.MISSING:
+            raise TypeError(f"{cls.__name__}.{field.name}: a default factory")
+        if field.default is not dataclasses.MISSING:
+            defaults[field.name] = field.default
+    if getattr(cls, "__post_init__", None) is not None:
+        raise TypeError(f"{cls.__name__} has __post_init__")
+
+    def make(values: Mapping[str, object], /, **more: object) -> object:
+        made = object.__new__(cls)
+        made.__dict__ = {**defaults, **values, **more}
+        return made
+
+    return make
+
+
+_make_level = _maker(StockLevel)
+
+
 async def _load_item(info: Info, item_id: UUID) -> "Item":
     return Item.of(await info.context.loaders.item.load(item_id))
 
@@ -153,46 +183,49 @@ async def _load_location(info: Info, location_id: UUID) -> Location:
 # a field for every object at one place of an answer at once; each answers
 # what the field's resolver answers (tests/test_fast_reads.py).
 
-def _known_or_loaded(known: list, load_many, of, keys: list):
-    """`of(view)` for each view known already, else loaded by key (one
-    batch); an awaitable only when something must be loaded."""
+def _known_or_loaded(known: list, loaders, loader, of, keys: list):
+    """`of(view)` for each view known already, else loaded by key by the
+    loader (one batch); an awaitable only when something must be loaded."""
     missing = list({key: None for view, key in zip(known, keys) if view is None})
-    made: dict = {}  # one object per key: levels of one page share their locations
+    # One object per view (the views live while this runs, so their ids are
+    # theirs): levels of one page share their locations.
+    made: dict[int, object] = {}
 
-    def one(view, key):
-        found = made.get(key)
+    def one(view):
+        found = made.get(id(view))
         if found is None:
-            found = made[key] = of(view)
+            found = made[id(view)] = of(view)
         return found
 
     if not missing:
-        return [one(view, key) for view, key in zip(known, keys)]
+        return [one(view) for view in known]
 
     async def load() -> list:
-        loaded = dict(zip(missing, await load_many(missing)))
-        return [one(view if view is not None else loaded[key], key)
-                for view, key in zip(known, keys)]
+        loaded = dict(zip(missing, await loaders.many(loader, missing)))
+        return [one(view if view is not None else loaded[key]) for view, key in zip(known, keys)]
 
     return load()
 
 
 @batch("StockLevel.item")
 def _items_of_levels(context, levels: list[StockLevel]):
-    return _known_or_loaded([level.item_view for level in levels], context.loaders.item.load_many,
+    return _known_or_loaded([level.item_view for level in levels], context.loaders,
+                            context.loaders.item,
                             Item.of, [level.item_id for level in levels])
 
 
 @batch("StockLevel.location")
 def _locations_of_levels(context, levels: list[StockLevel]):
-    return _known_or_loaded([level.location_view for level in levels],
-                            context.loaders.location.load_many, Location.of,
+    return _known_or_loaded([level.location_view for level in levels], context.loaders,
+                            context.loaders.location, Location.of,
                             [level.location_id for level in levels])
 
 
 @batch("StockLevel.nextExpectedAt")
 def _next_expected_of_levels(context, levels: list[StockLevel]):
-    return context.loaders.next_expected_at.load_many(
-        [(level.item_id, level.location_id) for level in levels])
+    loaders = context.loaders
+    return loaders.many(loaders.next_expected_at,
+                        [(level.item_id, level.location_id) for level in levels])
 
 
 @batch("Location.archived")
@@ -332,13 +365,24 @@ def _kits_total(available_at: dict[UUID, tuple[str, int]]) -> int:
     return sum(available for _, available in available_at.values())
 
 
+def _levels_of_items(context, items: list[Item]):
+    loaders = context.loaders
+    return loaders.many(loaders.levels_of_item, [i.item_id for i in items])
+
+
 async def _totals_available(context, items: list[Item]) -> list[int]:
     """Each item's totalAvailable: the sum of its levels, one batch for all;
     a kit's, the whole kits its components make per location, summed (a kit
     at a time: its parts, then its components' levels)."""
-    found = await context.loaders.levels_of_item.load_many([i.item_id for i in items])
+    found = await _levels_of_items(context, items)
     return [_kits_total(await item._available_at(context)) if item.view.is_kit
-            else sum(v.available for v in levels) for item, levels in zip(items, found)]
+            else sum(v.quantities.available for v in levels)
+            for item, levels in zip(items, found)]
+
+
+@batch("Item.isKit")
+def _kits(context, items: list[Item]) -> list[bool]:
+    return [item.view.is_kit for item in items]
 
 
 @batch("Item.totalAvailable")
@@ -355,7 +399,7 @@ async def _low_stock_of_items(context, items: list[Item]) -> list[bool]:
 def _per_item_levels(coordinate: str, of: Callable[[Item, list[StockLevelView]], object]) -> None:
     """Registers the batch of an Item field computed from the item's levels."""
     async def levels_batch(context, items: list[Item]) -> list:
-        found = await context.loaders.levels_of_item.load_many([i.item_id for i in items])
+        found = await _levels_of_items(context, items)
         return [of(item, levels) for item, levels in zip(items, found)]
 
     batch(coordinate)(levels_batch)
@@ -368,11 +412,17 @@ for _coordinate, _of in (("Item.totalOnHand", _total_on_hand),
 
 @batch("Item.stockLevels")
 async def _stock_levels_of_items(context, items: list[Item]) -> list[list[StockLevel]]:
-    found = await context.loaders.levels_of_item.load_many([i.item_id for i in items])
-    # One batched lookup for the locations of every level of every item.
-    wanted = list({v.location_id: None for levels in found for v in levels})
-    where = dict(zip(wanted, await context.loaders.location.load_many(wanted)))
-    return [item._stock_levels(levels, [where[v.location_id] for v in levels])
+    found = await _levels_of_items(context, items)
+    # One batched lookup for the locations of every level of every item. By
+    # code, one per location id in the levels' rows (a string hashes once, a
+    # uuid.UUID in Python code on every lookup).
+    ids = {}
+    for levels in found:
+        for v in levels:
+            ids.setdefault(v.location_code, v.location_id)
+    loaders = context.loaders
+    where = dict(zip(ids, await loaders.many(loaders.location, list(ids.values()))))
+    return [item._stock_levels(levels, [where[v.location_code] for v in levels])
             for item, levels in zip(items, found)]
 
 
