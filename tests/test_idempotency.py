@@ -144,3 +144,32 @@ async def test_refused_input_leaves_its_key_unrecorded(api, sync_engine, stocked
                                  LEVEL_FIELDS)
         assert fixed["__typename"] == "StockLevel", fixed
     assert (await api.level(sku, code))["onHand"] == 6
+
+
+async def test_concurrent_requests_with_different_keys_do_not_conflict(api, scrape_metrics):
+    """Keys are claimed first (inserted before the work, the result stored
+    after it): concurrent adjustments of different levels with different keys
+    have nothing in common, so SERIALIZABLE has no reason to abort any of them.
+    Reading the key's record before the work (as before) put every pair of such
+    requests into a read-write cycle on the keys' index page."""
+    code = await api.location()
+    skus = [await api.item() for _ in range(64)]
+    for sku in skus:
+        await api.receive(sku, code, 1)
+    prefix = unique("key")
+    before = scrape_metrics(api.url)
+    results = await asyncio.gather(*[
+        api.mutate("adjustStock", {"sku": sku, "locationCode": code, "delta": 5,
+                                   "idempotencyKey": f"{prefix}-{i}"}, LEVEL_FIELDS)
+        for i, sku in enumerate(skus)])
+    after = scrape_metrics(api.url)
+    assert [r["__typename"] for r in results] == ["StockLevel"] * len(results), [
+        r.get("code") for r in results]
+    for sku in skus:
+        assert (await api.level(sku, code))["onHand"] == 6
+    retried = after.count("inventory_tx_retries_total", sqlstate="40001") - before.count(
+        "inventory_tx_retries_total", sqlstate="40001")
+    # Some re-runs remain (8-30 here, from the work's own reads of index pages
+    # that the others write); reading the key first gave 190-215 and two to
+    # four TRANSACTION_CONFLICT answers.
+    assert retried < len(results), retried

@@ -683,6 +683,33 @@ async def find_idempotency_records(
     return {r.key: (r.operation, r.request_hash, r.result) for r in rows}
 
 
+async def claim_idempotency_key(
+    conn: AsyncConnection, tenant_id: UUID, key: str, operation: str, request_hash: str,
+) -> bool:
+    """Inserts the key's record before the work it guards (its result comes
+    later, from `store_idempotency_result`, in the same transaction); False
+    when the key was already used. Writing first, instead of reading first,
+    keeps SERIALIZABLE from seeing a conflict between concurrent requests
+    whose keys share an index page (docs/performance.md). A key that a
+    concurrent transaction committed meanwhile fails the insert with 40001,
+    and the re-run finds it."""
+    k = idempotency_keys
+    rows = await conn.execute(
+        pg_insert(k).values(tenant_id=tenant_id, key=key, operation=operation,
+                            request_hash=request_hash, result=None)
+        .on_conflict_do_nothing().returning(k.c.key)
+    )
+    return rows.first() is not None
+
+
+async def store_idempotency_result(conn: AsyncConnection, tenant_id: UUID, key: str,
+                                   result: Any) -> None:
+    """The answer of a key this transaction claimed."""
+    k = idempotency_keys
+    await conn.execute(
+        update(k).where(k.c.tenant_id == tenant_id, k.c.key == key).values(result=result))
+
+
 async def insert_idempotency_records(
     conn: AsyncConnection, tenant_id: UUID, records: list[tuple[str, str, str, Any]],
 ) -> int:

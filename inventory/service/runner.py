@@ -2,6 +2,10 @@
 
 The idempotency record is written in the same transaction as the effect, so a
 key takes effect at most once; its stored result is what every replay returns.
+`execute` claims the key first (inserts its record, then runs the work, then
+stores the result in it): a failed work rolls the claim back with everything
+else, and no transaction reads the keys' index before writing it, which under
+SERIALIZABLE made concurrent requests with different keys conflict.
 Typed rejections (e.g. INSUFFICIENT_STOCK) are results too: they commit the key
 so a replay gets the same answer.
 """
@@ -105,13 +109,16 @@ async def execute(
     fingerprint = request_hash(command) if idempotency_key else ""
 
     async def unit(conn: AsyncConnection) -> Any:
-        if idempotency_key:
+        if idempotency_key and not await queries.claim_idempotency_key(
+                conn, ctx.tenant_id, idempotency_key, command.operation, fingerprint):
             found = await replay(conn, ctx, command, idempotency_key, fingerprint)
-            if found is not None:
-                return found
+            if found is None:  # not seen by this snapshot after all: run again
+                raise RetryTransaction()
+            return found
         result = await work(conn, idempotency_key)
         if idempotency_key:
-            await remember(conn, ctx, command, idempotency_key, fingerprint, result)
+            await queries.store_idempotency_result(
+                conn, ctx.tenant_id, idempotency_key, codec.dump(result))
         return result
 
     return await transact(ctx, unit, idempotent=idempotency_key is not None)
