@@ -186,6 +186,7 @@ def main() -> int:
         asyncio.run(serve_requests(args))
         return 0
     from run import create_bench_key, say
+    from scratch_db import discard, load_average
 
     from inventory.db import embedded
 
@@ -208,7 +209,7 @@ def main() -> int:
                         "--locations", "4"], env=env, check=True, cwd=code,
                        capture_output=True)
         env["BENCH_API_KEY"] = create_bench_key(url)
-        say(f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        say(f"load average {load_average()}")
         apps = ("service", "minimal") if args.app == "both" else (args.app,)
         counted: dict[tuple[str, str], list[float]] = {}
         for scenario in args.scenarios.split(","):
@@ -234,11 +235,9 @@ def main() -> int:
                 floor = min(counted[scenario, "minimal"])
                 print(f"{scenario:8} minimal / service: {floor / service:.2f} "
                       "(instructions of the app alone; the database's are not counted)")
-        say(f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        say(f"load average {load_average()}")
     finally:
-        if handle is not None:
-            embedded.stop(handle)
-        shutil.rmtree(work, ignore_errors=True)
+        discard(handle, work)
     return 0
 
 

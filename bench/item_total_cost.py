@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import os
 import random
-import shutil
 import signal
 import statistics
 import subprocess
@@ -44,6 +43,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import ROOT, TENANT, create_bench_key, free_port, say  # noqa: E402
+from scratch_db import discard, load_average  # noqa: E402
 
 RESERVE = ("mutation($i:ReserveStockInput!){reserveStock(input:$i){__typename "
            "... on UserError{code}}}")
@@ -190,7 +190,7 @@ def main() -> int:
             servers.append(start_server(code_dir, urls[name], port, work / f"{name}.log"))
             urls[name] = f"http://127.0.0.1:{port}"
             set_up(urls[name], keys[name])
-        say(f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} "
+        say(f"load average {load_average()} "
             f"on {os.cpu_count()} cores; {args.clients} clients, {args.duration:.0f} s each")
         print(f"\n{'round':>5} {'scenario':8} {'checkout':10} {'ok/s':>7} {'p50 ms':>7} "
               f"{'p99 ms':>7} {'retries/ok':>10} {'failed':>6} {'vs base':>7}")
@@ -210,7 +210,7 @@ def main() -> int:
                           f"{results[name]['p50']:7.1f} {results[name]['p99']:7.1f} "
                           f"{results[name]['per_ok']:10.2f} {results[name]['failed']:6} "
                           f"{rates[name] / max(rates[names[0]], 1e-9):6.2f}x", flush=True)
-        say(f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        say(f"load average {load_average()}")
     finally:
         for process in servers:
             if process.poll() is None:
@@ -219,9 +219,7 @@ def main() -> int:
                     process.wait(15)
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
-        if handle is not None:
-            embedded.stop(handle)
-        shutil.rmtree(work, ignore_errors=True)
+        discard(handle, work)
     return 0
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import TENANT, libpq, pgbench_binary, say  # noqa: E402
+from scratch_db import discard, load_average  # noqa: E402
 
 LEVEL = {"apart": ("'APART-' || :n", "'WH-01'"), "spread": ("'SPREAD'", "'WH-0' || :n"),
          "flash": ("'FLASH'", "'WH-01'")}
@@ -133,7 +133,7 @@ def main() -> int:
             for with_item in (False, True):
                 path = paths[(scenario, with_item)] = work / f"{scenario}-{with_item}.sql"
                 path.write_text(script(scenario, with_item))
-        say(f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} "
+        say(f"load average {load_average()} "
             f"on {os.cpu_count()} cores; {args.clients} clients, {args.duration} s each")
         print(f"\n{'round':>5} {'scenario':8} {'item row':8} {'tx/s':>7} {'retries/tx':>10} "
               f"{'failed':>6} {'with/without':>12}")
@@ -149,11 +149,9 @@ def main() -> int:
                     print(f"{n:>5} {scenario:8} {'yes' if with_item else 'no':8} "
                           f"{m['tps']:7.0f} {m['retries']:10.2f} {m['failed']:6} "
                           f"{ratio:11.2f}x", flush=True)
-        say(f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        say(f"load average {load_average()}")
     finally:
-        if handle is not None:
-            embedded.stop(handle)
-        shutil.rmtree(work, ignore_errors=True)
+        discard(handle, work)
     return 0
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -38,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import (  # noqa: E402  (bench/ is a folder of scripts, not a package)
     ROOT, TENANT, Server, create_bench_key, free_port, libpq, say,
 )
+from scratch_db import discard, load_average  # noqa: E402
 
 QUERIES = {
     "items": ("query { items(first: 50) { nodes { sku } } }", {}),
@@ -167,7 +167,7 @@ def main() -> int:
         from inventory.domain.ids import encode_cursor
 
         middle = {name: {"a": encode_cursor(f"SKU-{sizes[name] // 2:07d}")} for name in sizes}
-        say(f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} "
+        say(f"load average {load_average()} "
             f"on {os.cpu_count()} cores")
         print(f"\n{'query':22} {'1k levels p50 / p90 ms':>24} {'1M levels p50 / p90 ms':>24}"
               f" {'ratio p50':>10}")
@@ -188,7 +188,7 @@ def main() -> int:
                   flush=True)
         print(f"\nlargest ratio {worst:.2f}x; target within 2x: "
               f"{'met' if worst <= 2 else 'NOT met'}")
-        say(f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        say(f"load average {load_average()}")
         for client in clients.values():
             client.close()
     finally:
@@ -197,9 +197,7 @@ def main() -> int:
         if args.keep:
             print(f"kept {work}")
         else:
-            if handle is not None:
-                embedded.stop(handle)
-            shutil.rmtree(work, ignore_errors=True)
+            discard(handle, work)
     return 0
 
 

@@ -178,11 +178,16 @@ class SetBackorderLimit(Command):
 
     def validate(self) -> UserError | None:
         return first_error(
-            _code("sku", self.sku, "sku"),
-            _code("locationCode", self.location_code, "locationCode"),
+            _level_address(self.sku, self.location_code),
             None if self.backorder_limit is None
             else _non_negative("backorderLimit", self.backorder_limit),
         )
+
+
+def _level_address(sku: str, location_code: str) -> UserError | None:
+    """The sku and location code that name a stock level."""
+    return first_error(_code("sku", sku, "sku"),
+                       _code("locationCode", location_code, "locationCode"))
 
 
 def _components(kit_sku: str, components: tuple[KitComponent, ...]) -> UserError | None:
@@ -219,8 +224,7 @@ class ReceiveStock(Command):
 
     def validate(self) -> UserError | None:
         return first_error(
-            _code("sku", self.sku, "sku"),
-            _code("locationCode", self.location_code, "locationCode"),
+            _level_address(self.sku, self.location_code),
             _positive("quantity", self.quantity),
             _optional_text("reason", self.reason),
             _optional_text("reference", self.reference),
@@ -243,8 +247,7 @@ class AdjustStock(Command):
         if self.delta == 0:
             return invalid("delta", "delta must not be zero")
         return first_error(
-            _code("sku", self.sku, "sku"),
-            _code("locationCode", self.location_code, "locationCode"),
+            _level_address(self.sku, self.location_code),
             _positive("delta", abs(self.delta)),
             _optional_text("reason", self.reason),
             _stock_state("state", self.state),
@@ -266,8 +269,7 @@ class MoveStock(Command):
 
     def validate(self) -> UserError | None:
         return first_error(
-            _code("sku", self.sku, "sku"),
-            _code("locationCode", self.location_code, "locationCode"),
+            _level_address(self.sku, self.location_code),
             _stock_state("from", self.from_state),
             _stock_state("to", self.to_state),
             invalid("to", "from and to must differ") if self.from_state == self.to_state
@@ -289,8 +291,7 @@ class SetStock(Command):
 
     def validate(self) -> UserError | None:
         return first_error(
-            _code("sku", self.sku, "sku"),
-            _code("locationCode", self.location_code, "locationCode"),
+            _level_address(self.sku, self.location_code),
             _non_negative("onHand", self.on_hand),
             None if self.compare_quantity is None
             else _non_negative("compareQuantity", self.compare_quantity),
