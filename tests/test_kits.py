@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from inventory.domain.kits import Part, kits_available, kits_by_location
 
-from .support import create_api_key, unique
+from .support import create_api_key, in_process_app, unique
 from .test_api_channels import make_channel
 from .test_concurrency import _until_final
 
@@ -294,3 +294,60 @@ async def test_a_kit_is_not_listed_by_the_low_stock_filter(api):
     every = await api.gql(query, {"f": {"skuPrefix": prefix}})
     assert {n["sku"]: n["lowStock"] for n in every["items"]["nodes"]} == {
         x: True, y: False, kit: False}
+
+
+async def test_stock_level_of_a_kit_is_kit_has_no_stock(api):
+    """A kit has no level of its own: stockLevel answers KIT_HAS_NO_STOCK and
+    points to what it has (a zero level would say it has nothing); a plain
+    item never stocked there still reads as a zero level."""
+    a = await api.location()
+    x = await stocked(api, [a], [5])
+    kit = await make_kit(api, (x, 2))
+    query = """query($s: String!, $c: String!) { stockLevel(sku: $s, locationCode: $c) {
+        onHand available } }"""
+    body = await api.raw(query, {"s": kit, "c": a})
+    assert body["data"] == {"stockLevel": None}, body
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "KIT_HAS_NO_STOCK", error
+    assert error["extensions"]["field"] == "sku", error
+    assert "availableByLocation" in error["message"], error
+    plain = await api.item()
+    assert (await api.gql(query, {"s": plain, "c": a}))["stockLevel"] == {
+        "onHand": 0, "available": 0}
+    got = (await api.gql("""query($s: String!) { item(sku: $s) {
+        availableByLocation { locationCode available } } }""", {"s": kit}))["item"]
+    assert got["availableByLocation"] == [{"locationCode": a, "available": 2}]
+
+
+async def test_a_kit_line_reads_no_backorder_limits(database_url, monkeypatch, graphql):
+    """Kits take no backorders, so a kit line whose component was never stocked
+    at a location it could take from reads no item's backorder limit (a plain
+    line there reads its item's: a preorder)."""
+    from inventory.db import queries
+
+    app, key = in_process_app(database_url, monkeypatch)
+    api = graphql(app=app, api_key=key, database_url=database_url)
+    a, b = await api.location(), await api.location()
+    x = await stocked(api, [a], [3])  # never stocked at b
+    y = await stocked(api, [a, b], [3, 3])
+    kit = await make_kit(api, (x, 1), (y, 1))
+    channel = await make_channel(api, [b, a])
+    asked: list = []
+    limits = queries.item_backorder_limits
+
+    async def spy(conn, tenant_id, item_ids):
+        asked.append(item_ids)
+        return await limits(conn, tenant_id, item_ids)
+
+    monkeypatch.setattr(queries, "item_backorder_limits", spy)
+    made = await api.succeed("reserveStock", {"lines": [
+        {"sku": kit, "channelCode": channel, "quantity": 2}]}, LINES)
+    assert {l["locationCode"] for l in made["lines"]} == {a}
+    short = await api.mutate("reserveStock", {"lines": [
+        {"sku": kit, "locationCode": b, "quantity": 1}]})
+    assert short["code"] == "INSUFFICIENT_STOCK", short
+    assert asked == []
+    plain = await api.mutate("reserveStock", {"lines": [
+        {"sku": x, "channelCode": channel, "quantity": 2}]})
+    assert plain["code"] == "INSUFFICIENT_STOCK", plain  # 1 left at a, no backorders
+    assert len(asked) == 1, asked

@@ -25,8 +25,8 @@ from ..schema.types import (
     connection,
 )
 from ..service import channels as channel_reads
-from ..service import reads
-from .errors import invalid_argument
+from ..service import kits, reads
+from .errors import invalid_argument, kit_has_no_stock
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
@@ -117,8 +117,15 @@ async def channels(
 
 
 async def stock_level(info: Info, sku: str, location_code: str) -> Optional[StockLevel]:
-    found = await reads.stock_level(info.context.ctx, sku, location_code)
-    return StockLevel.of(found) if found else None
+    ctx = info.context.ctx
+    found = await reads.stock_level(ctx, sku, location_code)
+    if found is None:
+        return None
+    # A level never written may be a kit's: a zero level would say it has
+    # nothing, whatever its components make (the kit test is a cache lookup).
+    if found.version == 0 and await kits.kits_among(ctx, [sku]):
+        raise kit_has_no_stock(sku)
+    return StockLevel.of(found)
 
 
 async def reservation(info: Info, id: strawberry.ID) -> Optional[Reservation]:

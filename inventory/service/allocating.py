@@ -66,10 +66,15 @@ async def plan(conn: AsyncConnection, tenant_id: UUID, cmd: ReserveStock
     levels = await ledger.lock_level_rows(conn, tenant_id, keys)
     available = {key: row.quantities.available for key, row in levels.items()}
     room = {key: row.backorderable for key, row in levels.items()}
-    missing = {item for item, location in keys if (item, location) not in levels}
-    if missing:  # never stocked: the item's limit (a preorder makes the level)
-        limits = await queries.item_backorder_limits(conn, tenant_id, sorted(missing))
-        room.update({key: limits.get(key[0], 0) for key in keys if key not in levels})
+    # Never stocked: the item's limit (a preorder makes the level). Only plain
+    # lines backorder, so a kit's components' limits are not read.
+    unstocked = sorted({(need[0][0], location) for line, need, where in
+                        zip(cmd.lines, needs, candidates) if not parts.get(line.sku)
+                        for location, _ in where} - levels.keys())
+    if unstocked:
+        limits = await queries.item_backorder_limits(
+            conn, tenant_id, sorted({item for item, _ in unstocked}))
+        room.update({key: limits.get(key[0], 0) for key in unstocked})
     taken: dict[int, list[tuple[UUID, str, int, int]]] = {}
     shortages = []
     # Lines with a location first: they have no choice; channels share the rest.
