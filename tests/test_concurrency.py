@@ -71,6 +71,38 @@ async def test_transfers_both_ways_conserve_total_without_deadlocks(api, stocked
     print(f"client retries: {retried}")
 
 
+async def test_multi_line_commits_and_releases_in_opposite_orders_do_not_deadlock(
+        api, stocked_level, scrape_metrics):
+    """Reservations over the same two levels, their lines in opposite orders,
+    committed and released at once: each takes the levels (and their items'
+    rows) in key order, not line order, so they queue and PostgreSQL never
+    breaks a deadlock (40P01, retried unseen by the runner: the server's
+    counter shows it)."""
+    x, code = await stocked_level(200)
+    y = await api.item()
+    await api.receive(y, code, 200)
+    made = []
+    for n in range(40):
+        pair = [{"sku": x, "locationCode": code, "quantity": 1},
+                {"sku": y, "locationCode": code, "quantity": 1}]
+        made.append(await api.succeed("reserveStock", {"lines": pair[::-1] if n % 2 else pair},
+                                      "... on Reservation { id }"))
+    before = scrape_metrics(api.url)
+    retried: list[str] = []
+    results = await asyncio.gather(*[
+        _until_final(api, "commitReservation" if n % 4 < 2 else "releaseReservation",
+                     {"reservationId": r["id"]}, "... on Reservation { status }", retried)
+        for n, r in enumerate(made)])
+    after = scrape_metrics(api.url)
+    assert sorted(r["status"] for r in results) == ["COMMITTED"] * 20 + ["RELEASED"] * 20, results
+    for sku in (x, y):
+        level = await api.level(sku, code)
+        assert (level["onHand"], level["reserved"]) == (180, 0), level
+    retries = "inventory_tx_retries_total"
+    assert after.count(retries, sqlstate="40P01") == before.count(retries, sqlstate="40P01")
+    print(f"client retries: {retried}")
+
+
 async def test_mixed_workload_keeps_invariants_and_every_answer_adds_up(api, stocked_level):
     """Receives, adjustments, reserves, commits and releases interleaved on shared
     levels: every answer is a success or a typed refusal, and each level ends at
