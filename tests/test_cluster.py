@@ -73,8 +73,12 @@ async def test_service_keeps_serving_across_leader_kills_and_loses_no_acknowledg
         faults = result.cluster_faults
         assert faults.leader_failovers() >= 1, report
         assert cluster.leader() != leader_before or faults.leader_failovers() >= 2, report
-        acknowledged = [c for c in result.state.calls if c.outcome == "ok"]
-        assert len(acknowledged) >= 20, report
+        # The check above covers writes acknowledged on both sides of a leader
+        # kill (how many depends on how busy the machine is, not on the service).
+        acknowledged = [c.done_at for c in result.state.calls if c.outcome == "ok" and c.done_at]
+        first_fault = faults.records[0].at
+        assert any(t < first_fault for t in acknowledged), report
+        assert any(t > first_fault for t in acknowledged), report
         # Probe commits went through after the last failover: writes resumed.
         last_fault = faults.records[-1].at
         assert any(t > last_fault for t in faults.commits), report

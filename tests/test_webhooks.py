@@ -85,7 +85,7 @@ class Receiver:
         return out
 
 
-async def eventually(check, timeout: float = 20.0, what: str = "condition"):
+async def eventually(check, timeout: float = 60.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while True:
         result = check()
@@ -222,9 +222,11 @@ async def test_sigkill_between_commit_and_send(graphql, start_api_server, webhoo
                                and receiver.events(secret), what="both events after the kill")
         assert changes(got, sku) == [("stock_level.changed", 1), ("stock_level.changed", 2)]
         assert len(receiver.requests) > killed_at
-        # The one in flight at the kill went again under the same webhook-id.
+        # The one in flight at the kill went again under the same webhook-id
+        # (it may have gone more than once before the kill: a busy machine can
+        # hold the hanging attempt past the sender's timeout, which retries it).
         ids = [h["webhook-id"] for h, _ in receiver.requests]
-        assert ids.count(ids[0]) == 2
+        assert ids[0] in ids[killed_at:], ids
         await api.succeed("deleteWebhook", {"id": webhook_id}, "... on DeletedWebhook { id }")
 
 
