@@ -234,6 +234,15 @@ def tree_cpu_s(pid: int | None) -> float | None:
         return None
 
 
+def side_threads_cpu_s(pid: int) -> float | None:
+    """CPU seconds so far of a process's threads other than its main one (the
+    service's: the change feed's thread, executor threads)."""
+    with contextlib.suppress(psutil.Error):
+        return sum(t.user_time + t.system_time for t in psutil.Process(pid).threads()
+                   if t.id != pid)
+    return None
+
+
 def children_cpu_s() -> float:
     """CPU seconds of this script's finished children (wrk, pgbench once waited for)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -822,8 +831,15 @@ def feed_cost(args, db: Database, env: dict, cli: list[str], api_key: str,
                     if args.warmup > 0:
                         run_wrk(service.url, name, clients, args.warmup, lua_env)
                     cpu = CpuMeter(service.process.pid, db.pid)
+                    side = side_threads_cpu_s(service.process.pid)
                     m = run_wrk(service.url, name, clients, args.duration, lua_env)
                     m["cpu_us_per_request"] = cpu.per_request_us(m["requests"])
+                    # Of the app's CPU, what its threads but the main one took
+                    # (the feed polls in one of them; the requests run in the main).
+                    side_after = side_threads_cpu_s(service.process.pid)
+                    m["cpu_us_per_request"]["app, side threads"] = (
+                        round((side_after - side) / m["requests"] * 1e6)
+                        if None not in (side, side_after) and m["requests"] else None)
                     runs[variant][name].append(m)
                     say(f"  round {round_} {variant:22} {name:8} {m['rps']:8.0f} req/s  "
                         f"p50 {m['p50_ms']:.1f} ms  p99 {m['p99_ms']:.1f} ms  "
@@ -920,10 +936,13 @@ def print_feed_cost(result: dict) -> None:
             # CPU per request is less swayed by other processes than the rate
             app_cpu = [m["cpu_us_per_request"]["app"] for m in runs[variant][name]
                        if (m.get("cpu_us_per_request") or {}).get("app")]
+            side = [m["cpu_us_per_request"]["app, side threads"] for m in runs[variant][name]
+                    if (m.get("cpu_us_per_request") or {}).get("app, side threads") is not None]
             print(f"  {name:8} {variant:22} {spread(rates)} req/s  p99 {p99:.1f} ms  "
                   f"vs feed off: {statistics.median(ratios):.2f}x "
                   f"({min(ratios):.2f}-{max(ratios):.2f})  app CPU us/request "
-                  f"{spread(app_cpu) if app_cpu else 'n/a'}")
+                  f"{spread(app_cpu) if app_cpu else 'n/a'}"
+                  f"{', side threads ' + spread(side).strip() if side else ''}")
             if variant != "feed off":  # the target holds in every round, or not
                 print(f"  {'':8} {'':22} per round vs feed off: "
                       f"{', '.join(f'{r:.2f}x' for r in ratios)}")

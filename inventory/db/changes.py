@@ -154,11 +154,25 @@ class XminReader:
         self.idle_interval_s = idle_interval_s
         self.min_gap_s = min(self.MIN_GAP_S, interval_s)
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop `batches` runs on
+        self._wake_pending = False
 
     def wake(self) -> None:
         """Poll now rather than at the end of the interval (e.g. a first
-        subscriber, a commit of this process), or as soon as `min_gap_s` allows."""
-        self._wake.set()
+        subscriber, a commit of this process), or as soon as `min_gap_s` allows.
+
+        Callable from any thread. Only the first call after a poll began
+        reaches the polling loop: the poll after it reads every change
+        committed before that call, so later calls until the next poll
+        would wake it for nothing. Each one that did would cost a hand-over
+        between threads and a turn of the interpreter lock per commit."""
+        if self._wake_pending or self._loop is None:
+            return
+        self._wake_pending = True
+        try:
+            self._loop.call_soon_threadsafe(self._wake.set)
+        except RuntimeError:  # its loop has closed
+            pass
 
     async def start(self) -> str:
         for attempt in (1, 2):
@@ -209,8 +223,10 @@ class XminReader:
     async def batches(self, after: str, tenants: Tenants | None = None
                       ) -> AsyncIterator[Batch]:
         cursor = after
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         while True:
+            # Before the poll's snapshot: a commit from here on wakes the next poll.
+            self._wake_pending = False
             self._wake.clear()
             started, cpu = loop.time(), time.thread_time()
             wanted = None if tenants is None else tenants()

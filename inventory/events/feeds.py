@@ -89,7 +89,6 @@ class FeedThread:
         self._task: asyncio.Task | None = None
         self._reader: LedgerReader | None = None
         self._started = threading.Event()
-        self._wake_pending = False
 
     @property
     def connected(self) -> bool:
@@ -117,18 +116,10 @@ class FeedThread:
             await reader.close()
 
     def wake(self) -> None:
-        """Asks the reader to poll now (from the process's loop). At most one
-        wake-up is in flight to the thread, however many commits ask."""
-        if self._loop is not None and not self._wake_pending:
-            self._wake_pending = True
-            try:
-                self._loop.call_soon_threadsafe(self._woken)
-            except RuntimeError:  # the thread's loop has closed
-                pass
-
-    def _woken(self) -> None:
-        self._wake_pending = False
-        self._reader.wake()
+        """Asks the reader to poll now (from the process's loop). The reader
+        lets one wake-up a poll cross to this thread, however many commits ask."""
+        if self._reader is not None:
+            self._reader.wake()
 
     async def stop(self) -> None:
         if self._loop is not None and self._task is not None:
