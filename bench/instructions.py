@@ -8,6 +8,7 @@ time per request rises with the machine's load, by 30% and more on the shared
     .venv/bin/python bench/instructions.py --scenarios page --requests 20
     .venv/bin/python bench/instructions.py --scenarios level,page --app both   # and the floor
     .venv/bin/python bench/instructions.py --scenarios kit,kitlines   # kits' cost
+    .venv/bin/python bench/instructions.py --scenarios operation   # `{ __typename }`
 
 Starts an embedded PostgreSQL in a temporary folder, seeds it like
 bench/run.py (`inventory seed --items 1000 --locations 4`), then per scenario
@@ -71,6 +72,8 @@ def _components(i: int) -> list[str]:
 
 def request(scenario: str, n: int) -> dict:
     sku = f"SKU-{1 + n % 1000:06d}"
+    if scenario == "operation":  # the fixed cost of an operation: no database
+        return {"query": "{ __typename }"}
     if scenario in ("kit", "kitlines"):
         i = n % KITS
         lines = ([{"sku": f"KIT-BENCH-{i}", "locationCode": "WH-01", "quantity": 1}]
@@ -130,7 +133,8 @@ async def serve_requests(args) -> None:
                         if answer.status_code != 200 or body.get("errors") or body.get("error"):
                             raise SystemExit(f"{args.scenario}: {answer.status_code} {body}")
 
-            if args.scenario in ("kit", "kitlines"):  # the service's only: no --app minimal
+            # kit, kitlines and operation are the service's only: no --app minimal.
+            if args.scenario in ("kit", "kitlines"):
                 await kit_setup(client)
             await batch(0, args.warmup)
             callgrind(True)
@@ -178,7 +182,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--app", choices=("service", "minimal", "both"), default="service",
                         help="the service, bench/minimal_app.py (the floor), or both in turn")
-    parser.add_argument("--child", choices=("page", "reserve", "level", "kit", "kitlines"),
+    parser.add_argument("--child", choices=("page", "reserve", "level", "kit", "kitlines",
+                                                    "operation"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

@@ -29,19 +29,20 @@ of strawberry releases, not one minor line.
    types an HTTP method may run (`strawberry.types.graphql.OperationType.from_http`);
    and the exception strawberry's view raises for a refused request
    (cross_web's `HTTPException`, which strawberry uses without re-exporting it).
-6. `CachedExtensionHooks`: `Schema.create_extensions_runner`,
-   `SchemaExtensionsRunner` and the context managers of
-   `strawberry.extensions.context` (`HOOK_NAME`, `hooks`, `default_hook`,
-   `WrappedHook`). strawberry builds four hook lists for every operation:
-   for each extension and each list it looks the hook up, inspects it
-   (generator? async generator? plain function?) and wraps it in a new
-   context-manager factory: with the six extensions the schema then had, 24
-   lookups and a dozen `functools.update_wrapper` calls per request
-   (docs/performance.md, item 27). The answer depends only on the extension's
-   class, so it is computed once per class and hook, and each request only
-   binds the cached factory to its own extension instance. The context
-   managers themselves are strawberry's (same enter/exit order, same exit
-   stacks); only how their hook lists are built changes.
+6. `CachedExtensionHooks`: `Schema.create_extensions_runner` and
+   `SchemaExtensionsRunner` (its `operation`, `parsing`, `validation` and
+   `executing` steps, each entered with `with`/`async with` by
+   `Schema.execute`). strawberry's runner builds, for every operation and
+   step, a context manager per extension hook (`contextlib.contextmanager`
+   around the hook, entered on an `ExitStack`): with four extensions, 16
+   hook lookups, as many generator context managers and four exit stacks per
+   request, which were about a fifth of the fixed cost of an operation
+   (docs/performance.md, "Reads near the floor"). Here each hook's kind is
+   resolved once per extension class, and a step steps the hooks' generators
+   itself: the same hooks, entered in the extensions' order and left in
+   reverse, with contextlib's and ExitStack's rules for errors (an error
+   thrown into each hook; one a hook raises replaces it for the hooks left;
+   as strawberry's steps, a hook's suppression is not returned).
 7. `ViewHooks.execute_single`: `AsyncBaseHTTPView.execute_single`, which
    strawberry's own HTTP path (GET, streaming transports, batches) calls for
    each operation. It hands the operation to the view's `execute_request`,
@@ -75,8 +76,6 @@ of strawberry releases, not one minor line.
 """
 from __future__ import annotations
 
-import contextlib
-import functools
 import inspect
 from typing import Any, Callable, Mapping
 
@@ -86,14 +85,6 @@ from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.directives import DirectivesExtension, DirectivesExtensionSync
-from strawberry.extensions.context import (
-    ExecutingContextManager,
-    ExtensionContextManagerBase,
-    OperationContextManager,
-    ParsingContextManager,
-    ValidationContextManager,
-    WrappedHook,
-)
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.schema.schema_converter import GraphQLCoreConverter
@@ -139,35 +130,29 @@ def allowed_operation_types(method: str, allow_queries_via_get: bool) -> set:
 
 
 # 6.
-# (extension class, hook name) -> (factory taking the extension, is_async), or None
-_resolved: dict[tuple[type, str], tuple[Callable[[Any], Any], bool] | None] = {}
+_GENERATOR, _ASYNC_GENERATOR, _COROUTINE, _CALLABLE = range(4)
+# (extension class, hook name) -> (the class's hook function, its kind), or None
+_resolved: dict[tuple[type, str], tuple[Callable[[Any], Any], int] | None] = {}
 
 
-def _resolve(cls: type, hook_name: str) -> tuple[Callable[[Any], Any], bool] | None:
+def _resolve(cls: type, hook_name: str) -> tuple[Callable[[Any], Any], int] | None:
     hook_fn = getattr(cls, hook_name)
     if hook_fn is getattr(SchemaExtension, hook_name):
         return None  # the extension does not take part in this step
     if inspect.isgeneratorfunction(hook_fn):
-        return contextlib.contextmanager(hook_fn), False
+        return hook_fn, _GENERATOR
     if inspect.isasyncgenfunction(hook_fn):
-        return contextlib.asynccontextmanager(hook_fn), True
+        return hook_fn, _ASYNC_GENERATOR
     if inspect.iscoroutinefunction(hook_fn):
-        @contextlib.asynccontextmanager
-        async def awaited(extension):
-            await hook_fn(extension)
-            yield
-        return awaited, True
+        return hook_fn, _COROUTINE
     if callable(hook_fn):
-        @contextlib.contextmanager
-        def called(extension):
-            hook_fn(extension)
-            yield
-        return called, False
+        return hook_fn, _CALLABLE
     raise ValueError(f"Hook {hook_name} on {cls.__name__} must be callable, "
                      f"received {hook_fn!r}")
 
 
-def _hooks(extensions: list[SchemaExtension], hook_name: str) -> list[WrappedHook]:
+def _hooks(extensions: list[SchemaExtension], hook_name: str) -> list[tuple[Any, Any, int]]:
+    """(extension, hook function, kind) of each extension taking part in the step."""
     hooks = []
     for extension in extensions:
         key = (type(extension), hook_name)
@@ -176,49 +161,137 @@ def _hooks(extensions: list[SchemaExtension], hook_name: str) -> list[WrappedHoo
         except KeyError:
             resolved = _resolved[key] = _resolve(*key)
         if resolved is not None:
-            factory, is_async = resolved
-            hooks.append(WrappedHook(extension, functools.partial(factory, extension), is_async))
+            hooks.append((extension, *resolved))
     return hooks
 
 
-def _cached(base: type[ExtensionContextManagerBase]) -> type[ExtensionContextManagerBase]:
-    class Cached(base):  # type: ignore[valid-type, misc]
-        __slots__ = ()
+def _verdict(error: BaseException | None, outcome: BaseException | None) -> bool:
+    """contextlib's verdict on leaving a hook's generator (its context
+    manager's __exit__) that `error` (None: no error) was thrown into, and
+    `outcome` came out of (None: it yielded again): True when the hook
+    suppressed `error`, False when it let it through; the hook's own error
+    is raised."""
+    if outcome is None:
+        raise RuntimeError("generator didn't stop" if error is None
+                           else "generator didn't stop after throw()")
+    if isinstance(outcome, (StopIteration, StopAsyncIteration)):
+        return error is not None and outcome is not error
+    if error is not None and (outcome is error or (
+            isinstance(outcome, RuntimeError) and outcome.__cause__ is error
+            and isinstance(error, (StopIteration, StopAsyncIteration)))):
+        return False
+    raise outcome
 
-        def __init__(self, extensions: list[SchemaExtension]) -> None:
-            self.default_hook = getattr(SchemaExtension, self.HOOK_NAME)
-            self.hooks = _hooks(extensions, self.HOOK_NAME)
 
-    Cached.__name__ = Cached.__qualname__ = f"Cached{base.__name__}"
-    return Cached
-
-
-_Operation = _cached(OperationContextManager)
-_Parsing = _cached(ParsingContextManager)
-_Validation = _cached(ValidationContextManager)
-_Executing = _cached(ExecutingContextManager)
+def _close(generator: Any, error: BaseException | None) -> bool:
+    try:
+        next(generator) if error is None else generator.throw(error)
+    except BaseException as outcome:  # noqa: BLE001 - judged by _verdict
+        return _verdict(error, outcome)
+    return _verdict(error, None)
 
 
-class CachedHooksRunner(SchemaExtensionsRunner):
+async def _aclose(generator: Any, error: BaseException | None) -> bool:
+    try:
+        await (generator.__anext__() if error is None else generator.athrow(error))
+    except BaseException as outcome:  # noqa: BLE001 - judged by _verdict
+        return _verdict(error, outcome)
+    return _verdict(error, None)
+
+
+class _Step:
+    """One step's hooks (on_operation, on_parse, on_validate, on_execute),
+    entered in the extensions' order and left in reverse, with the semantics
+    of strawberry's context managers (an ExitStack of contextlib context
+    managers, whose outcome is not returned: an error raised inside still
+    propagates, a hook that suppresses it only hides it from the hooks left
+    after it) without building them: generator hooks are stepped directly."""
+
+    __slots__ = ("hooks", "entered", "name")
+
+    def __init__(self, extensions: list[SchemaExtension], hook_name: str) -> None:
+        self.name = hook_name
+        self.hooks = _hooks(extensions, hook_name)
+        self.entered: list[tuple[int, Any]] = []
+
+    def __enter__(self) -> None:
+        for extension, hook_fn, kind in self.hooks:
+            if kind in (_ASYNC_GENERATOR, _COROUTINE):
+                raise RuntimeError(f"SchemaExtension hook {extension}.{self.name} "
+                                   "failed to complete synchronously.")
+            self._enter_sync(extension, hook_fn, kind)
+
+    def _enter_sync(self, extension, hook_fn, kind: int) -> None:
+        if kind == _GENERATOR:
+            generator = hook_fn(extension)
+            try:
+                next(generator)
+            except StopIteration:
+                raise RuntimeError("generator didn't yield") from None
+            self.entered.append((kind, generator))
+        else:
+            hook_fn(extension)
+
+    def __exit__(self, exc_type, error, traceback) -> None:
+        pending = None
+        for kind, generator in reversed(self.entered):
+            try:
+                if _close(generator, error):
+                    error = None
+            except BaseException as raised:  # noqa: BLE001 - as ExitStack: the newer wins
+                error = pending = raised
+        self.entered = []
+        if pending is not None:
+            raise pending
+
+    async def __aenter__(self) -> None:
+        for extension, hook_fn, kind in self.hooks:
+            if kind == _ASYNC_GENERATOR:
+                generator = hook_fn(extension)
+                try:
+                    await generator.__anext__()
+                except StopAsyncIteration:
+                    raise RuntimeError("generator didn't yield") from None
+                self.entered.append((kind, generator))
+            elif kind == _COROUTINE:
+                await hook_fn(extension)
+            else:
+                self._enter_sync(extension, hook_fn, kind)
+
+    async def __aexit__(self, exc_type, error, traceback) -> None:
+        pending = None
+        for kind, generator in reversed(self.entered):
+            try:
+                if (await _aclose(generator, error) if kind == _ASYNC_GENERATOR
+                        else _close(generator, error)):
+                    error = None
+            except BaseException as raised:  # noqa: BLE001 - as AsyncExitStack
+                error = pending = raised
+        self.entered = []
+        if pending is not None:
+            raise pending
+
+
+class LeanHooksRunner(SchemaExtensionsRunner):
     def operation(self):
-        return _Operation(self.extensions)
+        return _Step(self.extensions, "on_operation")
 
     def parsing(self):
-        return _Parsing(self.extensions)
+        return _Step(self.extensions, "on_parse")
 
     def validation(self):
-        return _Validation(self.extensions)
+        return _Step(self.extensions, "on_validate")
 
     def executing(self):
-        return _Executing(self.extensions)
+        return _Step(self.extensions, "on_execute")
 
 
 class CachedExtensionHooks:
     """Mixin for a `strawberry.Schema` subclass: extension hooks resolved once
-    per extension class (item 6)."""
+    per extension class and run without a context manager each (item 6)."""
 
     def create_extensions_runner(self, execution_context, extensions):
-        return CachedHooksRunner(execution_context=execution_context, extensions=extensions)
+        return LeanHooksRunner(execution_context=execution_context, extensions=extensions)
 
 
 # 8.

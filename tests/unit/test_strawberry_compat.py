@@ -100,21 +100,101 @@ async def test_request_errors_and_reasons():
 def test_extension_runner_internals():
     assert params(strawberry.Schema.create_extensions_runner)[1:] == [
         "execution_context", "extensions"], changed(6, "Schema.create_extensions_runner")
-    assert [f for f in compat.WrappedHook._fields] == ["extension", "hook", "is_async"], \
-        changed(6, "strawberry.extensions.context.WrappedHook")
-    for manager, hook in ((compat.OperationContextManager, "on_operation"),
-                          (compat.ParsingContextManager, "on_parse"),
-                          (compat.ValidationContextManager, "on_validate"),
-                          (compat.ExecutingContextManager, "on_execute")):
-        assert manager.HOOK_NAME == hook, changed(6, f"{manager.__name__}.HOOK_NAME")
-        cached = compat._cached(manager)([])
-        assert cached.hooks == [] and cached.default_hook is getattr(SchemaExtension, hook)
-    base = inspect.getsource(compat.ExtensionContextManagerBase)
-    for used in ("self.hooks", "self.default_hook", "__enter__", "__aenter__"):
-        assert used in base, changed(6, f"ExtensionContextManagerBase ({used})")
     for step in ("operation", "parsing", "validation", "executing"):
         assert callable(getattr(compat.SchemaExtensionsRunner, step, None)), \
             changed(6, f"SchemaExtensionsRunner.{step}")
+    source = inspect.getsource(strawberry.Schema)
+    for step in ("operation", "parsing", "validation", "executing"):
+        assert f"extensions_runner.{step}()" in source, \
+            changed(6, f"Schema.execute entering extensions_runner.{step}()")
+
+
+def _recording_extensions(log: list, fail: str | None = None):
+    """Extensions with every kind of hook strawberry accepts, logging each
+    entry and exit (and the error a hook saw); `fail`: the hook that raises."""
+
+    def check(name):
+        if name == fail:
+            raise ValueError(name)
+
+    class Generators(SchemaExtension):
+        def on_operation(self):
+            log.append("gen op enter")
+            try:
+                yield
+            except Exception as error:
+                log.append(f"gen op saw {error!r}")
+                raise
+            log.append("gen op exit")
+
+        def on_execute(self):
+            log.append("gen execute enter")
+            check("gen execute")
+            yield
+            log.append("gen execute exit")
+
+    class AsyncGenerators(SchemaExtension):
+        async def on_operation(self):
+            log.append("agen op enter")
+            yield
+            log.append("agen op exit")
+
+        async def on_validate(self):
+            log.append("agen validate enter")
+            yield
+            check("agen validate exit")
+            log.append("agen validate exit")
+
+    class Plain(SchemaExtension):
+        async def on_parse(self):
+            log.append("coroutine parse")
+
+        def on_execute(self):
+            log.append("plain execute")
+
+        def get_results(self):
+            return {"plain": True}
+
+    return [Generators, AsyncGenerators, Plain]
+
+
+class _Lean(compat.CachedExtensionHooks, strawberry.Schema):
+    pass
+
+
+@strawberry.type
+class Failing:
+    @strawberry.field
+    def boom(self) -> int:
+        raise RuntimeError("boom")
+
+
+@pytest.mark.parametrize("document, fail", [
+    ("{ hello }", None), ("{ nope }", None), ("{ hello", None),
+    ("{ hello }", "gen execute"), ("{ hello }", "agen validate exit")])
+async def test_lean_steps_run_hooks_as_strawberry_does(document, fail):
+    """The same extensions, the same log and answer through strawberry's own
+    runner and through the lean steps (item 6): order, errors and results."""
+    answers = []
+    for schema_class in (strawberry.Schema, _Lean):
+        log: list = []
+        schema = schema_class(query=Query, extensions=_recording_extensions(log, fail))
+        try:
+            result = await schema.execute(document)
+            outcome = (result.data, [e.message for e in result.errors or ()],
+                       result.extensions)
+        except Exception as error:  # noqa: BLE001 - compared, not judged
+            outcome = repr(error)
+        answers.append((log, outcome))
+    assert answers[0] == answers[1], changed(6, "the order or errors of extension hooks")
+
+
+def test_lean_steps_sync_refuse_async_hooks_as_strawberry_does():
+    for schema_class in (strawberry.Schema, _Lean):
+        schema = schema_class(query=Query, extensions=_recording_extensions([]))
+        result = schema.execute_sync("{ hello }")
+        assert result.data is None and "failed to complete synchronously" in \
+            result.errors[0].message
 
 
 def test_view_internals():
