@@ -74,7 +74,7 @@ class AccessGuard(SchemaExtension):
                 self.execution_context.pre_execution_errors = [error]
         yield
 
-    async def on_execute(self):
+    def on_execute(self):  # nothing to await: a plain generator costs less to step
         error = self._check()
         if error is not None:
             # execution_context.operation_type is strawberry's OperationType,

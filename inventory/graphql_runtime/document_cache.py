@@ -75,6 +75,10 @@ class PerDocument:
         return len(self._entries)
 
     def __call__(self, document: Any, *extra: Hashable) -> Any:
+        if document is not None:  # the lookup of `get`, without a closure per call
+            hit = self._entries.get((id(document), *extra))
+            if hit is not None and hit[0]() is document:
+                return hit[1]
         return self.get(document, extra, lambda: self._compute(document, *extra))
 
     def get(self, document: Any, extra: tuple, compute: Callable[[], Any]) -> Any:

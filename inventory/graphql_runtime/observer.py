@@ -65,9 +65,18 @@ def _root_fields(op: OperationDefinitionNode | None) -> list[str]:
     return sorted({s.name.value for s in op.selection_set.selections if isinstance(s, FieldNode)})
 
 
-def _describe(document, name: str | None) -> tuple[OperationDefinitionNode | None, list[str]]:
+def _describe(document, name: str | None) -> tuple[OperationDefinitionNode | None, list[str],
+                                                  str, str]:
+    """(the operation, its root fields, its type, its metrics label when valid)."""
     op = _operation(document, name)
-    return op, _root_fields(op)
+    fields = _root_fields(op)
+    # strawberry's ExecutionContext.operation_type, which walks the document each time
+    op_type = op.operation.value if op is not None else "unknown"
+    if len(fields) > MAX_LABELLED_ROOT_FIELDS:
+        label = f"{op_type} (multiple)"
+    else:
+        label = f"{op_type} {','.join(fields)}"
+    return op, fields, op_type, label
 
 
 # The selected operation and its root fields, remembered per parsed document.
@@ -127,18 +136,13 @@ class OperationObserver(SchemaExtension):
         valid = ec.graphql_document is not None and all(
             code in REFUSED_BEFORE_VALIDATION
             for code in graphql_codes[:len(ec.pre_execution_errors or ())])
-        try:
-            op_type = ec.operation_type.value if ec.graphql_document is not None else "unknown"
-        except Exception:  # no operation matches the given name
-            op_type = "unknown"
-        op, fields = _described(ec.graphql_document, ec.operation_name)
+        if ec.graphql_document is None:
+            op, fields, op_type, label = None, [], "unknown", "invalid"
+        else:
+            op, fields, op_type, label = _described(ec.graphql_document, ec.operation_name)
         if not valid:
             fields = []
             label = "invalid"
-        elif len(fields) > MAX_LABELLED_ROOT_FIELDS:
-            label = f"{op_type} (multiple)"
-        else:
-            label = f"{op_type} {','.join(fields)}"
         outcome = outcome_of(graphql_codes, user_codes)
         metrics.observe_operation(label, outcome, elapsed, graphql_codes + user_codes)
         if span is None:

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import os
 import time
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -131,9 +132,19 @@ def subscription_active():
         subscription_ended()
 
 
+# (operation, outcome) -> the children of REQUESTS and LATENCY with those labels:
+# `labels` takes a lock and builds a key on every call. Bounded: operation
+# labels are (type and at most three root fields of the schema, or "invalid").
+_operation_children: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+
 def observe_operation(operation: str, outcome: str, elapsed_s: float, codes: list[str]) -> None:
-    REQUESTS.labels(operation, outcome).inc()
-    LATENCY.labels(operation).observe(elapsed_s)
+    children = _operation_children.get((operation, outcome))
+    if children is None:
+        children = _operation_children[operation, outcome] = (
+            REQUESTS.labels(operation, outcome), LATENCY.labels(operation))
+    children[0].inc()
+    children[1].observe(elapsed_s)
     for code in codes:
         ERRORS.labels(operation, code).inc()
 

@@ -56,7 +56,11 @@ def decode_json(data: bytes | str) -> Any:
         # before: an escaped lone surrogate ("\ud800"; refused later with
         # INVALID_INPUT like any text PostgreSQL cannot store), NaN.
         value = _standard_json(data)
-    if _nesting(value) > MAX_JSON_NESTING:
+    # Nesting is at most the number of opening brackets, in strings or not:
+    # most bodies have too few to need the walk.
+    opening = (b"[", b"{") if isinstance(data, bytes) else ("[", "{")
+    if (data.count(opening[0]) + data.count(opening[1]) > MAX_JSON_NESTING
+            and _nesting(value) > MAX_JSON_NESTING):
         raise BadRequest(f"JSON nested deeper than {MAX_JSON_NESTING} levels")
     return value
 
