@@ -9,6 +9,7 @@ time per request rises with the machine's load, by 30% and more on the shared
     .venv/bin/python bench/instructions.py --scenarios level,page --app both   # and the floor
     .venv/bin/python bench/instructions.py --scenarios kit,kitlines   # kits' cost
     .venv/bin/python bench/instructions.py --scenarios operation   # `{ __typename }`
+    .venv/bin/python bench/instructions.py --scenarios receive   # receiveStock (the service's only)
 
 Starts an embedded PostgreSQL in a temporary folder, seeds it like
 bench/run.py (`inventory seed --items 1000 --locations 4`), then per scenario
@@ -48,6 +49,8 @@ PAGE = ("query($p:String!){items(first:50,filter:{skuPrefix:$p}){edges{node{sku 
         "totalAvailable stockLevels{onHand reserved available location{code}}}}}}")
 RESERVE = ("mutation($i:ReserveStockInput!){reserveStock(input:$i){__typename "
            "... on Reservation{id status expiresAt} ... on UserError{code message}}}")
+RECEIVE = ("mutation($i:ReceiveStockInput!){receiveStock(input:$i){__typename "
+           "... on StockLevel{onHand version} ... on UserError{code message}}}")
 LEVEL = ("query($s:String!,$l:String!){stockLevel(sku:$s,locationCode:$l)"
          "{onHand reserved available version}}")
 
@@ -82,6 +85,9 @@ def request(scenario: str, n: int) -> dict:
         return {"query": RESERVE, "variables": {"i": {"lines": lines, "ttlSeconds": 3600}}}
     if scenario == "page":
         return {"query": PAGE, "variables": {"p": f"SKU-000{n % 10}"}}
+    if scenario == "receive":  # the ledger's upsert (db/ledger.py add_to_level)
+        return {"query": RECEIVE, "variables": {"i": {
+            "sku": sku, "locationCode": f"WH-0{1 + n % 4}", "quantity": 1}}}
     if scenario == "reserve":
         return {"query": RESERVE, "variables": {"i": {"lines": [
             {"sku": f"SKU-{1 + n % 300:06d}", "locationCode": "WH-01", "quantity": 1}],
@@ -210,8 +216,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--app", choices=("service", "minimal", "both"), default="service",
                         help="the service, bench/minimal_app.py (the floor), or both in turn")
-    parser.add_argument("--child", choices=("page", "reserve", "level", "kit", "kitlines",
-                                                    "operation"),
+    parser.add_argument("--child", choices=("page", "reserve", "receive", "level", "kit",
+                                            "kitlines", "operation"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
