@@ -6,11 +6,11 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import and_, delete, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..domain.channels import ChannelLocationView, ChannelView
 from .tables import channel_locations, channels, locations
+from .upsert import insert as pg_insert
 
 cl = channel_locations
 

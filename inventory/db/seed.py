@@ -9,12 +9,12 @@ from typing import Callable
 from uuid import UUID
 
 from sqlalchemy import Connection, cast, column, func, insert, literal, select, update, values
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.types import BigInteger, Text
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 
 from ..domain.quantities import NAMES
 from .tables import items, locations, movements, stock_levels
+from .upsert import insert as pg_insert
 
 Progress = Callable[[str, int, int], None]
 BATCH = 1000

@@ -13,11 +13,11 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import and_, delete, func, select, text, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..domain.webhooks import DeliveryStatus, DeliveryView, WebhookView
 from .tables import movements, webhook_deliveries, webhook_dispatch, webhooks
+from .upsert import insert as pg_insert
 
 wh, dl = webhooks, webhook_deliveries
 DISPATCHER = "ledger"  # the one row of webhook_dispatch
