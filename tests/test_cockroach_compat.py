@@ -30,7 +30,8 @@ from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 import inventory
 from inventory.web.app import create_app
 from inventory.config import Settings
-from inventory.db import audit, dialect, ledger, live, migrate
+from inventory.db import audit, dialect, ledger, live, migrate, queries
+from inventory.db.driver import DriverStatement
 from inventory.db.engine import create_sync_engine
 from inventory.domain.quantities import NAMES
 from inventory.domain.webhooks import WebhookSettings, parse_networks
@@ -100,6 +101,13 @@ def _module_statements() -> dict[str, object]:
         for name, value in vars(module).items():
             if isinstance(value, Executable) and isinstance(value, ClauseElement):
                 found[f"{info.name}.{name}"] = value
+            elif isinstance(value, DriverStatement):  # sent through psycopg directly
+                found[f"{info.name}.{name}"] = value.statement
+    # Every shape of the items page (built when first used, sent on the driver).
+    for shape in itertools.product((False, True), (False, True), (None, False, True),
+                                   (None, False, True)):
+        found[f"queries._items_page_statement{shape}"] = \
+            queries._items_page_statement(*shape).statement
     # Every shape of the guarded level change: which states it lowers, whether
     # it compares on hand, whether it changes the item's available; and of the
     # upsert.

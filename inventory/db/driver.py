@@ -26,7 +26,7 @@ from sqlalchemy.sql import ClauseElement
 
 class DriverStatement:
     def __init__(self, statement: ClauseElement):
-        self._statement = statement
+        self.statement = statement  # what is compiled, per dialect (the compatibility check reads it)
         # dialect name -> (SQL text, values of the statement's own literals)
         self._compiled: dict[str, tuple[str, dict[str, Any]]] = {}
 
@@ -34,7 +34,7 @@ class DriverStatement:
         dialect = conn.dialect
         found = self._compiled.get(dialect.name)
         if found is None:
-            compiled = self._statement.compile(dialect=dialect)
+            compiled = self.statement.compile(dialect=dialect)
             if compiled.positiontup or compiled.literal_execute_params or \
                     compiled.post_compile_params:
                 raise ValueError("a driver statement takes named, non-expanding parameters")

@@ -229,7 +229,10 @@ def _items_page_statement(after: bool, prefix: bool, low_stock: bool | None,
         if after:
             stmt = stmt.where(items.c.sku > bindparam("p_after"))
         if prefix:
-            stmt = stmt.where(items.c.sku.like(bindparam("p_prefix"), escape="\\"))
+            # Backslash is LIKE's default escape on PostgreSQL and CockroachDB
+            # alike (_like_prefix escapes with it); an ESCAPE clause would be
+            # PostgreSQL's like_escape(), which the compatibility check refuses.
+            stmt = stmt.where(items.c.sku.like(bindparam("p_prefix")))
         if low_stock is not None:
             # Each side is the predicate of its partial index (tables.LOW_STOCK,
             # IN_STOCK): the page reads only items of the wanted kind, in sku order.

@@ -102,7 +102,7 @@ class FeedThread:
         self._started.wait(10)
 
     async def _serve(self, main: asyncio.AbstractEventLoop) -> None:
-        untraced()  # its polls would be a root trace every 50 ms; observed through stats
+        untraced()  # each poll would be a root trace of its own; observed through stats
         reader = self._make_reader()
         self.feed = LedgerFeed(reader, _Relay(self.hub, main))
         self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
