@@ -116,5 +116,8 @@ async def test_refusals_at_the_parser_keep_the_connection_serving(
             holder.close()
             other.close()
         after = scrape_metrics(server)
-        assert after.increase(before, "inventory_requests_shed_early_total") >= 3
+        # The request in flight while the holder's headers are parsed may have
+        # passed the parser just before and be refused by the ASGI limiter (the
+        # same 503); every one after it is refused at the parser.
+        assert after.increase(before, "inventory_requests_shed_early_total") >= len(refused) - 1
         assert after.increase(before, "inventory_requests_shed_total") >= 3
