@@ -152,3 +152,34 @@ async def test_concurrent_two_step_transfers_both_ways_conserve_the_total(api, s
     held = sum(l["stockLevel"]["onHand"] + l["stockLevel"]["incoming"] for l in levels)
     assert held == 80 + sum(n["incomingDelta"] for n in lost)
     assert lost  # the final receipts of 2 out of 3 lost one each
+
+
+SHORT = "... on InsufficientStockError { shortages { sku locationCode requested available } }"
+
+
+async def test_both_transfers_refuse_alike_and_write_nothing(api):
+    """shipTransfer and transferStock take the units off the source the same
+    way (service/stock.py `depart`): a short source says what was available,
+    an archived destination is refused by its field, and neither writes."""
+    sku, source, dest, transfer = await _shipped(api)  # 4 left at the source
+    await api.succeed("reserveStock", {"lines": [{"sku": sku, "locationCode": source,
+                                                  "quantity": 1}]})
+    for name in ("shipTransfer", "transferStock"):
+        short = await api.mutate(name, {"sku": sku, "fromLocationCode": source,
+                                        "toLocationCode": dest, "quantity": 4}, SHORT)
+        assert short["code"] == "INSUFFICIENT_STOCK", short
+        assert short["shortages"] == [{"sku": sku, "locationCode": source, "requested": 4,
+                                       "available": 3}]
+    closed = await api.location()
+    await api.succeed("archiveLocation", {"code": closed})
+    for name in ("shipTransfer", "transferStock"):
+        into = await api.mutate(name, {"sku": sku, "fromLocationCode": source,
+                                       "toLocationCode": closed, "quantity": 1})
+        assert (into["code"], into["field"]) == ("ARCHIVED", "toLocationCode"), into
+    assert await level(api, sku, source) == {"onHand": 4, "available": 3, "incoming": 0,
+                                             "nextExpectedAt": None}
+    assert (await level(api, sku, dest))["incoming"] == 6
+    history = await api.gql("query($s: String!, $c: String!) { movements(sku: $s, "
+                            "locationCode: $c) { nodes { kind } } }", {"s": sku, "c": source})
+    assert [n["kind"] for n in history["movements"]["nodes"]] == [
+        "RESERVE", "TRANSFER_SHIP", "RECEIVE"]

@@ -9,6 +9,7 @@ from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..domain.channels import ChannelLocationView, ChannelView
+from .queries import children_by_head
 from .tables import channel_locations, channels, locations
 from .upsert import insert as pg_insert
 
@@ -17,17 +18,14 @@ cl = channel_locations
 
 async def _with_locations(conn: AsyncConnection, tenant_id: UUID, heads: list[Any]
                           ) -> list[ChannelView]:
-    if not heads:
-        return []
-    rows = await conn.execute(
+    found = await children_by_head(
+        conn,
         select(cl.c.channel_id, cl.c.location_id, locations.c.code)
         .join(locations, and_(locations.c.tenant_id == cl.c.tenant_id,
                               locations.c.id == cl.c.location_id))
-        .where(cl.c.tenant_id == tenant_id, cl.c.channel_id.in_([h.id for h in heads]))
-        .order_by(cl.c.channel_id, cl.c.position))
-    found: dict[UUID, list[ChannelLocationView]] = defaultdict(list)
-    for r in rows:
-        found[r.channel_id].append(ChannelLocationView(r.location_id, r.code))
+        .where(cl.c.tenant_id == tenant_id)
+        .order_by(cl.c.channel_id, cl.c.position),
+        cl.c.channel_id, heads, lambda r: ChannelLocationView(r.location_id, r.code))
     return [_view(h, found[h.id]) for h in heads]
 
 

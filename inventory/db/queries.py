@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
-from typing import Any, Iterable
+from enum import Enum
+from typing import Any, Callable, Iterable
 from uuid import UUID
 
 from sqlalchemy import (
@@ -415,20 +416,27 @@ async def reservations_page(
 ) -> list[ReservationView]:
     """Newest first, keyset-paginated on (created_at, id), with their lines."""
     r = reservations
-    stmt = select(r).where(r.c.tenant_id == tenant_id)
-    if status is not None:
-        stmt = stmt.where(r.c.status == status.value)
-    if reference is not None:
-        stmt = stmt.where(r.c.reference == reference)
-    if expires_before is not None:
-        stmt = stmt.where(r.c.expires_at < expires_before)
-    heads = (await conn.execute(newest_first(stmt, r, before, limit))).all()
+    heads = (await conn.execute(newest_first(
+        select(r).where(r.c.tenant_id == tenant_id), r, before, limit,
+        status=status, reference=reference, expires_at=expires_before))).all()
     return await _with_lines(conn, tenant_id, heads)
 
 
-def newest_first(stmt, table, before: tuple[datetime, UUID] | None, limit: int):
+def newest_first(stmt, table, before: tuple[datetime, UUID] | None, limit: int, *,
+                 status: Enum | None = None, reference: str | None = None,
+                 **earlier_than: datetime | None):
     """`stmt` as a newest-first page on (created_at, id) of `table`, after the
-    row `before` (the keyset of the previous page's last row)."""
+    row `before` (the keyset of the previous page's last row). The filters of
+    the pages of reservations, inbound shipments and transfers, each left out
+    when None: the row's `status` and `reference`, and each time column named
+    in `earlier_than` (`expires_at=...`) before the time given."""
+    if status is not None:
+        stmt = stmt.where(table.c.status == status.value)
+    if reference is not None:
+        stmt = stmt.where(table.c.reference == reference)
+    for column, at in earlier_than.items():
+        if at is not None:
+            stmt = stmt.where(table.c[column] < at)
     if before is not None:
         created, row_id = before
         stmt = stmt.where(or_(table.c.created_at < created,
@@ -436,32 +444,47 @@ def newest_first(stmt, table, before: tuple[datetime, UUID] | None, limit: int):
     return stmt.order_by(table.c.created_at.desc(), table.c.id.desc()).limit(limit)
 
 
+async def children_by_head(conn: AsyncConnection, stmt, parent_id, heads: list[Any],
+                           make: Callable[[Any], Any]) -> dict[UUID, list[Any]]:
+    """The children of the rows `heads` (a reservation's or a shipment's
+    lines, a channel's locations), read by ONE statement: `stmt`'s rows whose
+    column `parent_id` names one of the heads, each made by `make` and listed
+    under its head's id in the statement's order. Nothing is read for no heads."""
+    found: dict[UUID, list[Any]] = defaultdict(list)
+    if heads:
+        rows = await conn.execute(stmt.where(parent_id.in_([h.id for h in heads])))
+        for r in rows:
+            found[getattr(r, parent_id.name)].append(make(r))
+    return found
+
+
+def with_names(stmt, child):
+    """`stmt` joined to the item and the location that the row of `child` (a
+    table with tenant_id, item_id and location_id) names: their sku and code."""
+    return (stmt.join(items, and_(items.c.tenant_id == child.c.tenant_id,
+                                  items.c.id == child.c.item_id))
+            .join(locations, and_(locations.c.tenant_id == child.c.tenant_id,
+                                  locations.c.id == child.c.location_id)))
+
+
 async def _with_lines(conn: AsyncConnection, tenant_id: UUID,
                       heads: list[Any]) -> list[ReservationView]:
     """Reservation rows with their lines (one statement for all), in the given order."""
-    if not heads:
-        return []
     rl = reservation_lines
     kit = items.alias("kit")
-    line_rows = await conn.execute(
-        select(rl.c.reservation_id, rl.c.item_id, rl.c.location_id, items.c.sku,
-               locations.c.code, rl.c.quantity, rl.c.line_no, rl.c.committed, rl.c.released,
-               rl.c.backordered, rl.c.kit_item_id, kit.c.sku.label("kit_sku"), rl.c.kit_line,
-               rl.c.per_kit)
-        .join(items, and_(items.c.tenant_id == rl.c.tenant_id, items.c.id == rl.c.item_id))
-        .join(locations, and_(locations.c.tenant_id == rl.c.tenant_id,
-                              locations.c.id == rl.c.location_id))
+    lines = await children_by_head(
+        conn,
+        with_names(select(rl.c.reservation_id, rl.c.item_id, rl.c.location_id, items.c.sku,
+                          locations.c.code, rl.c.quantity, rl.c.line_no, rl.c.committed,
+                          rl.c.released, rl.c.backordered, rl.c.kit_item_id,
+                          kit.c.sku.label("kit_sku"), rl.c.kit_line, rl.c.per_kit), rl)
         .outerjoin(kit, and_(kit.c.tenant_id == rl.c.tenant_id, kit.c.id == rl.c.kit_item_id))
-        .where(rl.c.tenant_id == tenant_id, rl.c.reservation_id.in_([h.id for h in heads]))
-        .order_by(rl.c.reservation_id, rl.c.line_no)
-    )
-    lines: dict[UUID, list[ReservationLineView]] = defaultdict(list)
-    for r in line_rows:
-        lines[r.reservation_id].append(
-            ReservationLineView(r.item_id, r.location_id, r.sku, r.code, r.quantity, r.line_no,
-                                r.committed, r.released, r.backordered, r.kit_item_id,
-                                r.kit_sku, r.kit_line, r.per_kit)
-        )
+        .where(rl.c.tenant_id == tenant_id)
+        .order_by(rl.c.reservation_id, rl.c.line_no),
+        rl.c.reservation_id, heads,
+        lambda r: ReservationLineView(r.item_id, r.location_id, r.sku, r.code, r.quantity,
+                                      r.line_no, r.committed, r.released, r.backordered,
+                                      r.kit_item_id, r.kit_sku, r.kit_line, r.per_kit))
     return [
         ReservationView(
             h.id, ReservationStatus(h.status), h.reference, h.expires_at, h.created_at,

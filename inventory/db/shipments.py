@@ -2,7 +2,6 @@
 the levels). Every query is scoped by tenant_id, which leads every key."""
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -12,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..domain.shipments import InboundLineView, InboundShipmentView, InboundStatus
 from . import transfers
-from .queries import newest_first
+from .queries import children_by_head, newest_first, with_names
 from .tables import inbound_lines, inbound_shipments, items, locations
 
 ish, il = inbound_shipments, inbound_lines
@@ -47,20 +46,15 @@ async def inbound_by_ids(
 
 async def _with_lines(conn: AsyncConnection, tenant_id: UUID,
                       heads: list[Any]) -> list[InboundShipmentView]:
-    if not heads:
-        return []
-    rows = await conn.execute(
-        select(il.c.shipment_id, il.c.item_id, il.c.location_id, items.c.sku,
-               locations.c.code, il.c.quantity, il.c.received)
-        .join(items, and_(items.c.tenant_id == il.c.tenant_id, items.c.id == il.c.item_id))
-        .join(locations, and_(locations.c.tenant_id == il.c.tenant_id,
-                              locations.c.id == il.c.location_id))
-        .where(il.c.tenant_id == tenant_id, il.c.shipment_id.in_([h.id for h in heads]))
-        .order_by(il.c.shipment_id, il.c.line_no))
-    lines: dict[UUID, list[InboundLineView]] = defaultdict(list)
-    for r in rows:
-        lines[r.shipment_id].append(InboundLineView(
-            r.item_id, r.location_id, r.sku, r.code, r.quantity, r.received))
+    lines = await children_by_head(
+        conn,
+        with_names(select(il.c.shipment_id, il.c.item_id, il.c.location_id, items.c.sku,
+                          locations.c.code, il.c.quantity, il.c.received), il)
+        .where(il.c.tenant_id == tenant_id)
+        .order_by(il.c.shipment_id, il.c.line_no),
+        il.c.shipment_id, heads,
+        lambda r: InboundLineView(r.item_id, r.location_id, r.sku, r.code, r.quantity,
+                                  r.received))
     return [InboundShipmentView(h.id, h.reference, h.expected_at, InboundStatus(h.status),
                                 h.created_at, h.updated_at, tuple(lines[h.id]))
             for h in heads]
@@ -92,14 +86,9 @@ async def inbound_page(
     expected_before: datetime | None = None,
 ) -> list[InboundShipmentView]:
     """Newest first, keyset-paginated on (created_at, id), with their lines."""
-    stmt = select(ish).where(ish.c.tenant_id == tenant_id)
-    if status is not None:
-        stmt = stmt.where(ish.c.status == status.value)
-    if reference is not None:
-        stmt = stmt.where(ish.c.reference == reference)
-    if expected_before is not None:
-        stmt = stmt.where(ish.c.expected_at < expected_before)
-    heads = (await conn.execute(newest_first(stmt, ish, before, limit))).all()
+    heads = (await conn.execute(newest_first(
+        select(ish).where(ish.c.tenant_id == tenant_id), ish, before, limit,
+        status=status, reference=reference, expected_at=expected_before))).all()
     return await _with_lines(conn, tenant_id, heads)
 
 

@@ -76,12 +76,8 @@ async def transfers_page(
     reference: str | None = None,
 ) -> list[StockTransferView]:
     """Newest first, keyset-paginated on (created_at, id)."""
-    stmt = _TRANSFERS.where(st.c.tenant_id == tenant_id)
-    if status is not None:
-        stmt = stmt.where(st.c.status == status.value)
-    if reference is not None:
-        stmt = stmt.where(st.c.reference == reference)
-    rows = await conn.execute(newest_first(stmt, st, before, limit))
+    rows = await conn.execute(newest_first(_TRANSFERS.where(st.c.tenant_id == tenant_id), st,
+                                           before, limit, status=status, reference=reference))
     return [_view(r) for r in rows]
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..db import ledger, shipments
 from ..db.ledger import Why
 from ..domain.commands import CancelInbound, CreateInboundShipment, ReceiveInbound
-from ..domain.errors import Rejected, UserError, not_found
+from ..domain.errors import Rejected, UserError
 from ..domain.models import MovementKind, StockLevelView
 from ..domain.shipments import (
     InboundReceiptView,
@@ -26,7 +26,7 @@ from ..domain.shipments import (
 )
 from .backorders import fill_waiting
 from .context import Ctx
-from .resolve import ids_for
+from .resolve import ids_for, one_found
 from .runner import execute
 from .stock import insufficient
 
@@ -48,9 +48,7 @@ def _lines_wanted(lines) -> list[tuple[str, str, str, str]]:
 
 async def _locked(conn: AsyncConnection, ctx: Ctx, shipment_id: UUID) -> InboundShipmentView:
     found = await shipments.inbound_by_ids(conn, ctx.tenant_id, [shipment_id], lock=True)
-    if shipment_id not in found:
-        raise Rejected(not_found("shipmentId", "no such inbound shipment"))
-    return found[shipment_id]
+    return one_found(found, shipment_id, "shipmentId", "no such inbound shipment")
 
 
 async def create_inbound_shipment(ctx: Ctx, cmd: CreateInboundShipment, key: str | None):

@@ -14,6 +14,13 @@ from .idcache import cache_for
 Wanted = tuple[str, str, str, str]  # (sku, sku field, code, code field)
 
 
+def one_found(found: dict, key, field: str, message: str):
+    """`found[key]`, or Rejected (NOT_FOUND naming `field`) when it is absent."""
+    if key not in found:
+        raise Rejected(not_found(field, message))
+    return found[key]
+
+
 async def ids_for(
     conn: AsyncConnection, tenant_id: UUID, wanted: list[Wanted], *, into: list[Wanted] = (),
 ) -> tuple[dict[str, UUID], dict[str, UUID]]:

@@ -1,6 +1,7 @@
 """Receive, adjust, set, move and transfer stock at a location."""
 from __future__ import annotations
 
+from typing import NamedTuple
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -8,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..db import ledger
 from ..db.ledger import LevelRow, Why
 from ..domain.commands import (
-    AdjustStock, MoveStock, ReceiveStock, SetBackorderLimit, SetStock, TransferStock,
+    AdjustStock, MoveStock, ReceiveStock, SetBackorderLimit, SetStock, ShipTransfer,
+    TransferStock,
 )
 from ..domain.errors import ErrorCode, Rejected, Shortage, UserError, insufficient_quantity
 from ..domain.models import MovementKind, StockLevelView, TransferView
@@ -186,32 +188,48 @@ async def set_backorder_limit(ctx: Ctx, cmd: SetBackorderLimit, key: str | None)
     return await execute(ctx, cmd, key, work)
 
 
+class Departure(NamedTuple):
+    item_id: UUID
+    source_id: UUID
+    destination_id: UUID
+    source: LevelRow  # the source level after the units left it
+
+
+async def depart(conn: AsyncConnection, ctx: Ctx, cmd: TransferStock | ShipTransfer,
+                 kind: MovementKind, why: Why, refusal: str) -> Departure | UserError:
+    """The first half of moving `cmd.quantity` of `cmd.sku` from one location
+    to another (transferStock, shipTransfer): resolves the sku and both
+    locations (the destination takes new stock, so it may not be archived),
+    locks both levels in key order so that opposite moves queue instead of
+    deadlocking, and takes the units off the source's on hand (a ledger row of
+    `kind`). INSUFFICIENT_STOCK saying `refusal` when the source has too few."""
+    items, locs = await ids_for(
+        conn, ctx.tenant_id, [(cmd.sku, "sku", cmd.from_location_code, "fromLocationCode")],
+        into=[(cmd.sku, "sku", cmd.to_location_code, "toLocationCode")])
+    item_id = items[cmd.sku]
+    source_id, dest_id = locs[cmd.from_location_code], locs[cmd.to_location_code]
+    await ledger.lock_levels(conn, ctx.tenant_id, [(item_id, source_id), (item_id, dest_id)])
+    out = await ledger.change_level(conn, ctx.tenant_id, item_id, source_id, kind,
+                                    {"on_hand": -cmd.quantity}, why=why)
+    if out is None:
+        now = await _current(conn, ctx.tenant_id, item_id, source_id) or Quantities()
+        return insufficient(cmd.sku, cmd.from_location_code, cmd.quantity, now.available,
+                            refusal)
+    return Departure(item_id, source_id, dest_id, out)
+
+
 async def transfer_stock(ctx: Ctx, cmd: TransferStock, key: str | None):
     async def work(conn: AsyncConnection, key: str | None):
-        items, locs = await ids_for(
-            conn, ctx.tenant_id, [(cmd.sku, "sku", cmd.from_location_code, "fromLocationCode")],
-            into=[(cmd.sku, "sku", cmd.to_location_code, "toLocationCode")])
-        item_id = items[cmd.sku]
-        source_id, dest_id = locs[cmd.from_location_code], locs[cmd.to_location_code]
-        # Lock both levels in key order so opposite transfers queue, not deadlock.
-        await ledger.lock_levels(conn, ctx.tenant_id, [(item_id, source_id), (item_id, dest_id)])
         why = Why(cmd.reason, cmd.reference, None, key, ctx.actor, reason_code(cmd))
-        out = await ledger.change_level(
-            conn, ctx.tenant_id, item_id, source_id, MovementKind.TRANSFER_OUT,
-            {"on_hand": -cmd.quantity}, why=why,
-        )
-        if out is None:
-            now = await _current(conn, ctx.tenant_id, item_id, source_id) or Quantities()
-            return insufficient(
-                cmd.sku, cmd.from_location_code, cmd.quantity, now.available,
-                "not enough unreserved stock to transfer",
-            )
-        into = await ledger.add_on_hand(
-            conn, ctx.tenant_id, item_id, dest_id, MovementKind.TRANSFER_IN, cmd.quantity, why
-        )
+        left = await depart(conn, ctx, cmd, MovementKind.TRANSFER_OUT, why,
+                            "not enough unreserved stock to transfer")
+        if isinstance(left, UserError):
+            return left
+        into = await ledger.add_on_hand(conn, ctx.tenant_id, left.item_id, left.destination_id,
+                                        MovementKind.TRANSFER_IN, cmd.quantity, why)
         into = await fill_waiting(conn, ctx.tenant_id, into, ctx.actor)
         return TransferView(
-            cmd.sku, cmd.quantity, _view(cmd.sku, cmd.from_location_code, out),
+            cmd.sku, cmd.quantity, _view(cmd.sku, cmd.from_location_code, left.source),
             _view(cmd.sku, cmd.to_location_code, into),
         )
 

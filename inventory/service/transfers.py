@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..db import ledger, transfers
 from ..db.ledger import Why
 from ..domain.commands import CancelTransfer, ReceiveTransfer, ShipTransfer
-from ..domain.errors import Rejected, UserError, not_found
+from ..domain.errors import UserError
 from ..domain.models import MovementKind
 from ..domain.reasons import Reason
 from ..domain.shipments import (
@@ -28,47 +28,34 @@ from ..domain.shipments import (
 from .backorders import fill_waiting
 from .context import Ctx
 from .inbound import expected_here
-from .resolve import ids_for
+from .resolve import ids_for, one_found
 from .runner import execute
-from .stock import insufficient, reason_code
+from .stock import depart, reason_code
 
 
 async def _locked(conn: AsyncConnection, ctx: Ctx, transfer_id: UUID) -> StockTransferView:
     found = await transfers.transfers_by_ids(conn, ctx.tenant_id, [transfer_id], lock=True)
-    if transfer_id not in found:
-        raise Rejected(not_found("transferId", "no such transfer"))
-    return found[transfer_id]
+    return one_found(found, transfer_id, "transferId", "no such transfer")
 
 
 async def ship_transfer(ctx: Ctx, cmd: ShipTransfer, key: str | None):
     async def work(conn: AsyncConnection, key: str | None):
-        items, locs = await ids_for(
-            conn, ctx.tenant_id, [(cmd.sku, "sku", cmd.from_location_code, "fromLocationCode")],
-            into=[(cmd.sku, "sku", cmd.to_location_code, "toLocationCode")])
-        item_id = items[cmd.sku]
-        source_id, dest_id = locs[cmd.from_location_code], locs[cmd.to_location_code]
         transfer_id = uuid.uuid4()
         why = Why(cmd.reason, cmd.reference, None, key, ctx.actor, reason_code(cmd),
                   shipment_id=transfer_id)
-        # Both levels in key order, so that opposite transfers queue.
-        await ledger.lock_levels(conn, ctx.tenant_id, [(item_id, source_id), (item_id, dest_id)])
-        out = await ledger.change_level(conn, ctx.tenant_id, item_id, source_id,
-                                        MovementKind.TRANSFER_SHIP, {"on_hand": -cmd.quantity},
-                                        why=why)
-        if out is None:
-            levels = await ledger.lock_levels(conn, ctx.tenant_id, [(item_id, source_id)])
-            current = levels.get((item_id, source_id))
-            return insufficient(cmd.sku, cmd.from_location_code, cmd.quantity,
-                                current.available if current else 0,
-                                "not enough available stock to ship")
-        await transfers.insert_transfer(conn, ctx.tenant_id, transfer_id, item_id, source_id,
-                                        dest_id, cmd.quantity, cmd.expected_at, cmd.reference)
-        into = await ledger.add_to_level(conn, ctx.tenant_id, item_id, dest_id,
+        left = await depart(conn, ctx, cmd, MovementKind.TRANSFER_SHIP, why,
+                            "not enough available stock to ship")
+        if isinstance(left, UserError):
+            return left
+        await transfers.insert_transfer(conn, ctx.tenant_id, transfer_id, left.item_id,
+                                        left.source_id, left.destination_id, cmd.quantity,
+                                        cmd.expected_at, cmd.reference)
+        into = await ledger.add_to_level(conn, ctx.tenant_id, left.item_id, left.destination_id,
                                          MovementKind.TRANSFER_INCOMING,
                                          {"incoming": cmd.quantity}, why)
         transfer = (await transfers.transfers_by_ids(conn, ctx.tenant_id, [transfer_id]))[
             transfer_id]
-        return _with_levels(transfer, out, into)
+        return _with_levels(transfer, left.source, into)
 
     return await execute(ctx, cmd, key, work)
 
