@@ -206,16 +206,20 @@ async def test_requests_leave_no_reference_cycles_behind(database_url, monkeypat
     """Reads (a level, a page), writes and a refusal are freed by reference
     counting when they end: nothing of theirs is left for the cycle collector
     (graphql-core's executor used to hold itself in a cycle, and with it each
-    operation's request and context)."""
+    operation's request and context; the request's DataLoaders, through their
+    load functions, held everything a page loaded)."""
     import gc
 
     from graphql.execution.executor import Executor
     from starlette.requests import Request
 
-    from inventory.resolvers.context import Context
+    from strawberry.dataloader import DataLoader
+
+    from inventory.domain.models import StockLevelView
+    from inventory.resolvers.context import Context, Loaders
 
     app, key = in_process_app(database_url, monkeypatch)
-    per_request = (Executor, Request, Context)
+    per_request = (Executor, Request, Context, Loaders, DataLoader, StockLevelView)
     try:
         api = graphql(app=app, api_key=key, database_url=database_url)
         sku, code = await stocked_level(50, client=api)

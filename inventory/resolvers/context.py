@@ -20,7 +20,12 @@ from ..service.context import Ctx
 
 class Loaders:
     """Created on first use: most requests (a level read, a mutation) need none,
-    and building three DataLoaders per request showed in the profile."""
+    and building three DataLoaders per request showed in the profile.
+
+    The load functions close over the service context, never over `self`: a
+    loader holding its Loaders would be a reference cycle, and every value a
+    request loaded (a page's levels and views) would wait for the cycle
+    collector instead of being freed when the request ends."""
 
     def __init__(self, ctx: Ctx):
         self.ctx = ctx
@@ -43,24 +48,27 @@ class Loaders:
 
     @cached_property
     def item(self) -> DataLoader[UUID, ItemView]:
+        ctx = self.ctx
         async def load_items(keys: list[UUID]) -> list[ItemView]:
-            found = await reads.items_by_ids(self.ctx, list(keys))
+            found = await reads.items_by_ids(ctx, list(keys))
             return [found[k] for k in keys]
 
         return DataLoader(load_fn=load_items)
 
     @cached_property
     def location(self) -> DataLoader[UUID, LocationView]:
+        ctx = self.ctx
         async def load_locations(keys: list[UUID]) -> list[LocationView]:
-            found = await reads.locations_by_ids(self.ctx, list(keys))
+            found = await reads.locations_by_ids(ctx, list(keys))
             return [found[k] for k in keys]
 
         return DataLoader(load_fn=load_locations)
 
     @cached_property
     def levels_of_item(self) -> DataLoader[UUID, list[StockLevelView]]:
+        ctx = self.ctx
         async def load_levels(keys: list[UUID]) -> list[list[StockLevelView]]:
-            found = await reads.levels_for_items(self.ctx, list(keys))
+            found = await reads.levels_for_items(ctx, list(keys))
             return [found.get(k, []) for k in keys]
 
         return DataLoader(load_fn=load_levels)
@@ -68,24 +76,27 @@ class Loaders:
     @cached_property
     def kit_parts(self) -> DataLoader[UUID, tuple[Part, ...]]:
         """A kit's components by its item id; () for a plain item."""
+        ctx = self.ctx
         async def load_parts(keys: list[UUID]) -> list[tuple[Part, ...]]:
-            found = await kits.parts_by_item_ids(self.ctx, list(keys))
+            found = await kits.parts_by_item_ids(ctx, list(keys))
             return [found.get(k, ()) for k in keys]
 
         return DataLoader(load_fn=load_parts)
 
     @cached_property
     def level(self) -> DataLoader[tuple[UUID, UUID], StockLevelView | None]:
+        ctx = self.ctx
         async def load_levels(keys: list[tuple[UUID, UUID]]) -> list[StockLevelView | None]:
-            found = await reads.levels_by_keys(self.ctx, list(keys))
+            found = await reads.levels_by_keys(ctx, list(keys))
             return [found.get(k) for k in keys]
 
         return DataLoader(load_fn=load_levels)
 
     @cached_property
     def next_expected_at(self) -> DataLoader[tuple[UUID, UUID], datetime | None]:
+        ctx = self.ctx
         async def load_next(keys: list[tuple[UUID, UUID]]) -> list[datetime | None]:
-            found = await reads.next_expected_at(self.ctx, list(keys))
+            found = await reads.next_expected_at(ctx, list(keys))
             return [found.get(k) for k in keys]
 
         return DataLoader(load_fn=load_next)
@@ -93,8 +104,9 @@ class Loaders:
     @cached_property
     def channel(self) -> DataLoader[str, ChannelView | None]:
         """By code; None for an unknown code."""
+        ctx = self.ctx
         async def load_channels(keys: list[str]) -> list[ChannelView | None]:
-            found = await channels.channels_by_codes(self.ctx, list(keys))
+            found = await channels.channels_by_codes(ctx, list(keys))
             return [found.get(k) for k in keys]
 
         return DataLoader(load_fn=load_channels)
