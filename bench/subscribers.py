@@ -114,12 +114,57 @@ def servers_cpu(servers: list) -> float:
     return sum(cpu_s(process.pid) for process in servers)
 
 
-def serve(port: int, env: dict, log_path: Path) -> subprocess.Popen:
-    """One `inventory serve` process, its output to `log_path`."""
+def serve(port: int, env: dict, log_path: Path, trace: Path | None = None
+          ) -> subprocess.Popen:
+    """One `inventory serve` process, its output to `log_path`; with `trace`,
+    through bench/feed_trace.py, which writes its timestamps there at exit."""
     log = open(log_path, "ab")
-    return subprocess.Popen([sys.executable, "-m", "inventory.cli", "serve", "--port",
-                             str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            cwd=ROOT)
+    module = ["inventory.cli"] if trace is None else ["bench.feed_trace", str(trace)]
+    return subprocess.Popen([sys.executable, "-m", *module, "serve", "--port", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+
+
+STAGES = ("poll_start", "poll_end", "deliver_start", "deliver_end", "send_start",
+          "first_sent", "last_sent")
+
+
+def print_trace(path: Path, committed: dict, arrivals: list) -> None:
+    """Where commit-to-delivery went (bench/feed_trace.py's timestamps):
+    each stage's time after the commit, over the events, and the subscriber
+    client's share (arrival after its event's last frame write)."""
+    trace = json.loads(path.read_text())
+    events = trace["changes"]
+    after: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    for key, times in events.items():
+        sku, version = key.rsplit("/", 1)
+        at = committed.get((sku, int(version)))
+        if at is None:
+            continue
+        for stage in STAGES:
+            if stage in times:
+                after[stage].append(times[stage] - at)
+    client = [arrived - events[f"{sku}/{version}"]["last_sent"]
+              for sku, version, arrived in arrivals
+              if "last_sent" in events.get(f"{sku}/{version}", {})]
+    print(f"trace: {len(events)} events; ms after the commit, p50 / p90 / p99:")
+    for stage in STAGES:
+        values = after[stage]
+        print(f"  {stage:14s} {pct(values, .5) * 1000:7.1f} {pct(values, .9) * 1000:7.1f} "
+              f"{pct(values, .99) * 1000:7.1f}")
+    print(f"  client: arrival - its event's last frame write: p50 {pct(client, .5) * 1000:.1f}"
+          f", p90 {pct(client, .9) * 1000:.1f}, p99 {pct(client, .99) * 1000:.1f} ms")
+    polls = [p for p in trace["polls"] if p[3]]
+    if polls:
+        starts = sorted(p[0] for p in polls)
+        spacing = [b - a for a, b in zip(starts, starts[1:])]
+        print(f"  polls with rows {len(polls)}: wall p50 {pct([p[1] - p[0] for p in polls], .5) * 1000:.1f}"
+              f" ms, p99 {pct([p[1] - p[0] for p in polls], .99) * 1000:.1f} ms; CPU p50 "
+              f"{pct([p[2] for p in polls], .5) * 1000:.2f} ms; spacing p50 "
+              f"{pct(spacing, .5) * 1000:.1f} ms, p99 {pct(spacing, .99) * 1000:.1f} ms; "
+              f"rows p50 {pct([p[3] for p in polls], .5):.0f}")
+    lags = [lag for _, lag in trace["lags"]]
+    print(f"  event loop lag (a 5 ms sleep's overshoot): p50 {pct(lags, .5) * 1000:.1f} ms, "
+          f"p90 {pct(lags, .9) * 1000:.1f} ms, p99 {pct(lags, .99) * 1000:.1f} ms")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -225,7 +270,8 @@ async def run(args, url: str, data_dir: Path) -> None:
            # The benchmark measures fan-out, not the rate limiter: limits off.
            "INVENTORY_RATE_READ": "0", "INVENTORY_RATE_WRITE": "0"}
     env.update(SERVER_ENV)
-    server = serve(port, env, data_dir / "api.log")
+    trace = data_dir / "trace.json" if args.trace else None
+    server = serve(port, env, data_dir / "api.log", None if args.subscriber_process else trace)
     # --subscriber-process: the subscribers on an API process of their own (both
     # processes share the database and each runs its own feed).
     sub_server, sub_base = server, base
@@ -236,7 +282,7 @@ async def run(args, url: str, data_dir: Path) -> None:
         sub_env = dict(env)
         if args.subscriber_poll_interval is not None:
             sub_env["INVENTORY_CHANGE_POLL_INTERVAL"] = str(args.subscriber_poll_interval)
-        sub_server = serve(sub_port, sub_env, data_dir / "api-subscribers.log")
+        sub_server = serve(sub_port, sub_env, data_dir / "api-subscribers.log", trace)
     servers = [server] if sub_server is server else [server, sub_server]
     subs = None
     try:
@@ -337,6 +383,8 @@ async def run(args, url: str, data_dir: Path) -> None:
     # the database: what they take is not the server's, but the server waits for it.
     print(f"writer client process (this one): {writers_busy:.0%} of one core while writing "
           f"with subscribers")
+    if trace is not None:
+        print_trace(trace, committed, result["arrivals"])
     print(f"machine load average (1, 5, 15 min) at the end: "
           f"{', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     if after_commit:
@@ -426,6 +474,9 @@ if __name__ == "__main__":
                         help="with --subscriber-process: its feed's poll interval in "
                              "seconds (default: the service's, 0.05); commits of the "
                              "writers' process do not wake it")
+    parser.add_argument("--trace", action="store_true",
+                        help="serve the subscribers through bench/feed_trace.py and print "
+                             "where commit-to-delivery went, stage by stage")
     parser.add_argument("--database-url", help="default: an embedded PostgreSQL in a temp dir")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary folder (database, server log)")

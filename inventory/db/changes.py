@@ -65,14 +65,18 @@ class Change:
     # cursor: a change below a cursor taken at some moment had committed by then.
     position: Any = None
     reservation_id: UUID | None = None  # the reservation it was made for, if any
+    # The item's reorder point when the reader found the change (the poll reads
+    # it with the row); None where the reader cannot join it (the changefeed).
+    reorder_point: int | None = None
 
     @classmethod
     def of(cls, row: Mapping[str, Any], position: Any = None) -> "Change":
-        """From a ledger row (`movements` columns, by name)."""
+        """From a ledger row (`movements` columns, by name; `reorder_point`
+        from `items`, if the row has it)."""
         return cls(row["tenant_id"], row["item_id"], row["location_id"],
                    Quantities.of_row(row, "_after"), Quantities.of_row(row, "_delta"),
                    int(row["version"]), row["kind"], row["created_at"], position,
-                   row.get("reservation_id"))
+                   row.get("reservation_id"), row.get("reorder_point"))
 
     def __getattr__(self, name: str) -> int:
         """`change.on_hand` (after the change) and `change.on_hand_delta`, per state."""

@@ -79,21 +79,25 @@ def follower_read_session_options() -> str:
 
 # PostgreSQL's ledger reader: rows whose writer's transaction id is below the
 # oldest transaction still running. Columns: horizon, then those of Change, then
-# the page key (xact_id, id). The first page also reads the horizon, in the same
-# snapshot as the rows; the next pages keep it.
+# the page key (xact_id, id), then the item's reorder point as the poll finds it
+# (so that delivering a change needs no query of its own: events/hub.py). The
+# first page also reads the horizon, in the same snapshot as the rows; the next
+# pages keep it.
 _PG_COLUMNS = ", ".join([
     "m.tenant_id", "m.item_id", "m.location_id",
     *(f"m.{n}_{part}" for part in ("after", "delta") for n in NAMES),
     "m.version", "m.kind", "m.created_at", "m.reservation_id",
-    "m.xact_id::text AS xact_id", "m.id"])
+    "m.xact_id::text AS xact_id", "m.id", "i.reorder_point"])
 PG_HORIZON = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text"
 _PG_FIRST = f"""WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xid)
 SELECT horizon.xid::text AS horizon, {_PG_COLUMNS}
 FROM horizon LEFT JOIN movements AS m
   ON m.xact_id >= CAST(:after AS xid8) AND m.xact_id < horizon.xid{{tenants}}
+LEFT JOIN items AS i ON i.tenant_id = m.tenant_id AND i.id = m.item_id
 ORDER BY m.xact_id, m.id LIMIT :page"""
 _PG_NEXT = f"""SELECT CAST(:horizon AS text) AS horizon, {_PG_COLUMNS}
 FROM movements AS m
+JOIN items AS i ON i.tenant_id = m.tenant_id AND i.id = m.item_id
 WHERE (m.xact_id, m.id) > (CAST(:last_xid AS xid8), CAST(:last_id AS uuid))
   AND m.xact_id < CAST(:horizon AS xid8){{tenants}}
 ORDER BY m.xact_id, m.id LIMIT :page"""

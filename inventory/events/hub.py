@@ -121,9 +121,11 @@ class Selection:
 class Names:
     """id -> sku / location code / reorder point, loaded on first sight.
     SKUs and codes never change; a reorder point does (updateItem, in any
-    process), so an item's entry is read again once it is REORDER_POINT_TTL_S
-    old: an event uses a reorder point at most that much older than the event
-    (docs/live-stock.md)."""
+    process). A change the PostgreSQL feed read carries its item's reorder
+    point as of that read, which is used. For the others (the changefeed,
+    ledger replays) an item's entry is read again once it is
+    REORDER_POINT_TTL_S old: such an event uses a reorder point at most that
+    much older than the event (docs/live-stock.md)."""
 
     MAX_ENTRIES = 200_000
     REORDER_POINT_TTL_S = 1.0
@@ -146,7 +148,9 @@ class Names:
         now = self.clock()
         stale = now - self.REORDER_POINT_TTL_S
         for c in changes:
-            if self._loaded.get((c.tenant_id, c.item_id), stale) <= stale:
+            loaded = self._loaded.get((c.tenant_id, c.item_id))
+            # With its own reorder point a change needs only the sku, which never changes.
+            if loaded is None or (c.reorder_point is None and loaded <= stale):
                 missing_items[c.tenant_id].add(c.item_id)
             if (c.tenant_id, c.location_id) not in self.locations:
                 missing_locations[c.tenant_id].add(c.location_id)
@@ -166,7 +170,8 @@ class Names:
             item = self.items.get((c.tenant_id, c.item_id))
             code = self.locations.get((c.tenant_id, c.location_id))
             if item and code:
-                out.append(StockEvent(c, item[0], code, item[1]))
+                out.append(StockEvent(c, item[0], code,
+                                      item[1] if c.reorder_point is None else c.reorder_point))
         return out
 
 
