@@ -7,6 +7,7 @@ Tests reach these through the fixtures in tests/conftest.py (`api`, `graphql`,
 tests/live_support.py, never in a test module or a conftest."""
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -120,6 +121,31 @@ class ApiServer(ApiProcess):
         API_KEYS[self.url] = self.api_key
         DATABASES[self.url] = self.database_url
         return self
+
+
+@contextlib.contextmanager
+def served_in_thread(app, start_timeout: float = 30):
+    """`app` served by uvicorn on a free port in a thread of this process (a
+    real HTTP server, while the test can reach the app's objects); yields its URL."""
+    import threading
+    import time
+
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "in-process server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
 
 
 def in_process_app(database_url: str, monkeypatch, settings: dict | None = None, **env: str):

@@ -3,13 +3,11 @@ with an in-memory span exporter, against the test PostgreSQL server, with
 authentication on (an API key in the database, sent by every request)."""
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from dataclasses import replace
 
 import pytest
-import uvicorn
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -20,7 +18,8 @@ from inventory.config import Settings
 from inventory.observability import tracing
 from inventory.service.context import DEFAULT_TENANT_ID
 
-from .support import API_KEYS, DATABASES, create_api_key, free_port, receive_with_forced_retry
+from .support import (API_KEYS, DATABASES, create_api_key, receive_with_forced_retry,
+                      served_in_thread)
 
 
 @pytest.fixture(scope="module")
@@ -49,22 +48,11 @@ def traced_url(database_url, exporter):
         app = create_app(replace(Settings.from_env(), database_url=database_url,
                                  sweep_interval_s=0, graphiql=False))
     assert tracing.enabled()
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "in-process server did not start"
-        time.sleep(0.05)
-    url = f"http://127.0.0.1:{port}"
-    API_KEYS[url] = create_api_key(database_url)  # the GraphQL client sends it
-    DATABASES[url] = database_url
-    yield url
-    API_KEYS.pop(url, None)
-    server.should_exit = True
-    thread.join(15)
+    with served_in_thread(app, start_timeout=15) as url:
+        API_KEYS[url] = create_api_key(database_url)  # the GraphQL client sends it
+        DATABASES[url] = database_url
+        yield url
+        API_KEYS.pop(url, None)
     assert not tracing.enabled()  # lifespan shutdown removed the instrumentation
 
 
@@ -261,3 +249,42 @@ async def test_probes_are_not_traced(traced, exporter):
     assert spans_of(exporter, marker)
     traces = {format(s.context.trace_id, "032x") for s in exporter.get_finished_spans()}
     assert traces == {marker}
+
+
+async def test_direct_queries_record_the_same_span_and_metrics(traced, stocked_level,
+                                                               exporter, monkeypatch):
+    """A known query answered without strawberry's operation machinery
+    (inventory/web/direct.py) records the span and the metrics strawberry's
+    path records."""
+    from prometheus_client import REGISTRY
+
+    from inventory.web.direct import DirectQueries
+
+    real = DirectQueries.execute
+    answered: list[bool] = []
+    direct_on = [False]
+
+    async def switched(self, *args):
+        result = await real(self, *args) if direct_on[0] else None
+        answered.append(result is not None)
+        return result
+
+    sku, code = await stocked_level(3, client=traced)
+    monkeypatch.setattr(DirectQueries, "execute", switched)
+    labels = {"operation": "query stockLevel", "outcome": "ok"}
+    spans = []
+    for on in (False, False, True):  # the first parses the document
+        direct_on[0] = on
+        before = REGISTRY.get_sample_value("inventory_graphql_requests_total", labels) or 0
+        response = await post(traced, LEVEL_QUERY, {"sku": sku, "code": code})
+        assert response.json()["data"]["stockLevel"]["onHand"] == 3
+        after = REGISTRY.get_sample_value("inventory_graphql_requests_total", labels)
+        assert after == before + 1
+        _, operation, sql, _ = tree(spans_of(exporter, response.headers["x-trace-id"]))
+        assert sql and any("stock_levels" in statement(s) for s in sql)
+        spans.append(operation)
+    assert answered == [False, False, True]
+    normal, direct = spans[1], spans[2]
+    assert direct.name == normal.name == "query Level"
+    assert dict(direct.attributes) == dict(normal.attributes)
+    assert direct.status.status_code is normal.status.status_code is StatusCode.UNSET

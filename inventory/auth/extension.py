@@ -110,18 +110,25 @@ class AccessGuard(SchemaExtension):
         return _rate_limited(context, wait_ms) if wait_ms else None
 
     def _check(self) -> GraphQLError | None:
-        ec = self.execution_context
-        principal = ec.context.principal
-        found = root_fields(ec.graphql_document, ec.operation_name) if ec.graphql_document else None
-        if found is None:
+        return operation_refusal(self.execution_context)
+
+
+def operation_refusal(ec: Any) -> GraphQLError | None:
+    """What AccessGuard checks before any resolver runs: the scopes of the
+    operation's root fields, and no text PostgreSQL cannot store. `ec` is
+    strawberry's execution context or an object with its attributes (context,
+    graphql_document, operation_name, schema, variables, query)."""
+    principal = ec.context.principal
+    found = root_fields(ec.graphql_document, ec.operation_name) if ec.graphql_document else None
+    if found is None:
+        return refusal("FORBIDDEN")
+    operation, fields = found
+    for field in fields:
+        scope = required_scope(ec.schema, operation, field)
+        if scope is not None and not principal.allows(scope):
             return refusal("FORBIDDEN")
-        operation, fields = found
-        for field in fields:
-            scope = required_scope(ec.schema, operation, field)
-            if scope is not None and not principal.allows(scope):
-                return refusal("FORBIDDEN")
-        if contains_unstorable_text(ec):
-            # PostgreSQL text cannot hold NUL; refuse before it reaches the driver.
-            return GraphQLError("strings must be valid Unicode text without NUL characters",
-                                extensions={"code": "INVALID_INPUT"})
-        return None
+    if contains_unstorable_text(ec):
+        # PostgreSQL text cannot hold NUL; refuse before it reaches the driver.
+        return GraphQLError("strings must be valid Unicode text without NUL characters",
+                            extensions={"code": "INVALID_INPUT"})
+    return None

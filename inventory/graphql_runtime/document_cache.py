@@ -41,13 +41,19 @@ class ParsedDocuments:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def __call__(self, query: str) -> Any:
+    def known(self, query: str) -> Any:
+        """The document parsed before from this text, or None (nothing parsed)."""
         document = self._entries.get(query)
         if document is not None:
             try:
                 self._entries.move_to_end(query)
             except KeyError:  # dropped meanwhile by another thread
                 pass
+        return document
+
+    def __call__(self, query: str) -> Any:
+        document = self.known(query)
+        if document is not None:
             return document
         document = self._parse(query)  # a syntax error raises and is not kept
         if len(query) <= self.max_document_chars:

@@ -44,7 +44,10 @@ from .document_cache import ParsedDocuments, PerDocument
 from .quiet import requested_operation_name
 from .strawberry_compat import graphql_core_schema, validate_document
 
-_validate = PerDocument(lambda document, schema, rules: validate_document(schema, document, rules))
+# validation_errors(document, graphql-core schema, rules): the schema's rules
+# plus `rules`, remembered per parsed document.
+validation_errors = PerDocument(
+    lambda document, schema, rules: validate_document(schema, document, rules))
 # Stands in for a document that did not parse, so the request goes on to the
 # validation step (where it is charged, then refused with the syntax error).
 _UNREADABLE = parse("{ __typename }")
@@ -132,7 +135,7 @@ class DocumentChecks(SchemaExtension):
             if self.refusal is not None:
                 ec.pre_execution_errors = [self.refusal]
             else:
-                ec.pre_execution_errors = _validate(
+                ec.pre_execution_errors = validation_errors(
                     ec.graphql_document, graphql_core_schema(ec.schema),
                     ec.validation_rules + self.rules)
             if ec.pre_execution_errors:

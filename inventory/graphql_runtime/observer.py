@@ -95,18 +95,43 @@ def outcome_of(graphql_codes: list[str], user_codes: list[str]) -> str:
     return "ok"
 
 
+class Observation:
+    """One operation's observation under way (begun by `begin`, ended by `end`)."""
+
+    __slots__ = ("started", "user_codes", "codes_token", "span", "context_token")
+
+
+def begin() -> Observation:
+    """Starts observing an operation: its clock, its user errors, its span
+    (current until `end`)."""
+    observation = Observation()
+    observation.started = time.perf_counter()
+    seen = _operations_seen.get()
+    if seen is not None:
+        seen.append(True)
+    observation.user_codes = []
+    observation.codes_token = _user_errors.set(observation.user_codes)
+    observation.span = observation.context_token = None
+    if tracing.enabled():
+        span = observation.span = tracing.tracer().start_span("graphql", kind=SpanKind.INTERNAL)
+        observation.context_token = otel_context.attach(trace.set_span_in_context(span))
+    return observation
+
+
+def end(observation: Observation, ec: Any, raised: Exception | None = None) -> None:
+    """Records the operation `ec` describes (strawberry's execution context, or
+    an object with its attributes: query, context, graphql_document,
+    operation_name, pre_execution_errors, result): the metrics and the span."""
+    _user_errors.reset(observation.codes_token)
+    if observation.context_token is not None:
+        otel_context.detach(observation.context_token)
+    _finish(ec, observation.span, observation.user_codes,
+            time.perf_counter() - observation.started, raised)
+
+
 class OperationObserver(SchemaExtension):
     def on_operation(self):
-        started = time.perf_counter()
-        seen = _operations_seen.get()
-        if seen is not None:
-            seen.append(True)
-        user_codes: list[str] = []
-        codes_token = _user_errors.set(user_codes)
-        span = context_token = None
-        if tracing.enabled():
-            span = tracing.tracer().start_span("graphql", kind=SpanKind.INTERNAL)
-            context_token = otel_context.attach(trace.set_span_in_context(span))
+        observation = begin()
         raised: Exception | None = None
         try:
             yield
@@ -114,66 +139,63 @@ class OperationObserver(SchemaExtension):
             raised = error
             raise
         finally:
-            _user_errors.reset(codes_token)
-            if context_token is not None:
-                otel_context.detach(context_token)
-            self._finish(span, user_codes, time.perf_counter() - started, raised)
+            end(observation, self.execution_context, raised)
 
-    def _finish(self, span, user_codes: list[str], elapsed: float,
-                raised: Exception | None = None) -> None:
-        ec = self.execution_context
-        errors = list(ec.pre_execution_errors or [])
-        result = ec.result
-        if not errors and result is not None and getattr(result, "errors", None):
-            errors = list(result.errors)
-        graphql_codes = [error_code(e) for e in errors]
-        if isinstance(raised, REQUEST_ERRORS):
-            graphql_codes.append("BAD_REQUEST")
-        elif raised is not None:
-            graphql_codes.append("INTERNAL")
-        # Refused before validation (the access guard charges first): still
-        # counted under the operation it was.
-        valid = ec.graphql_document is not None and all(
-            code in REFUSED_BEFORE_VALIDATION
-            for code in graphql_codes[:len(ec.pre_execution_errors or ())])
-        if ec.graphql_document is None:
-            op, fields, op_type, label = None, [], "unknown", "invalid"
-        else:
-            op, fields, op_type, label = _described(ec.graphql_document, ec.operation_name)
-        if not valid:
-            fields = []
-            label = "invalid"
-        outcome = outcome_of(graphql_codes, user_codes)
-        metrics.observe_operation(label, outcome, elapsed, graphql_codes + user_codes)
-        if span is None:
-            return
-        name = ec.operation_name or (op.name.value if op is not None and op.name else None)
-        span.update_name(f"{op_type} {name or ','.join(fields) or 'graphql'}")
-        attributes: dict[str, Any] = {
-            "graphql.operation.type": op_type,
-            "graphql.root_fields": fields,
-            "inventory.outcome": outcome,
-        }
-        if name:
-            attributes["graphql.operation.name"] = name
-        if isinstance(ec.query, str):
-            attributes["graphql.document.hash"] = hashlib.sha256(ec.query.encode()).hexdigest()
-        tenant = getattr(getattr(ec.context, "ctx", None), "tenant_id", None)
-        if tenant is not None:
-            attributes["inventory.tenant_id"] = str(tenant)
-        if graphql_codes:
-            attributes["graphql.error.codes"] = graphql_codes
-        if user_codes:
-            attributes["inventory.user_error.codes"] = user_codes
-        span.set_attributes(attributes)
-        for error, code in zip(errors, graphql_codes):
-            if code == "INTERNAL" and error.original_error is not None:
-                span.record_exception(error.original_error)
-        if raised is not None and not isinstance(raised, REQUEST_ERRORS):
-            span.record_exception(raised)
-        if outcome in ("error", "rejected"):
-            span.set_status(Status(StatusCode.ERROR, ", ".join(graphql_codes + user_codes)))
-        span.end()
+
+def _finish(ec: Any, span, user_codes: list[str], elapsed: float,
+            raised: Exception | None = None) -> None:
+    errors = list(ec.pre_execution_errors or [])
+    result = ec.result
+    if not errors and result is not None and getattr(result, "errors", None):
+        errors = list(result.errors)
+    graphql_codes = [error_code(e) for e in errors]
+    if isinstance(raised, REQUEST_ERRORS):
+        graphql_codes.append("BAD_REQUEST")
+    elif raised is not None:
+        graphql_codes.append("INTERNAL")
+    # Refused before validation (the access guard charges first): still
+    # counted under the operation it was.
+    valid = ec.graphql_document is not None and all(
+        code in REFUSED_BEFORE_VALIDATION
+        for code in graphql_codes[:len(ec.pre_execution_errors or ())])
+    if ec.graphql_document is None:
+        op, fields, op_type, label = None, [], "unknown", "invalid"
+    else:
+        op, fields, op_type, label = _described(ec.graphql_document, ec.operation_name)
+    if not valid:
+        fields = []
+        label = "invalid"
+    outcome = outcome_of(graphql_codes, user_codes)
+    metrics.observe_operation(label, outcome, elapsed, graphql_codes + user_codes)
+    if span is None:
+        return
+    name = ec.operation_name or (op.name.value if op is not None and op.name else None)
+    span.update_name(f"{op_type} {name or ','.join(fields) or 'graphql'}")
+    attributes: dict[str, Any] = {
+        "graphql.operation.type": op_type,
+        "graphql.root_fields": fields,
+        "inventory.outcome": outcome,
+    }
+    if name:
+        attributes["graphql.operation.name"] = name
+    if isinstance(ec.query, str):
+        attributes["graphql.document.hash"] = hashlib.sha256(ec.query.encode()).hexdigest()
+    tenant = getattr(getattr(ec.context, "ctx", None), "tenant_id", None)
+    if tenant is not None:
+        attributes["inventory.tenant_id"] = str(tenant)
+    if graphql_codes:
+        attributes["graphql.error.codes"] = graphql_codes
+    if user_codes:
+        attributes["inventory.user_error.codes"] = user_codes
+    span.set_attributes(attributes)
+    for error, code in zip(errors, graphql_codes):
+        if code == "INTERNAL" and error.original_error is not None:
+            span.record_exception(error.original_error)
+    if raised is not None and not isinstance(raised, REQUEST_ERRORS):
+        span.record_exception(raised)
+    if outcome in ("error", "rejected"):
+        span.set_status(Status(StatusCode.ERROR, ", ".join(graphql_codes + user_codes)))
+    span.end()
 
 
 class RefusalCounter:

@@ -73,6 +73,16 @@ of strawberry releases, not one minor line.
    resolver is `getattr`. The fast path for reads (fast_reads.py) reads such
    a field's attribute itself instead of calling that resolver once per
    object (docs/performance.md, item 39).
+11. `schema_extensions`, `is_awaitable`: for queries answered without
+   `Schema.execute` (inventory/web/direct.py), the extension instances
+   `Schema.get_extensions` builds for an operation (their classes say which
+   extensions the schema runs), and `strawberry.execution.optimized_is_awaitable`,
+   the `is_awaitable` that `Schema.execute` gives graphql-core's `execute`. That
+   path also answers as `Schema.execute` does: its result's `extensions` are
+   each extension's `get_results()` in order, then the execution context's
+   `extensions_results` (`SchemaExtensionsRunner.get_extensions_results`), and
+   the errors of graphql-core's result become the context's
+   `pre_execution_errors` before the operation's hooks end.
 """
 from __future__ import annotations
 
@@ -83,6 +93,7 @@ from starlette.websockets import WebSocketState
 from cross_web import HTTPException  # noqa: F401 (item 5)
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import MissingQueryError
+from strawberry.execution import optimized_is_awaitable
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.directives import DirectivesExtension, DirectivesExtensionSync
 from strawberry.extensions.runner import SchemaExtensionsRunner
@@ -352,3 +363,12 @@ def basic_attribute(field_def: Any) -> str | None:
     if field is None or field.default_resolver is not getattr or not field.is_basic_field:
         return None
     return field.python_name
+
+
+# 11.
+def schema_extensions(schema: Any) -> list[SchemaExtension]:
+    """The extensions `Schema.execute` runs an operation with (new instances)."""
+    return schema.get_extensions()
+
+
+is_awaitable = optimized_is_awaitable

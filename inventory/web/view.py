@@ -17,6 +17,7 @@ from strawberry.types import ExecutionResult
 
 from . import media
 from .apq import ApqError, PersistedQueries
+from .direct import DirectQueries
 from ..auth.cost import BAD_REQUEST
 from ..graphql_runtime.errors import bounded, formatted
 from ..graphql_runtime.strawberry_compat import (
@@ -125,6 +126,9 @@ class InventoryGraphQL(ViewHooks, GraphQL):
         self.shared_payloads = SharedPayloads()
         # @defer/@stream answers are multipart: only strawberry's own path sends them.
         self.lean_posts = not schema.config.enable_experimental_incremental_execution
+        # Known, valid queries by POST skip strawberry's operation machinery
+        # (inventory/web/direct.py); None: every operation through Schema.execute.
+        self.direct = DirectQueries.of(schema)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "websocket":
@@ -226,15 +230,20 @@ class InventoryGraphQL(ViewHooks, GraphQL):
             return ExecutionResult(
                 data=None, errors=[GraphQLError(query.message, extensions={"code": query.code})]
             )
-        try:
-            result = await self.schema.execute(
-                query, variable_values=variables, context_value=context,
-                root_value=root_value, operation_name=operation_name,
-                allowed_operation_types=allowed_operation_types(
-                    method, self.allow_queries_via_get),
-                operation_extensions=extensions)
-        except (MissingQueryError, *REQUEST_ERRORS) as error:
-            raise HTTPException(400, refused_request_reason(error, method)) from error
+        result = None
+        if self.direct is not None and method == "POST":
+            result = await self.direct.execute(query, variables, context, root_value,
+                                               operation_name, extensions)
+        if result is None:
+            try:
+                result = await self.schema.execute(
+                    query, variable_values=variables, context_value=context,
+                    root_value=root_value, operation_name=operation_name,
+                    allowed_operation_types=allowed_operation_types(
+                        method, self.allow_queries_via_get),
+                    operation_extensions=extensions)
+            except (MissingQueryError, *REQUEST_ERRORS) as error:
+                raise HTTPException(400, refused_request_reason(error, method)) from error
         if _request_error(result):
             sub_response.status_code = 400
         elif (media.request_error(result.data, result.errors)

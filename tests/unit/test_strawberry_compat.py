@@ -321,3 +321,49 @@ def test_basic_attribute_needs_the_default_resolver():
         default_resolver=lambda source, name: getattr(source, name))
     core = compat.graphql_core_schema(strawberry.Schema(query=BasicQuery, config=config))
     assert compat.basic_attribute(core.get_type("Basic").fields["plainValue"]) is None
+
+
+def test_what_direct_queries_rely_on():
+    """Item 11: inventory/web/direct.py answers known queries as
+    `Schema.execute` does."""
+    import strawberry.schema.schema as schema_module
+
+    assert "is_awaitable=optimized_is_awaitable" in inspect.getsource(schema_module), \
+        changed(11, "the is_awaitable Schema.execute gives graphql-core")
+    assert compat.is_awaitable.__module__.startswith("strawberry.execution"), \
+        changed(11, "strawberry.execution.optimized_is_awaitable")
+
+    seen: dict = {}
+
+    class First(SchemaExtension):
+        def on_operation(self):
+            yield
+            seen["errors"] = self.execution_context.pre_execution_errors
+
+        def get_results(self):
+            return {"first": 1}
+
+    class Second(SchemaExtension):
+        def on_execute(self):
+            self.execution_context.extensions_results["cost"] = 2
+            yield
+
+        def get_results(self):
+            return {"second": 3}
+
+    @strawberry.type
+    class Failing:
+        @strawberry.field
+        def broken(self) -> str | None:
+            raise ValueError("no")
+
+    schema = strawberry.Schema(query=Failing, extensions=[First, Second])
+    assert [type(e) for e in compat.schema_extensions(schema)] == [First, Second], \
+        changed(11, "Schema.get_extensions")
+    import asyncio
+
+    result = asyncio.run(schema.execute("{ broken }"))
+    assert list(result.extensions) == ["first", "second", "cost"], \
+        changed(11, "the order of a result's extensions (get_extensions_results)")
+    assert seen["errors"] == result.errors and result.errors, \
+        changed(11, "execution errors as pre_execution_errors before on_operation ends")
