@@ -39,13 +39,19 @@ def _unstorable(text: str) -> bool:
     return False
 
 
-def _has_unstorable(value: Any) -> bool:
+def unstorable_values(value: Any) -> bool:
+    """Whether a JSON value (the variables) holds text PostgreSQL cannot store."""
     if isinstance(value, str):
         return _unstorable(value)
     if isinstance(value, dict):
-        return any(_has_unstorable(k) or _has_unstorable(v) for k, v in value.items())
+        for key, item in value.items():
+            if unstorable_values(key) or unstorable_values(item):
+                return True
+        return False
     if isinstance(value, (list, tuple)):
-        return any(_has_unstorable(v) for v in value)
+        for item in value:
+            if unstorable_values(item):
+                return True
     return False
 
 
@@ -57,18 +63,23 @@ class _UnstorableFinder(Visitor):
             self.found = True
 
 
+def unstorable_literals(document: Any, query: str | None) -> bool:
+    """Whether the string literals of a parsed document (of the text `query`)
+    hold text PostgreSQL cannot store."""
+    query = query or ""
+    # Only documents that could hold such text (raw or escaped) are walked.
+    if document is None or (query.isascii() and "\\u" not in query):
+        return False
+    finder = _UnstorableFinder()
+    visit(document, finder)
+    return finder.found
+
+
 def contains_unstorable_text(ec) -> bool:
     """Whether the operation's variables or string literals hold text PostgreSQL
     cannot store (checked by AccessGuard, which answers INVALID_INPUT)."""
-    if _has_unstorable(ec.variables):
-        return True
-    query = ec.query or ""
-    # Only documents that could hold such text (raw or escaped) are walked.
-    if ec.graphql_document is None or (query.isascii() and "\\u" not in query):
-        return False
-    finder = _UnstorableFinder()
-    visit(ec.graphql_document, finder)
-    return finder.found
+    return unstorable_values(ec.variables) or unstorable_literals(ec.graphql_document,
+                                                                   ec.query)
 
 
 def limit_rules(max_depth: int, max_aliases: int, introspection: bool) -> list:

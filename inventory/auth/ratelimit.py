@@ -127,12 +127,24 @@ class RateLimiter:
         # Refused documents, per credential and per process (no Redis round trip:
         # the check runs before parsing, for every request).
         self.refusals = LocalBuckets()
+        # The buckets of recent callers: the same for every request of a
+        # credential while the settings are these.
+        self._known: dict[tuple, tuple[SecuritySettings, list[Bucket]]] = {}
+
+    def _remembered(self, key: tuple, make) -> list[Bucket]:
+        found = self._known.get(key)
+        if found is None or found[0] is not self.settings:
+            if len(self._known) >= LOCAL_BUCKETS:
+                self._known.clear()
+            found = self._known[key] = (self.settings, make())
+        return found[1]
 
     def _refusal_bucket(self, principal: Principal) -> Bucket | None:
         rate = self.settings.refusal_rate
         if rate <= 0:
             return None
-        return Bucket(f"x:cred:{principal.credential}", rate, max(rate * 4, 1))
+        return self._remembered(("x", principal.credential), lambda: [
+            Bucket(f"x:cred:{principal.credential}", rate, max(rate * 4, 1))])[0]
 
     def refusal_wait_ms(self, principal: Principal) -> int:
         """0 while the credential may still have documents refused; otherwise
@@ -147,6 +159,10 @@ class RateLimiter:
             self.refusals.take_now([bucket], 1)
 
     def _buckets(self, principal: Principal, write: bool) -> list[Bucket]:
+        return self._remembered((write, principal.credential, principal.tenant_id),
+                                lambda: self._new_buckets(principal, write))
+
+    def _new_buckets(self, principal: Principal, write: bool) -> list[Bucket]:
         s = self.settings
         rate, burst = (s.write_rate, s.write_burst) if write else (s.read_rate, s.read_burst)
         if rate <= 0:

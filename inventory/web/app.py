@@ -117,10 +117,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     app = Starlette(
         routes=[
+            # First: the router tries the routes in turn, and most requests are these.
+            Route("/graphql", HttpGate(graphql, security), methods=["GET", "POST"]),
             Route("/", lambda request: RedirectResponse("/graphql")),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/graphql", HttpGate(graphql, security), methods=["GET", "POST"]),
             export_route(ctx, security),  # /export/levels.csv, /export/movements.jsonl
             *live_routes(graphql),  # the /graphql WebSocket route and /dashboard
         ],

@@ -24,6 +24,17 @@ class BadRequest(Exception):
         self.message = message
 
 
+# Where inventory/web/gate.py leaves the body it buffered, in the ASGI scope's
+# state, for the GraphQL view (instead of handing it out again through `receive`).
+BUFFERED_BODY = "buffered_body"
+
+
+def buffered_body(scope) -> bytes | None:
+    """The request body the gate buffered, or None (no gate in front)."""
+    state = scope.get("state")
+    return state.get(BUFFERED_BODY) if state is not None else None
+
+
 def replaying(body: bytes, receive):
     """An ASGI receive that hands out an already read body once, then defers to
     the server's `receive` (which reports the disconnect)."""

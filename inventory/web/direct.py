@@ -39,12 +39,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphql import GraphQLError, OperationType, execute, specified_rules
+from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql import GraphQLError, OperationType, print_ast, specified_rules
 from strawberry.types import ExecutionResult
 
 from ..auth.cost import charge
-from ..auth.extension import AccessGuard, operation_refusal
+from ..auth.extension import AccessGuard
+from ..auth.limits import unstorable_literals, unstorable_values
+from ..auth.scopes import required_scope, root_fields
 from ..graphql_runtime import observer
+from ..graphql_runtime.document_cache import PerDocument
 from ..graphql_runtime.documents import (
     DocumentChecks,
     HintlessDocumentChecks,
@@ -83,6 +87,23 @@ class _Operation:
         self.extensions_results: dict[str, Any] = {}
 
 
+class _Known:
+    """What a (document, operationName) needs checked per request, found once:
+    the cost analysis (the cost depends on the variables), the operation's
+    name as strawberry gives it, the scopes its root fields need, and whether
+    its string literals hold unstorable text. None instead: strawberry's path
+    answers every request of it (not a query, invalid, ...)."""
+
+    __slots__ = ("analysis", "name", "scopes", "unstorable")
+
+    def __init__(self, analysis: Any, name: str | None, scopes: frozenset,
+                 unstorable: bool) -> None:
+        self.analysis = analysis
+        self.name = name
+        self.scopes = scopes
+        self.unstorable = unstorable
+
+
 class DirectQueries:
     def __init__(self, schema: Any, checks: DocumentChecks) -> None:
         self.schema = schema
@@ -91,6 +112,7 @@ class DirectQueries:
         self.rules = _SPECIFIED_RULES + checks.rules
         self.hints_removed = isinstance(checks, HintlessDocumentChecks)
         self.executor_class = schema.execution_context_class
+        self._known = PerDocument(self._know)
 
     @classmethod
     def of(cls, schema: Any) -> DirectQueries | None:
@@ -105,6 +127,27 @@ class DirectQueries:
                 or schema.config.enable_experimental_incremental_execution):
             return None
         return cls(schema, extensions[1])
+
+    def _know(self, document: Any, operation_name: str | None) -> _Known | None:
+        analysis = self.documents.analyses(document, operation_name, self.core)
+        operation = getattr(analysis, "operation", None)
+        if (operation is None or getattr(analysis, "error", None) is not None
+                or operation.operation is not OperationType.QUERY
+                or any(d.name.value == DIRECTIVE for d in operation.directives or ())
+                or validation_errors(document, self.core, self.rules)):
+            return None
+        # strawberry's operation_name: the one asked for, else the document's
+        # (only) operation's.
+        name = operation_name if operation_name is not None else (
+            operation.name.value if operation.name is not None else None)
+        found = root_fields(document, name)
+        if found is None:
+            return None
+        scopes = {required_scope(self.schema, found[0], field) for field in found[1]}
+        scopes.discard(None)
+        return _Known(analysis, name, frozenset(scopes),
+                      unstorable_literals(document, print_ast(document)
+                                          if document.loc is None else document.loc.source.body))
 
     async def execute(self, query: Any, variables: Any, context: Any, root_value: Any,
                       operation_name: Any, operation_extensions: Any) -> ExecutionResult | None:
@@ -124,23 +167,18 @@ class DirectQueries:
         document = documents.parsed.known(query)
         if document is None:
             return None
-        analysis = documents.analyses(document, operation_name, self.core)
-        operation = getattr(analysis, "operation", None)
-        if (operation is None or operation.operation is not OperationType.QUERY
-                or any(d.name.value == DIRECTIVE for d in operation.directives or ())):
+        known = self._known(document, operation_name)
+        if known is None or known.unstorable or unstorable_values(variables):
             return None
-        # strawberry's operation_name: the one asked for, else the document's
-        # (only) operation's.
-        name = operation_name if operation_name is not None else (
-            operation.name.value if operation.name is not None else None)
-        op = _Operation(query, self.schema, context, variables, document, name)
-        if (documents.measure.refusal(analysis, op) is not None
-                or validation_errors(document, self.core, self.rules)
-                or operation_refusal(op) is not None):
+        for scope in known.scopes:
+            if not principal.allows(scope):
+                return None  # FORBIDDEN, once charged
+        op = _Operation(query, self.schema, context, variables, document, known.name)
+        if documents.measure.refusal(known.analysis, op) is not None:
             return None
         if limiter is not None and await limiter.check(principal, False, charge(op)):
             return None  # refused, nothing taken: the normal path answers it
-        return await self._run(op, analysis, root_value, operation_extensions)
+        return await self._run(op, known.analysis, root_value, operation_extensions)
 
     async def _run(self, op: _Operation, analysis: Any, root_value: Any,
                    operation_extensions: Any) -> ExecutionResult:
@@ -149,13 +187,18 @@ class DirectQueries:
             chosen = consistency.ReadConsistency(max_staleness_ms=None)
             token = consistency.current.set(chosen)
             try:
-                result = execute(
-                    self.core, op.graphql_document, root_value=root_value,
-                    context_value=op.context, variable_values=op.variables,
-                    operation_name=op.operation_name, executor_class=self.executor_class,
-                    is_awaitable=is_awaitable, operation_extensions=operation_extensions)
-                if is_awaitable(result):
-                    result = await result
+                # What graphql-core's execute does, without its wrappers:
+                # the executor built (variables coerced), then the operation.
+                executor = self.executor_class.build(
+                    self.core, op.graphql_document, root_value, op.context, op.variables,
+                    op.operation_name, is_awaitable=is_awaitable,
+                    operation_extensions=operation_extensions)
+                if isinstance(executor, list):
+                    result = GraphQLExecutionResult(None, errors=executor)
+                else:
+                    result = executor.execute_operation()
+                    if is_awaitable(result):
+                        result = await result
             finally:
                 consistency.current.reset(token)
         except Exception as error:  # noqa: BLE001 - as Schema.execute answers it

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse
 
 from ..db.engine import Database
 from . import media
-from .body import replaying
+from .body import BUFFERED_BODY
 from ..db.retry import DatabaseUnavailable
 from ..auth.authenticator import Authenticator
 from ..auth.principal import METRICS, Principal
@@ -152,7 +152,7 @@ class HttpGate:
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await self._refuse(scope, send, 413, "PAYLOAD_TOO_LARGE", "request body too large")
             return
-        body, receive = await self._buffer(receive, limit)
+        body = await self._buffer(receive, limit)
         if body is None:
             await self._refuse(scope, send, 413, "PAYLOAD_TOO_LARGE", "request body too large")
             return
@@ -180,12 +180,15 @@ class HttpGate:
                                    [(b"www-authenticate", b"Bearer")])
                 return
             scope.setdefault("state", {})["principal"] = principal
+        # The view takes the body from here (it replays it to whatever reads
+        # `receive`, which is the server's: the body was read from it).
+        scope.setdefault("state", {})[BUFFERED_BODY] = body
         await self.app(scope, receive, send)
 
     @staticmethod
     async def _buffer(receive, limit: int):
-        """Reads the whole body (at most `limit` bytes); returns it and a receive
-        callable that replays it, or (None, _) when it is too large."""
+        """Reads the whole body (at most `limit` bytes); returns it, or None when
+        it is too large."""
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -195,12 +198,11 @@ class HttpGate:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                return None, receive
+                return None
             chunks.append(chunk)
             if not message.get("more_body"):
                 break
-        body = b"".join(chunks)
-        return body, replaying(body, receive)
+        return b"".join(chunks)
 
     @staticmethod
     async def _refuse(scope, send, status: int, code: str, message: str,

@@ -28,10 +28,11 @@ from ..graphql_runtime.strawberry_compat import (
     allowed_operation_types,
     refused_request_reason,
 )
-from .body import BadRequest, decode_json, error_body, graphql_request, replaying
+from .body import (BadRequest, buffered_body, decode_json, error_body, graphql_request,
+                   replaying)
 from .frames import FramingHandler, SharedPayloads
 from ..observability.tracing import add_trace_id
-from ..resolvers.context import make_context
+from ..resolvers.context import CallerContexts, make_context
 
 
 def _json_post(scope) -> tuple[bool, bool, str]:
@@ -75,13 +76,17 @@ def _request_error(result: ExecutionResult) -> bool:
         (e.extensions or {}).get("code") == BAD_REQUEST for e in result.errors)
 
 
-def _sub_response() -> Response:
-    """The response whose status and headers the operation may set (as
-    strawberry's view makes it: no status yet, no content-length)."""
-    sub_response = Response()
-    sub_response.status_code = None  # type: ignore[assignment]
-    del sub_response.headers["content-length"]
-    return sub_response
+class _SubResponse(Response):
+    """The response whose status and headers the operation may set, as
+    strawberry's view makes it (`Response()` with no status yet and its
+    content-length removed: no headers), without rendering an empty body and
+    its headers only to delete them."""
+
+    def __init__(self) -> None:  # noqa: D107 - starlette's attributes, set directly
+        self.status_code = None  # type: ignore[assignment]
+        self.background = None
+        self.body = b""
+        self.raw_headers = []
 
 
 def _bounded_errors(message: dict) -> None:
@@ -120,6 +125,7 @@ class InventoryGraphQL(ViewHooks, GraphQL):
     def __init__(self, schema, ctx, security=None, trusted=None, **kwargs):
         super().__init__(schema, **kwargs)
         self.ctx = ctx  # the service context each request's resolvers start from
+        self.callers = CallerContexts(ctx)  # ctx bound to each recent caller
         self.security = security  # inventory.web.gate.Security
         self.persisted_queries = PersistedQueries()
         self.trusted = trusted  # inventory.web.trusted.TrustedDocuments, or None
@@ -143,10 +149,12 @@ class InventoryGraphQL(ViewHooks, GraphQL):
             return
         json_post, one_answer, answer = _json_post(scope)
         with_data = answer == media.JSON  # a request error has no `data` in the newer type
+        body = buffered_body(scope)  # read by the gate (inventory/web/gate.py)
         if json_post:
             # Every JSON body is read and checked here, whichever path answers it:
             # a malformed one is a 400 with a GraphQL error, never a 500.
-            body = await Request(scope, receive).body()
+            if body is None:
+                body = await Request(scope, receive).body()
             try:
                 data = graphql_request(decode_json(body))
             except BadRequest as error:
@@ -156,6 +164,7 @@ class InventoryGraphQL(ViewHooks, GraphQL):
             if self.lean_posts and one_answer:
                 await self._post(scope, receive, send, data, answer)
                 return
+        if body is not None:
             receive = replaying(body, receive)
         request = Request(scope, receive)
         try:
@@ -185,7 +194,7 @@ class InventoryGraphQL(ViewHooks, GraphQL):
         streaming transports, request adapters, two Response objects per
         request (docs/performance.md, item 23)."""
         request = Request(scope, receive)
-        sub_response = _sub_response()
+        sub_response = _SubResponse()
         context = await self.get_context(request, response=sub_response)
         root_value = await self.get_root_value(request)
         try:
@@ -257,7 +266,7 @@ class InventoryGraphQL(ViewHooks, GraphQL):
         # WebSocket connections authenticate in connection_init (on_ws_connect).
         principal = request.scope.get("state", {}).get("principal")
         limiter = self.security.limiter if self.security else None
-        return make_context(self.ctx, request, response, principal, limiter)
+        return make_context(self.ctx, request, response, principal, limiter, self.callers)
 
     async def on_ws_connect(self, context):
         if self.security is not None:
