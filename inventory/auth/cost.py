@@ -302,17 +302,25 @@ def _price(plan: tuple, data: dict) -> int:
         value = data.get(name)
         if value is None:
             continue
-        total += 1 if inner is None else _price_value(value, connection, inner)
+        if inner is None:
+            total += 1
+        elif isinstance(value, dict):
+            total += 1 + connection + (_price(inner, value) if inner else 0)
+        elif isinstance(value, list):
+            total += _price_list(value, connection, inner)
     return total
 
 
-def _price_value(value: Any, connection: int, plan: tuple) -> int:
-    if isinstance(value, list):
-        return sum(_price_value(element, connection, plan) for element in value
-                   if element is not None)
-    if not isinstance(value, dict):
-        return 0
-    return 1 + connection + _price(plan, value)
+def _price_list(values: list, connection: int, plan: tuple) -> int:
+    """A list's elements, each priced as one object (a page's edges, an
+    item's levels: hundreds per answer, so a loop, not a call per element)."""
+    total = 0
+    for element in values:
+        if isinstance(element, dict):
+            total += 1 + connection + (_price(plan, element) if plan else 0)
+        elif isinstance(element, list):
+            total += _price_list(element, connection, plan)
+    return total
 
 
 def _page_variables(document: DocumentNode) -> frozenset[str]:

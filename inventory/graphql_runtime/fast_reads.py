@@ -18,7 +18,10 @@ the variables that @skip and @include read), and runs it:
   answer, returning their values in order (a list, or an awaitable of one),
   so a page's 50 items cost one await per field, not 50;
 - values completed as graphql-core completes them: `coerce_output_value` of
-  scalars and enums, lists, `is_type_of` of object types, `__typename`.
+  scalars and enums, lists, `is_type_of` of object types, `__typename`;
+- or, for a field whose whole answer the product can build for the selection
+  below it (`@answers("Type.field")`: a page's levels with their numbers and
+  location code), that answer as it is, with no object per value to complete.
 
 What a plan does not cover, it does not try: an operation that is not a
 query, an abstract type (interface, union), introspection, a non-root field
@@ -54,6 +57,7 @@ from graphql import (
     Undefined,
     VariableNode,
     get_argument_values,
+    get_named_type,
     is_leaf_type,
     is_object_type,
 )
@@ -79,6 +83,28 @@ def batch(coordinate: str) -> Callable[[Batch], Batch]:
     return register
 
 
+# fn(selection) -> a Batch of the field's complete answers, or None (see `answers`)
+Answering = Callable[[tuple], Union[Batch, None]]
+_ANSWERS: dict[str, Answering] = {}
+
+
+def answers(coordinate: str) -> Callable[[Answering], Answering]:
+    """Registers how the fast path answers `Type.field` whole, for the
+    selection below it: `fn(selection)`, called once per plan, returns a
+    batch whose values are the field's complete answers, exactly as the
+    response carries them (dicts, lists, strings and numbers: what the field's
+    batch and the completion of its objects would make), or None when it does
+    not answer that selection (the field's @batch then resolves it).
+    `selection` is a tuple of (response name, field name, its own selection
+    or None for a leaf), in the answer's order, after fragments, @skip and
+    @include; None instead when it has a field with arguments or an abstract
+    type. The differential test checks that both paths answer alike."""
+    def register(fn: Answering) -> Answering:
+        _ANSWERS[coordinate] = fn
+        return fn
+    return register
+
+
 class Unsupported(Exception):
     """The operation is not one a plan answers: the normal path runs it."""
 
@@ -90,7 +116,7 @@ class Abandoned(Exception):
 # Completers: how a field's value is completed for its GraphQL type.
 _NON_NULL, _LIST, _LEAF, _OBJECT = range(4)
 # Entries of an object plan.
-_TYPENAME, _ATTRIBUTE, _BATCH = range(3)
+_TYPENAME, _ATTRIBUTE, _BATCH, _ANSWER = range(4)
 
 
 class _ObjectPlan:
@@ -168,11 +194,42 @@ class _Compiler:
                 entries.append((name, _ATTRIBUTE, attribute, completer,
                                 _unchanged_type(completer)))
                 continue
-            found = _BATCHES.get(f"{object_type.name}.{field_name}")
+            coordinate = f"{object_type.name}.{field_name}"
+            answering = _ANSWERS.get(coordinate)
+            if answering is not None:
+                whole = answering(self.selection(definition.type, field_nodes))
+                if whole is not None:
+                    entries.append((name, _ANSWER, whole, None, None))
+                    continue
+            found = _BATCHES.get(coordinate)
             if found is None:
                 raise Unsupported(f"{object_type.name}.{field_name} has no batch")
             entries.append((name, _BATCH, found, completer, _unchanged_type(completer)))
         return _ObjectPlan(object_type, entries)
+
+    def selection(self, kind: Any, nodes: list[FieldNode]) -> tuple | None:
+        """What `answers` functions are given: the fields selected below these
+        nodes of this type, or None (see `answers`)."""
+        named = get_named_type(kind)
+        if not is_object_type(named):
+            return None
+        selected = []
+        sets = [node.selection_set for node in nodes if node.selection_set is not None]
+        for name, field_nodes in self.collect(named, sets).items():
+            field_name = field_nodes[0].name.value
+            if field_name == "__typename":
+                selected.append((name, field_name, None))
+                continue
+            definition = named.fields.get(field_name)
+            if definition is None or any(node.arguments for node in field_nodes):
+                return None
+            below = None
+            if not is_leaf_type(get_named_type(definition.type)):
+                below = self.selection(definition.type, field_nodes)
+                if below is None:
+                    return None
+            selected.append((name, field_name, below))
+        return tuple(selected)
 
     def collect(self, object_type: GraphQLObjectType,
                 selection_sets: list[SelectionSetNode]) -> dict[str, list[FieldNode]]:
@@ -357,6 +414,10 @@ async def _fill(plan: _ObjectPlan, pending: list[tuple[Any, dict]], context: Any
                 values = await values
             if len(values) != len(sources):
                 raise Abandoned(f"batch for {name} answered {len(values)} of {len(sources)}")
+            if kind == _ANSWER:
+                for answer, value in zip(answers, values):
+                    answer[name] = value
+                continue
             if same is not None:
                 for answer, value in zip(answers, values):
                     answer[name] = value if type(value) is same else \

@@ -28,9 +28,9 @@ from ..domain.models import (
     TransferView,
 )
 from ..domain.kits import kits_by_location
-from ..domain.quantities import AVAILABLE_DESCRIPTION
+from ..domain.quantities import AVAILABLE_DESCRIPTION, NAMES, camel
 from ..domain.reasons import Reason as DomainReason
-from ..graphql_runtime.fast_reads import batch
+from ..graphql_runtime.fast_reads import answers, batch
 from .errors import ReservationStatus
 from .scalars import Quantity
 from .states import state_values, with_states
@@ -424,6 +424,59 @@ async def _stock_levels_of_items(context, items: list[Item]) -> list[list[StockL
     where = dict(zip(ids, await loaders.many(loaders.location, list(ids.values()))))
     return [item._stock_levels(levels, [where[v.location_code] for v in levels])
             for item, levels in zip(items, found)]
+
+
+# What a level's answer takes from its view as it is, by GraphQL field: Python
+# expressions over the view `v` and its quantities `q`. Every one is a non-null
+# whole number or string, which the completion of a StockLevel's field
+# (Quantity, String) would answer unchanged.
+_LEVEL_VALUES = {
+    **{camel(name): f"q[{name!r}]" for name in NAMES},
+    "available": "q.available", "version": "v.version", "backorderLimit": "v.backorder_limit",
+    "sku": "v.sku", "locationCode": "v.location_code",
+}
+_LOCATION_VALUES = {"code": "v.location_code", "__typename": repr("Location")}
+
+
+def _dict_display(selection: tuple, values: dict[str, str]) -> str | None:
+    """Python source of the answer's dict for `selection`, or None when it
+    selects anything else than `values` (the response names are quoted with
+    repr: never source of their own)."""
+    parts = []
+    for response, field, _ in selection:
+        expression = values.get(field)
+        if expression is None:
+            return None
+        parts.append(f"{response!r}: {expression}")
+    return "{" + ", ".join(parts) + "}"
+
+
+@answers("Item.stockLevels")
+def _stock_level_answers(selection: tuple | None):
+    """A page's levels answered from their views, without a StockLevel and a
+    Location to complete per level, when the selection is numbers, strings and
+    `location { code }` (the benchmark's page): the same values, by the same
+    loader as the totals, so a page's totals and levels stay one reading."""
+    if selection is None:
+        return None
+    parts = []
+    for response, field, below in selection:
+        if field == "location":
+            display = _dict_display(below, _LOCATION_VALUES)
+        elif field == "__typename":
+            display = repr("StockLevel")
+        else:
+            display = _LEVEL_VALUES.get(field)
+        if display is None:
+            return None
+        parts.append(f"{response!r}: {display}")
+    one = eval("lambda v, q: {" + ", ".join(parts) + "}", {})  # noqa: S307 (our own source)
+
+    async def answer(context, items: list[Item]) -> list[list[dict]]:
+        found = await _levels_of_items(context, items)
+        return [[one(v, v.quantities) for v in levels] for levels in found]
+
+    return answer
 
 
 @strawberry.type
