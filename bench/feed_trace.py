@@ -48,22 +48,25 @@ async def read(self, after, tenants):
     return batch
 
 
-_deliver = hub_module.Hub.deliver
+_deliver_now = hub_module.Hub.deliver_now
 
 
-async def deliver(self, batch):
+def deliver_now(self, batch):
+    """deliver_end: when the events were offered, or when the hub began
+    reading names it lacked (then its offers come later)."""
     started = time.time()
     for c in batch:
         found = by_level.get((c.item_id, c.version))
         if found is not None and "deliver_start" not in found:
             found["deliver_start"] = started
-    await _deliver(self, batch)
+    later = _deliver_now(self, batch)
     ended = time.time()
     for c in batch:
         found = by_level.get((c.item_id, c.version))
         if found is not None and "deliver_end" not in found:
             found["deliver_end"] = ended
     _watch_loop()
+    return later
 
 
 _events = hub_module.Names.events
@@ -122,7 +125,7 @@ def _dump() -> None:
 
 
 changes.XminReader.read = read
-hub_module.Hub.deliver = deliver
+hub_module.Hub.deliver_now = deliver_now
 hub_module.Names.events = events
 frames.OperationFrames.send = send
 atexit.register(_dump)

@@ -35,10 +35,10 @@ from typing import Any, AsyncIterator, Callable, Collection, Mapping, Protocol
 from uuid import UUID
 
 import psycopg
+from psycopg.rows import dict_row
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from ..domain.quantities import NAMES, Quantities
 from . import dialect
@@ -123,6 +123,20 @@ def _sorted(changes: list[Change]) -> list[Change]:
     return sorted(changes, key=lambda c: (c.level, c.version))
 
 
+def _for_psycopg(sql: str) -> str:
+    """A statement of `dialect`, written for SQLAlchemy's `text()` (`:name`
+    parameters), as psycopg takes it (`%(name)s`): compiled as the
+    compatibility check compiles it."""
+    return str(text(sql).compile(dialect=PGDialect_psycopg()))
+
+
+_HORIZON = _for_psycopg(dialect.PG_HORIZON)
+_FIRST = {False: _for_psycopg(dialect.PG_FIRST_PAGE_ALL),
+          True: _for_psycopg(dialect.PG_FIRST_PAGE_TENANTS)}
+_NEXT = {False: _for_psycopg(dialect.PG_NEXT_PAGE_ALL),
+         True: _for_psycopg(dialect.PG_NEXT_PAGE_TENANTS)}
+
+
 class XminReader:
     """PostgreSQL: one statement per poll, whatever the number of consumers.
 
@@ -141,19 +155,23 @@ class XminReader:
     # interval), so that polling takes at most 1/GAP_FACTOR of a core from the
     # process's writers (docs/performance.md, items 37 and 41). CPU, not wall
     # time: the feed polls in a thread of its own (events/feeds.py), where a
-    # poll's wall time is mostly waiting for the database and the interpreter lock.
+    # poll's wall time is mostly waiting for the database and the interpreter
+    # lock. So the cheaper a poll, the sooner the next one (item 44).
     MIN_GAP_S = 0.01
     GAP_FACTOR = 20
 
     def __init__(self, url: str, interval_s: float = 0.05, idle_interval_s: float = 1.0):
-        # Its own small pool (one connection, more for subscription starts), to the
-        # primary (the URL writers use), named in pg_stat_activity. Each statement
-        # in autocommit, READ COMMITTED (a SERIALIZABLE read would take predicate
-        # locks and make writers fail more often): one round trip per poll. No
-        # pre-ping: a dropped connection fails the poll and the consumer resumes.
-        self.engine = create_async_engine(
-            normalize_url(url), pool_size=1, max_overflow=4, isolation_level="AUTOCOMMIT",
-            connect_args={"connect_timeout": 5, "application_name": READER_NAME})
+        # One connection of its own, to the primary (the URL writers use), named
+        # in pg_stat_activity. Each statement in autocommit, READ COMMITTED (a
+        # SERIALIZABLE read would take predicate locks and make writers fail
+        # more often): one round trip per poll. psycopg directly (statements
+        # prepared after a few uses): through SQLAlchemy's pool and execution a
+        # poll took three to four times the CPU, and the gap between woken polls
+        # grows with that CPU (above). No pre-ping: a dropped connection fails
+        # the call and the next one connects again; the consumer resumes.
+        self.conninfo = libpq_conninfo(url)
+        self._conn: psycopg.AsyncConnection | None = None
+        self._connecting = asyncio.Lock()
         self.interval_s = interval_s
         self.idle_interval_s = idle_interval_s
         self.min_gap_s = min(self.MIN_GAP_S, interval_s)
@@ -178,22 +196,43 @@ class XminReader:
         except RuntimeError:  # its loop has closed
             pass
 
+    async def _rows(self, sql: str, params: dict[str, Any] | None = None
+                    ) -> list[dict[str, Any]]:
+        """The rows of one statement, by column name, on the reader's connection
+        (connected on first use, and again after it was lost)."""
+        async with self._connecting:
+            if self._conn is None:
+                self._conn = await psycopg.AsyncConnection.connect(
+                    self.conninfo, autocommit=True, row_factory=dict_row,
+                    connect_timeout=5, application_name=READER_NAME)
+            conn = self._conn
+        try:
+            return await (await conn.execute(sql, params)).fetchall()
+        except psycopg.Error:
+            if conn.closed or conn.broken:  # the next call connects again
+                if self._conn is conn:
+                    self._conn = None
+                await conn.close()
+            raise
+
+    async def _horizon(self) -> str:
+        return (await self._rows(_HORIZON))[0]["pg_snapshot_xmin"]
+
     async def start(self) -> str:
-        for attempt in (1, 2):
-            try:
-                async with self.engine.connect() as conn:
-                    return (await conn.execute(text(dialect.PG_HORIZON))).scalar_one()
-            except DBAPIError as error:
-                # A pooled connection found dead (a restart or failover since its
-                # last use; the pool then drops its other idle ones): once more, on
-                # a new connection. A reader that only gives positions has no poll
-                # to find that out first.
-                if attempt == 2 or not error.connection_invalidated:
-                    raise
-        raise AssertionError("unreachable")
+        try:
+            return await self._horizon()
+        except psycopg.OperationalError:
+            # The connection found dead (a restart or failover since its last
+            # use): once more, on a new one. A reader that only gives positions
+            # has no poll to find that out first.
+            if self._conn is not None:
+                raise
+            return await self._horizon()
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
 
     def position_of(self, cursor: str) -> int:
         return int(cursor)
@@ -204,25 +243,20 @@ class XminReader:
     async def read(self, after: str, tenants: Collection[UUID] | None) -> Batch:
         """Every committed change with a transaction id in [after, horizon)."""
         params: dict[str, Any] = {"after": after, "page": self.PAGE}
-        if tenants is not None:
+        by_tenant = tenants is not None
+        if by_tenant:
             params["tenants"] = list(tenants)
-        async with self.engine.connect() as conn:
-            if tenants is not None and not params["tenants"]:
-                horizon = (await conn.execute(text(dialect.PG_HORIZON))).scalar_one()
-                return Batch([], horizon)
-            first = text(dialect.PG_FIRST_PAGE_ALL if tenants is None
-                         else dialect.PG_FIRST_PAGE_TENANTS)
-            rows = (await conn.execute(first, params)).all()
-            horizon = rows[0].horizon
-            rows = [r for r in rows if r.tenant_id is not None]
-            found = rows
-            nxt = text(dialect.PG_NEXT_PAGE_ALL if tenants is None
-                       else dialect.PG_NEXT_PAGE_TENANTS)
-            while len(rows) == self.PAGE:
-                params.update(horizon=horizon, last_xid=rows[-1].xact_id, last_id=rows[-1].id)
-                rows = (await conn.execute(nxt, params)).all()
-                found += rows
-        return Batch(_sorted([Change.of(r._mapping, int(r.xact_id)) for r in found]), horizon)
+            if not params["tenants"]:
+                return Batch([], await self._horizon())
+        rows = await self._rows(_FIRST[by_tenant], params)
+        horizon = rows[0]["horizon"]
+        rows = [r for r in rows if r["tenant_id"] is not None]
+        found = rows
+        while len(rows) == self.PAGE:
+            params.update(horizon=horizon, last_xid=rows[-1]["xact_id"], last_id=rows[-1]["id"])
+            rows = await self._rows(_NEXT[by_tenant], params)
+            found += rows
+        return Batch(_sorted([Change.of(r, int(r["xact_id"])) for r in found]), horizon)
 
     async def batches(self, after: str, tenants: Tenants | None = None
                       ) -> AsyncIterator[Batch]:

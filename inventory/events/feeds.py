@@ -9,6 +9,7 @@ nothing committed meanwhile is missed; what it reads twice the hub drops by
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 from typing import Callable
@@ -55,7 +56,12 @@ class LedgerFeed:
 class _Relay:
     """The hub as the feed's thread sees it: the tenants to read, and delivery
     on the process's loop (where the hub, its subscribers and its name cache
-    live). The feed awaits each delivery before its next poll."""
+    live). The feed awaits each delivery before its next poll.
+
+    A batch is handed to the hub by a plain callback on that loop, which
+    offers its events to the subscribers at once when no query is needed
+    (`Hub.deliver_now`): a coroutine sent there would run as a task, one more
+    turn of a loop busy with requests later."""
 
     def __init__(self, hub: Hub, loop: asyncio.AbstractEventLoop):
         self.hub, self.loop = hub, loop
@@ -64,8 +70,33 @@ class _Relay:
         return self.hub.tenants()
 
     async def deliver(self, changes: list[Change]) -> None:
-        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(
-            self.hub.deliver(changes), self.loop))
+        done: concurrent.futures.Future = concurrent.futures.Future()
+        self.loop.call_soon_threadsafe(self._deliver, changes, done)
+        await asyncio.wrap_future(done)
+
+    def _deliver(self, changes: list[Change], done: concurrent.futures.Future) -> None:
+        """On the process's loop."""
+        if not done.set_running_or_notify_cancel():  # the feed is stopping
+            return
+        try:
+            later = self.hub.deliver_now(changes)
+        except Exception as error:
+            done.set_exception(error)
+            return
+        if later is None:
+            done.set_result(None)
+        else:
+            asyncio.ensure_future(later).add_done_callback(
+                lambda task: _settle(done, task))
+
+
+def _settle(done: concurrent.futures.Future, task: asyncio.Future) -> None:
+    if task.cancelled():
+        done.set_exception(asyncio.CancelledError())
+    elif task.exception() is not None:
+        done.set_exception(task.exception())
+    else:
+        done.set_result(None)
 
 
 class FeedThread:

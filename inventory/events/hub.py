@@ -142,18 +142,16 @@ class Names:
         self._loaded.clear()
         self.locations.clear()
 
+    def known(self, changes: list[Change]) -> list[StockEvent] | None:
+        """The events of `changes` from what is cached, without a query; None
+        when a name or a reorder point must be read first (`events`)."""
+        items, locations = self._missing(changes, self.clock() - self.REORDER_POINT_TTL_S)
+        return None if items or locations else self._made(changes)
+
     async def events(self, changes: list[Change]) -> list[StockEvent]:
-        missing_items: dict[UUID, set[UUID]] = collections.defaultdict(set)
-        missing_locations: dict[UUID, set[UUID]] = collections.defaultdict(set)
         now = self.clock()
-        stale = now - self.REORDER_POINT_TTL_S
-        for c in changes:
-            loaded = self._loaded.get((c.tenant_id, c.item_id))
-            # With its own reorder point a change needs only the sku, which never changes.
-            if loaded is None or (c.reorder_point is None and loaded <= stale):
-                missing_items[c.tenant_id].add(c.item_id)
-            if (c.tenant_id, c.location_id) not in self.locations:
-                missing_locations[c.tenant_id].add(c.location_id)
+        missing_items, missing_locations = self._missing(
+            changes, now - self.REORDER_POINT_TTL_S)
         if missing_items or missing_locations:
             if len(self.items) + len(self.locations) > self.MAX_ENTRIES:
                 self.forget()
@@ -165,6 +163,23 @@ class Names:
                 for tenant, ids in missing_locations.items():
                     for id_, code in (await live.location_codes(conn, tenant, list(ids))).items():
                         self.locations[(tenant, id_)] = code
+        return self._made(changes)
+
+    def _missing(self, changes: list[Change], stale: float
+                 ) -> tuple[dict[UUID, set[UUID]], dict[UUID, set[UUID]]]:
+        """Per tenant, the items and locations whose entries must be read."""
+        missing_items: dict[UUID, set[UUID]] = collections.defaultdict(set)
+        missing_locations: dict[UUID, set[UUID]] = collections.defaultdict(set)
+        for c in changes:
+            loaded = self._loaded.get((c.tenant_id, c.item_id))
+            # With its own reorder point a change needs only the sku, which never changes.
+            if loaded is None or (c.reorder_point is None and loaded <= stale):
+                missing_items[c.tenant_id].add(c.item_id)
+            if (c.tenant_id, c.location_id) not in self.locations:
+                missing_locations[c.tenant_id].add(c.location_id)
+        return missing_items, missing_locations
+
+    def _made(self, changes: list[Change]) -> list[StockEvent]:
         out = []
         for c in changes:
             item = self.items.get((c.tenant_id, c.item_id))
@@ -239,6 +254,16 @@ class Hub:
 
     async def deliver(self, changes: list[Change]) -> None:
         """Called by the feed with committed changes, in any order."""
+        later = self.deliver_now(changes)
+        if later is not None:
+            await later
+
+    def deliver_now(self, changes: list[Change]) -> Awaitable[None] | None:
+        """`deliver`, done at once when the names of the changes are known
+        (the usual case: then the subscribers are offered the events before
+        this returns); otherwise what to await for the rest. The feed's thread
+        calls this straight on the process's loop: a task would first wait for
+        a turn of the loop of its own."""
         fresh = []
         for c in sorted(changes, key=lambda c: (c.level, c.version)):
             if c.version <= self._last.get(c.level, 0):
@@ -247,8 +272,18 @@ class Hub:
             if self._selections.get(c.tenant_id):
                 fresh.append(c)
         if not fresh:
-            return
-        for event in await self.names.events(fresh):
+            return None
+        events = self.names.known(fresh)
+        if events is None:
+            return self._deliver_named(fresh)
+        self._offer(events)
+        return None
+
+    async def _deliver_named(self, fresh: list[Change]) -> None:
+        self._offer(await self.names.events(fresh))
+
+    def _offer(self, events: list[StockEvent]) -> None:
+        for event in events:
             for selection in list(self._selections.get(event.change.tenant_id, {}).values()):
                 if selection.matches(event.change):
                     for sub in selection.subscribers:
