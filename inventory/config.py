@@ -21,8 +21,9 @@ ENV_HELP = {
                                    "goes to INVENTORY_DATABASE_URL",
     "INVENTORY_DATA_DIR": "data folder of the embedded database (default ./.inventory-data)",
     "INVENTORY_POOL_SIZE": "database connections per pool and process: one pool reads, one "
-                           "writes (default 10 each)",
-    "INVENTORY_POOL_MAX_OVERFLOW": "extra connections per pool allowed at peaks (default 5)",
+                           "writes (default 15 each)",
+    "INVENTORY_POOL_MAX_OVERFLOW": "extra connections per pool allowed at peaks, each closed "
+                                   "when returned to a full pool (default 0)",
     "INVENTORY_POOL_TIMEOUT": "seconds to wait for a free connection before answering "
                               "UNAVAILABLE (default 5)",
     "INVENTORY_POOL_PING_IDLE": "check a pooled connection before use only when it was idle "
@@ -137,8 +138,12 @@ class Settings:
     database_url: str | None = None
     read_database_url: str | None = None
     data_dir: Path = field(default_factory=lambda: Path(".inventory-data"))
-    pool_size: int = 10
-    pool_max_overflow: int = 5
+    # 15 kept, none beyond: an overflow connection is closed when it comes back
+    # to a full pool, so with requests in flight above the pool's size every
+    # few requests started a new database session (docs/performance.md, "The
+    # page's database CPU: connection churn").
+    pool_size: int = 15
+    pool_max_overflow: int = 0
     pool_timeout_s: float = 5.0
     pool_ping_idle_s: float = 1.0
     tx_max_attempts: int = 10
@@ -182,8 +187,8 @@ class Settings:
             database_url=os.environ.get("INVENTORY_DATABASE_URL") or None,
             read_database_url=os.environ.get("INVENTORY_READ_DATABASE_URL") or None,
             data_dir=Path(os.environ.get("INVENTORY_DATA_DIR") or ".inventory-data"),
-            pool_size=_number("INVENTORY_POOL_SIZE", 10, int),
-            pool_max_overflow=_number("INVENTORY_POOL_MAX_OVERFLOW", 5, int),
+            pool_size=_number("INVENTORY_POOL_SIZE", cls.pool_size, int),
+            pool_max_overflow=_number("INVENTORY_POOL_MAX_OVERFLOW", cls.pool_max_overflow, int),
             pool_timeout_s=_number("INVENTORY_POOL_TIMEOUT", 5.0),
             pool_ping_idle_s=_number("INVENTORY_POOL_PING_IDLE", 1.0),
             tx_max_attempts=_number("INVENTORY_TX_MAX_ATTEMPTS", 10, int),

@@ -252,6 +252,27 @@ async def test_the_page_levels_are_answered_whole(app_and_data, monkeypatch):
     assert data["items"]["edges"][0]["node"]["stockLevels"] and made
 
 
+async def test_the_items_page_by_prefix_is_planned_with_its_value(database_url):
+    """The items page with a prefix is never a prepared statement (whose
+    generic plan cannot bound the index scan by `LIKE $prefix`); without one
+    it is prepared, as psycopg prepares a statement run often."""
+    from inventory.db import queries
+    from inventory.db.engine import create_database
+
+    db = create_database(database_url)
+    try:
+        async with db.reader.connect() as conn:
+            for _ in range(8):
+                await queries.items_page(conn, uuid.uuid4(), limit=3, sku_prefix="NONE-")
+                await queries.items_page(conn, uuid.uuid4(), limit=3)
+            prepared = [row[0] for row in await conn.exec_driver_sql(
+                "SELECT statement FROM pg_prepared_statements")]
+    finally:
+        await db.dispose()
+    assert any("FROM items" in s and "ORDER BY items.sku" in s for s in prepared), prepared
+    assert not any("LIKE" in s for s in prepared), prepared
+
+
 async def test_each_tenant_reads_its_own_page_both_ways(app_and_data, monkeypatch,
                                                         database_url):
     """The page's statements are scoped by the caller's tenant on both paths:

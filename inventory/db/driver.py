@@ -25,8 +25,11 @@ from sqlalchemy.sql import ClauseElement
 
 
 class DriverStatement:
-    def __init__(self, statement: ClauseElement):
+    def __init__(self, statement: ClauseElement, prepare: bool | None = None):
         self.statement = statement  # what is compiled, per dialect (the compatibility check reads it)
+        # psycopg's `prepare`: None prepares it on a connection after a few
+        # executions (its default); False plans it with the values every time.
+        self.prepare = prepare
         # dialect name -> (SQL text, values of the statement's own literals)
         self._compiled: dict[str, tuple[str, dict[str, Any]]] = {}
 
@@ -58,7 +61,7 @@ class DriverStatement:
         fairy = await conn.get_raw_connection()
         try:
             cursor = fairy.driver_connection.cursor()
-            await cursor.execute(sql, params)
+            await cursor.execute(sql, params, prepare=self.prepare)
             rows = await cursor.fetchall()
             if by_name:
                 names = [column.name for column in cursor.description]

@@ -242,7 +242,12 @@ def _items_page_statement(after: bool, prefix: bool, low_stock: bool | None,
             # its flag says nothing; the index still serves the page.
             stmt = stmt.where(items.c.low if low_stock else ~items.c.low, ~items.c.is_kit)
         stmt = stmt.order_by(items.c.sku).limit(bindparam("p_limit", type_=BigInteger))
-        found = _ITEMS_PAGES[key] = DriverStatement(stmt)
+        # With a prefix, planned with its value every time, never prepared: a
+        # prepared statement's generic plan cannot bound an index scan by
+        # `LIKE $prefix`, so it walked the tenant's skus in order testing each
+        # (all of them when fewer than a page match); given the value,
+        # PostgreSQL scans the prefix's range of ix_items_tenant_sku_pattern.
+        found = _ITEMS_PAGES[key] = DriverStatement(stmt, prepare=False if prefix else None)
     return found
 
 
