@@ -147,3 +147,51 @@ async def test_mixed_workload_keeps_invariants_and_every_answer_adds_up(api, sto
         assert await api.level(sku, code) == {
             "onHand": expected[code], "reserved": 0, "available": expected[code],
             "version": (await api.level(sku, code))["version"]}
+
+
+async def test_backorder_fills_and_the_waiting_lines_commits_and_releases_do_not_deadlock(
+        api, scrape_metrics):
+    """Receipts fill the lines backordered at a level (the receipt holds the
+    level, then updates each waiting line) while those same reservations are
+    committed in part and released (which take their lines, then change the
+    level). Taking a backordered line takes its level first (service/
+    reservations.py `_finish`), so both queue on the level and PostgreSQL never
+    breaks a deadlock (40P01, retried unseen by the runner: the server's
+    counter shows it). Every answer is final or typed, and the level adds up."""
+    sku, code = unique("SKU"), await api.location()
+    await api.succeed("createItem", {"sku": sku, "name": "Backordered " + sku,
+                                     "backorderLimit": 1000})
+    made = [await api.succeed("reserveStock", {"lines": [
+        {"sku": sku, "locationCode": code, "quantity": 2}]}, "... on Reservation { id }")
+        for _ in range(40)]
+    before = scrape_metrics(api.url)
+    retried: list[str] = []
+    line = "... on Reservation { status }"
+    finishing = [
+        _until_final(api, "releaseReservation", {"reservationId": r["id"]}, line, retried)
+        if n % 2 else
+        _until_final(api, "commitReservation", {"reservationId": r["id"], "lines": [
+            {"lineNumber": 0, "quantity": 1}]}, line, retried)
+        for n, r in enumerate(made)]
+    # Each receipt fills five waiting lines, one at a time, holding the level.
+    receipts = [_until_final(api, "receiveStock", {"sku": sku, "locationCode": code,
+                                                   "quantity": 10}, "", retried)
+                for _ in range(8)]
+    results = await asyncio.gather(*receipts, *finishing)
+    after = scrape_metrics(api.url)
+    received, finished = results[:8], results[8:]
+    assert {r["__typename"] for r in received} == {"StockLevel"}, received
+    released = [r for r in finished[1::2]]
+    assert all(r.get("status") == "RELEASED" for r in released), released
+    commits = finished[0::2]
+    # A commit takes filled units only: one whose line was not filled yet is refused.
+    assert all(r.get("status") == "ACTIVE" or r.get("code") == "RESERVATION_BACKORDERED"
+               for r in commits), commits
+    shipped = sum(r.get("status") == "ACTIVE" for r in commits)
+    level = await api.level(sku, code)
+    assert level["onHand"] == 80 - shipped, (level, shipped)
+    retries = "inventory_tx_retries_total"
+    print(f"partial commits {shipped}/20, 40P01 re-runs "
+          f"{after.count(retries, sqlstate='40P01') - before.count(retries, sqlstate='40P01')}, "
+          f"client retries: {len(retried)}")
+    assert after.count(retries, sqlstate="40P01") == before.count(retries, sqlstate="40P01")

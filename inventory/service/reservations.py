@@ -123,6 +123,8 @@ async def _finish(
     left = 0 if isinstance(taken, UserError) else (
         sum(l.held for l in found.lines) - sum(q for _, q in taken))
     status = to_status if left == 0 else ReservationStatus.ACTIVE
+    if not isinstance(taken, UserError):
+        await _levels_first(conn, tenant_id, found, taken)
     # The status update is the guard (ACTIVE, not past expiry) and holds the
     # reservation's row for the rest of the transaction.
     if not await queries.finish_reservation(conn, tenant_id, found.id, status,
@@ -141,6 +143,24 @@ async def _finish(
                      backordered=l.backordered - release_split(l, by_line.get(l.line_no, 0))[1])
         for l in found.lines)
     return replace(found, status=status, lines=lines)
+
+
+async def _levels_first(conn: AsyncConnection, tenant_id: UUID, reservation: ReservationView,
+                        taken: list[tuple[ReservationLineView, int]]) -> None:
+    """Lock order: a reservation's levels before its rows. A fill
+    (service/backorders.py) holds its level, then updates the backordered
+    lines waiting there, while finishing a reservation holds its row and
+    lines, then changes their levels: a deadlock when a fill wants a line
+    being finished. And a change of several levels writes each level's item
+    row with it, so it would wait for its next level while holding the item
+    row a writer of that level waits for. So when the reservation has a
+    backordered line or the change spans several levels, the levels are
+    locked first, in key order, and the others queue on them. (A line this
+    snapshot shows without backorders gets none later; a fill committed since
+    the snapshot makes the lock fail with 40001, a re-run, not wait.)"""
+    levels = sorted({(line.item_id, line.location_id) for line, _ in taken})
+    if len(levels) > 1 or any(line.backordered for line in reservation.lines):
+        await ledger.lock_levels(conn, tenant_id, levels)
 
 
 async def _move_lines(
@@ -215,14 +235,16 @@ async def expire_one(ctx: Ctx, tenant_id: UUID, reservation_id: UUID) -> bool:
     from many processes at once: the status guard lets exactly one win."""
 
     async def work(conn: AsyncConnection) -> bool:
+        found = (await queries.reservations_by_ids(conn, tenant_id, [reservation_id])).get(
+            reservation_id)
+        if found is None or found.status is not ReservationStatus.ACTIVE:
+            return False  # finished meanwhile (the status guard below decides)
+        held = [(line, line.held) for line in found.lines if line.held > 0]
+        await _levels_first(conn, tenant_id, found, held)
         if not await queries.finish_reservation(
             conn, tenant_id, reservation_id, ReservationStatus.EXPIRED, only_if_expired=True
         ):
             return False
-        found = (await queries.reservations_by_ids(conn, tenant_id, [reservation_id]))[
-            reservation_id
-        ]
-        held = [(line, line.held) for line in found.lines if line.held > 0]
         await _move_lines(conn, tenant_id, found, held, MovementKind.EXPIRE, False, None, ctx.actor)
         return True
 
