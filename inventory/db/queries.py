@@ -11,8 +11,8 @@ from typing import Any, Callable, Iterable
 from uuid import UUID
 
 from sqlalchemy import (
-    Uuid, and_, any_, bindparam, case, func, literal, or_, select, text, tuple_, union_all,
-    update,
+    Uuid, and_, any_, bindparam, case, delete, func, literal, or_, select, text, tuple_,
+    union_all, update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from .upsert import insert as pg_insert
@@ -714,43 +714,50 @@ async def find_idempotency_records(
     return {r.key: (r.operation, r.request_hash, r.result) for r in rows}
 
 
-async def claim_idempotency_key(
-    conn: AsyncConnection, tenant_id: UUID, key: str, operation: str, request_hash: str,
-) -> bool:
-    """Inserts the key's record before the work it guards (its result comes
-    later, from `store_idempotency_result`, in the same transaction); False
-    when the key was already used. Writing first, instead of reading first,
-    keeps SERIALIZABLE from seeing a conflict between concurrent requests
-    whose keys share an index page (docs/performance.md). A key that a
-    concurrent transaction committed meanwhile fails the insert with 40001,
+async def claim_idempotency_keys(
+    conn: AsyncConnection, tenant_id: UUID, records: list[tuple[str, str, str]],
+) -> set[str]:
+    """Inserts the records (key, operation, request_hash) of distinct keys
+    before the work they guard (their results come later, from
+    `store_idempotency_results`, in the same transaction); returns the keys
+    claimed, without those already used. Writing first, instead of reading
+    first, keeps SERIALIZABLE from seeing a conflict between concurrent
+    requests whose keys share an index page (docs/performance.md). A key that
+    a concurrent transaction committed meanwhile fails the insert with 40001,
     and the re-run finds it."""
+    if not records:
+        return set()
     k = idempotency_keys
     rows = await conn.execute(
-        pg_insert(k).values(tenant_id=tenant_id, key=key, operation=operation,
-                            request_hash=request_hash, result=None)
+        pg_insert(k).values([
+            dict(tenant_id=tenant_id, key=key, operation=operation, request_hash=request_hash,
+                 result=None)
+            for key, operation, request_hash in records])
         .on_conflict_do_nothing().returning(k.c.key)
     )
-    return rows.first() is not None
+    return set(rows.scalars())
 
 
-async def store_idempotency_result(conn: AsyncConnection, tenant_id: UUID, key: str,
-                                   result: Any) -> None:
-    """The answer of a key this transaction claimed."""
-    k = idempotency_keys
-    await conn.execute(
-        update(k).where(k.c.tenant_id == tenant_id, k.c.key == key).values(result=result))
+_STORE_RESULT = (
+    update(idempotency_keys)
+    .where(idempotency_keys.c.tenant_id == bindparam("p_tenant_id"),
+           idempotency_keys.c.key == bindparam("p_key"))
+    .values(result=bindparam("p_result", type_=idempotency_keys.c.result.type))
+)
 
 
-async def insert_idempotency_records(
-    conn: AsyncConnection, tenant_id: UUID, records: list[tuple[str, str, str, Any]],
-) -> int:
-    """Stores (key, operation, request_hash, result) rows; returns how many were
-    new (fewer than given when a concurrent transaction took a key first)."""
-    rows = await conn.execute(
-        pg_insert(idempotency_keys).values([
-            dict(tenant_id=tenant_id, key=key, operation=operation, request_hash=request_hash,
-                 result=result)
-            for key, operation, request_hash, result in records
-        ]).on_conflict_do_nothing().returning(idempotency_keys.c.key)
-    )
-    return len(rows.all())
+async def store_idempotency_results(conn: AsyncConnection, tenant_id: UUID,
+                                    results: list[tuple[str, Any]]) -> None:
+    """The (key, result) answers of keys this transaction claimed."""
+    if results:
+        await conn.execute(_STORE_RESULT, [
+            {"p_tenant_id": tenant_id, "p_key": key, "p_result": result}
+            for key, result in results])
+
+
+async def release_idempotency_keys(conn: AsyncConnection, tenant_id: UUID,
+                                   keys: list[str]) -> None:
+    """Deletes the records of keys this transaction claimed and leaves unused."""
+    if keys:
+        k = idempotency_keys
+        await conn.execute(delete(k).where(k.c.tenant_id == tenant_id, k.c.key.in_(keys)))

@@ -7,8 +7,10 @@ line is decided against its level; then every changed line is written by ONE
 statement (levels and one ledger row per changed line). Under ALL_OR_NOTHING a
 failed line means nothing is written; under SKIP_FAILED the others are.
 
-The idempotency key is recorded only when something was written, as single
-mutations leave the key usable after input that changed nothing.
+The idempotency key is claimed first, as by every mutation (service/runner.py),
+and recorded only when something was written: as single mutations leave the
+key usable after input that changed nothing, a request that wrote nothing
+gives its key back.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from ..domain.quantities import Quantities
 from .backorders import fill_waiting
 from .context import Ctx
 from .resolve import archived_error, kit_has_no_stock
-from .runner import remember, replay, request_hash, transact
+from .runner import claim, release, request_hash, store, transact
 
 
 async def bulk_stock(ctx: Ctx, cmd: BulkStock, key: str | None):
@@ -37,12 +39,14 @@ async def bulk_stock(ctx: Ctx, cmd: BulkStock, key: str | None):
 
     async def unit(conn: AsyncConnection):
         if key:
-            found = await replay(conn, ctx, cmd, key, fingerprint)
+            (found,) = await claim(conn, ctx.tenant_id, [(cmd, key, fingerprint)])
             if found is not None:
                 return found
         result = await _decide_and_write(conn, ctx, cmd, key)
         if key and result.applied:
-            await remember(conn, ctx, cmd, key, fingerprint, result)
+            await store(conn, ctx.tenant_id, [(key, result)])
+        elif key:
+            await release(conn, ctx.tenant_id, [key])
         return result
 
     return await transact(ctx, unit, idempotent=key is not None)

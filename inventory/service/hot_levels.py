@@ -57,7 +57,9 @@ from ..observability import listeners, tracing
 from . import kits
 from .context import Ctx
 from .resolve import ids_for
-from .runner import execute, key_reused, remember_many, replay_many, request_hash, transact
+from .runner import (
+    claim, execute, key_reused, release, request_hash, store, transact,
+)
 
 T = TypeVar("T")
 MAX_BATCH = 64
@@ -244,20 +246,24 @@ def _group_unit(batch: list[_Request]):
     prints = [request_hash(r.cmd) if r.key else "" for r in batch]
 
     async def unit(conn: AsyncConnection) -> list[ReservationView | UserError]:
-        # Keys used before this transaction answer as stored (every copy of a key
-        # is checked against the stored request, as it would be alone).
+        # The batch's keys are claimed first, as alone (service/runner.py);
+        # keys used before this transaction answer as stored (every copy of a
+        # key is checked against the stored request, as it would be alone).
         keyed = [i for i, r in enumerate(batch) if r.key]
         results: list[Any] = [None] * len(batch)
-        for i, answer in zip(keyed, await replay_many(
+        for i, answer in zip(keyed, await claim(
                 conn, tenant_id, [(batch[i].cmd, batch[i].key, prints[i]) for i in keyed])):
             results[i] = answer
         replayed = {i for i in keyed if results[i] is not None}
         first_with_key: dict[str, int] = {}
         for i in keyed:
             first_with_key.setdefault(batch[i].key, i)
+        claimed = [batch[i].key for i in keyed
+                   if i not in replayed and first_with_key[batch[i].key] == i]
         try:
             item_id, location_id = await _line_ids(conn, tenant_id, line)
         except Rejected as rejected:  # unknown sku or code: not stored under any key
+            await release(conn, tenant_id, claimed)
             return [result if i in replayed else rejected.error
                     for i, result in enumerate(results)]
         level = (await ledger.lock_level_rows(conn, tenant_id, [(item_id, location_id)])).get(
@@ -290,19 +296,22 @@ def _group_unit(batch: list[_Request]):
             for i, entry in accepted:
                 results[i] = _single_line_view(entry.reservation_id, batch[i].cmd, item_id,
                                                location_id, *made[entry.reservation_id])
-        fresh = []
+        answered, unused = [], []
         for i in keyed:
             r, j = batch[i], first_with_key[batch[i].key]
             if i in replayed:
                 continue
-            if results[j] is _BACKORDER:  # decided alone, remembered then
+            if results[j] is _BACKORDER:  # decided alone, its key claimed then
                 results[i] = _BACKORDER
+                if j == i:
+                    unused.append(r.key)
             elif j == i:
-                fresh.append((r.cmd, r.key, prints[i], results[i]))
+                answered.append((r.key, results[i]))
             else:  # a key first used in this batch: the later copy replays it
                 results[i] = (results[j] if prints[i] == prints[j]
                               else key_reused(r.key, batch[j].cmd.operation))
-        await remember_many(conn, tenant_id, fresh)
+        await store(conn, tenant_id, answered)
+        await release(conn, tenant_id, unused)
         return results
 
     return unit

@@ -44,13 +44,6 @@ def request_hash(command: Command) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def replay(conn: AsyncConnection, ctx: Ctx, command: Command, key: str,
-                 fingerprint: str) -> Any | None:
-    """The stored answer when `key` was used before (or IDEMPOTENCY_KEY_REUSED
-    when it was used for a different request); None for a fresh key."""
-    return (await replay_many(conn, ctx.tenant_id, [(command, key, fingerprint)]))[0]
-
-
 async def replay_many(conn: AsyncConnection, tenant_id: UUID,
                       wanted: list[tuple[Command, str, str]]) -> list[Any | None]:
     """`replay` for several (command, key, fingerprint) at once, in one statement."""
@@ -77,22 +70,41 @@ def key_reused(key: str, operation: str) -> UserError:
     )
 
 
-async def remember(conn: AsyncConnection, ctx: Ctx, command: Command, key: str,
-                   fingerprint: str, result: Any) -> None:
-    """Stores the answer under its key, in the transaction that made it."""
-    await remember_many(conn, ctx.tenant_id, [(command, key, fingerprint, result)])
+async def claim(conn: AsyncConnection, tenant_id: UUID,
+                wanted: list[tuple[Command, str, str]]) -> list[Any | None]:
+    """Claims the keys of (command, key, fingerprint) before the work they
+    guard, in one statement (their records are inserted; `store` writes the
+    answers in the same transaction, `release` gives back a key left unused):
+    None for each one whose key it claimed (every copy of a key given twice,
+    of which the first is recorded), else what a replay answers (the stored
+    result, or IDEMPOTENCY_KEY_REUSED for a different request). A key taken
+    by a transaction this snapshot does not see runs the whole unit again
+    (RetryTransaction), which then replays it."""
+    records: dict[str, tuple[str, str, str]] = {}
+    for command, key, fingerprint in wanted:
+        records.setdefault(key, (key, command.operation, fingerprint))
+    claimed = await queries.claim_idempotency_keys(conn, tenant_id, list(records.values()))
+    taken = [w for w in wanted if w[1] not in claimed]
+    replays = iter(await replay_many(conn, tenant_id, taken))
+    answers: list[Any | None] = []
+    for _, key, _ in wanted:
+        answer = None if key in claimed else next(replays)
+        if answer is None and key not in claimed:
+            raise RetryTransaction()
+        answers.append(answer)
+    return answers
 
 
-async def remember_many(conn: AsyncConnection, tenant_id: UUID,
-                        answers: list[tuple[Command, str, str, Any]]) -> None:
-    """`remember` for several (command, key, fingerprint, result), in one statement."""
-    if not answers:
-        return
-    stored = await queries.insert_idempotency_records(conn, tenant_id, [
-        (key, command.operation, fingerprint, codec.dump(result))
-        for command, key, fingerprint, result in answers])
-    if stored != len(answers):
-        raise RetryTransaction()  # a concurrent request with one of these keys committed first
+async def store(conn: AsyncConnection, tenant_id: UUID, answers: list[tuple[str, Any]]) -> None:
+    """The (key, result) answers of keys `claim` claimed in this transaction."""
+    await queries.store_idempotency_results(
+        conn, tenant_id, [(key, codec.dump(result)) for key, result in answers])
+
+
+async def release(conn: AsyncConnection, tenant_id: UUID, keys: list[str]) -> None:
+    """Gives back keys `claim` claimed in this transaction whose requests are
+    not answered by it: nothing stays recorded under them."""
+    await queries.release_idempotency_keys(conn, tenant_id, keys)
 
 
 async def execute(
@@ -109,16 +121,13 @@ async def execute(
     fingerprint = request_hash(command) if idempotency_key else ""
 
     async def unit(conn: AsyncConnection) -> Any:
-        if idempotency_key and not await queries.claim_idempotency_key(
-                conn, ctx.tenant_id, idempotency_key, command.operation, fingerprint):
-            found = await replay(conn, ctx, command, idempotency_key, fingerprint)
-            if found is None:  # not seen by this snapshot after all: run again
-                raise RetryTransaction()
-            return found
+        if idempotency_key:
+            (found,) = await claim(conn, ctx.tenant_id, [(command, idempotency_key, fingerprint)])
+            if found is not None:
+                return found
         result = await work(conn, idempotency_key)
         if idempotency_key:
-            await queries.store_idempotency_result(
-                conn, ctx.tenant_id, idempotency_key, codec.dump(result))
+            await store(conn, ctx.tenant_id, [(idempotency_key, result)])
         return result
 
     return await transact(ctx, unit, idempotent=idempotency_key is not None)
