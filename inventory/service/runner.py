@@ -46,7 +46,9 @@ def request_hash(command: Command) -> str:
 
 async def replay_many(conn: AsyncConnection, tenant_id: UUID,
                       wanted: list[tuple[Command, str, str]]) -> list[Any | None]:
-    """`replay` for several (command, key, fingerprint) at once, in one statement."""
+    """For each (command, key, fingerprint), in one statement: the stored
+    answer when the key was used before (IDEMPOTENCY_KEY_REUSED when it was
+    used for a different request); None when no record of it is seen."""
     found = await queries.find_idempotency_records(conn, tenant_id, [k for _, k, _ in wanted])
     answers: list[Any | None] = []
     for command, key, fingerprint in wanted:
@@ -88,10 +90,12 @@ async def claim(conn: AsyncConnection, tenant_id: UUID,
     replays = iter(await replay_many(conn, tenant_id, taken))
     answers: list[Any | None] = []
     for _, key, _ in wanted:
-        answer = None if key in claimed else next(replays)
-        if answer is None and key not in claimed:
+        if key in claimed:
+            answers.append(None)
+        elif (answer := next(replays)) is None:  # committed after this snapshot began
             raise RetryTransaction()
-        answers.append(answer)
+        else:
+            answers.append(answer)
     return answers
 
 
