@@ -414,6 +414,7 @@ MALFORMED_REQUESTS = [
                  id="operation-name-a-list"),
     pytest.param(b"<raw>", id="body-not-json"),
     pytest.param(b'{"query": <several>}', id="several-operations-without-operation-name"),
+    pytest.param(b'{"query": "subscription { lowStock { sku } }"}', id="subscription-by-post"),
 ]
 
 

@@ -132,9 +132,13 @@ def refused_request_reason(error: Exception, method: str) -> str:
 
 
 def allowed_operation_types(method: str, allow_queries_via_get: bool) -> set:
-    """The operation types a request with this HTTP method may run, as
-    strawberry's view decides them."""
-    allowed = OperationType.from_http(method)
+    """The operation types a request with this HTTP method may run: strawberry's
+    view's choice, less subscriptions. strawberry admits them over HTTP for its
+    multipart protocol, which the service does not offer (subscriptions are served
+    on WebSocket only); admitted, a subscription sent by POST ran as a query and
+    answered an internal error. Refused here, it gets strawberry's HTTP 400
+    "subscriptions are not allowed when using POST"."""
+    allowed = OperationType.from_http(method) - {OperationType.SUBSCRIPTION}
     if not allow_queries_via_get and method == "GET":
         allowed = allowed - {OperationType.QUERY}
     return allowed

@@ -83,6 +83,7 @@ async def test_request_errors_and_reasons():
     assert {t.value for t in get} >= {"query"} and "mutation" not in {t.value for t in get}, \
         changed(5, "OperationType.from_http")
     assert "query" not in {t.value for t in compat.allowed_operation_types("GET", False)}
+    assert "subscription" not in {t.value for t in compat.allowed_operation_types("POST", True)}
     cases = [
         (dict(query="mutation { touch }", allowed_operation_types=get), "GET", "mutations"),
         (dict(query="query A { hello }", operation_name="B"), "POST", "B"),
