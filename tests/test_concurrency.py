@@ -195,3 +195,38 @@ async def test_backorder_fills_and_the_waiting_lines_commits_and_releases_do_not
           f"{after.count(retries, sqlstate='40P01') - before.count(retries, sqlstate='40P01')}, "
           f"client retries: {len(retried)}")
     assert after.count(retries, sqlstate="40P01") == before.count(retries, sqlstate="40P01")
+
+
+async def test_receipts_of_several_levels_and_single_receipts_do_not_deadlock(
+        api, scrape_metrics):
+    """A receipt of an inbound shipment at two locations of one item changes both
+    levels (and the item's row with each), while receiveStock changes one of
+    them: unless the receipt locks its levels first, in key order, it holds one
+    level and the item row while waiting for the other level, which a
+    receiveStock holds while waiting for the item row, and PostgreSQL breaks a
+    deadlock (40P01, retried unseen by the runner: the server's counter shows
+    it). Every receipt lands, and the levels add up."""
+    sku, east, west = await api.item(), await api.location(), await api.location()
+    shipments = [await api.succeed("createInboundShipment", {
+        "reference": unique("po"), "lines": [
+            {"sku": sku, "locationCode": east, "quantity": 3},
+            {"sku": sku, "locationCode": west, "quantity": 3}]}, "... on InboundShipment { id }")
+        for _ in range(12)]
+    before = scrape_metrics(api.url)
+    retried: list[str] = []
+    receipts = [_until_final(api, "receiveInbound", {"shipmentId": s["id"], "lines": [
+        {"sku": sku, "locationCode": east, "quantity": 3},
+        {"sku": sku, "locationCode": west, "quantity": 3}]}, "", retried) for s in shipments]
+    singles = [_until_final(api, "receiveStock", {"sku": sku, "locationCode": code,
+                                                  "quantity": 1}, "", retried)
+               for n in range(24) for code in ((east, west)[n % 2],)]
+    results = await asyncio.gather(*receipts, *singles)
+    after = scrape_metrics(api.url)
+    assert {r["__typename"] for r in results[:12]} == {"InboundReceipt"}, results[:12]
+    assert {r["__typename"] for r in results[12:]} == {"StockLevel"}, results[12:]
+    for code in (east, west):
+        assert (await api.level(sku, code))["onHand"] == 12 * 3 + 12
+    retries = "inventory_tx_retries_total"
+    print(f"40P01 re-runs {after.count(retries, sqlstate='40P01') - before.count(retries, sqlstate='40P01')}, "
+          f"client retries: {len(retried)}")
+    assert after.count(retries, sqlstate="40P01") == before.count(retries, sqlstate="40P01")

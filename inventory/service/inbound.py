@@ -51,6 +51,18 @@ async def _locked(conn: AsyncConnection, ctx: Ctx, shipment_id: UUID) -> Inbound
     return one_found(found, shipment_id, "shipmentId", "no such inbound shipment")
 
 
+async def _levels_first(conn: AsyncConnection, tenant_id: UUID,
+                        levels: list[tuple[UUID, UUID]]) -> None:
+    """Lock order: a shipment's levels, all of them in key order, before it
+    changes any. Each change also writes its item's row, so changing the levels
+    one at a time would hold one level and the item row while waiting for the
+    next level, which a receiveStock there holds while waiting for the item
+    row: a deadlock (tests/test_concurrency.py)."""
+    keys = sorted(set(levels))
+    if len(keys) > 1:
+        await ledger.lock_levels(conn, tenant_id, keys)
+
+
 async def create_inbound_shipment(ctx: Ctx, cmd: CreateInboundShipment, key: str | None):
     async def work(conn: AsyncConnection, key: str | None):
         items, locs = await ids_for(conn, ctx.tenant_id, [], into=_lines_wanted(cmd.lines))
@@ -59,7 +71,7 @@ async def create_inbound_shipment(ctx: Ctx, cmd: CreateInboundShipment, key: str
         await shipments.insert_inbound(conn, ctx.tenant_id, shipment_id, cmd.reference,
                                        cmd.expected_at, lines)
         why = Why(None, cmd.reference, None, key, ctx.actor, shipment_id=shipment_id)
-        # Levels in key order, so that concurrent writers of several levels queue.
+        await _levels_first(conn, ctx.tenant_id, [(i, l) for i, l, _ in lines])
         for item_id, location_id, quantity in sorted(lines):
             await ledger.add_to_level(conn, ctx.tenant_id, item_id, location_id,
                                       MovementKind.INBOUND, {"incoming": quantity}, why)
@@ -80,6 +92,8 @@ async def receive_inbound(ctx: Ctx, cmd: ReceiveInbound, key: str | None):
         await ids_for(conn, ctx.tenant_id, [], into=_lines_wanted(cmd.lines))
         why = Why(None, shipment.reference, None, key, ctx.actor, shipment_id=shipment.id)
         lines = list(shipment.lines)
+        await _levels_first(conn, ctx.tenant_id, [
+            (lines[step.line_no].item_id, lines[step.line_no].location_id) for step in plan])
         levels: dict[int, StockLevelView] = {}
         for step in sorted(plan, key=lambda s: (lines[s.line_no].item_id,
                                                 lines[s.line_no].location_id)):
@@ -110,6 +124,8 @@ async def cancel_inbound(ctx: Ctx, cmd: CancelInbound, key: str | None):
         if shipment.status in (InboundStatus.CANCELLED, InboundStatus.RECEIVED):
             return shipment_closed("the shipment", shipment.status.value)
         why = Why(None, shipment.reference, None, key, ctx.actor, shipment_id=shipment.id)
+        await _levels_first(conn, ctx.tenant_id, [
+            (line.item_id, line.location_id) for line in shipment.lines if line.outstanding])
         for line in sorted(shipment.lines, key=lambda l: (l.item_id, l.location_id)):
             if line.outstanding:
                 expected_here(await ledger.change_level(
