@@ -165,10 +165,11 @@ class XminReader:
         # in pg_stat_activity. Each statement in autocommit, READ COMMITTED (a
         # SERIALIZABLE read would take predicate locks and make writers fail
         # more often): one round trip per poll. psycopg directly (statements
-        # prepared after a few uses): through SQLAlchemy's pool and execution a
-        # poll took three to four times the CPU, and the gap between woken polls
-        # grows with that CPU (above). No pre-ping: a dropped connection fails
-        # the call and the next one connects again; the consumer resumes.
+        # prepared after a few uses): SQLAlchemy's pool and execution cost a poll
+        # more CPU than its statement does (docs/performance.md, item 44), and
+        # the gap between woken polls grows with that CPU (above). No pre-ping:
+        # a dropped connection fails the call and the next one connects again;
+        # the consumer resumes.
         self.conninfo = libpq_conninfo(url)
         self._conn: psycopg.AsyncConnection | None = None
         self._connecting = asyncio.Lock()

@@ -4,8 +4,8 @@ operation").
 
 For every operation strawberry's `Schema.execute` builds an execution context
 and four extension objects, steps their hooks through four steps, and turns
-graphql-core's result into its own: about half of the instructions of a
-`stockLevel` read, whatever the document. For a query whose document was
+graphql-core's result into its own: a large share of a `stockLevel` read,
+whatever the document (measured in docs/performance.md). For a query whose document was
 parsed, measured and validated before (all remembered per document), this
 module runs only what the four extensions do per request, in one function,
 and graphql-core's execution (with the schema's executor: the plans of
